@@ -1,0 +1,68 @@
+/**
+ * The registry of finding kinds. Ids are stable (policies, waivers and SARIF rules refer to them);
+ * each has a page docs/rules/<ID>.md saying what it catches, why it matters, an example and
+ * references. A test keeps this table and the pages in step.
+ */
+import type { Severity } from './findings.js';
+
+export interface RuleKind {
+  id: string;
+  /** Severity used when the emitter does not choose one (catalogue-driven kinds do). */
+  severity: Severity;
+  title: string;
+  /** True for kinds that mean "we could not see everything": policy treats them as unscannable. */
+  unscannable?: boolean;
+}
+
+const kinds: RuleKind[] = [
+  // pickle: what would run
+  { id: 'PICKLE_DANGEROUS_GLOBAL', severity: 'critical', title: 'Pickle imports or calls a dangerous global' },
+  { id: 'PICKLE_UNKNOWN_GLOBAL', severity: 'medium', title: 'Pickle imports a global that is not known to be safe' },
+  { id: 'PICKLE_COMPUTED_CALL', severity: 'high', title: 'Pickle calls a callable computed at load time' },
+  { id: 'PICKLE_NESTED_PICKLE', severity: 'high', title: 'Pickle deserialises embedded serialized data' },
+  // pickle: structure
+  { id: 'PICKLE_MALFORMED', severity: 'medium', title: 'Pickle stream is malformed' },
+  { id: 'PICKLE_TRUNCATED', severity: 'medium', title: 'Pickle stream ends before STOP' },
+  { id: 'PICKLE_STACK_ANOMALY', severity: 'medium', title: 'Pickle misuses the stack, mark stack or memo' },
+  { id: 'PICKLE_FRAME_VIOLATION', severity: 'medium', title: 'Pickle opcode straddles a FRAME boundary' },
+  { id: 'PICKLE_ABSURD_LENGTH', severity: 'medium', title: 'Pickle declares an absurd length' },
+  { id: 'PICKLE_TRAILING_DATA', severity: 'low', title: 'Bytes follow the last pickle' },
+  // containers
+  { id: 'ARCHIVE_PATH_TRAVERSAL', severity: 'high', title: 'Archive member name escapes the extraction directory' },
+  { id: 'ARCHIVE_SYMLINK', severity: 'medium', title: 'Archive contains a link' },
+  { id: 'ARCHIVE_BOMB', severity: 'high', title: 'Decompression exceeds size or ratio limits' },
+  { id: 'ARCHIVE_TOO_DEEP', severity: 'medium', unscannable: true, title: 'Containers nested deeper than the limit' },
+  { id: 'ARCHIVE_TOO_MANY_MEMBERS', severity: 'medium', unscannable: true, title: 'Archive has more members than the limit' },
+  { id: 'ARCHIVE_ENCRYPTED', severity: 'medium', unscannable: true, title: 'Archive member is encrypted' },
+  { id: 'ARCHIVE_CORRUPT', severity: 'medium', unscannable: true, title: 'Archive structure is corrupt' },
+  { id: 'ARCHIVE_UNSUPPORTED_METHOD', severity: 'medium', unscannable: true, title: 'Archive member uses an unsupported compression method' },
+  { id: 'ZIP_HEADER_MISMATCH', severity: 'medium', title: 'Zip local and central headers disagree' },
+  { id: 'ZIP_DUPLICATE_NAME', severity: 'medium', title: 'Zip has several members with the same name' },
+  { id: 'ZIP_CRC_MISMATCH', severity: 'medium', title: 'Zip member CRC does not match its data' },
+  { id: 'ZIP_PREPENDED_DATA', severity: 'medium', title: 'Bytes precede the zip archive' },
+  { id: 'ZIP_UNUSUAL_FLAGS', severity: 'low', title: 'Zip member sets unusual general-purpose flags' },
+  // numpy / torch
+  { id: 'NPY_OBJECT_ARRAY', severity: 'low', title: 'NumPy array stores Python objects (pickle)' },
+  { id: 'NPY_MALFORMED', severity: 'medium', title: 'NumPy array header is malformed' },
+  { id: 'TORCHSCRIPT_CODE', severity: 'info', title: 'TorchScript code is present' },
+  { id: 'JOBLIB_UNRESOLVED_ARRAY', severity: 'medium', unscannable: true, title: 'joblib array data could not be skipped' },
+  // the scan itself
+  { id: 'SCAN_INCOMPLETE', severity: 'medium', unscannable: true, title: 'File was not completely scanned' },
+  { id: 'SCAN_ERROR', severity: 'medium', unscannable: true, title: 'Analyzer failed on this file' },
+  { id: 'SCAN_UNREADABLE', severity: 'medium', unscannable: true, title: 'File could not be read' },
+  { id: 'FORMAT_UNKNOWN', severity: 'low', title: 'Format not recognised' },
+  { id: 'FORMAT_NOT_ANALYSED', severity: 'medium', unscannable: true, title: 'Format recognised but not analysed' },
+];
+
+export const RULES: ReadonlyMap<string, RuleKind> = new Map(kinds.map((k) => [k.id, k]));
+
+export function ruleKind(id: string): RuleKind {
+  const k = RULES.get(id);
+  if (!k) throw new Error(`unknown finding kind ${id}: add it to src/core/rules.ts and docs/rules/`);
+  return k;
+}
+
+/** Where the documentation of a finding kind lives, relative to the package root. */
+export function ruleDocPath(id: string): string {
+  return `docs/rules/${id}.md`;
+}
