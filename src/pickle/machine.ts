@@ -1,0 +1,744 @@
+/**
+ * A symbolic pickle machine: executes every opcode of protocols 0-5 the way CPython's C
+ * unpickler (`_pickle.c`) does — same stack, mark stack (with its fence), memo and MEMOIZE
+ * numbering — but builds no objects and calls nothing. It reports, as events, every global it
+ * resolves and every call the real loader would make, with the symbolic arguments.
+ *
+ * Where CPython would raise, the machine reports an anomaly. For structural errors (stack
+ * underflow, missing memo entry, wrong operand types) it then continues leniently with an
+ * unknown value, so a payload placed after a deliberate error is still seen: over-reporting is
+ * safe, missing a global is not. Invalid opcodes and truncation stop the run.
+ */
+import type { Limits } from '../core/limits.js';
+import { OPS, HIGHEST_PROTOCOL, type OpInfo } from './opcodes.js';
+import type { PickleReader } from './reader.js';
+import { FALSE, NONE, TRUE, argList, sample, str, type Value } from './values.js';
+import { decodeLatin1, decodePyStringRepr, decodeRawUnicodeEscape, decodeUtf8, isDottedIdentifier } from './text.js';
+
+export type AnomalyRule =
+  | 'PICKLE_MALFORMED'
+  | 'PICKLE_TRUNCATED'
+  | 'PICKLE_STACK_ANOMALY'
+  | 'PICKLE_FRAME_VIOLATION'
+  | 'PICKLE_ABSURD_LENGTH';
+
+export interface GlobalEvent {
+  module: string;
+  name: string;
+  opcode: string;
+  offset: number;
+  value: Value;
+}
+
+export interface CallEvent {
+  /** What is called: a global, an attribute of one, or a computed value. */
+  callee: Value;
+  /** The symbolic result (rendered as the call chain). */
+  call: Value;
+  opcode: string;
+  offset: number;
+}
+
+export interface AnomalyEvent {
+  rule: AnomalyRule;
+  message: string;
+  offset: number;
+  fatal: boolean;
+}
+
+/** What a format-aware hook asks the machine to do after a BUILD (joblib interleaves raw data). */
+export type BuildAction =
+  | { kind: 'skip'; bytes: number; paddingPrefix: boolean }
+  | { kind: 'nested-pickle' }
+  | { kind: 'unresolved'; why: string };
+
+export interface MachineEvents {
+  global(ev: GlobalEvent): void;
+  call(ev: CallEvent): void;
+  anomaly(ev: AnomalyEvent): void;
+  /** Raw data skipped on behalf of a hook (for facts and the trailing-data logic). */
+  skipped?(offset: number, bytes: number, why: string): void;
+  build?(inst: Value, state: Value, offset: number): BuildAction | undefined;
+}
+
+export interface RunResult {
+  /** True when STOP was reached. */
+  stopped: boolean;
+  /** Offset just after STOP, or where the run ended. */
+  end: number;
+  ops: number;
+  proto: number | null;
+  result: Value | null;
+  /** Set when the run stopped because of a limit (not an input error). */
+  limited?: string;
+}
+
+/** Shared counters across the pickles of one file, so limits apply per file. */
+export interface MachineBudget {
+  ops: number;
+  expired(): boolean;
+}
+
+const MAX_LINE = 16 * 1024 * 1024;
+/** After this many anomalies a run stops: the stream is not a pickle any loader would finish. */
+const MAX_ANOMALIES = 64;
+
+class Stop extends Error {
+  constructor(readonly limited?: string) {
+    super('stop');
+  }
+}
+
+export class PickleMachine {
+  private stack: Value[] = [];
+  private marks: number[] = [];
+  private memo = new Map<number, Value>();
+  private proto: number | null = null;
+  private frameEnd = -1;
+  private frameViolation = false;
+  private anomalies = 0;
+  private opStart = 0;
+  private opName = '';
+
+  constructor(
+    private readonly r: PickleReader,
+    private readonly limits: Limits,
+    private readonly ev: MachineEvents,
+    private readonly budget: MachineBudget,
+    private readonly nesting = 0,
+  ) {}
+
+  private get fence(): number {
+    return this.marks.length ? this.marks[this.marks.length - 1]! : 0;
+  }
+
+  private anomaly(rule: AnomalyRule, message: string, fatal = false): void {
+    this.anomalies++;
+    this.ev.anomaly({ rule, message: `${this.opName ? this.opName + ': ' : ''}${message}`, offset: this.opStart, fatal });
+    if (fatal) throw new Stop();
+    if (this.anomalies >= MAX_ANOMALIES) {
+      this.ev.anomaly({ rule: 'PICKLE_MALFORMED', message: `more than ${MAX_ANOMALIES} anomalies; stopped interpreting`, offset: this.opStart, fatal: true });
+      throw new Stop();
+    }
+  }
+
+  private push(v: Value): void {
+    this.stack.push(v);
+    if (this.stack.length + this.marks.length > this.limits.maxStackDepth) {
+      this.anomaly('PICKLE_STACK_ANOMALY', `stack deeper than ${this.limits.maxStackDepth}`, true);
+    }
+  }
+
+  private pop(): Value {
+    if (this.stack.length <= this.fence) {
+      this.anomaly('PICKLE_STACK_ANOMALY', 'stack underflow');
+      return { k: 'unknown', why: 'stack underflow' };
+    }
+    return this.stack.pop()!;
+  }
+
+  private top(): Value {
+    if (this.stack.length <= this.fence) {
+      this.anomaly('PICKLE_STACK_ANOMALY', 'stack underflow');
+      return { k: 'unknown', why: 'stack underflow' };
+    }
+    return this.stack[this.stack.length - 1]!;
+  }
+
+  private popMark(): Value[] {
+    const h = this.marks.pop();
+    if (h === undefined) {
+      this.anomaly('PICKLE_STACK_ANOMALY', 'could not find MARK');
+      return [];
+    }
+    return this.stack.splice(h);
+  }
+
+  private truncated(): never {
+    this.anomaly('PICKLE_TRUNCATED', 'pickle data was truncated', true);
+    throw new Stop();
+  }
+
+  private async need(n: number): Promise<void> {
+    if (this.r.available < n && !(await this.r.ensure(n))) this.truncated();
+  }
+
+  private u8(): number {
+    return this.r.buf[this.r.p++]!;
+  }
+
+  private uint(n: number): number {
+    const b = this.r.buf;
+    let p = this.r.p;
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < n; i++) {
+      v += b[p++]! * mul;
+      mul *= 256;
+    }
+    this.r.p = p;
+    return v;
+  }
+
+  /** Read a length-prefixed payload, keeping at most maxPickleStringBytes of it. */
+  private async payload(len: number): Promise<{ head: Uint8Array; len: number; at: number }> {
+    const at = this.r.pos;
+    if (len > this.limits.maxPickleArgumentBytes) {
+      this.anomaly('PICKLE_ABSURD_LENGTH', `declared length ${len} exceeds the limit of ${this.limits.maxPickleArgumentBytes}`, true);
+    }
+    const keep = Math.min(len, this.limits.maxPickleStringBytes);
+    await this.need(keep);
+    const head = this.r.buf.slice(this.r.p, this.r.p + keep);
+    this.r.p += keep;
+    if (len > keep) {
+      const ok = await this.r.skip(len - keep);
+      if (!ok) {
+        this.anomaly('PICKLE_ABSURD_LENGTH', `declared length ${len} runs past the end of the data`, true);
+      }
+    }
+    return { head, len, at };
+  }
+
+  private async line(): Promise<Uint8Array> {
+    const idx = await this.r.findNewline(MAX_LINE);
+    if (idx === -2) this.anomaly('PICKLE_ABSURD_LENGTH', `line longer than ${MAX_LINE} bytes`, true);
+    if (idx < 0) this.truncated();
+    const out = this.r.buf.subarray(this.r.p, idx);
+    this.r.p = idx + 1;
+    return out;
+  }
+
+  private resolveGlobal(module: string, name: string, opcode: string): Value {
+    const v: Value = { k: 'global', module, name, offset: this.opStart };
+    if (!isDottedIdentifier(module) || !isDottedIdentifier(name)) {
+      this.anomaly('PICKLE_MALFORMED', `global name is not a dotted identifier: ${JSON.stringify(module)} ${JSON.stringify(name)}`);
+    }
+    this.ev.global({ module, name, opcode, offset: this.opStart, value: v });
+    return v;
+  }
+
+  private call(fn: Value, args: Value[], opcode: string, kwargs?: Value): Value {
+    const v: Value = { k: 'call', fn, args: sample(args), op: opcode, offset: this.opStart };
+    if (kwargs) v.kwargs = kwargs;
+    // getattr(x, 'name') evaluates to x.name: keep it as an attribute so a later call resolves.
+    const first = args[0];
+    const second = args[1];
+    if (fn.k === 'global' && first && second?.k === 'str' && isGetattr(fn)) {
+      this.ev.call({ callee: fn, call: v, opcode, offset: this.opStart });
+      return { k: 'attr', obj: first, name: second.v, offset: this.opStart };
+    }
+    this.ev.call({ callee: fn, call: v, opcode, offset: this.opStart });
+    return v;
+  }
+
+  private memoPut(idx: number, v: Value): void {
+    if (!this.memo.has(idx) && this.memo.size >= this.limits.maxMemoEntries) {
+      this.anomaly('PICKLE_STACK_ANOMALY', `more than ${this.limits.maxMemoEntries} memo entries`, true);
+    }
+    this.memo.set(idx, v);
+  }
+
+  private memoGet(idx: number): Value {
+    const v = this.memo.get(idx);
+    if (v === undefined) {
+      this.anomaly('PICKLE_STACK_ANOMALY', `memo value not found at index ${idx}`);
+      return { k: 'unknown', why: `memo[${idx}] missing` };
+    }
+    return v;
+  }
+
+  private decimal(line: Uint8Array, what: string): number {
+    const s = decodeLatin1(line).trim();
+    if (!/^-?\d+$/.test(s)) {
+      this.anomaly('PICKLE_MALFORMED', `invalid ${what} ${JSON.stringify(s.slice(0, 40))}`);
+      return -1;
+    }
+    return Number(s);
+  }
+
+  /** Run one pickle from the reader's position to STOP. */
+  async run(): Promise<RunResult> {
+    const r = this.r;
+    let ops = 0;
+    try {
+      for (;;) {
+        if (r.available < 16 && !r.eof) await r.ensure(16);
+        if (r.available === 0) {
+          this.opStart = r.pos;
+          this.opName = '';
+          this.truncated();
+        }
+        this.opStart = r.pos;
+        if (this.frameEnd >= 0 && this.opStart >= this.frameEnd) this.frameEnd = -1;
+        const code = r.buf[r.p]!;
+        const op: OpInfo | undefined = OPS[code];
+        if (op === undefined) {
+          this.opName = '';
+          this.anomaly('PICKLE_MALFORMED', `invalid opcode 0x${code.toString(16).padStart(2, '0')}`, true);
+          throw new Stop();
+        }
+        this.opName = op.name;
+        r.p++;
+        ops++;
+        if ((++this.budget.ops & 0xffff) === 0) {
+          if (this.budget.ops > this.limits.maxPickleOps) throw new Stop(`more than ${this.limits.maxPickleOps} opcodes`);
+          if (this.budget.expired()) throw new Stop('time budget exhausted');
+        }
+        const done = await this.step(code);
+        if (this.frameEnd >= 0 && r.pos > this.frameEnd && !this.frameViolation) {
+          this.frameViolation = true;
+          this.anomaly('PICKLE_FRAME_VIOLATION', `opcode at ${this.opStart} ends at ${r.pos}, past the frame ending at ${this.frameEnd} (the Python and C unpicklers disagree here)`);
+        }
+        if (done) {
+          return { stopped: true, end: r.pos, ops, proto: this.proto, result: this.stack.length ? this.stack[this.stack.length - 1]! : null };
+        }
+      }
+    } catch (e) {
+      if (e instanceof Stop) {
+        const res: RunResult = { stopped: false, end: r.pos, ops, proto: this.proto, result: null };
+        if (e.limited) res.limited = e.limited;
+        return res;
+      }
+      throw e;
+    }
+  }
+
+  /** Execute one opcode whose byte has been consumed. Returns true on STOP. */
+  private async step(code: number): Promise<boolean> {
+    const r = this.r;
+    switch (code) {
+      case 0x28: // MARK
+        this.marks.push(this.stack.length);
+        return false;
+      case 0x2e: { // STOP
+        const v = this.pop();
+        this.stack = [v];
+        return true;
+      }
+      case 0x30: { // POP: C pops a mark instead when the top of stack sits at it
+        if (this.marks.length && this.marks[this.marks.length - 1] === this.stack.length) this.marks.pop();
+        else this.pop();
+        return false;
+      }
+      case 0x31: // POP_MARK
+        this.popMark();
+        return false;
+      case 0x32: // DUP
+        this.push(this.top());
+        return false;
+      case 0x46: { // FLOAT
+        const s = decodeLatin1(await this.line()).trim();
+        const f = Number(s);
+        if (s === '' || Number.isNaN(f) && !/^[-+]?nan$/i.test(s)) this.anomaly('PICKLE_MALFORMED', `invalid float ${JSON.stringify(s.slice(0, 40))}`);
+        this.push({ k: 'float', v: f });
+        return false;
+      }
+      case 0x49: { // INT ("00"/"01" are the protocol-0 booleans)
+        const s = decodeLatin1(await this.line()).trim();
+        if (s === '00') this.push(FALSE);
+        else if (s === '01') this.push(TRUE);
+        else this.push(this.parseInt(s, false));
+        return false;
+      }
+      case 0x4c: { // LONG
+        const s = decodeLatin1(await this.line()).trim();
+        this.push(this.parseInt(s, true));
+        return false;
+      }
+      case 0x4a: { // BININT
+        await this.need(4);
+        const v = this.uint(4);
+        this.push({ k: 'int', v: v >= 0x80000000 ? v - 0x100000000 : v });
+        return false;
+      }
+      case 0x4b: // BININT1
+        await this.need(1);
+        this.push({ k: 'int', v: this.u8() });
+        return false;
+      case 0x4d: // BININT2
+        await this.need(2);
+        this.push({ k: 'int', v: this.uint(2) });
+        return false;
+      case 0x8a: // LONG1
+      case 0x8b: { // LONG4
+        let n: number;
+        if (code === 0x8a) {
+          await this.need(1);
+          n = this.u8();
+        } else {
+          await this.need(4);
+          n = this.uint(4);
+          if (n >= 0x80000000) this.anomaly('PICKLE_MALFORMED', 'LONG pickle has negative byte count', true);
+        }
+        const { head, len } = await this.payload(n);
+        this.push(len <= 64 && head.length === len ? { k: 'int', v: leSigned(head) } : { k: 'unknown', why: `${len}-byte integer` });
+        return false;
+      }
+      case 0x4e: // NONE
+        this.push(NONE);
+        return false;
+      case 0x88: // NEWTRUE
+        this.push(TRUE);
+        return false;
+      case 0x89: // NEWFALSE
+        this.push(FALSE);
+        return false;
+      case 0x47: { // BINFLOAT
+        await this.need(8);
+        const dv = new DataView(r.buf.buffer, r.buf.byteOffset + r.p, 8);
+        r.p += 8;
+        this.push({ k: 'float', v: dv.getFloat64(0, false) });
+        return false;
+      }
+      case 0x53: { // STRING: a quoted Python repr, decoded to str (default encoding ASCII)
+        const raw = await this.line();
+        const dec = decodePyStringRepr(raw);
+        if (dec === null) {
+          this.anomaly('PICKLE_MALFORMED', 'the STRING opcode argument must be quoted');
+          this.push({ k: 'unknown', why: 'bad STRING' });
+        } else {
+          const s = decodeLatin1(dec.subarray(0, this.limits.maxPickleStringBytes));
+          this.push(str(s, dec.length));
+        }
+        return false;
+      }
+      case 0x54: // BINSTRING
+      case 0x55: { // SHORT_BINSTRING
+        let n: number;
+        if (code === 0x55) {
+          await this.need(1);
+          n = this.u8();
+        } else {
+          await this.need(4);
+          n = this.uint(4);
+          if (n >= 0x80000000) this.anomaly('PICKLE_MALFORMED', 'BINSTRING pickle has negative byte count', true);
+        }
+        const { head, len, at } = await this.payload(n);
+        this.push({ k: 'str', v: decodeLatin1(head), len, at });
+        return false;
+      }
+      case 0x56: { // UNICODE (raw-unicode-escape)
+        const raw = await this.line();
+        const s = decodeRawUnicodeEscape(raw.subarray(0, this.limits.maxPickleStringBytes));
+        this.push(str(s, raw.length));
+        return false;
+      }
+      case 0x58: // BINUNICODE
+      case 0x8c: // SHORT_BINUNICODE
+      case 0x8d: { // BINUNICODE8
+        const n = await this.lengthFor(code);
+        const { head, len } = await this.payload(n);
+        const d = decodeUtf8(head, head.length < len);
+        if (!d.ok) this.anomaly('PICKLE_MALFORMED', 'invalid UTF-8 in string');
+        this.push(str(d.s, len));
+        return false;
+      }
+      case 0x42: // BINBYTES
+      case 0x43: // SHORT_BINBYTES
+      case 0x8e: // BINBYTES8
+      case 0x96: { // BYTEARRAY8
+        const n = await this.lengthFor(code);
+        const { head, len, at } = await this.payload(n);
+        this.push({ k: 'bytes', v: head.subarray(0, 256), len, mutable: code === 0x96, at });
+        return false;
+      }
+      case 0x29: // EMPTY_TUPLE
+        this.push({ k: 'tuple', items: [], len: 0 });
+        return false;
+      case 0x74: { // TUPLE
+        const items = this.popMark();
+        this.push({ k: 'tuple', items: sample(items), len: items.length });
+        return false;
+      }
+      case 0x85: // TUPLE1
+      case 0x86: // TUPLE2
+      case 0x87: { // TUPLE3
+        const n = code - 0x84;
+        const items: Value[] = new Array(n);
+        for (let i = n - 1; i >= 0; i--) items[i] = this.pop();
+        this.push({ k: 'tuple', items, len: n });
+        return false;
+      }
+      case 0x5d: // EMPTY_LIST
+        this.push({ k: 'list', items: [], len: 0 });
+        return false;
+      case 0x6c: { // LIST
+        const items = this.popMark();
+        this.push({ k: 'list', items: sample(items), len: items.length });
+        return false;
+      }
+      case 0x7d: // EMPTY_DICT
+        this.push({ k: 'dict', entries: [], len: 0 });
+        return false;
+      case 0x64: { // DICT
+        const items = this.popMark();
+        if (items.length % 2) this.anomaly('PICKLE_STACK_ANOMALY', 'odd number of items for DICT');
+        const d: Value = { k: 'dict', entries: [], len: 0 };
+        addPairs(d, items);
+        this.push(d);
+        return false;
+      }
+      case 0x8f: // EMPTY_SET
+        this.push({ k: 'set', items: [], len: 0, frozen: false });
+        return false;
+      case 0x91: { // FROZENSET
+        const items = this.popMark();
+        this.push({ k: 'set', items: sample(items), len: items.length, frozen: true });
+        return false;
+      }
+      case 0x61: { // APPEND
+        const v = this.pop();
+        appendTo(this.top(), [v]);
+        return false;
+      }
+      case 0x65: { // APPENDS
+        const items = this.popMark();
+        appendTo(this.top(), items);
+        return false;
+      }
+      case 0x73: { // SETITEM
+        const v = this.pop();
+        const k = this.pop();
+        addPairs(this.top(), [k, v]);
+        return false;
+      }
+      case 0x75: { // SETITEMS
+        const items = this.popMark();
+        if (items.length % 2) this.anomaly('PICKLE_STACK_ANOMALY', 'odd number of items for SETITEMS');
+        addPairs(this.top(), items);
+        return false;
+      }
+      case 0x90: { // ADDITEMS
+        const items = this.popMark();
+        appendTo(this.top(), items);
+        return false;
+      }
+      case 0x67: { // GET
+        const idx = this.decimal(await this.line(), 'GET index');
+        this.push(this.memoGet(idx));
+        return false;
+      }
+      case 0x68: // BINGET
+        await this.need(1);
+        this.push(this.memoGet(this.u8()));
+        return false;
+      case 0x6a: // LONG_BINGET
+        await this.need(4);
+        this.push(this.memoGet(this.uint(4)));
+        return false;
+      case 0x70: { // PUT
+        const idx = this.decimal(await this.line(), 'PUT index');
+        if (idx < 0) this.anomaly('PICKLE_STACK_ANOMALY', 'negative PUT argument');
+        else this.memoPut(idx, this.top());
+        return false;
+      }
+      case 0x71: // BINPUT
+        await this.need(1);
+        this.memoPut(this.u8(), this.top());
+        return false;
+      case 0x72: // LONG_BINPUT
+        await this.need(4);
+        this.memoPut(this.uint(4), this.top());
+        return false;
+      case 0x94: // MEMOIZE: the index is the number of entries already in the memo, as in CPython
+        this.memoPut(this.memo.size, this.top());
+        return false;
+      case 0x63: // GLOBAL
+      case 0x69: { // INST
+        const mod = decodeUtf8(await this.line(), false);
+        const name = decodeUtf8(await this.line(), false);
+        if (!mod.ok || !name.ok) this.anomaly('PICKLE_MALFORMED', 'undecodable module or name');
+        const g = this.resolveGlobal(mod.s, name.s, code === 0x63 ? 'GLOBAL' : 'INST');
+        if (code === 0x63) this.push(g);
+        else this.push(this.call(g, this.popMark(), 'INST'));
+        return false;
+      }
+      case 0x93: { // STACK_GLOBAL
+        const name = this.pop();
+        const mod = this.pop();
+        if (mod.k !== 'str' || name.k !== 'str') {
+          this.anomaly('PICKLE_STACK_ANOMALY', 'STACK_GLOBAL requires str operands');
+          const v: Value = { k: 'unknown', why: 'STACK_GLOBAL on non-str operands' };
+          this.ev.call({ callee: v, call: v, opcode: 'STACK_GLOBAL', offset: this.opStart });
+          this.push(v);
+        } else {
+          this.push(this.resolveGlobal(mod.v, name.v, 'STACK_GLOBAL'));
+        }
+        return false;
+      }
+      case 0x82: // EXT1
+      case 0x83: // EXT2
+      case 0x84: { // EXT4
+        const w = code === 0x82 ? 1 : code === 0x83 ? 2 : 4;
+        await this.need(w);
+        const c = this.uint(w);
+        this.anomaly('PICKLE_STACK_ANOMALY', `extension code ${c} needs the copyreg extension registry (empty by default: the loader fails unless a library registered it)`);
+        const v: Value = { k: 'ext', code: c };
+        this.ev.call({ callee: v, call: v, opcode: 'EXT', offset: this.opStart });
+        this.push(v);
+        return false;
+      }
+      case 0x52: { // REDUCE
+        const args = this.pop();
+        const fn = this.pop();
+        if (args.k !== 'tuple' && args.k !== 'unknown') this.anomaly('PICKLE_STACK_ANOMALY', 'REDUCE arguments are not a tuple');
+        this.push(this.call(fn, argList(args), 'REDUCE'));
+        return false;
+      }
+      case 0x81: { // NEWOBJ: cls.__new__(cls, *args)
+        const args = this.pop();
+        const cls = this.pop();
+        this.push(this.call(cls, argList(args), 'NEWOBJ'));
+        return false;
+      }
+      case 0x92: { // NEWOBJ_EX: cls.__new__(cls, *args, **kwargs)
+        const kwargs = this.pop();
+        const args = this.pop();
+        const cls = this.pop();
+        this.push(this.call(cls, argList(args), 'NEWOBJ_EX', kwargs));
+        return false;
+      }
+      case 0x6f: { // OBJ: calls the first item after the mark with the rest
+        const items = this.popMark();
+        const cls = items.shift();
+        if (cls === undefined) {
+          this.anomaly('PICKLE_STACK_ANOMALY', 'OBJ with nothing after MARK');
+          this.push({ k: 'unknown', why: 'empty OBJ' });
+        } else this.push(this.call(cls, items, 'OBJ'));
+        return false;
+      }
+      case 0x62: { // BUILD: inst.__setstate__(state) or a __dict__ update
+        const state = this.pop();
+        const inst = this.top();
+        if (inst.k === 'call') inst.state = state;
+        this.ev.call({ callee: inst, call: { k: 'call', fn: inst, args: [state], op: 'BUILD', offset: this.opStart }, opcode: 'BUILD', offset: this.opStart });
+        const action = this.ev.build?.(inst, state, this.opStart);
+        if (action) await this.afterBuild(action);
+        return false;
+      }
+      case 0x50: { // PERSID
+        const pid = decodeLatin1(await this.line());
+        this.push({ k: 'persid', pid: str(pid) });
+        return false;
+      }
+      case 0x51: // BINPERSID
+        this.push({ k: 'persid', pid: this.pop() });
+        return false;
+      case 0x80: { // PROTO
+        await this.need(1);
+        const p = this.u8();
+        if (p > HIGHEST_PROTOCOL) this.anomaly('PICKLE_MALFORMED', `unsupported pickle protocol: ${p}`, true);
+        if (this.proto !== null) this.anomaly('PICKLE_MALFORMED', `duplicate PROTO (${this.proto} then ${p})`);
+        this.proto = p;
+        return false;
+      }
+      case 0x95: { // FRAME: C prefetches the frame and does not enforce its end; Python does
+        await this.need(8);
+        const lo = this.uint(4);
+        const hi = this.uint(4);
+        const len = hi * 2 ** 32 + lo;
+        if (this.frameEnd >= 0 && this.opStart < this.frameEnd && !this.frameViolation) {
+          this.frameViolation = true;
+          this.anomaly('PICKLE_FRAME_VIOLATION', 'a new FRAME starts before the current one ends');
+        }
+        if (len > this.limits.maxPickleArgumentBytes) this.anomaly('PICKLE_ABSURD_LENGTH', `FRAME length ${len}`, true);
+        this.frameEnd = r.pos + len;
+        return false;
+      }
+      case 0x97: // NEXT_BUFFER: out-of-band data the loader must supply
+        this.push({ k: 'buffer', readonly: false });
+        return false;
+      case 0x98: { // READONLY_BUFFER
+        const v = this.pop();
+        this.push(v.k === 'buffer' ? { k: 'buffer', readonly: true } : v);
+        return false;
+      }
+      default:
+        this.anomaly('PICKLE_MALFORMED', `opcode 0x${code.toString(16)} not handled`, true);
+        return false;
+    }
+  }
+
+  private async lengthFor(code: number): Promise<number> {
+    switch (code) {
+      case 0x8c:
+      case 0x43:
+        await this.need(1);
+        return this.u8();
+      case 0x58:
+      case 0x42:
+        await this.need(4);
+        return this.uint(4);
+      default: {
+        await this.need(8);
+        const lo = this.uint(4);
+        const hi = this.uint(4);
+        return hi * 2 ** 32 + lo;
+      }
+    }
+  }
+
+  private parseInt(s: string, isLong: boolean): Value {
+    const t = isLong && /[lL]$/.test(s) ? s.slice(0, -1) : s;
+    if (!/^[-+]?\d+$/.test(t)) {
+      this.anomaly('PICKLE_MALFORMED', `invalid literal for int(): ${JSON.stringify(t.slice(0, 40))}`);
+      return { k: 'unknown', why: 'bad int' };
+    }
+    if (t.length > 4300) return { k: 'unknown', why: 'huge int' };
+    const big = BigInt(t);
+    return { k: 'int', v: big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big };
+  }
+
+  /** Raw data or a nested pickle inside the stream (joblib arrays). */
+  private async afterBuild(action: BuildAction): Promise<void> {
+    const r = this.r;
+    if (action.kind === 'unresolved') {
+      this.anomaly('PICKLE_MALFORMED', `cannot locate the raw data that follows this object: ${action.why}`, true);
+      return;
+    }
+    if (action.kind === 'nested-pickle') {
+      if (this.nesting >= 16) this.anomaly('PICKLE_STACK_ANOMALY', 'nested pickles deeper than 16', true);
+      const inner = new PickleMachine(r, this.limits, this.ev, this.budget, this.nesting + 1);
+      const res = await inner.run();
+      if (!res.stopped) throw new Stop(res.limited);
+      return;
+    }
+    const start = r.pos;
+    let bytes = action.bytes;
+    if (action.paddingPrefix) {
+      await this.need(1);
+      bytes += this.u8();
+    }
+    if (!(await r.skip(bytes))) this.truncated();
+    this.ev.skipped?.(start, r.pos - start, 'array data');
+  }
+}
+
+function isGetattr(fn: Extract<Value, { k: 'global' }>): boolean {
+  return fn.name === 'getattr' && (fn.module === 'builtins' || fn.module === '__builtin__');
+}
+
+function leSigned(b: Uint8Array): number | bigint {
+  if (b.length === 0) return 0;
+  let v = 0n;
+  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+  if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
+function appendTo(target: Value, items: Value[]): void {
+  if (target.k === 'list' || target.k === 'set') {
+    for (const it of items) {
+      if (target.items.length < 8) target.items.push(it);
+    }
+    target.len += items.length;
+  }
+}
+
+function addPairs(target: Value, items: Value[]): void {
+  if (target.k !== 'dict') return;
+  for (let i = 0; i + 1 < items.length; i += 2) {
+    if (target.entries.length < 32) target.entries.push([items[i]!, items[i + 1]!]);
+    target.len++;
+  }
+}

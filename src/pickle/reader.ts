@@ -1,0 +1,102 @@
+/**
+ * Buffered forward reader over a ByteSource for the pickle machine. The hot path (an opcode and
+ * a short argument already in the buffer) is synchronous; the machine awaits `ensure` only near
+ * the end of the buffer, so a 10-million-opcode stream costs a few hundred awaits, not millions.
+ * Memory is bounded: the buffer holds one chunk plus at most one kept argument.
+ */
+import type { ByteSource } from '../source/types.js';
+
+const CHUNK = 1 << 20;
+
+export class PickleReader {
+  buf: Uint8Array = new Uint8Array(0);
+  /** Index of the next unread byte in buf. */
+  p = 0;
+  /** Absolute offset of buf[0] in the source. */
+  base: number;
+  eof = false;
+
+  constructor(
+    private readonly src: ByteSource,
+    start: number,
+  ) {
+    this.base = start;
+  }
+
+  /** Absolute offset of the next unread byte. */
+  get pos(): number {
+    return this.base + this.p;
+  }
+
+  get available(): number {
+    return this.buf.length - this.p;
+  }
+
+  /**
+   * Make at least n bytes available (fewer only at end of data). Keeps unread bytes, drops read
+   * ones, so the buffer never exceeds max(CHUNK, n) + CHUNK.
+   */
+  async ensure(n: number): Promise<boolean> {
+    if (this.available >= n) return true;
+    if (this.eof) return false;
+    while (this.available < n && !this.eof) {
+      const rest = this.buf.subarray(this.p);
+      const want = Math.max(CHUNK, n - rest.length);
+      const chunk = await this.src.read(this.base + this.buf.length, want);
+      const merged = new Uint8Array(rest.length + chunk.length);
+      merged.set(rest, 0);
+      merged.set(chunk, rest.length);
+      this.base += this.p;
+      this.buf = merged;
+      this.p = 0;
+      // ByteSource contract: a short read happens only at the end of data.
+      if (chunk.length < want) this.eof = true;
+    }
+    return this.available >= n;
+  }
+
+  /** Skip n bytes without keeping them (large strings, joblib array data). */
+  async skip(n: number): Promise<boolean> {
+    if (this.available >= n) {
+      this.p += n;
+      return true;
+    }
+    const target = this.pos + n;
+    this.base = target;
+    this.buf = new Uint8Array(0);
+    this.p = 0;
+    this.eof = false;
+    if (this.src.size !== null) {
+      if (target > this.src.size) {
+        this.base = this.src.size;
+        this.eof = true;
+        return false;
+      }
+      return true;
+    }
+    // Streaming sources: we cannot know the end without reading; a read at `target` decodes through.
+    const probe = await this.ensure(1);
+    if (!probe) {
+      // Could be exactly at the end; the caller treats a later short read as truncation.
+      return this.pos === target;
+    }
+    return true;
+  }
+
+  /** Find the next '\n' at or after p, reading more if needed, up to maxLen bytes. -1 if not found. */
+  async findNewline(maxLen: number): Promise<number> {
+    let from = this.p;
+    for (;;) {
+      const idx = this.buf.indexOf(0x0a, from);
+      if (idx >= 0) return idx - this.p <= maxLen ? idx : -2;
+      if (this.available > maxLen) return -2;
+      if (this.eof) return -1;
+      from = this.buf.length;
+      const have = this.available;
+      from -= this.p;
+      await this.ensure(have + CHUNK);
+      from += this.p;
+      if (this.available === have) return -1;
+    }
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * A tiny pickle assembler for hand-made opcode streams (the tricks no library emits).
+ * Each helper returns bytes; `asm` concatenates them.
+ */
+const enc = new TextEncoder();
+
+export type Part = Uint8Array | number[] | string;
+
+export function asm(...parts: Part[]): Uint8Array {
+  const chunks = parts.map((p) => (typeof p === 'string' ? Uint8Array.from(p, (c) => c.charCodeAt(0) & 0xff) : Uint8Array.from(p)));
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+const le = (n: number, w: number) => Array.from({ length: w }, (_, i) => Math.floor(n / 256 ** i) % 256);
+
+export const op = {
+  PROTO: (p: number) => [0x80, p],
+  FRAME: (n: number) => [0x95, ...le(n, 8)],
+  MARK: '(',
+  STOP: '.',
+  POP: '0',
+  POP_MARK: '1',
+  DUP: '2',
+  NONE: 'N',
+  TUPLE: 't',
+  TUPLE1: [0x85],
+  TUPLE2: [0x86],
+  TUPLE3: [0x87],
+  EMPTY_TUPLE: ')',
+  EMPTY_LIST: ']',
+  EMPTY_DICT: '}',
+  APPEND: 'a',
+  APPENDS: 'e',
+  SETITEM: 's',
+  LIST: 'l',
+  DICT: 'd',
+  REDUCE: 'R',
+  BUILD: 'b',
+  NEWOBJ: [0x81],
+  NEWOBJ_EX: [0x92],
+  OBJ: 'o',
+  STACK_GLOBAL: [0x93],
+  MEMOIZE: [0x94],
+  GLOBAL: (m: string, n: string) => `c${m}\n${n}\n`,
+  INST: (m: string, n: string) => `i${m}\n${n}\n`,
+  STRING: (s: string) => `S'${s}'\n`,
+  UNICODE: (s: string) => `V${s}\n`,
+  SHORT_BINUNICODE: (s: string) => [0x8c, enc.encode(s).length, ...enc.encode(s)],
+  BINUNICODE: (s: string) => [0x58, ...le(enc.encode(s).length, 4), ...enc.encode(s)],
+  BINUNICODE8_LEN: (n: number) => [0x8d, ...le(n, 8)],
+  SHORT_BINBYTES: (b: number[]) => [0x43, b.length, ...b],
+  BININT1: (n: number) => [0x4b, n],
+  BININT: (n: number) => [0x4a, ...le(n >>> 0, 4)],
+  INT: (n: number) => `I${n}\n`,
+  PUT: (i: number) => `p${i}\n`,
+  GET: (i: number) => `g${i}\n`,
+  BINPUT: (i: number) => [0x71, i],
+  BINGET: (i: number) => [0x68, i],
+  LONG_BINPUT: (i: number) => [0x72, ...le(i, 4)],
+  LONG_BINGET: (i: number) => [0x6a, ...le(i, 4)],
+  EXT1: (c: number) => [0x82, c],
+};
+
+/** `module.name` pushed as a protocol-4 STACK_GLOBAL. */
+export function stackGlobal(module: string, name: string): Uint8Array {
+  return asm(op.SHORT_BINUNICODE(module), op.SHORT_BINUNICODE(name), op.STACK_GLOBAL);
+}
