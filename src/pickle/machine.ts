@@ -163,6 +163,31 @@ export class PickleMachine {
     if (this.r.available < n && !(await this.r.ensure(n))) this.truncated();
   }
 
+  /** Fixed-width arguments: the run loop already buffered them unless the data ends here. */
+  private needSync(n: number): void {
+    if (this.r.available < n) this.truncated();
+  }
+
+  /** A line already in the buffer, or null when it needs a refill (nothing consumed then). */
+  private lineSync(): Uint8Array | null {
+    const r = this.r;
+    const idx = r.buf.indexOf(0x0a, r.p);
+    if (idx < 0 || idx - r.p > MAX_LINE) return null;
+    const out = r.buf.subarray(r.p, idx);
+    r.p = idx + 1;
+    return out;
+  }
+
+  /** A payload wholly in the buffer and short enough to keep, or null for the slow path. */
+  private payloadSync(len: number): { head: Uint8Array; len: number; at: number } | null {
+    const r = this.r;
+    if (len > this.limits.maxPickleStringBytes || len > r.available) return null;
+    const at = r.pos;
+    const head = r.buf.subarray(r.p, r.p + len);
+    r.p += len;
+    return { head, len, at };
+  }
+
   private u8(): number {
     return this.r.buf[this.r.p++]!;
   }
@@ -284,7 +309,8 @@ export class PickleMachine {
           if (this.budget.ops > this.limits.maxPickleOps) throw new Stop(`more than ${this.limits.maxPickleOps} opcodes`);
           if (this.budget.expired()) throw new Stop('time budget exhausted');
         }
-        const done = await this.step(code);
+        let done = this.step(code);
+        if (done !== true && done !== false) done = await done;
         if (this.frameEnd >= 0 && r.pos > this.frameEnd && !this.frameViolation) {
           this.frameViolation = true;
           this.anomaly('PICKLE_FRAME_VIOLATION', `opcode at ${this.opStart} ends at ${r.pos}, past the frame ending at ${this.frameEnd} (the Python and C unpicklers disagree here)`);
@@ -303,8 +329,138 @@ export class PickleMachine {
     }
   }
 
-  /** Execute one opcode whose byte has been consumed. Returns true on STOP. */
-  private async step(code: number): Promise<boolean> {
+  /**
+   * Execute one opcode whose byte has been consumed. Returns true on STOP. Synchronous unless
+   * an argument runs past the buffer: the run loop keeps >= 16 bytes buffered (or is at the
+   * end of data), so fixed-width arguments never wait, and the slow path is a rare promise.
+   */
+  private step(code: number): boolean | Promise<boolean> {
+    const arg = OPS[code]!.arg;
+    if (arg === 'line') {
+      const l = this.lineSync();
+      return l !== null ? this.withLine(code, l) : this.line().then((x) => this.withLine(code, x));
+    }
+    if (arg === 'twolines') {
+      const a = this.lineSync();
+      const b = a !== null ? this.lineSync() : null;
+      if (a !== null && b !== null) return this.withTwoLines(code, a, b);
+      // Re-reading is safe: lineSync only consumed `a` if it also returned it.
+      return (async () => {
+        const x = a ?? (await this.line());
+        const y = await this.line();
+        return this.withTwoLines(code, x, y);
+      })();
+    }
+    if (arg === 'len1' || arg === 'len4' || arg === 'len4s' || arg === 'len8') {
+      const n = this.lengthPrefix(code, arg);
+      const p = this.payloadSync(n);
+      return p !== null ? this.withPayload(code, p) : this.payload(n).then((x) => this.withPayload(code, x));
+    }
+    return this.simple(code);
+  }
+
+  private lengthPrefix(code: number, arg: 'len1' | 'len4' | 'len4s' | 'len8'): number {
+    if (arg === 'len1') {
+      this.needSync(1);
+      return this.u8();
+    }
+    if (arg === 'len8') {
+      this.needSync(8);
+      const lo = this.uint(4);
+      return this.uint(4) * 2 ** 32 + lo;
+    }
+    this.needSync(4);
+    const n = this.uint(4);
+    if (arg === 'len4s' && n >= 0x80000000) this.anomaly('PICKLE_MALFORMED', `${OPS[code]!.name} has a negative byte count`, true);
+    return n;
+  }
+
+  private withLine(code: number, line: Uint8Array): boolean {
+    switch (code) {
+      case 0x46: { // FLOAT
+        const s = decodeLatin1(line).trim();
+        const f = Number(s);
+        if (s === '' || (Number.isNaN(f) && !/^[-+]?nan$/i.test(s))) this.anomaly('PICKLE_MALFORMED', `invalid float ${JSON.stringify(s.slice(0, 40))}`);
+        this.push({ k: 'float', v: f });
+        return false;
+      }
+      case 0x49: { // INT ("00"/"01" are the protocol-0 booleans)
+        const s = decodeLatin1(line).trim();
+        if (s === '00') this.push(FALSE);
+        else if (s === '01') this.push(TRUE);
+        else this.push(this.parseInt(s, false));
+        return false;
+      }
+      case 0x4c: // LONG
+        this.push(this.parseInt(decodeLatin1(line).trim(), true));
+        return false;
+      case 0x53: { // STRING: a quoted Python repr, decoded to str (default encoding ASCII)
+        const dec = decodePyStringRepr(line);
+        if (dec === null) {
+          this.anomaly('PICKLE_MALFORMED', 'the STRING opcode argument must be quoted');
+          this.push({ k: 'unknown', why: 'bad STRING' });
+        } else this.push(str(decodeLatin1(dec.subarray(0, this.limits.maxPickleStringBytes)), dec.length));
+        return false;
+      }
+      case 0x56: // UNICODE (raw-unicode-escape)
+        this.push(str(decodeRawUnicodeEscape(line.subarray(0, this.limits.maxPickleStringBytes)), line.length));
+        return false;
+      case 0x67: // GET
+        this.push(this.memoGet(this.decimal(line, 'GET index')));
+        return false;
+      case 0x70: { // PUT
+        const idx = this.decimal(line, 'PUT index');
+        if (idx < 0) this.anomaly('PICKLE_STACK_ANOMALY', 'negative PUT argument');
+        else this.memoPut(idx, this.top());
+        return false;
+      }
+      case 0x50: // PERSID
+        this.push({ k: 'persid', pid: str(decodeLatin1(line)) });
+        return false;
+      default:
+        this.anomaly('PICKLE_MALFORMED', `opcode 0x${code.toString(16)} not handled`, true);
+        return false;
+    }
+  }
+
+  private withTwoLines(code: number, a: Uint8Array, b: Uint8Array): boolean {
+    // GLOBAL / INST: CPython decodes both lines as strict UTF-8 and imports module, then name.
+    const mod = decodeUtf8(a, false);
+    const name = decodeUtf8(b, false);
+    if (!mod.ok || !name.ok) this.anomaly('PICKLE_MALFORMED', 'undecodable module or name');
+    const g = this.resolveGlobal(mod.s, name.s, code === 0x63 ? 'GLOBAL' : 'INST');
+    if (code === 0x63) this.push(g);
+    else this.push(this.call(g, this.popMark(), 'INST'));
+    return false;
+  }
+
+  private withPayload(code: number, p: { head: Uint8Array; len: number; at: number }): boolean {
+    switch (code) {
+      case 0x8a: // LONG1
+      case 0x8b: // LONG4
+        this.push(p.len <= 64 && p.head.length === p.len ? { k: 'int', v: leSigned(p.head) } : { k: 'unknown', why: `${p.len}-byte integer` });
+        return false;
+      case 0x54: // BINSTRING
+      case 0x55: // SHORT_BINSTRING
+        this.push({ k: 'str', v: decodeLatin1(p.head), len: p.len, at: p.at });
+        return false;
+      case 0x58: // BINUNICODE
+      case 0x8c: // SHORT_BINUNICODE
+      case 0x8d: { // BINUNICODE8
+        const d = decodeUtf8(p.head, p.head.length < p.len);
+        if (!d.ok) this.anomaly('PICKLE_MALFORMED', 'invalid UTF-8 in string');
+        this.push({ k: 'str', v: d.s, len: p.len, at: p.at });
+        return false;
+      }
+      default: // BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8
+        // Copy: a view would pin the whole read buffer in memory for as long as the value lives.
+        this.push({ k: 'bytes', v: p.head.slice(0, 256), len: p.len, mutable: code === 0x96, at: p.at });
+        return false;
+    }
+  }
+
+  /** Opcodes with no argument or a fixed-width one. */
+  private simple(code: number): boolean | Promise<boolean> {
     const r = this.r;
     switch (code) {
       case 0x28: // MARK
@@ -326,54 +482,20 @@ export class PickleMachine {
       case 0x32: // DUP
         this.push(this.top());
         return false;
-      case 0x46: { // FLOAT
-        const s = decodeLatin1(await this.line()).trim();
-        const f = Number(s);
-        if (s === '' || Number.isNaN(f) && !/^[-+]?nan$/i.test(s)) this.anomaly('PICKLE_MALFORMED', `invalid float ${JSON.stringify(s.slice(0, 40))}`);
-        this.push({ k: 'float', v: f });
-        return false;
-      }
-      case 0x49: { // INT ("00"/"01" are the protocol-0 booleans)
-        const s = decodeLatin1(await this.line()).trim();
-        if (s === '00') this.push(FALSE);
-        else if (s === '01') this.push(TRUE);
-        else this.push(this.parseInt(s, false));
-        return false;
-      }
-      case 0x4c: { // LONG
-        const s = decodeLatin1(await this.line()).trim();
-        this.push(this.parseInt(s, true));
-        return false;
-      }
       case 0x4a: { // BININT
-        await this.need(4);
+        this.needSync(4);
         const v = this.uint(4);
         this.push({ k: 'int', v: v >= 0x80000000 ? v - 0x100000000 : v });
         return false;
       }
       case 0x4b: // BININT1
-        await this.need(1);
+        this.needSync(1);
         this.push({ k: 'int', v: this.u8() });
         return false;
       case 0x4d: // BININT2
-        await this.need(2);
+        this.needSync(2);
         this.push({ k: 'int', v: this.uint(2) });
         return false;
-      case 0x8a: // LONG1
-      case 0x8b: { // LONG4
-        let n: number;
-        if (code === 0x8a) {
-          await this.need(1);
-          n = this.u8();
-        } else {
-          await this.need(4);
-          n = this.uint(4);
-          if (n >= 0x80000000) this.anomaly('PICKLE_MALFORMED', 'LONG pickle has negative byte count', true);
-        }
-        const { head, len } = await this.payload(n);
-        this.push(len <= 64 && head.length === len ? { k: 'int', v: leSigned(head) } : { k: 'unknown', why: `${len}-byte integer` });
-        return false;
-      }
       case 0x4e: // NONE
         this.push(NONE);
         return false;
@@ -384,62 +506,10 @@ export class PickleMachine {
         this.push(FALSE);
         return false;
       case 0x47: { // BINFLOAT
-        await this.need(8);
+        this.needSync(8);
         const dv = new DataView(r.buf.buffer, r.buf.byteOffset + r.p, 8);
         r.p += 8;
         this.push({ k: 'float', v: dv.getFloat64(0, false) });
-        return false;
-      }
-      case 0x53: { // STRING: a quoted Python repr, decoded to str (default encoding ASCII)
-        const raw = await this.line();
-        const dec = decodePyStringRepr(raw);
-        if (dec === null) {
-          this.anomaly('PICKLE_MALFORMED', 'the STRING opcode argument must be quoted');
-          this.push({ k: 'unknown', why: 'bad STRING' });
-        } else {
-          const s = decodeLatin1(dec.subarray(0, this.limits.maxPickleStringBytes));
-          this.push(str(s, dec.length));
-        }
-        return false;
-      }
-      case 0x54: // BINSTRING
-      case 0x55: { // SHORT_BINSTRING
-        let n: number;
-        if (code === 0x55) {
-          await this.need(1);
-          n = this.u8();
-        } else {
-          await this.need(4);
-          n = this.uint(4);
-          if (n >= 0x80000000) this.anomaly('PICKLE_MALFORMED', 'BINSTRING pickle has negative byte count', true);
-        }
-        const { head, len, at } = await this.payload(n);
-        this.push({ k: 'str', v: decodeLatin1(head), len, at });
-        return false;
-      }
-      case 0x56: { // UNICODE (raw-unicode-escape)
-        const raw = await this.line();
-        const s = decodeRawUnicodeEscape(raw.subarray(0, this.limits.maxPickleStringBytes));
-        this.push(str(s, raw.length));
-        return false;
-      }
-      case 0x58: // BINUNICODE
-      case 0x8c: // SHORT_BINUNICODE
-      case 0x8d: { // BINUNICODE8
-        const n = await this.lengthFor(code);
-        const { head, len } = await this.payload(n);
-        const d = decodeUtf8(head, head.length < len);
-        if (!d.ok) this.anomaly('PICKLE_MALFORMED', 'invalid UTF-8 in string');
-        this.push(str(d.s, len));
-        return false;
-      }
-      case 0x42: // BINBYTES
-      case 0x43: // SHORT_BINBYTES
-      case 0x8e: // BINBYTES8
-      case 0x96: { // BYTEARRAY8
-        const n = await this.lengthFor(code);
-        const { head, len, at } = await this.payload(n);
-        this.push({ k: 'bytes', v: head.subarray(0, 256), len, mutable: code === 0x96, at });
         return false;
       }
       case 0x29: // EMPTY_TUPLE
@@ -491,7 +561,8 @@ export class PickleMachine {
         appendTo(this.top(), [v]);
         return false;
       }
-      case 0x65: { // APPENDS
+      case 0x65: // APPENDS
+      case 0x90: { // ADDITEMS
         const items = this.popMark();
         appendTo(this.top(), items);
         return false;
@@ -508,51 +579,25 @@ export class PickleMachine {
         addPairs(this.top(), items);
         return false;
       }
-      case 0x90: { // ADDITEMS
-        const items = this.popMark();
-        appendTo(this.top(), items);
-        return false;
-      }
-      case 0x67: { // GET
-        const idx = this.decimal(await this.line(), 'GET index');
-        this.push(this.memoGet(idx));
-        return false;
-      }
       case 0x68: // BINGET
-        await this.need(1);
+        this.needSync(1);
         this.push(this.memoGet(this.u8()));
         return false;
       case 0x6a: // LONG_BINGET
-        await this.need(4);
+        this.needSync(4);
         this.push(this.memoGet(this.uint(4)));
         return false;
-      case 0x70: { // PUT
-        const idx = this.decimal(await this.line(), 'PUT index');
-        if (idx < 0) this.anomaly('PICKLE_STACK_ANOMALY', 'negative PUT argument');
-        else this.memoPut(idx, this.top());
-        return false;
-      }
       case 0x71: // BINPUT
-        await this.need(1);
+        this.needSync(1);
         this.memoPut(this.u8(), this.top());
         return false;
       case 0x72: // LONG_BINPUT
-        await this.need(4);
+        this.needSync(4);
         this.memoPut(this.uint(4), this.top());
         return false;
       case 0x94: // MEMOIZE: the index is the number of entries already in the memo, as in CPython
         this.memoPut(this.memo.size, this.top());
         return false;
-      case 0x63: // GLOBAL
-      case 0x69: { // INST
-        const mod = decodeUtf8(await this.line(), false);
-        const name = decodeUtf8(await this.line(), false);
-        if (!mod.ok || !name.ok) this.anomaly('PICKLE_MALFORMED', 'undecodable module or name');
-        const g = this.resolveGlobal(mod.s, name.s, code === 0x63 ? 'GLOBAL' : 'INST');
-        if (code === 0x63) this.push(g);
-        else this.push(this.call(g, this.popMark(), 'INST'));
-        return false;
-      }
       case 0x93: { // STACK_GLOBAL
         const name = this.pop();
         const mod = this.pop();
@@ -561,16 +606,14 @@ export class PickleMachine {
           const v: Value = { k: 'unknown', why: 'STACK_GLOBAL on non-str operands' };
           this.ev.call({ callee: v, call: v, opcode: 'STACK_GLOBAL', offset: this.opStart });
           this.push(v);
-        } else {
-          this.push(this.resolveGlobal(mod.v, name.v, 'STACK_GLOBAL'));
-        }
+        } else this.push(this.resolveGlobal(mod.v, name.v, 'STACK_GLOBAL'));
         return false;
       }
       case 0x82: // EXT1
       case 0x83: // EXT2
       case 0x84: { // EXT4
         const w = code === 0x82 ? 1 : code === 0x83 ? 2 : 4;
-        await this.need(w);
+        this.needSync(w);
         const c = this.uint(w);
         this.anomaly('PICKLE_STACK_ANOMALY', `extension code ${c} needs the copyreg extension registry (empty by default: the loader fails unless a library registered it)`);
         const v: Value = { k: 'ext', code: c };
@@ -613,19 +656,13 @@ export class PickleMachine {
         if (inst.k === 'call') inst.state = state;
         this.ev.call({ callee: inst, call: { k: 'call', fn: inst, args: [state], op: 'BUILD', offset: this.opStart }, opcode: 'BUILD', offset: this.opStart });
         const action = this.ev.build?.(inst, state, this.opStart);
-        if (action) await this.afterBuild(action);
-        return false;
-      }
-      case 0x50: { // PERSID
-        const pid = decodeLatin1(await this.line());
-        this.push({ k: 'persid', pid: str(pid) });
-        return false;
+        return action ? this.afterBuild(action).then(() => false) : false;
       }
       case 0x51: // BINPERSID
         this.push({ k: 'persid', pid: this.pop() });
         return false;
       case 0x80: { // PROTO
-        await this.need(1);
+        this.needSync(1);
         const p = this.u8();
         if (p > HIGHEST_PROTOCOL) this.anomaly('PICKLE_MALFORMED', `unsupported pickle protocol: ${p}`, true);
         if (this.proto !== null) this.anomaly('PICKLE_MALFORMED', `duplicate PROTO (${this.proto} then ${p})`);
@@ -633,10 +670,9 @@ export class PickleMachine {
         return false;
       }
       case 0x95: { // FRAME: C prefetches the frame and does not enforce its end; Python does
-        await this.need(8);
+        this.needSync(8);
         const lo = this.uint(4);
-        const hi = this.uint(4);
-        const len = hi * 2 ** 32 + lo;
+        const len = this.uint(4) * 2 ** 32 + lo;
         if (this.frameEnd >= 0 && this.opStart < this.frameEnd && !this.frameViolation) {
           this.frameViolation = true;
           this.anomaly('PICKLE_FRAME_VIOLATION', 'a new FRAME starts before the current one ends');
@@ -656,25 +692,6 @@ export class PickleMachine {
       default:
         this.anomaly('PICKLE_MALFORMED', `opcode 0x${code.toString(16)} not handled`, true);
         return false;
-    }
-  }
-
-  private async lengthFor(code: number): Promise<number> {
-    switch (code) {
-      case 0x8c:
-      case 0x43:
-        await this.need(1);
-        return this.u8();
-      case 0x58:
-      case 0x42:
-        await this.need(4);
-        return this.uint(4);
-      default: {
-        await this.need(8);
-        const lo = this.uint(4);
-        const hi = this.uint(4);
-        return hi * 2 ** 32 + lo;
-      }
     }
   }
 
@@ -706,7 +723,7 @@ export class PickleMachine {
     const start = r.pos;
     let bytes = action.bytes;
     if (action.paddingPrefix) {
-      await this.need(1);
+      this.needSync(1);
       bytes += this.u8();
     }
     if (!(await r.skip(bytes))) this.truncated();
