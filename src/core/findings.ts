@@ -44,6 +44,8 @@ export interface Evidence {
   chain?: string;
   /** Catalogue entry that matched (pattern), when one did. */
   matched?: string;
+  /** Why the matched entry is dangerous, from the catalogue. */
+  reason?: string;
   /** Free-form details (sizes, names, limits) shown as key: value. */
   details?: Record<string, string | number | boolean>;
 }

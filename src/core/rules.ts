@@ -45,6 +45,7 @@ const kinds: RuleKind[] = [
   { id: 'NPY_OBJECT_ARRAY', severity: 'low', title: 'NumPy array stores Python objects (pickle)' },
   { id: 'NPY_MALFORMED', severity: 'medium', title: 'NumPy array header is malformed' },
   { id: 'TORCHSCRIPT_CODE', severity: 'info', title: 'TorchScript code is present' },
+  { id: 'SAFETENSORS_MALFORMED', severity: 'medium', title: 'safetensors header is malformed' },
   { id: 'JOBLIB_UNRESOLVED_ARRAY', severity: 'medium', unscannable: true, title: 'joblib array data could not be skipped' },
   // the scan itself
   { id: 'SCAN_INCOMPLETE', severity: 'medium', unscannable: true, title: 'File was not completely scanned' },

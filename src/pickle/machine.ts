@@ -20,7 +20,8 @@ export type AnomalyRule =
   | 'PICKLE_TRUNCATED'
   | 'PICKLE_STACK_ANOMALY'
   | 'PICKLE_FRAME_VIOLATION'
-  | 'PICKLE_ABSURD_LENGTH';
+  | 'PICKLE_ABSURD_LENGTH'
+  | 'JOBLIB_UNRESOLVED_ARRAY';
 
 export interface GlobalEvent {
   module: string;
@@ -106,7 +107,19 @@ export class PickleMachine {
     private readonly ev: MachineEvents,
     private readonly budget: MachineBudget,
     private readonly nesting = 0,
+    /**
+     * 'linear' reads the bytes in order (pickle.loads on bytes, pickletools). 'file' follows the C
+     * unpickler reading from a file object (torch.load, joblib): a FRAME is read whole, and an
+     * argument that does not fit in the rest of it is read from the bytes after the frame,
+     * dropping the frame's tail. The two differ only when an argument straddles a frame end.
+     */
+    private readonly frameMode: 'linear' | 'file' = 'linear',
   ) {}
+
+  /** True when this run saw an argument straddle a frame end (the caller re-reads in file mode). */
+  get straddled(): boolean {
+    return this.frameViolation;
+  }
 
   private get fence(): number {
     return this.marks.length ? this.marks[this.marks.length - 1]! : 0;
@@ -165,14 +178,39 @@ export class PickleMachine {
 
   /** Fixed-width arguments: the run loop already buffered them unless the data ends here. */
   private needSync(n: number): void {
+    if (this.frameMode === 'file') this.leaveFrameIfStraddling(n);
     if (this.r.available < n) this.truncated();
+  }
+
+  /**
+   * File mode: an argument of n bytes that would cross the frame end is read after the frame.
+   * Only called with the frame tail buffered (fixed widths: the run loop buffered 16 bytes).
+   */
+  private leaveFrameIfStraddling(n: number): boolean {
+    const pos = this.r.pos;
+    if (this.frameEnd < 0 || pos >= this.frameEnd || pos + n <= this.frameEnd) return false;
+    const drop = this.frameEnd - pos;
+    if (drop > this.r.available) return false;
+    this.r.p += drop;
+    this.frameEnd = -1;
+    if (!this.frameViolation) {
+      this.frameViolation = true;
+      this.anomaly('PICKLE_FRAME_VIOLATION', `argument crosses the frame end at ${pos + drop}; a file-reading unpickler (torch.load) drops ${drop} frame bytes and reads it from after the frame`);
+    }
+    return true;
   }
 
   /** A line already in the buffer, or null when it needs a refill (nothing consumed then). */
   private lineSync(): Uint8Array | null {
     const r = this.r;
-    const idx = r.buf.indexOf(0x0a, r.p);
+    let idx = r.buf.indexOf(0x0a, r.p);
     if (idx < 0 || idx - r.p > MAX_LINE) return null;
+    if (this.frameMode === 'file' && this.frameEnd >= 0 && r.pos < this.frameEnd && r.base + idx >= this.frameEnd) {
+      // No newline inside the frame: C reads the line from after the frame.
+      if (!this.leaveFrameIfStraddling(r.base + idx + 1 - r.pos)) return null;
+      idx = r.buf.indexOf(0x0a, r.p);
+      if (idx < 0 || idx - r.p > MAX_LINE) return null;
+    }
     const out = r.buf.subarray(r.p, idx);
     r.p = idx + 1;
     return out;
@@ -182,6 +220,7 @@ export class PickleMachine {
   private payloadSync(len: number): { head: Uint8Array; len: number; at: number } | null {
     const r = this.r;
     if (len > this.limits.maxPickleStringBytes || len > r.available) return null;
+    if (this.frameMode === 'file' && this.frameEnd >= 0 && r.pos < this.frameEnd && r.pos + len > this.frameEnd) return null;
     const at = r.pos;
     const head = r.buf.subarray(r.p, r.p + len);
     r.p += len;
@@ -207,6 +246,11 @@ export class PickleMachine {
 
   /** Read a length-prefixed payload, keeping at most maxPickleStringBytes of it. */
   private async payload(len: number): Promise<{ head: Uint8Array; len: number; at: number }> {
+    if (this.frameMode === 'file' && this.frameEnd >= 0 && this.r.pos < this.frameEnd && this.r.pos + len > this.frameEnd) {
+      const drop = this.frameEnd - this.r.pos;
+      await this.need(drop);
+      this.leaveFrameIfStraddling(len);
+    }
     const at = this.r.pos;
     if (len > this.limits.maxPickleArgumentBytes) {
       this.anomaly('PICKLE_ABSURD_LENGTH', `declared length ${len} exceeds the limit of ${this.limits.maxPickleArgumentBytes}`, true);
@@ -225,7 +269,11 @@ export class PickleMachine {
   }
 
   private async line(): Promise<Uint8Array> {
-    const idx = await this.r.findNewline(MAX_LINE);
+    let idx = await this.r.findNewline(MAX_LINE);
+    if (idx >= 0 && this.frameMode === 'file' && this.frameEnd >= 0 && this.r.pos < this.frameEnd && this.r.base + idx >= this.frameEnd) {
+      this.leaveFrameIfStraddling(this.r.base + idx + 1 - this.r.pos);
+      idx = await this.r.findNewline(MAX_LINE);
+    }
     if (idx === -2) this.anomaly('PICKLE_ABSURD_LENGTH', `line longer than ${MAX_LINE} bytes`, true);
     if (idx < 0) this.truncated();
     const out = this.r.buf.subarray(this.r.p, idx);
@@ -468,6 +516,9 @@ export class PickleMachine {
         return false;
       case 0x2e: { // STOP
         const v = this.pop();
+        // CPython returns the top value and ignores the rest; pickletools refuses: a differential.
+        if (this.marks.length) this.anomaly('PICKLE_STACK_ANOMALY', `${this.marks.length} MARK${this.marks.length > 1 ? 's' : ''} left open at STOP`);
+        else if (this.stack.length) this.anomaly('PICKLE_STACK_ANOMALY', `${this.stack.length} value${this.stack.length > 1 ? 's' : ''} left on the stack at STOP`);
         this.stack = [v];
         return true;
       }
@@ -679,6 +730,11 @@ export class PickleMachine {
         }
         if (len > this.limits.maxPickleArgumentBytes) this.anomaly('PICKLE_ABSURD_LENGTH', `FRAME length ${len}`, true);
         this.frameEnd = r.pos + len;
+        const size = r.sourceSize;
+        if (size !== null && this.frameEnd > size) {
+          // The C unpickler fails to read the frame; pickle.py reads on: the two disagree.
+          this.anomaly('PICKLE_FRAME_VIOLATION', `FRAME declares ${len} bytes but only ${size - r.pos} remain`);
+        }
         return false;
       }
       case 0x97: // NEXT_BUFFER: out-of-band data the loader must supply
@@ -710,17 +766,20 @@ export class PickleMachine {
   private async afterBuild(action: BuildAction): Promise<void> {
     const r = this.r;
     if (action.kind === 'unresolved') {
-      this.anomaly('PICKLE_MALFORMED', `cannot locate the raw data that follows this object: ${action.why}`, true);
+      this.anomaly('JOBLIB_UNRESOLVED_ARRAY', `cannot locate the raw array data that follows this object (${action.why}); the rest of the stream was not read`, true);
       return;
     }
     if (action.kind === 'nested-pickle') {
       if (this.nesting >= 16) this.anomaly('PICKLE_STACK_ANOMALY', 'nested pickles deeper than 16', true);
-      const inner = new PickleMachine(r, this.limits, this.ev, this.budget, this.nesting + 1);
+      const inner = new PickleMachine(r, this.limits, this.ev, this.budget, this.nesting + 1, this.frameMode);
       const res = await inner.run();
       if (!res.stopped) throw new Stop(res.limited);
       return;
     }
     const start = r.pos;
+    // joblib commits the pickle frame before writing raw data, and reads the data from the file
+    // itself, after any frame: the bytes skipped here are outside framing.
+    this.frameEnd = -1;
     let bytes = action.bytes;
     if (action.paddingPrefix) {
       this.needSync(1);

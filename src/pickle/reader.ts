@@ -28,6 +28,10 @@ export class PickleReader {
     return this.base + this.p;
   }
 
+  get sourceSize(): number | null {
+    return this.src.size;
+  }
+
   get available(): number {
     return this.buf.length - this.p;
   }

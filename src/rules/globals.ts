@@ -1,10 +1,32 @@
 /**
  * The globals catalogue: which Python globals a pickle may name safely, which are dangerous,
  * and everything else is unknown (suspicious). The data lives in rules/globals.yaml at the
- * package root; this module loads it and matches names against it.
+ * package root; this module loads it and matches names against it. docs/rules/globals.md
+ * explains the rules for reviewers.
  *
- * INTERFACE ONLY for now; the implementation is being written (see classify()).
+ * Matching, in order (security-critical: every step errs towards "not safe"):
+ *  1. Strip surrounding whitespace. A module or name with a character outside [A-Za-z0-9_.] or an
+ *     empty dotted segment is malformed: it is never safe; a sanitised probe (NFKC, every run of
+ *     other characters read as a dot) is still checked against the dangerous entries.
+ *  2. Aliases rewrite the longest matching leading segment prefix (posix -> os,
+ *     __builtin__.reduce -> functools.reduce), once.
+ *  3. Dangerous entries match by segment prefix, on the full path and on every suffix of it, each
+ *     suffix checked both as written and after its own alias rewrite (protocol-4 dotted names are
+ *     resolved with getattr, so `pathlib` + `os.system` is os.system). Dangerous attribute names
+ *     (`__globals__`, `loads`...) match any segment after the first.
+ *  4. Safe entries match the canonical full path exactly (or `module.*` for one further public
+ *     segment). A safe match is overridden by any dangerous hit on the full path or an attribute,
+ *     but not by a hit on a proper suffix only: the full path of a safe entry names one vetted
+ *     object (e.g. `numpy.random._pickle.__randomstate_ctor`, whose `_pickle.*` suffix would
+ *     otherwise read as the pickle module). The loader and tests keep that set of shadowed suffixes
+ *     explicit.
+ *  5. Anything else is unknown (medium).
  */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import type { Severity } from '../core/findings.js';
 
 export type GlobalVerdict = 'safe' | 'dangerous' | 'unknown';
@@ -26,4 +48,516 @@ export interface GlobalCatalogue {
   readonly version: string;
   /** Classify `module` + `name` as a pickle GLOBAL / STACK_GLOBAL would resolve them. */
   classify(module: string, name: string): GlobalClassification;
+}
+
+/** Severities a dangerous entry may carry. */
+export type DangerSeverity = 'critical' | 'high';
+
+export interface AliasRule {
+  from: string;
+  to: string;
+  reason: string;
+  references: string[];
+}
+
+export interface DangerRule {
+  match: string;
+  severity: DangerSeverity;
+  reason: string;
+  references: string[];
+}
+
+export interface SafeRule {
+  /** Exact canonical dotted paths, or `module.*`. */
+  match: string[];
+  reason: string;
+  references: string[];
+  seenIn: string[];
+  note?: string;
+}
+
+/** The parsed rule data, exposed for tests, documentation and tooling. */
+export interface GlobalRules {
+  version: number;
+  aliases: AliasRule[];
+  dangerous: DangerRule[];
+  dangerousAttributes: DangerRule[];
+  safe: SafeRule[];
+}
+
+export interface LoadedGlobalCatalogue extends GlobalCatalogue {
+  readonly rules: GlobalRules;
+  /** Where the data was read from. */
+  readonly source: string;
+  /** Canonical dotted path (aliases applied); hostile input is returned trimmed, unchanged. */
+  canonical(module: string, name: string): string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading and validation
+
+const SEGMENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const INPUT_SEGMENT = /^[A-Za-z0-9_]+$/;
+
+/** Directory containing package.json, walking up from this file (works from src/ and dist/src/). */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`cannot locate package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
+export function defaultGlobalsPath(): string {
+  return join(packageRoot(), 'rules', 'globals.yaml');
+}
+
+class RuleError extends Error {}
+
+function fail(file: string, where: string, msg: string): never {
+  throw new RuleError(`${file}: ${where}: ${msg}`);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(entry: unknown): string {
+  if (isRecord(entry)) {
+    const m = entry.match ?? entry.from;
+    if (typeof m === 'string') return ` (${JSON.stringify(m)})`;
+    if (Array.isArray(m) && typeof m[0] === 'string') return ` (${JSON.stringify(m[0])}...)`;
+  }
+  return '';
+}
+
+function checkKeys(file: string, where: string, e: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const k of Object.keys(e)) if (!allowed.includes(k)) fail(file, where, `unknown key "${k}"`);
+}
+
+function needString(file: string, where: string, e: Record<string, unknown>, key: string): string {
+  const v = e[key];
+  if (typeof v !== 'string' || v.trim() === '') fail(file, where, `"${key}" must be a non-empty string`);
+  return v.trim();
+}
+
+function needRefs(file: string, where: string, e: Record<string, unknown>): string[] {
+  const v = e.references;
+  if (!Array.isArray(v) || v.length === 0) fail(file, where, '"references" must be a non-empty list');
+  return v.map((r, i) => {
+    if (typeof r !== 'string' || r.trim() === '') fail(file, where, `references[${i}] must be a non-empty string`);
+    return r.trim();
+  });
+}
+
+function needDotted(file: string, where: string, value: string, what: string): string {
+  if (!value.split('.').every((s) => SEGMENT.test(s))) fail(file, where, `${what} "${value}" is not a dotted Python name`);
+  return value;
+}
+
+function needSeverity(file: string, where: string, e: Record<string, unknown>): DangerSeverity {
+  const s = e.severity;
+  if (s !== 'critical' && s !== 'high') fail(file, where, `"severity" must be critical or high, got ${JSON.stringify(s)}`);
+  return s;
+}
+
+function needList(file: string, doc: Record<string, unknown>, key: string, optional = false): unknown[] {
+  const v = doc[key];
+  if (v === undefined && optional) return [];
+  if (!Array.isArray(v)) fail(file, key, 'must be a list');
+  return v;
+}
+
+/** Parse and validate the YAML text; throws an Error naming the offending entry. */
+export function parseGlobalRules(text: string, file = 'globals.yaml'): GlobalRules {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { uniqueKeys: true });
+  } catch (e) {
+    throw new RuleError(`${file}: invalid YAML: ${(e as Error).message}`);
+  }
+  if (!isRecord(doc)) fail(file, 'top level', 'must be a mapping');
+  checkKeys(file, 'top level', doc, ['version', 'aliases', 'dangerous', 'dangerous_attributes', 'safe']);
+  const version = doc.version;
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
+    fail(file, 'version', 'must be a positive integer');
+  }
+
+  const aliases = needList(file, doc, 'aliases').map((raw, i): AliasRule => {
+    const where = `aliases[${i}]${describe(raw)}`;
+    if (!isRecord(raw)) fail(file, where, 'must be a mapping');
+    checkKeys(file, where, raw, ['from', 'to', 'reason', 'references', 'note']);
+    return {
+      from: needDotted(file, where, needString(file, where, raw, 'from'), 'from'),
+      to: needDotted(file, where, needString(file, where, raw, 'to'), 'to'),
+      reason: needString(file, where, raw, 'reason'),
+      references: needRefs(file, where, raw),
+    };
+  });
+
+  const danger = (key: string, attribute: boolean) =>
+    needList(file, doc, key, attribute).map((raw, i): DangerRule => {
+      const where = `${key}[${i}]${describe(raw)}`;
+      if (!isRecord(raw)) fail(file, where, 'must be a mapping');
+      checkKeys(file, where, raw, ['match', 'severity', 'reason', 'references', 'note']);
+      const match = needString(file, where, raw, 'match');
+      if (attribute) {
+        if (!SEGMENT.test(match)) fail(file, where, `attribute "${match}" must be a single identifier`);
+      } else {
+        needDotted(file, where, match, 'match');
+      }
+      return { match, severity: needSeverity(file, where, raw), reason: needString(file, where, raw, 'reason'), references: needRefs(file, where, raw) };
+    });
+  const dangerous = danger('dangerous', false);
+  const dangerousAttributes = danger('dangerous_attributes', true);
+
+  const safe = needList(file, doc, 'safe').map((raw, i): SafeRule => {
+    const where = `safe[${i}]${describe(raw)}`;
+    if (!isRecord(raw)) fail(file, where, 'must be a mapping');
+    checkKeys(file, where, raw, ['match', 'reason', 'references', 'seen_in', 'note']);
+    const m = raw.match;
+    const list = typeof m === 'string' ? [m] : m;
+    if (!Array.isArray(list) || list.length === 0) fail(file, where, '"match" must be a dotted name or a non-empty list of them');
+    const match = list.map((x, j) => {
+      if (typeof x !== 'string') fail(file, where, `match[${j}] must be a string`);
+      const v = x.trim();
+      const body = v.endsWith('.*') ? v.slice(0, -2) : v;
+      needDotted(file, where, body, `match[${j}]`);
+      if (!v.endsWith('.*') && !v.includes('.')) fail(file, where, `match[${j}] "${v}" must be module-qualified`);
+      return v;
+    });
+    const seen = raw.seen_in;
+    if (seen !== undefined && (!Array.isArray(seen) || !seen.every((s) => typeof s === 'string'))) {
+      fail(file, where, '"seen_in" must be a list of strings');
+    }
+    const note = raw.note;
+    if (note !== undefined && typeof note !== 'string') fail(file, where, '"note" must be a string');
+    return {
+      match,
+      reason: needString(file, where, raw, 'reason'),
+      references: needRefs(file, where, raw),
+      seenIn: (seen as string[] | undefined) ?? [],
+      ...(typeof note === 'string' ? { note } : {}),
+    };
+  });
+
+  // duplicates are almost always editing mistakes
+  const dup = (key: string, values: string[]) => {
+    const seen = new Set<string>();
+    for (const v of values) {
+      if (seen.has(v)) fail(file, key, `duplicate entry "${v}"`);
+      seen.add(v);
+    }
+  };
+  dup('aliases', aliases.map((a) => a.from));
+  dup('dangerous', dangerous.map((d) => d.match));
+  dup('dangerous_attributes', dangerousAttributes.map((d) => d.match));
+  dup('safe', safe.flatMap((s) => s.match));
+
+  return { version, aliases, dangerous, dangerousAttributes, safe };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching structures
+
+interface TrieNode<T> {
+  children: Map<string, TrieNode<T>>;
+  value?: T;
+}
+
+function trieInsert<T>(root: TrieNode<T>, segs: readonly string[], value: T): void {
+  let node = root;
+  for (const s of segs) {
+    let next = node.children.get(s);
+    if (!next) {
+      next = { children: new Map() };
+      node.children.set(s, next);
+    }
+    node = next;
+  }
+  node.value = value;
+}
+
+interface DangerHit {
+  rule: DangerRule;
+  /** Canonical path of the (suffix) candidate that matched. */
+  canonical: string;
+  /** 0 = the whole path; > 0 = a suffix starting at that segment; -1 = an attribute hit. */
+  at: number;
+  matched: string;
+}
+
+const RANK: Record<DangerSeverity, number> = { critical: 2, high: 1 };
+
+interface SafeInfo {
+  rule: SafeRule;
+  pattern: string;
+}
+
+class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
+  readonly version: string;
+  private readonly aliasTrie: TrieNode<AliasRule> = { children: new Map() };
+  private readonly dangerTrie: TrieNode<DangerRule> = { children: new Map() };
+  private readonly attributes = new Map<string, DangerRule>();
+  private readonly safeExact = new Map<string, SafeInfo>();
+  private readonly safeWildcard = new Map<string, SafeInfo>();
+
+  constructor(
+    readonly rules: GlobalRules,
+    readonly source: string,
+    contentHash: string,
+  ) {
+    this.version = `${rules.version}+${contentHash.slice(0, 12)}`;
+    for (const a of rules.aliases) trieInsert(this.aliasTrie, a.from.split('.'), a);
+    for (const d of rules.dangerous) trieInsert(this.dangerTrie, d.match.split('.'), d);
+    for (const d of rules.dangerousAttributes) this.attributes.set(d.match, d);
+    for (const s of rules.safe) {
+      for (const pattern of s.match) {
+        if (pattern.endsWith('.*')) this.safeWildcard.set(pattern.slice(0, -2), { rule: s, pattern });
+        else this.safeExact.set(pattern, { rule: s, pattern });
+      }
+    }
+    this.checkConsistency();
+  }
+
+  /** Longest alias whose `from` is a segment prefix of `segs[start..]`. */
+  private aliasAt(segs: readonly string[], start: number): { rule: AliasRule; len: number } | undefined {
+    let node: TrieNode<AliasRule> | undefined = this.aliasTrie;
+    let best: { rule: AliasRule; len: number } | undefined;
+    for (let i = start; i < segs.length && node; i++) {
+      node = node.children.get(segs[i]!);
+      if (node?.value) best = { rule: node.value, len: i - start + 1 };
+    }
+    return best;
+  }
+
+  /** Rewrite the longest aliased leading prefix of `segs` (one rewrite, no chains). */
+  aliasSegments(segs: readonly string[], start = 0): string[] {
+    const a = this.aliasAt(segs, start);
+    if (!a) return segs.slice(start);
+    return [...a.rule.to.split('.'), ...segs.slice(start + a.len)];
+  }
+
+  /**
+   * Most severe dangerous prefix of the sequence `head` followed by `segs[start..]`, walking the
+   * trie without copying (the walk stops at the trie's depth, so long hostile paths stay linear).
+   */
+  private prefixHit(head: readonly string[], segs: readonly string[], start: number): DangerRule | undefined {
+    let node: TrieNode<DangerRule> | undefined = this.dangerTrie;
+    let best: DangerRule | undefined;
+    const total = head.length + segs.length - start;
+    for (let k = 0; k < total && node; k++) {
+      const seg = k < head.length ? head[k]! : segs[start + k - head.length]!;
+      node = node.children.get(seg);
+      const v = node?.value;
+      // on equal severity keep the longer (more specific) entry
+      if (v && (!best || RANK[v.severity] >= RANK[best.severity])) best = v;
+    }
+    return best;
+  }
+
+  /**
+   * Dangerous readings of `segs`: attribute hits (at -1), whole-path hits (at 0), then suffix hits.
+   * Unless `all` is set, stops as soon as a critical hit makes further suffixes irrelevant, so
+   * hostile paths with thousands of segments stay cheap.
+   */
+  private dangerHits(segs: readonly string[], all = false): DangerHit[] {
+    const hits: DangerHit[] = [];
+    const canonicalStr = this.aliasSegments(segs).join('.');
+    const canonical = canonicalStr.split('.');
+    const seenAttr = new Set<string>();
+    for (const list of [segs, canonical]) {
+      for (let j = 1; j < list.length; j++) {
+        const a = this.attributes.get(list[j]!);
+        if (a && !seenAttr.has(a.match)) {
+          seenAttr.add(a.match);
+          hits.push({ rule: a, canonical: canonicalStr, at: -1, matched: `*.${a.match}` });
+        }
+      }
+    }
+    const none: readonly string[] = [];
+    for (let i = 0; i < segs.length; i++) {
+      if (!all && i > 0 && hits.some((h) => h.rule.severity === 'critical')) break;
+      const alias = this.aliasAt(segs, i);
+      const raw = this.prefixHit(none, segs, i);
+      const viaAlias = alias ? this.prefixHit(alias.rule.to.split('.'), segs, i + alias.len) : undefined;
+      if (viaAlias) {
+        hits.push({ rule: viaAlias, canonical: this.aliasSegments(segs, i).join('.'), at: i, matched: viaAlias.match });
+      }
+      if (raw && raw !== viaAlias) hits.push({ rule: raw, canonical: segs.slice(i).join('.'), at: i, matched: raw.match });
+    }
+    return hits;
+  }
+
+  private safeLookup(canonical: readonly string[]): SafeInfo | undefined {
+    const exact = this.safeExact.get(canonical.join('.'));
+    if (exact) return exact;
+    if (canonical.length >= 2) {
+      const last = canonical[canonical.length - 1]!;
+      if (!last.startsWith('_')) return this.safeWildcard.get(canonical.slice(0, -1).join('.'));
+    }
+    return undefined;
+  }
+
+  private static worst(hits: DangerHit[]): DangerHit {
+    let best = hits[0]!;
+    for (const h of hits.slice(1)) {
+      const dr = RANK[h.rule.severity] - RANK[best.rule.severity];
+      if (dr > 0) best = h;
+      else if (dr === 0 && best.at !== 0 && h.at === 0) best = h; // prefer the whole-path reading
+    }
+    return best;
+  }
+
+  private static report(hit: DangerHit, prefix = ''): GlobalClassification {
+    if (hit.at > 0 && prefix === '') prefix = `reached through a module attribute (${hit.canonical}): `;
+    return {
+      verdict: 'dangerous',
+      severity: hit.rule.severity,
+      canonical: hit.canonical,
+      matched: hit.matched,
+      reason: prefix + hit.rule.reason,
+      references: [...hit.rule.references],
+    };
+  }
+
+  classify(module: string, name: string): GlobalClassification {
+    const m = String(module).trim();
+    const n = String(name).trim();
+    const parsed = splitInput(m, n);
+    if (!parsed) return this.classifyMalformed(m, n);
+
+    const canonical = this.aliasSegments(parsed);
+    const canonicalStr = canonical.join('.');
+    const hits = this.dangerHits(parsed);
+    // A hit on the whole path or an attribute makes it dangerous whatever else matches; the worst
+    // reading (e.g. the critical os.system inside pathlib.os.system) is the one reported.
+    if (hits.some((h) => h.at <= 0)) return YamlGlobalCatalogue.report(YamlGlobalCatalogue.worst(hits));
+
+    const safe = this.safeLookup(canonical);
+    if (safe) {
+      return {
+        verdict: 'safe',
+        severity: 'info',
+        canonical: canonicalStr,
+        matched: safe.pattern,
+        reason: safe.rule.reason,
+        references: [...safe.rule.references],
+      };
+    }
+    if (hits.length > 0) return YamlGlobalCatalogue.report(YamlGlobalCatalogue.worst(hits));
+    return {
+      verdict: 'unknown',
+      severity: 'medium',
+      canonical: canonicalStr,
+      reason: 'not in the catalogue of globals known to be safe',
+      references: [],
+    };
+  }
+
+  private classifyMalformed(m: string, n: string): GlobalClassification {
+    const shown = `${m}.${n}`;
+    const probe = `${m}.${n}`
+      .normalize('NFKC')
+      .split(/[^A-Za-z0-9_]+/)
+      .filter((s) => s.length > 0);
+    if (probe.length > 0) {
+      const hits = this.dangerHits(probe);
+      if (hits.length > 0) {
+        return YamlGlobalCatalogue.report(YamlGlobalCatalogue.worst(hits), `malformed global name ${JSON.stringify(shown)} reads as dangerous: `);
+      }
+    }
+    return {
+      verdict: 'unknown',
+      severity: 'medium',
+      canonical: shown,
+      reason: `malformed global name ${JSON.stringify(shown)} (characters outside [A-Za-z0-9_.] or empty segments)`,
+      references: [],
+    };
+  }
+
+  canonical(module: string, name: string): string {
+    const m = String(module).trim();
+    const n = String(name).trim();
+    const parsed = splitInput(m, n);
+    return parsed ? this.aliasSegments(parsed).join('.') : `${m}.${n}`;
+  }
+
+  /**
+   * Data invariants the matcher relies on. Throws naming the entry:
+   * - alias targets are canonical (no chains) and a safe entry is written canonically;
+   * - no safe entry is reached by a dangerous prefix on its full path or by an attribute.
+   */
+  private checkConsistency(): void {
+    const file = this.source;
+    for (const a of this.rules.aliases) {
+      const again = this.aliasSegments(a.to.split('.')).join('.');
+      if (again !== a.to) fail(file, `aliases (${JSON.stringify(a.from)})`, `target ${a.to} is itself aliased to ${again}`);
+    }
+    for (const s of this.rules.safe) {
+      for (const pattern of s.match) {
+        const body = pattern.endsWith('.*') ? pattern.slice(0, -2) : pattern;
+        const segs = body.split('.');
+        const canon = this.aliasSegments(segs).join('.');
+        if (canon !== body) fail(file, `safe (${JSON.stringify(pattern)})`, `not canonical: aliases rewrite it to ${canon}`);
+        const strong = this.dangerHits(segs).filter((h) => h.at <= 0);
+        if (strong.length > 0) {
+          fail(file, `safe (${JSON.stringify(pattern)})`, `also matched by dangerous entry ${strong[0]!.matched}`);
+        }
+      }
+    }
+  }
+
+  /** Safe entries that some dangerous entry matches on a proper suffix (kept explicit by tests). */
+  shadowedSafeEntries(): { safe: string; dangerous: string; suffix: string }[] {
+    const out: { safe: string; dangerous: string; suffix: string }[] = [];
+    for (const s of this.rules.safe) {
+      for (const pattern of s.match) {
+        if (pattern.endsWith('.*')) continue;
+        for (const h of this.dangerHits(pattern.split('.'), true)) {
+          if (h.at > 0) out.push({ safe: pattern, dangerous: h.matched, suffix: h.canonical });
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** Split trimmed module and name into segments, or undefined when either is malformed. */
+function splitInput(m: string, n: string): string[] | undefined {
+  if (m === '' || n === '') return undefined;
+  const segs = [...m.split('.'), ...n.split('.')];
+  for (const s of segs) if (!INPUT_SEGMENT.test(s)) return undefined;
+  return segs;
+}
+
+export type GlobalCatalogueImpl = YamlGlobalCatalogue;
+
+/** Load and validate a catalogue (default: rules/globals.yaml at the package root). */
+export function loadGlobalCatalogue(path?: string): LoadedGlobalCatalogue & { shadowedSafeEntries: YamlGlobalCatalogue['shadowedSafeEntries'] } {
+  const file = resolve(path ?? defaultGlobalsPath());
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read globals catalogue ${file}: ${(e as Error).message}`);
+  }
+  const rules = parseGlobalRules(text, file);
+  const hash = createHash('sha256').update(text).digest('hex');
+  return new YamlGlobalCatalogue(rules, file, hash);
+}
+
+let cached: ReturnType<typeof loadGlobalCatalogue> | undefined;
+
+/** The catalogue shipped with the package, loaded once. */
+export function defaultGlobalCatalogue(): ReturnType<typeof loadGlobalCatalogue> {
+  cached ??= loadGlobalCatalogue();
+  return cached;
+}
+
+/** Canonical dotted name of a global for reports (`posix`,`system` -> `os.system`). */
+export function canonicalName(module: string, name: string): string {
+  return defaultGlobalCatalogue().canonical(module, name);
 }

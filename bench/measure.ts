@@ -1,0 +1,20 @@
+/**
+ * Runs one scan in a fresh Node process (so peak RSS is the scan's own) and reports wall time,
+ * peak RSS, bytes read and the worst severity. Invoked by bench/run.ts.
+ */
+import { scanPath } from '../src/index.js';
+
+const paths = process.argv.slice(2);
+const t0 = performance.now();
+const report = await scanPath(paths, { concurrency: 4 });
+const ms = performance.now() - t0;
+const out = {
+  ms,
+  maxRssMB: process.resourceUsage().maxRSS / 1024,
+  files: report.summary.files,
+  bytesRead: report.summary.bytesRead,
+  maxSeverity: report.summary.maxSeverity,
+  incomplete: report.summary.incomplete,
+  findings: report.summary.findings,
+};
+process.stdout.write(JSON.stringify(out) + '\n');

@@ -1,0 +1,85 @@
+/**
+ * `npm run bench`: builds inputs with the real libraries (Python; set MG_PYTHON to a venv with
+ * torch, numpy, joblib and scikit-learn, see fixtures/README.md), scans them with the compiled
+ * scanner in child processes, and prints a Markdown table to paste into bench/RESULTS.md.
+ * Never a test: timings vary by machine.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const out = join(root, 'bench', 'out');
+const python = process.env['MG_PYTHON'] ?? (existsSync('/opt/mg-venv/bin/python') ? '/opt/mg-venv/bin/python' : 'python3');
+mkdirSync(out, { recursive: true });
+
+function py(code: string): void {
+  execFileSync(python, ['-c', code], { stdio: ['ignore', 'inherit', 'inherit'] });
+}
+
+function measure(...paths: string[]): { ms: number; maxRssMB: number; files: number; bytesRead: number; maxSeverity: string | null; incomplete: number } {
+  const res = execFileSync(process.execPath, [join(root, 'dist', 'bench', 'measure.js'), ...paths], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  return JSON.parse(res.trim().split('\n').pop()!);
+}
+
+function best(n: number, ...paths: string[]) {
+  const runs = Array.from({ length: n }, () => measure(...paths));
+  runs.sort((a, b) => a.ms - b.ms);
+  return { best: runs[0]!, median: runs[Math.floor(n / 2)]! };
+}
+
+const rows: string[] = [];
+const only = process.argv[2];
+
+if (!only || only === 'pickle') {
+  const f = join(out, 'range10m.pkl');
+  if (!existsSync(f)) py(`import pickle; open(${JSON.stringify(f)},'wb').write(pickle.dumps(list(range(10_000_000)), protocol=4))`);
+  const r = best(3, f);
+  rows.push(`| 50 MB opcode-dense pickle (list(range(10_000_000)), protocol 4, ${(statSync(f).size / 1e6).toFixed(1)} MB) | ${r.median.ms.toFixed(0)} ms (best ${r.best.ms.toFixed(0)}) | ${r.median.maxRssMB.toFixed(0)} MB | ${r.median.bytesRead} | target ≤ 1 s, ≤ 150 MB |`);
+}
+
+if (!only || only === 'torch') {
+  const f = join(out, 'big-2gb.pt');
+  if (!existsSync(f)) {
+    py(`import torch
+sd = {f'layer{i}.weight': torch.zeros(64, 1024, 1024) for i in range(8)}
+sd['bias'] = torch.zeros(10)
+torch.save(sd, ${JSON.stringify(f)})`);
+  }
+  const size = statSync(f).size;
+  const r = best(5, f);
+  rows.push(`| PyTorch zip checkpoint (${(size / 2 ** 30).toFixed(2)} GiB, torch.save of 9 tensors) | ${r.median.ms.toFixed(0)} ms (best ${r.best.ms.toFixed(0)}) | ${r.median.maxRssMB.toFixed(0)} MB | ${r.median.bytesRead} (${((100 * r.median.bytesRead) / size).toFixed(4)} % of the file) | target ≤ 100 ms, < 1 % read |`);
+}
+
+if (!only || only === 'dir') {
+  const d = join(out, 'mixed');
+  if (!existsSync(join(d, 'done'))) {
+    mkdirSync(d, { recursive: true });
+    py(`import os, pickle, collections, numpy as np, torch, joblib
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.linear_model import LogisticRegression
+d = ${JSON.stringify(d)}
+rng = np.random.default_rng(0)
+X = rng.normal(size=(64, 8)); y = (X[:, 0] > 0).astype(int)
+for i in range(50):
+    m = torch.nn.Sequential(torch.nn.Linear(16 + i, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+    torch.save(m.state_dict(), f'{d}/state_{i}.pt')
+    torch.save(m.state_dict(), f'{d}/legacy_{i}.bin', _use_new_zipfile_serialization=False)
+    np.save(f'{d}/array_{i}.npy', rng.normal(size=(100, 10 + i)).astype(np.float32))
+    p = Pipeline([('s', StandardScaler()), ('c', LogisticRegression())]).fit(X, y)
+    joblib.dump(p, f'{d}/pipe_{i}.joblib', compress=[0, 3, ('gzip', 3), ('xz', 3)][i % 4])
+open(f'{d}/done', 'w').write('ok')`);
+  }
+  const r = best(3, d);
+  rows.push(`| directory of ${r.median.files} real mixed model files (torch zip + legacy, npy, joblib raw/zlib/gzip/xz) | ${r.median.ms.toFixed(0)} ms (best ${r.best.ms.toFixed(0)}) = ${(r.median.files / (r.median.ms / 1000)).toFixed(0)} files/s | ${r.median.maxRssMB.toFixed(0)} MB | ${r.median.bytesRead} | |`);
+}
+
+const cpu = cpus()[0]?.model ?? 'unknown CPU';
+console.log(`\nMachine: ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 10)}\n`);
+console.log('| input | wall time (median of runs) | peak RSS | bytes read | target |');
+console.log('|---|---|---|---|---|');
+for (const r of rows) console.log(r);

@@ -1,0 +1,84 @@
+/** Human-readable report: grouped by file, worst first, with the call chain and location. */
+import pc from 'picocolors';
+
+type Colors = ReturnType<typeof pc.createColors>;
+import type { Finding, Severity } from '../../core/findings.js';
+import { SEVERITIES, SEVERITY_RANK } from '../../core/findings.js';
+import type { FileReport, ScanReport } from '../../scan/report.js';
+
+export interface ConsoleOptions {
+  colors: Colors;
+  listImports: boolean;
+  /** Findings below this severity are summarised, not listed (info noise). */
+  showBelow: Severity;
+}
+
+function sevLabel(c: Colors, s: Severity): string {
+  const t = s.padEnd(8);
+  switch (s) {
+    case 'critical': return c.bold(c.red(t));
+    case 'high': return c.red(t);
+    case 'medium': return c.yellow(t);
+    case 'low': return c.cyan(t);
+    default: return c.dim(t);
+  }
+}
+
+export function locationText(f: Finding): string {
+  const where = f.location.path.join(' › ');
+  return f.location.offset !== undefined ? `${where} @ offset ${f.location.offset}` : where;
+}
+
+function size(n: number | null): string {
+  if (n === null) return '?';
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+function fileBlock(f: FileReport, o: ConsoleOptions): string[] {
+  const c = o.colors;
+  const lines: string[] = [];
+  const verdict = f.maxSeverity && SEVERITY_RANK[f.maxSeverity] >= SEVERITY_RANK['low'] ? sevLabel(c, f.maxSeverity).trim().toUpperCase() : c.green('ok');
+  const formats = f.formats.join(', ') || 'unknown';
+  lines.push(`${c.bold(f.path)}  ${c.dim(`(${formats}, ${size(f.size)})`)}  ${verdict}${f.complete ? '' : c.yellow('  [incomplete]')}`);
+  const shown = f.findings.filter((x) => SEVERITY_RANK[x.severity] >= SEVERITY_RANK[o.showBelow]);
+  for (const x of shown) {
+    lines.push(`  ${sevLabel(c, x.severity)} ${c.bold(x.rule)}  ${x.message}`);
+    lines.push(`           ${c.dim('at')} ${locationText(x)}`);
+    if (x.evidence.chain) lines.push(`           ${c.dim('chain')} ${x.evidence.chain}`);
+    if (x.evidence.reason) lines.push(`           ${c.dim('why')}   ${x.evidence.reason}`);
+    if (x.references.length) lines.push(`           ${c.dim('refs')} ${x.references.slice(0, 4).join(', ')}`);
+  }
+  const hidden = f.findings.length - shown.length;
+  if (hidden > 0) lines.push(c.dim(`  (${hidden} informational finding${hidden === 1 ? '' : 's'} not shown)`));
+  if (o.listImports && f.imports.length) {
+    lines.push(`  ${c.dim('imports:')}`);
+    for (const i of f.imports) {
+      const v = i.verdict === 'safe' ? c.green('safe     ') : i.verdict === 'dangerous' ? c.red('dangerous') : c.yellow('unknown  ');
+      const at = i.path.length > 1 ? ` ${c.dim(`in ${i.path.slice(1).join(' › ')}`)}` : '';
+      lines.push(`    ${v} ${i.canonical}${i.global !== i.canonical ? c.dim(` (${i.global})`) : ''} ${c.dim(`${i.use} via ${i.opcode} @ ${i.offset}`)}${at}`);
+    }
+  }
+  return lines;
+}
+
+export function renderConsole(report: ScanReport, o: ConsoleOptions): string {
+  const c = o.colors;
+  const out: string[] = [];
+  for (const f of report.files) out.push(...fileBlock(f, o), '');
+  const s = report.summary;
+  const counts = SEVERITIES.filter((k) => k !== 'info').map((k) => `${s.findings[k]} ${k}`).join(', ');
+  out.push(
+    `${c.bold('Scanned')} ${s.files} file${s.files === 1 ? '' : 's'} in ${(report.durationMs / 1000).toFixed(2)} s: ${counts}` +
+      (s.incomplete ? c.yellow(`; ${s.incomplete} not completely scanned`) : ''),
+  );
+  out.push(c.dim(`modelgate ${report.engine.version}, rules ${report.engine.rulesVersion}`));
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,442 @@
+/**
+ * Zip archives, read the way PyTorch's loader (miniz) and Python's zipfile read them, so a
+ * member either of them would load is always scanned:
+ *  - central directory values decide (name, method, sizes), the local header only locates the
+ *    data (its own name/extra lengths), as in both readers;
+ *  - local/central disagreements are reported and the data is scanned under both readings;
+ *  - duplicates are all scanned; CRC mismatches are reported, never a reason to skip
+ *    (PyTorch does not check CRCs); encryption flags are reported and the member is scanned
+ *    anyway (PyTorch ignores them), ARCHIVE_ENCRYPTED only when the data proves encrypted;
+ *  - bytes before the archive are scanned as the member `<prepended data>`: torch.load checks
+ *    for `PK\x03\x04` at offset 0 and otherwise unpickles the file from its start.
+ * CRC: computed on the fly from the bytes the scan reads (CrcSource); when the scan stopped
+ * early, the rest is read only if at most CRC_VERIFY_BYTES remain (CRC_VERIFY_FLAGGED for
+ * members flagged as encrypted, where the CRC is what tells encrypted from plain).
+ */
+import { SliceSource } from '../source/slice.js';
+import { SourceError, type ByteSource } from '../source/types.js';
+import { DecompressingSource, type Codec } from '../source/decompress.js';
+import type { AnalysisContext, Analyzer, Claim, SniffInput } from './types.js';
+import { CrcSource, SizedSource, asError, emitSourceFailure, emitTraversal, scanAndReport, sizeOf } from './archive.js';
+import {
+  SIG_LOCAL,
+  TAIL_BYTES,
+  eocdCandidates,
+  readEndRecord,
+  readLocalHeader,
+  sameBytes,
+  u16,
+  u32,
+  walkCentral,
+  type CentralEntry,
+  type EndRecord,
+  type LocalHeader,
+} from './zip/structure.js';
+
+const CRC_VERIFY_BYTES = 16 * 1024 * 1024;
+const CRC_VERIFY_FLAGGED = 256 * 1024 * 1024;
+const UNUSUAL_FLAGS = 0x01 | 0x20 | 0x40;
+const ENCRYPTION_FLAGS = 0x01 | 0x40;
+const PREPENDED = '<prepended data>';
+
+const METHOD_CODECS: ReadonlyMap<number, Codec | 'stored'> = new Map<number, Codec | 'stored'>([
+  [0, 'stored'],
+  [8, 'deflate-raw'],
+  [12, 'bzip2'],
+  [14, 'zip-lzma'],
+  [93, 'zstd'],
+  [95, 'xz'],
+]);
+
+const METHOD_NAMES: Record<number, string> = { 0: 'stored', 8: 'deflate', 9: 'deflate64', 12: 'bzip2', 14: 'lzma', 93: 'zstd', 95: 'xz', 98: 'ppmd', 99: 'aes' };
+
+function methodName(m: number): string {
+  return METHOD_NAMES[m] ?? `method ${m}`;
+}
+
+export function sniffZip(input: SniffInput): Claim | null {
+  const h = input.head;
+  if (h[0] === 0x50 && h[1] === 0x4b && h[2] === 0x03 && h[3] === 0x04) return { format: 'zip', confidence: 0.95 };
+  if (h[0] === 0x50 && h[1] === 0x4b && h[2] === 0x05 && h[3] === 0x06 && input.size === 22 + u16(h, 20)) return { format: 'zip', confidence: 0.9 };
+  if (input.size === null || input.tail.length < 22) return null;
+  const tailStart = input.size - input.tail.length;
+  for (const pos of eocdCandidates(input.tail)) {
+    const cdSize = u32(input.tail, pos + 12);
+    const cdOffset = u32(input.tail, pos + 16);
+    const eocd = tailStart + pos;
+    const zip64Locator = pos >= 20 && u32(input.tail, pos - 20) === 0x07064b50;
+    if (zip64Locator || (cdSize <= eocd && eocd - cdSize - cdOffset >= 0)) {
+      // Bytes precede the archive (a pickle, a script): lower than a magic at 0, above a pickle's claim.
+      return { format: 'zip', confidence: 0.85, hint: { eocd } };
+    }
+  }
+  return null;
+}
+
+interface Reading {
+  method: number;
+  compressedSize: number;
+  label: string;
+}
+
+interface MemberPlan {
+  entry: CentralEntry;
+  local: LocalHeader;
+  readings: Reading[];
+}
+
+async function scanReading(ctx: AnalysisContext, source: ByteSource, size: number, plan: MemberPlan, reading: Reading): Promise<void> {
+  const { entry, local } = plan;
+  const name = reading.label;
+  const encryptedFlag = (entry.flags & ENCRYPTION_FLAGS) !== 0;
+  const codec = METHOD_CODECS.get(reading.method);
+  if (codec === undefined) {
+    ctx.emit({
+      rule: 'ARCHIVE_UNSUPPORTED_METHOD',
+      message: `${name}: compression ${methodName(reading.method)} is not supported`,
+      offset: entry.localOffset,
+      evidence: { details: { member: name, method: reading.method } },
+    });
+    return;
+  }
+  const available = Math.max(0, Math.min(reading.compressedSize, size - local.dataOffset));
+  if (available < reading.compressedSize) {
+    ctx.emit({
+      rule: 'ARCHIVE_CORRUPT',
+      message: `${name}: data runs past the end of the file (${reading.compressedSize} bytes declared, ${available} present)`,
+      offset: local.dataOffset,
+      evidence: { details: { member: name, declared: reading.compressedSize, present: available } },
+    });
+  }
+  const raw = new SliceSource(name, source, local.dataOffset, available);
+  let member: ByteSource;
+  let decoder: DecompressingSource | null = null;
+  if (codec === 'stored') member = raw;
+  else {
+    decoder = new DecompressingSource(name, raw, codec, {
+      maxBytes: ctx.limits.maxDecompressedBytes,
+      maxRatio: ctx.limits.maxCompressionRatio,
+      compressedSize: Math.max(1, available),
+      charge: (n) => ctx.chargeDecompressed(n),
+      declaredSize: entry.flags & 0x02 ? null : entry.uncompressedSize,
+    });
+    member = decoder;
+  }
+  const crcSource = new CrcSource(member, name);
+  let failure = await scanAndReport(ctx, crcSource, codec === 'stored' ? undefined : available, local.dataOffset);
+  let crc: number | null = null;
+  if (!failure) {
+    try {
+      crc = await crcSource.finish(encryptedFlag ? CRC_VERIFY_FLAGGED : CRC_VERIFY_BYTES, codec === 'stored' ? available : entry.uncompressedSize);
+    } catch (e) {
+      failure = asError(e);
+    }
+  }
+  if (decoder) await decoder.close();
+  const encryptedData = encryptedFlag && (crc !== null ? crc !== entry.crc : failure !== null && failure.kind === 'corrupt');
+  if (encryptedData) {
+    ctx.emit({
+      rule: 'ARCHIVE_ENCRYPTED',
+      message: `${name} is encrypted: its bytes do not decode to data matching the stored CRC`,
+      offset: entry.localOffset,
+      evidence: { details: { member: name, flags: entry.flags } },
+    });
+    return;
+  }
+  if (failure) {
+    emitSourceFailure(ctx, failure, name, local.dataOffset);
+    return;
+  }
+  if (crc !== null && crc !== entry.crc) {
+    ctx.emit({
+      rule: 'ZIP_CRC_MISMATCH',
+      message: `${name}: CRC-32 of the data is ${hex(crc)}, the central directory says ${hex(entry.crc)}`,
+      offset: entry.localOffset,
+      evidence: { details: { member: name, computed: hex(crc), stored: hex(entry.crc) } },
+    });
+  }
+}
+
+function hex(n: number): string {
+  return '0x' + (n >>> 0).toString(16).padStart(8, '0');
+}
+
+/** Where local and central headers disagree, and the readings to scan because of it. */
+function compare(ctx: AnalysisContext, entry: CentralEntry, local: LocalHeader): Reading[] {
+  const diffs: string[] = [];
+  const details: Record<string, string | number | boolean> = { member: entry.name };
+  if (!sameBytes(entry.nameBytes, local.nameBytes)) {
+    diffs.push(`name (local header says ${JSON.stringify(local.name)})`);
+    details.localName = local.name;
+  }
+  if (entry.method !== local.method) {
+    diffs.push(`compression (central ${methodName(entry.method)}, local ${methodName(local.method)})`);
+    details.centralMethod = entry.method;
+    details.localMethod = local.method;
+  }
+  if ((entry.flags & ENCRYPTION_FLAGS) !== (local.flags & ENCRYPTION_FLAGS)) {
+    diffs.push(`encryption flags (central 0x${entry.flags.toString(16)}, local 0x${local.flags.toString(16)})`);
+    details.centralFlags = entry.flags;
+    details.localFlags = local.flags;
+  }
+  // With a data descriptor (bit 3) the local sizes and CRC are legitimately zero.
+  const describes = (local.flags & 0x08) === 0;
+  const sizeDiffers = describes && local.compressedSize !== entry.compressedSize;
+  if (describes && (sizeDiffers || local.uncompressedSize !== entry.uncompressedSize)) {
+    diffs.push(`sizes (central ${entry.compressedSize}/${entry.uncompressedSize}, local ${local.compressedSize}/${local.uncompressedSize})`);
+    details.centralCompressedSize = entry.compressedSize;
+    details.localCompressedSize = local.compressedSize;
+  }
+  if (describes && local.crc !== entry.crc) {
+    diffs.push(`CRC (central ${hex(entry.crc)}, local ${hex(local.crc)})`);
+    details.centralCrc = hex(entry.crc);
+    details.localCrc = hex(local.crc);
+  }
+  if (diffs.length) {
+    ctx.emit({
+      rule: 'ZIP_HEADER_MISMATCH',
+      message: `${entry.name}: local and central headers disagree on ${diffs.join(', ')}`,
+      offset: entry.localOffset,
+      evidence: { details },
+    });
+  }
+  // The loaders' reading first; then what a reader trusting the local header would see.
+  const readings: Reading[] = [{ method: entry.method, compressedSize: entry.compressedSize, label: entry.name }];
+  const alt = (method: number, compressedSize: number): void => {
+    readings.push({ method, compressedSize, label: `${entry.name} (as the local header says: ${methodName(method)}, ${compressedSize} bytes)` });
+  };
+  if (entry.method !== local.method) alt(local.method, entry.compressedSize);
+  if (sizeDiffers) alt(entry.method, local.compressedSize);
+  if (entry.method !== local.method && sizeDiffers) alt(local.method, local.compressedSize);
+  return readings;
+}
+
+function reportFlags(ctx: AnalysisContext, entry: CentralEntry, localFlags = 0): void {
+  // Either header counts: PyTorch reads the local one, other tools the central one.
+  const unusual = (entry.flags | localFlags) & UNUSUAL_FLAGS;
+  if (!unusual) return;
+  const bits = [unusual & 0x01 ? 'encrypted (0x1)' : '', unusual & 0x20 ? 'patched data (0x20)' : '', unusual & 0x40 ? 'strong encryption (0x40)' : ''].filter(Boolean);
+  ctx.emit({
+    rule: 'ZIP_UNUSUAL_FLAGS',
+    message: `${entry.name} sets general-purpose flags ${bits.join(', ')}; PyTorch ignores them and loads the member anyway`,
+    offset: entry.offset,
+    evidence: { details: { member: entry.name, flags: entry.flags } },
+  });
+}
+
+function reportSymlink(ctx: AnalysisContext, entry: CentralEntry): void {
+  const mode = entry.externalAttributes >>> 16;
+  if ((mode & 0o170000) === 0o120000) {
+    ctx.emit({
+      rule: 'ARCHIVE_SYMLINK',
+      message: `${entry.name} is a symbolic link`,
+      offset: entry.offset,
+      evidence: { details: { member: entry.name, mode: mode.toString(8) } },
+    });
+  }
+}
+
+function reportDeclaredBomb(ctx: AnalysisContext, entry: CentralEntry): void {
+  if (entry.method === 0) return;
+  const { maxDecompressedBytes, maxCompressionRatio } = ctx.limits;
+  const ratio = entry.uncompressedSize / Math.max(1, entry.compressedSize);
+  if (entry.uncompressedSize > maxDecompressedBytes || (entry.uncompressedSize > 1024 * 1024 && ratio > maxCompressionRatio)) {
+    ctx.emit({
+      rule: 'ARCHIVE_BOMB',
+      message: `${entry.name} declares ${entry.uncompressedSize} bytes from ${entry.compressedSize} compressed`,
+      offset: entry.offset,
+      evidence: { details: { member: entry.name, declared: entry.uncompressedSize, compressed: entry.compressedSize, ratio: Math.round(ratio) } },
+    });
+  }
+}
+
+/** Container facts: PyTorch checkpoint (and TorchScript code), npz. */
+function classify(ctx: AnalysisContext, names: readonly string[]): void {
+  const set = new Set(names);
+  for (const n of names) {
+    const m = /^(.*\/)?data\.pkl$/.exec(n);
+    if (!m) continue;
+    const prefix = m[1] ?? '';
+    if (set.has(prefix + 'version') || set.has(prefix + '.data/version') || set.has(prefix + 'byteorder')) {
+      ctx.fact('container', 'pytorch-zip');
+      const code = names.filter((x) => x.startsWith(prefix + 'code/') && !x.endsWith('/'));
+      if (code.length) {
+        ctx.emit({
+          rule: 'TORCHSCRIPT_CODE',
+          message: `TorchScript code is present (${code.length} file${code.length === 1 ? '' : 's'}, e.g. ${code.slice(0, 3).join(', ')})`,
+          evidence: { details: { files: code.length, examples: code.slice(0, 5).join(', ') } },
+        });
+      }
+      return;
+    }
+  }
+  if (names.length > 0 && names.every((n) => n.endsWith('.npy'))) ctx.fact('container', 'npz');
+}
+
+async function findEnd(source: ByteSource, size: number): Promise<EndRecord | null> {
+  const tailStart = Math.max(0, size - TAIL_BYTES);
+  const tail = await source.read(tailStart, size - tailStart);
+  for (const pos of eocdCandidates(tail)) {
+    const end = await readEndRecord(source, size, tail, tailStart, pos);
+    if (end) return end;
+  }
+  return null;
+}
+
+/**
+ * No usable end record: neither PyTorch nor zipfile would open the file, but what is there is
+ * scanned anyway (fail closed): local headers are followed from the start while their sizes are
+ * known.
+ */
+async function walkLocal(ctx: AnalysisContext, source: ByteSource, size: number): Promise<number> {
+  let at = 0;
+  let count = 0;
+  while (at + 30 <= size && count < ctx.limits.maxMembers && !ctx.expired()) {
+    const h = await source.read(at, 4);
+    if (u32(h, 0) !== SIG_LOCAL) break;
+    const local = await readLocalHeader(source, at);
+    if (local instanceof SourceError) break;
+    if (local.flags & 0x08 && local.compressedSize === 0) {
+      ctx.emit({ rule: 'ARCHIVE_CORRUPT', message: `${local.name}: size unknown without a central directory; not scanned`, offset: at, evidence: { details: { member: local.name } } });
+      break;
+    }
+    const entry: CentralEntry = {
+      index: count,
+      offset: at,
+      nameBytes: local.nameBytes,
+      name: local.name,
+      versionMadeBy: 0,
+      flags: local.flags,
+      method: local.method,
+      crc: local.crc,
+      compressedSize: local.compressedSize,
+      uncompressedSize: local.uncompressedSize,
+      externalAttributes: 0,
+      localOffset: at,
+    };
+    emitTraversal(ctx, local.name, at);
+    await scanReading(ctx, source, size, { entry, local, readings: [] }, { method: local.method, compressedSize: local.compressedSize, label: local.name });
+    count++;
+    at = local.dataOffset + local.compressedSize + (local.flags & 0x08 ? 16 : 0);
+  }
+  return count;
+}
+
+async function analyzeZip(input: ByteSource, ctx: AnalysisContext): Promise<void> {
+  const size = await sizeOf(input);
+  const source = input.size === null ? new SizedSource(input, size) : input;
+  const end = await findEnd(source, size);
+  if (!end) {
+    ctx.emit({ rule: 'ARCHIVE_CORRUPT', message: 'no valid end-of-central-directory record: zip readers cannot open this archive', evidence: { details: { size } } });
+    const n = await walkLocal(ctx, source, size);
+    ctx.fact('zip.members', n);
+    return;
+  }
+
+  const entries: CentralEntry[] = [];
+  let total = 0;
+  let walkError: SourceError | null = null;
+  for await (const step of walkCentral(source, end)) {
+    if (step.kind === 'corrupt') {
+      walkError = step.error;
+      break;
+    }
+    total++;
+    if (entries.length < ctx.limits.maxMembers) entries.push(step.entry);
+  }
+  ctx.fact('zip.members', total);
+  if (walkError) {
+    ctx.emit({
+      rule: 'ARCHIVE_CORRUPT',
+      message: `central directory broken after ${total} entries: ${walkError.message}`,
+      offset: typeof walkError.details.offset === 'number' ? walkError.details.offset : end.cdStart,
+      evidence: { details: { ...walkError.details, entriesRead: total } },
+    });
+  } else if (total !== end.declaredEntries && !(end.declaredEntries === 0xffff && !end.zip64)) {
+    ctx.emit({
+      rule: 'ZIP_HEADER_MISMATCH',
+      message: `end-of-central-directory record declares ${end.declaredEntries} entries, the central directory holds ${total}`,
+      offset: end.eocdOffset,
+      evidence: { details: { declared: end.declaredEntries, found: total } },
+    });
+  }
+  if (total > ctx.limits.maxMembers) {
+    ctx.emit({
+      rule: 'ARCHIVE_TOO_MANY_MEMBERS',
+      message: `archive has ${total} members; only the first ${ctx.limits.maxMembers} are scanned`,
+      evidence: { details: { members: total, limit: ctx.limits.maxMembers } },
+    });
+    ctx.incomplete(`zip has ${total} members, more than the limit ${ctx.limits.maxMembers}`);
+  }
+
+  const seen = new Map<string, number>();
+  for (const e of entries) seen.set(e.name, (seen.get(e.name) ?? 0) + 1);
+  for (const [name, count] of seen) {
+    if (count > 1) {
+      ctx.emit({
+        rule: 'ZIP_DUPLICATE_NAME',
+        message: `${count} members are named ${JSON.stringify(name)}; loaders disagree on which one they read, all are scanned`,
+        evidence: { details: { member: name, count } },
+      });
+    }
+  }
+
+  // Bytes before the first member (or the directory, for an archive with no members).
+  let firstByte = end.cdStart;
+  for (const e of entries) firstByte = Math.min(firstByte, e.localOffset);
+  const prepended = Math.max(0, Math.min(firstByte, size));
+  if (prepended > 0) {
+    ctx.emit({
+      rule: 'ZIP_PREPENDED_DATA',
+      message: `${prepended} bytes precede the zip archive; torch.load reads such a file from its first byte, not as a zip`,
+      offset: 0,
+      evidence: { details: { bytes: prepended, shift: end.shift } },
+    });
+    const failure = await scanAndReport(ctx, new SliceSource(PREPENDED, source, 0, prepended), undefined, 0);
+    if (failure) emitSourceFailure(ctx, failure, PREPENDED, 0);
+  }
+
+  classify(
+    ctx,
+    entries.map((e) => e.name),
+  );
+
+  for (const entry of entries) {
+    if (ctx.expired()) {
+      ctx.incomplete(`time budget spent after ${entry.index} of ${entries.length} zip members`, entry.offset);
+      return;
+    }
+    emitTraversal(ctx, entry.name, entry.offset);
+    reportSymlink(ctx, entry);
+    reportDeclaredBomb(ctx, entry);
+    const local = await readLocalHeader(source, entry.localOffset);
+    reportFlags(ctx, entry, local instanceof SourceError ? 0 : local.flags);
+    if (local instanceof SourceError) {
+      ctx.emit({
+        rule: 'ARCHIVE_CORRUPT',
+        message: `${entry.name}: ${local.message}; zip readers cannot read this member`,
+        offset: entry.localOffset,
+        evidence: { details: { member: entry.name, ...local.details } },
+      });
+      continue;
+    }
+    const plan: MemberPlan = { entry, local, readings: compare(ctx, entry, local) };
+    for (const reading of plan.readings) await scanReading(ctx, source, size, plan, reading);
+  }
+}
+
+export const zipAnalyzer: Analyzer = {
+  id: 'zip',
+  version: '1',
+  description:
+    'Zip archives as PyTorch (miniz) and Python read them: EOCD/ZIP64, prepended bytes, every central-directory member (stored, deflate, bzip2, lzma, zstd, xz), local/central mismatches, duplicates, CRC, flags, traversal, links, bombs; PyTorch/TorchScript/npz detection',
+  sniff: sniffZip,
+  async analyze(source: ByteSource, ctx: AnalysisContext): Promise<void> {
+    try {
+      await analyzeZip(source, ctx);
+    } catch (e) {
+      const err = asError(e);
+      emitSourceFailure(ctx, err, source.name);
+    }
+  },
+};

@@ -1,0 +1,11 @@
+/** modelgate's library API. */
+export { scanFile, scanBytes, scanPath, type PathScanOptions } from './scan/scan.js';
+export { Engine, type ScanOptions } from './scan/engine.js';
+export type { ScanReport, FileReport, MemberRecord, EngineInfo, ScanSummary } from './scan/report.js';
+export { REPORT_SCHEMA } from './scan/report.js';
+export type { Finding, Severity, Location, Evidence } from './core/findings.js';
+export { SEVERITIES, atLeast } from './core/findings.js';
+export { DEFAULT_LIMITS, type Limits } from './core/limits.js';
+export { RULES, type RuleKind } from './core/rules.js';
+export type { ByteSource } from './source/types.js';
+export type { Analyzer, AnalysisContext, ImportRecord } from './formats/types.js';

@@ -1,0 +1,115 @@
+/**
+ * The library's entry points: scan a file, a buffer, or paths (files and directories).
+ * None of them throws on bad input: unreadable files and analyzer failures are findings.
+ */
+import { SEVERITY_RANK } from '../core/findings.js';
+import { BufferSource } from '../source/buffer.js';
+import { FileSource } from '../source/file.js';
+import { SourceError } from '../source/types.js';
+import { Engine, emptyCounts, type ScanOptions } from './engine.js';
+import { REPORT_SCHEMA, type FileReport, type ScanReport } from './report.js';
+import { walkPaths } from './walk.js';
+
+export interface PathScanOptions extends ScanOptions {
+  /** Files scanned at once (I/O overlaps; analysis is single-threaded). */
+  concurrency?: number;
+  /** Called after each file; `total` is null until the walk has finished. */
+  onProgress?: (done: number, total: number | null, last: FileReport) => void;
+}
+
+function unreadable(path: string, reason: string): FileReport {
+  return {
+    path,
+    size: null,
+    formats: ['unreadable'],
+    findings: [{ rule: 'SCAN_UNREADABLE', severity: 'medium', message: `cannot read: ${reason}`, location: { path: [path] }, evidence: {}, references: [] }],
+    facts: {},
+    imports: [],
+    members: [],
+    complete: false,
+    maxSeverity: 'medium',
+    bytesRead: 0,
+    durationMs: 0,
+  };
+}
+
+export async function scanFileWith(engine: Engine, path: string): Promise<FileReport> {
+  let src: FileSource;
+  try {
+    src = await FileSource.open(path);
+  } catch (e) {
+    return unreadable(path, e instanceof SourceError ? e.message : String(e));
+  }
+  try {
+    return await engine.scanSource(src, path);
+  } finally {
+    await src.close().catch(() => undefined);
+  }
+}
+
+export function buildReport(engine: Engine, files: FileReport[], startedAt: Date): ScanReport {
+  const findings = emptyCounts();
+  let maxSeverity: ScanReport['summary']['maxSeverity'] = null;
+  let incomplete = 0;
+  let bytesRead = 0;
+  for (const f of files) {
+    for (const x of f.findings) findings[x.severity]++;
+    if (f.maxSeverity && (maxSeverity === null || SEVERITY_RANK[f.maxSeverity] > SEVERITY_RANK[maxSeverity])) maxSeverity = f.maxSeverity;
+    if (!f.complete) incomplete++;
+    bytesRead += f.bytesRead;
+  }
+  return {
+    schema: REPORT_SCHEMA,
+    engine: engine.info,
+    startedAt: startedAt.toISOString(),
+    durationMs: Date.now() - startedAt.getTime(),
+    files,
+    summary: { files: files.length, findings, maxSeverity, incomplete, bytesRead },
+  };
+}
+
+/** Scan one local file. */
+export async function scanFile(path: string, opts: ScanOptions = {}): Promise<ScanReport> {
+  const started = new Date();
+  const engine = new Engine(opts);
+  return buildReport(engine, [await scanFileWith(engine, path)], started);
+}
+
+/** Scan bytes in memory; `name` is used for display only, never to choose a format. */
+export async function scanBytes(bytes: Uint8Array, name = '<bytes>', opts: ScanOptions = {}): Promise<ScanReport> {
+  const started = new Date();
+  const engine = new Engine(opts);
+  return buildReport(engine, [await engine.scanSource(new BufferSource(name, bytes), name)], started);
+}
+
+/** Scan files and directories (recursively; every file sniffed by content). */
+export async function scanPath(paths: string | readonly string[], opts: PathScanOptions = {}): Promise<ScanReport> {
+  const started = new Date();
+  const engine = new Engine(opts);
+  const list = typeof paths === 'string' ? [paths] : paths;
+  const concurrency = Math.max(1, opts.concurrency ?? 4);
+  const results: FileReport[] = [];
+  const running = new Set<Promise<void>>();
+  let done = 0;
+  let total = 0;
+  let walked = false;
+  const finish = (r: FileReport) => {
+    results.push(r);
+    done++;
+    opts.onProgress?.(done, walked ? total : null, r);
+  };
+  for await (const entry of walkPaths(list)) {
+    total++;
+    if (entry.error !== undefined) {
+      finish(unreadable(entry.path, entry.error));
+      continue;
+    }
+    const p: Promise<void> = scanFileWith(engine, entry.path).then(finish).finally(() => running.delete(p));
+    running.add(p);
+    if (running.size >= concurrency) await Promise.race(running);
+  }
+  walked = true;
+  await Promise.all(running);
+  results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return buildReport(engine, results, started);
+}
