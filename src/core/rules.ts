@@ -53,6 +53,20 @@ const kinds: RuleKind[] = [
   { id: 'SCAN_UNREADABLE', severity: 'medium', unscannable: true, title: 'File could not be read' },
   { id: 'FORMAT_UNKNOWN', severity: 'low', title: 'Format not recognised' },
   { id: 'FORMAT_NOT_ANALYSED', severity: 'medium', unscannable: true, title: 'Format recognised but not analysed' },
+  // GGUF, chat templates, repositories, executables, Python and TorchScript code
+  { id: 'GGUF_MALFORMED', severity: 'medium', title: 'GGUF header, metadata or tensor table is malformed' },
+  { id: 'CHAT_TEMPLATE_SANDBOX_ESCAPE', severity: 'critical', title: 'Chat template reaches Python internals (Jinja2 sandbox escape)' },
+  { id: 'CHAT_TEMPLATE_SUSPICIOUS_NAME', severity: 'medium', title: 'Chat template uses a name chat templates have no use for' },
+  { id: 'CHAT_TEMPLATE_FILE_ACCESS', severity: 'high', title: 'Chat template includes, imports or extends other templates' },
+  { id: 'CHAT_TEMPLATE_UNPARSEABLE', severity: 'medium', title: 'Chat template does not parse' },
+  { id: 'CHAT_TEMPLATE_TOO_LARGE', severity: 'medium', title: 'Chat template exceeds the size limit' },
+  { id: 'JSON_TOO_DEEP', severity: 'medium', title: 'JSON nesting exceeds the depth limit' },
+  { id: 'JSON_TOO_LARGE', severity: 'low', title: 'JSON file exceeds the size limit for parsing' },
+  { id: 'REPO_REMOTE_CODE', severity: 'high', title: 'Model needs trust_remote_code: it runs Python files from the repository' },
+  { id: 'PYTHON_DANGEROUS_CALL', severity: 'high', title: 'Python source calls a function that reaches the host' },
+  { id: 'TORCHSCRIPT_HOST_OP', severity: 'high', title: 'TorchScript code calls an operation that reaches the host' },
+  { id: 'TORCHSCRIPT_CUSTOM_OP', severity: 'medium', title: 'TorchScript code calls a custom operator or class (native code)' },
+  { id: 'EXECUTABLE_FILE', severity: 'high', title: 'Executable program or script among model files' },
 ];
 
 export const RULES: ReadonlyMap<string, RuleKind> = new Map(kinds.map((k) => [k.id, k]));
