@@ -9,3 +9,6 @@ export { DEFAULT_LIMITS, type Limits } from './core/limits.js';
 export { RULES, type RuleKind } from './core/rules.js';
 export type { ByteSource } from './source/types.js';
 export type { Analyzer, AnalysisContext, ImportRecord } from './formats/types.js';
+export { renderSarif, renderSarifText } from './report/sarif.js';
+export { renderCycloneDx, renderCycloneDxText } from './report/cyclonedx.js';
+export { renderMarkdown } from './report/markdown.js';

@@ -11,11 +11,17 @@ import { packageVersion } from '../core/package.js';
 import { scanPath } from '../scan/scan.js';
 import type { ScanReport } from '../scan/report.js';
 import { renderConsole } from './render/console.js';
+import { renderCycloneDxText } from '../report/cyclonedx.js';
+import { renderMarkdown } from '../report/markdown.js';
+import { renderSarifText } from '../report/sarif.js';
 import { Progress } from './progress.js';
+import { registerServe, ServeUsageError } from './serve.js';
+import { registerPolicy } from './policy.js';
+import { registerHubCommand } from '../hub/cli.js';
 
 export class UsageError extends Error {}
 
-const FORMATS = ['console', 'json'] as const;
+const FORMATS = ['console', 'json', 'sarif', 'cyclonedx', 'markdown'] as const;
 type OutputFormat = (typeof FORMATS)[number];
 
 function positiveInt(name: string) {
@@ -56,13 +62,17 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<number> {
   if (flags.timeout !== undefined) limits['timeoutMs'] = flags.timeout * 1000;
   const report = await scanPath(paths, {
     limits,
-    hash: flags.hash,
+    // A BOM without hashes cannot be matched against the files it describes.
+    hash: flags.hash || flags.format === 'cyclonedx',
     ...(progress ? { onProgress: (done: number, total: number | null, last: { path: string }) => progress.update(done, total, last.path) } : {}),
   });
   progress?.done();
   const toFile = flags.output !== undefined;
   let text: string;
   if (flags.format === 'json') text = JSON.stringify(report, null, 2) + '\n';
+  else if (flags.format === 'sarif') text = renderSarifText(report);
+  else if (flags.format === 'cyclonedx') text = renderCycloneDxText(report);
+  else if (flags.format === 'markdown') text = renderMarkdown(report, { failOn: flags.failOn });
   else {
     const useColor = !toFile && process.stdout.isTTY === true && !('NO_COLOR' in process.env);
     text = renderConsole(report, { colors: pc.createColors(useColor), listImports: flags.listImports, showBelow: flags.listImports ? 'info' : 'low' });
@@ -97,6 +107,9 @@ export function buildProgram(): Command {
     .action(async (paths: string[], flags: ScanFlags) => {
       process.exitCode = await runScan(paths, flags);
     });
+  registerServe(program);
+  registerPolicy(program);
+  registerHubCommand(program, (message) => new UsageError(message));
   return program;
 }
 
@@ -113,7 +126,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`modelgate: ${msg}${msg.includes('--help') ? '' : " (see 'modelgate --help')"}\n`);
       return 2;
     }
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof ServeUsageError) {
       process.stderr.write(`modelgate: ${e.message}\n`);
       return 2;
     }
