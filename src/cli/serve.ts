@@ -1,0 +1,78 @@
+/** `modelgate serve`: the gateway, configured by flags > environment > YAML file > defaults. */
+import type { Command } from 'commander';
+import { ConfigError, loadGatewayConfig, type GatewayConfig } from '../gateway/config.js';
+
+export class ServeUsageError extends Error {}
+
+interface ServeFlags {
+  config?: string;
+  host?: string;
+  port?: string;
+  upstream?: string;
+  dataDir?: string;
+  policy?: string;
+  store?: string;
+  scanWorkers?: string;
+  publicUrl?: string;
+  logLevel?: string;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the scanning gateway: a Hugging Face Hub-compatible proxy that scans every file before serving it')
+    .option('-c, --config <file>', 'YAML configuration file (also MODELGATE_CONFIG)')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .option('-p, --port <port>', 'port to listen on (default 8080)')
+    .option('--upstream <url>', 'upstream hub (default https://huggingface.co)')
+    .option('--data-dir <dir>', 'where the cache and the embedded database live (default ./modelgate-data)')
+    .option('--policy <file>', 'policy YAML (default: block high and above and unscannable files, warn on medium)')
+    .option('--store <url>', 'database: a SQLite path or postgres://... (default <data-dir>/modelgate.db)')
+    .option('--scan-workers <n>', 'scan worker threads (default 2)')
+    .option('--public-url <url>', 'URL clients use to reach the gateway (for links in refusals)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
+    .action(async (flags: ServeFlags) => {
+      let cfg: GatewayConfig;
+      try {
+        cfg = loadGatewayConfig({
+          ...(flags.config ? { file: flags.config } : {}),
+          flags: {
+            host: flags.host,
+            port: flags.port,
+            upstream: flags.upstream,
+            dataDir: flags.dataDir,
+            policy: flags.policy,
+            store: flags.store,
+            scanWorkers: flags.scanWorkers,
+            publicUrl: flags.publicUrl,
+            logLevel: flags.logLevel,
+          },
+        });
+      } catch (e) {
+        if (e instanceof ConfigError) throw new ServeUsageError(e.message);
+        throw e;
+      }
+      // Loaded on demand: `scan` should not pay for (or depend on) the server's modules.
+      const { createGateway } = await import('../gateway/server.js');
+      const gw = await createGateway(cfg);
+      const base = await gw.listen();
+      process.stderr.write(
+        [
+          `modelgate gateway listening on ${base} (upstream ${cfg.upstream}, data in ${cfg.dataDir})`,
+          `Point clients at it:`,
+          `  export HF_ENDPOINT=${base}        # huggingface_hub, transformers, datasets`,
+          `  hubUrl: '${base}'                 # @huggingface/hub`,
+          `Every file is scanned before it is served; refusals explain themselves. Ctrl-C stops.`,
+          '',
+        ].join('\n'),
+      );
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.stderr.write('modelgate: shutting down\n');
+          gw.close().then(resolve, resolve);
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+}

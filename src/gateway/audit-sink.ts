@@ -1,0 +1,58 @@
+/**
+ * Audit records go to the store first (durable before the response completes: the caller
+ * awaits it), then, best effort, to a webhook for a SIEM. A failing webhook never loses a
+ * record: the store has it, and the forwarder retries with backoff, bounded.
+ */
+import { request } from 'undici';
+import type { AuditRecord, Store } from '../store/types.js';
+
+export class AuditSink {
+  private queue: AuditRecord[] = [];
+  private sending = false;
+  forwarded = 0;
+  dropped = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly webhook: string | undefined,
+  ) {}
+
+  async record(rec: AuditRecord): Promise<number> {
+    const id = await this.store.appendAudit(rec);
+    if (this.webhook) {
+      if (this.queue.length >= 10_000) {
+        this.queue.shift();
+        this.dropped++;
+      }
+      this.queue.push({ ...rec, id });
+      void this.flush();
+    }
+    return id;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.sending || !this.webhook) return;
+    this.sending = true;
+    try {
+      while (this.queue.length) {
+        const batch = this.queue.slice(0, 100);
+        let ok = false;
+        for (let attempt = 0; attempt < 5 && !ok; attempt++) {
+          try {
+            const res = await request(this.webhook, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: batch.map((r) => JSON.stringify(r)).join('\n') + '\n' });
+            await res.body.dump();
+            ok = res.statusCode < 300;
+          } catch {
+            ok = false;
+          }
+          if (!ok) await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+        }
+        this.queue.splice(0, batch.length);
+        if (ok) this.forwarded += batch.length;
+        else this.dropped += batch.length;
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Gateway configuration: defaults < YAML file < environment (MODELGATE_*) < flags, validated
+ * with zod so a bad value is one clear line naming the key.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const severity = z.enum(['critical', 'high', 'medium', 'low', 'info']);
+
+export const GatewayConfigSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.coerce.number().int().min(0).max(65535).default(8080),
+    /** Base URL clients use to reach the gateway (links in refusals and pagination); derived from host:port if unset. */
+    publicUrl: z.string().url().optional(),
+    upstream: z.string().url().default('https://huggingface.co'),
+    /** Hosts the upstream may redirect downloads to (CDNs). The upstream's own host is always allowed. */
+    upstreamRedirectHosts: z.array(z.string().min(1)).default(['cdn-lfs.huggingface.co', 'cdn-lfs-us-1.huggingface.co', 'cdn-lfs-eu-1.huggingface.co', 'cas-bridge.xethub.hf.co', 'cdn-lfs.hf.co']),
+    dataDir: z.string().min(1).default('./modelgate-data'),
+    /** Store URL: a path / sqlite:PATH (default: <dataDir>/modelgate.db) or postgres://... */
+    store: z.string().optional(),
+    policy: z.string().optional(),
+    scanWorkers: z.coerce.number().int().min(1).max(64).default(2),
+    /** How long HEAD waits for a verdict before answering 503 + Retry-After (clients retry). */
+    headHoldMs: z.coerce.number().int().min(0).default(8000),
+    /** Upper bound on how long a GET waits for download + scan. */
+    verdictTimeoutMs: z.coerce.number().int().min(1000).default(30 * 60 * 1000),
+    /** How long a branch name stays resolved to a commit. */
+    branchTtlMs: z.coerce.number().int().min(0).default(60_000),
+    /** 'pass' forwards the user's Hub token upstream; 'replace' uses upstreamToken instead; 'none' sends none. */
+    upstreamAuth: z.enum(['pass', 'replace', 'none']).default('pass'),
+    upstreamToken: z.string().optional(),
+    /** Require a gateway client token (mg_...) on every request. */
+    requireClientToken: z.coerce.boolean().default(false),
+    /** An admin token to install at start-up (stored hashed), e.g. from MODELGATE_ADMIN_TOKEN. */
+    adminToken: z.string().min(16).optional(),
+    auditWebhook: z.string().url().optional(),
+    upstreamTimeoutMs: z.coerce.number().int().min(100).default(30_000),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Scanner limits passed to every scan (see README, Limits). */
+    limits: z.record(z.string(), z.number().positive()).default({}),
+    /** Minimum severity shown in the console as a finding line when scanning at start (unused by the server). */
+    failOn: severity.optional(),
+  })
+  .strict();
+
+export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+
+const ENV_KEYS: Record<string, keyof GatewayConfig> = {
+  MODELGATE_HOST: 'host',
+  MODELGATE_PORT: 'port',
+  MODELGATE_PUBLIC_URL: 'publicUrl',
+  MODELGATE_UPSTREAM: 'upstream',
+  MODELGATE_DATA_DIR: 'dataDir',
+  MODELGATE_STORE: 'store',
+  MODELGATE_POLICY: 'policy',
+  MODELGATE_SCAN_WORKERS: 'scanWorkers',
+  MODELGATE_UPSTREAM_AUTH: 'upstreamAuth',
+  MODELGATE_UPSTREAM_TOKEN: 'upstreamToken',
+  MODELGATE_REQUIRE_CLIENT_TOKEN: 'requireClientToken',
+  MODELGATE_ADMIN_TOKEN: 'adminToken',
+  MODELGATE_AUDIT_WEBHOOK: 'auditWebhook',
+  MODELGATE_LOG_LEVEL: 'logLevel',
+  MODELGATE_HEAD_HOLD_MS: 'headHoldMs',
+};
+
+export class ConfigError extends Error {}
+
+function formatIssue(source: string, issue: z.core.$ZodIssue): string {
+  const key = issue.path.map(String).join('.') || '(root)';
+  return `${source}: ${key}: ${issue.message}`;
+}
+
+/** Merge and validate. `flags` are already-parsed CLI options (undefined = not given). */
+export function loadGatewayConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; flags?: Partial<Record<keyof GatewayConfig, unknown>> }): GatewayConfig {
+  const env = opts.env ?? process.env;
+  let fromFile: Record<string, unknown> = {};
+  const file = opts.file ?? env['MODELGATE_CONFIG'];
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(text);
+    } catch (e) {
+      throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    }
+    if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new ConfigError(`${file}: expected a mapping of settings`);
+    fromFile = (parsed ?? {}) as Record<string, unknown>;
+    const fileCheck = GatewayConfigSchema.partial().safeParse(fromFile);
+    if (!fileCheck.success) throw new ConfigError(formatIssue(file, fileCheck.error.issues[0]!));
+  }
+  const fromEnv: Record<string, unknown> = {};
+  for (const [k, key] of Object.entries(ENV_KEYS)) {
+    const v = env[k];
+    if (v !== undefined && v !== '') fromEnv[key] = key === 'requireClientToken' ? v === '1' || v.toLowerCase() === 'true' : v;
+  }
+  const envCheck = GatewayConfigSchema.partial().safeParse(fromEnv);
+  if (!envCheck.success) {
+    const issue = envCheck.error.issues[0]!;
+    const envName = Object.entries(ENV_KEYS).find(([, key]) => key === issue.path[0])?.[0] ?? 'environment';
+    throw new ConfigError(`${envName}: ${issue.message}`);
+  }
+  const fromFlags = Object.fromEntries(Object.entries(opts.flags ?? {}).filter(([, v]) => v !== undefined));
+  const merged = GatewayConfigSchema.safeParse({ ...fromFile, ...fromEnv, ...fromFlags });
+  if (!merged.success) throw new ConfigError(formatIssue('configuration', merged.error.issues[0]!));
+  const cfg = merged.data;
+  cfg.dataDir = resolve(cfg.dataDir);
+  cfg.store ??= join(cfg.dataDir, 'modelgate.db');
+  if (cfg.upstreamAuth === 'replace' && !cfg.upstreamToken) throw new ConfigError('configuration: upstreamAuth is "replace" but no upstreamToken is set');
+  return cfg;
+}
+
+export function publicBase(cfg: GatewayConfig, boundPort: number): string {
+  if (cfg.publicUrl) return cfg.publicUrl.replace(/\/+$/, '');
+  const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+}

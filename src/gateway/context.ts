@@ -1,0 +1,25 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { BlobStore, Store } from '../store/types.js';
+import type { GatewayConfig } from './config.js';
+import type { Gatekeeper } from './decide.js';
+import type { FileService } from './files.js';
+import type { Metrics } from './metrics.js';
+import type { ScanPool } from './scan-pool.js';
+import type { Upstream } from './upstream.js';
+import type { AuditSink } from './audit-sink.js';
+
+/** Everything a route needs; built once by createGateway. */
+export interface GatewayContext {
+  config: GatewayConfig;
+  store: Store;
+  blobs: BlobStore;
+  upstream: Upstream;
+  files: FileService;
+  gatekeeper: Gatekeeper;
+  metrics: Metrics;
+  pool: ScanPool;
+  audit: AuditSink;
+  log: FastifyBaseLogger;
+  /** Public base URL (no trailing slash), known once listening. */
+  base(): string;
+}

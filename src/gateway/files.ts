@@ -1,0 +1,198 @@
+/**
+ * Files as the gateway knows them: metadata resolved from upstream (branch names with a short
+ * TTL, commits forever), and bytes fetched once, verified against the upstream's hash, scanned,
+ * and only then published to the blob store. Concurrent requests for the same file share one
+ * download and one scan (single flight).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { BlobStore, FileMeta, Store, StoredScan } from '../store/types.js';
+import type { Metrics } from './metrics.js';
+import type { ScanPool } from './scan-pool.js';
+import type { ResolveTarget } from './paths.js';
+import { Upstream, UpstreamError } from './upstream.js';
+
+const HEX40 = /^[0-9a-f]{40}$/;
+
+export type FileErrorKind = 'hash-mismatch' | 'scan-failed' | 'store-unavailable';
+
+export class FileError extends Error {
+  constructor(
+    readonly kind: FileErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'FileError';
+  }
+}
+
+export interface ScannedFile {
+  meta: FileMeta;
+  sha256: string;
+  blobPath: string;
+  scan: StoredScan;
+  /** True when served from cache without an upstream download. */
+  cached: boolean;
+}
+
+/** Single flight in one process; a distributed implementation (issue 5) plugs in here. */
+export interface Flight {
+  run<T>(key: string, fn: () => Promise<T>): Promise<T>;
+}
+
+export class LocalFlight implements Flight {
+  private inflight = new Map<string, Promise<unknown>>();
+  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const existing = this.inflight.get(key);
+    if (existing) return existing as Promise<T>;
+    const p = fn().finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+}
+
+export function gitBlobSha1Hasher(size: number): ReturnType<typeof createHash> {
+  const h = createHash('sha1');
+  h.update(`blob ${size}\0`);
+  return h;
+}
+
+export class FileService {
+  private branches = new Map<string, { commit: string; expires: number }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly blobs: BlobStore,
+    private readonly upstream: Upstream,
+    private readonly pool: ScanPool,
+    readonly engineKey: string,
+    private readonly metrics: Metrics,
+    private readonly branchTtlMs: number,
+    private readonly flight: Flight = new LocalFlight(),
+  ) {}
+
+  private branchKey(t: ResolveTarget): string {
+    return `${t.type}:${t.id}:${t.revision}`;
+  }
+
+  /** The commit a revision names, when known without asking upstream. */
+  knownCommit(t: ResolveTarget): string | null {
+    if (HEX40.test(t.revision)) return t.revision;
+    const b = this.branches.get(this.branchKey(t));
+    return b && b.expires > Date.now() ? b.commit : null;
+  }
+
+  /** File metadata at the revision: from the store when the commit is known, else from upstream. */
+  async metadata(t: ResolveTarget, auth: Record<string, string>): Promise<FileMeta> {
+    const commit = this.knownCommit(t);
+    if (commit) {
+      const m = await this.store.getFileMeta(t.type, t.id, commit, t.path);
+      if (m) {
+        this.metrics.inc('modelgate_cache_hits_total', { kind: 'metadata' });
+        return m;
+      }
+    }
+    const up = await this.upstream.fileMetadata(commit ? { ...t, revision: commit } : t, auth);
+    if (!HEX40.test(t.revision)) this.branches.set(this.branchKey(t), { commit: up.commit, expires: Date.now() + this.branchTtlMs });
+    const meta: FileMeta = {
+      repoType: t.type,
+      repo: t.id,
+      commit: up.commit,
+      path: t.path,
+      size: up.size,
+      etag: up.etag,
+      sha256: up.linkedEtag,
+      lfs: up.lfs,
+      fetchedAt: new Date().toISOString(),
+    };
+    // A regular file's sha256 may already be known from an earlier download at this commit.
+    const prior = await this.store.getFileMeta(t.type, t.id, up.commit, t.path);
+    if (prior && prior.etag === meta.etag && prior.size === meta.size) meta.sha256 ??= prior.sha256;
+    await this.store.putFileMeta(meta);
+    return meta;
+  }
+
+  /** Bytes on disk, verified and scanned under the current engine; downloads at most once. */
+  ensure(t: ResolveTarget, meta: FileMeta, auth: Record<string, string>): Promise<ScannedFile> {
+    const key = meta.sha256 ?? `${meta.repoType}:${meta.repo}@${meta.commit}:${meta.path}`;
+    return this.flight.run(key, () => this.fetchAndScan(t, meta, auth));
+  }
+
+  private async cachedScan(sha256: string, displayName: string): Promise<{ scan: StoredScan; blobPath: string; rescanned: boolean } | null> {
+    const blobPath = await this.blobs.localPath(sha256);
+    if (!blobPath) return null;
+    let scan = await this.store.getScan(sha256, this.engineKey);
+    if (scan) return { scan, blobPath, rescanned: false };
+    // The blob is here but was scanned by another engine or rules version: rescan lazily.
+    scan = await this.scanBlob(blobPath, sha256, displayName);
+    return { scan, blobPath, rescanned: true };
+  }
+
+  private async scanBlob(path: string, sha256: string, displayName: string): Promise<StoredScan> {
+    const t0 = performance.now();
+    let report;
+    try {
+      report = await this.pool.scan(path, displayName);
+    } catch (e) {
+      throw new FileError('scan-failed', (e as Error).message);
+    }
+    this.metrics.observe('modelgate_scan_duration_seconds', (performance.now() - t0) / 1000);
+    const scan: StoredScan = {
+      id: randomBytes(9).toString('base64url'),
+      sha256,
+      engineKey: this.engineKey,
+      report,
+      maxSeverity: report.maxSeverity,
+      complete: report.complete,
+      createdAt: new Date().toISOString(),
+    };
+    await this.store.putScan(scan);
+    return scan;
+  }
+
+  private async fetchAndScan(t: ResolveTarget, meta: FileMeta, auth: Record<string, string>): Promise<ScannedFile> {
+    const displayName = meta.path;
+    if (meta.sha256) {
+      const hit = await this.cachedScan(meta.sha256, displayName);
+      if (hit) {
+        this.metrics.inc('modelgate_cache_hits_total', { kind: hit.rescanned ? 'blob' : 'verdict' });
+        return { meta, sha256: meta.sha256, blobPath: hit.blobPath, scan: hit.scan, cached: true };
+      }
+    }
+    // The CDN location is short-lived: ask for it now, by commit.
+    const fresh = await this.upstream.fileMetadata({ ...t, revision: meta.commit }, auth);
+    if (fresh.size !== meta.size || fresh.etag !== meta.etag) {
+      throw new FileError('hash-mismatch', `upstream changed ${meta.path} at commit ${meta.commit.slice(0, 12)} between requests`);
+    }
+    const writer = await this.blobs.create();
+    try {
+      const sha1 = gitBlobSha1Hasher(meta.size);
+      this.metrics.inc('modelgate_upstream_downloads_total', {});
+      await this.upstream.download(fresh.location, auth, meta.size, async (chunk) => {
+        sha1.update(chunk);
+        await writer.write(chunk);
+      });
+      const sha256 = await writer.finish();
+      // The bytes scanned are the bytes served, and they must be the bytes upstream announced.
+      if (meta.sha256 && sha256 !== meta.sha256) {
+        throw new FileError('hash-mismatch', `downloaded bytes of ${meta.path} have sha256 ${sha256.slice(0, 16)}…, upstream announced ${meta.sha256.slice(0, 16)}…`);
+      }
+      if (!meta.lfs && HEX40.test(meta.etag)) {
+        const got = sha1.digest('hex');
+        if (got !== meta.etag) throw new FileError('hash-mismatch', `downloaded bytes of ${meta.path} have git blob id ${got.slice(0, 12)}…, upstream announced ${meta.etag.slice(0, 12)}…`);
+      }
+      const scan = (await this.store.getScan(sha256, this.engineKey)) ?? (await this.scanBlob(writer.tempPath, sha256, displayName));
+      await writer.commit(sha256);
+      const blobPath = await this.blobs.localPath(sha256);
+      if (!blobPath) throw new FileError('store-unavailable', 'blob vanished after commit');
+      if (meta.sha256 !== sha256) {
+        meta.sha256 = sha256;
+        await this.store.putFileMeta(meta);
+      }
+      return { meta, sha256, blobPath, scan, cached: false };
+    } catch (e) {
+      await writer.abort();
+      if (e instanceof UpstreamError) this.metrics.inc('modelgate_upstream_errors_total', { kind: e.kind });
+      throw e;
+    }
+  }
+}

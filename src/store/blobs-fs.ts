@@ -1,0 +1,294 @@
+/**
+ * Content-addressed blob store on a local (or shared POSIX) filesystem:
+ *
+ *   <root>/blobs/ab/cd/<sha256>   published blobs, complete and verified
+ *   <root>/tmp/<random>.partial   blobs being written
+ *
+ * tmp/ sits under the same root so that publishing is a rename within one filesystem, which is
+ * atomic: a reader sees either no blob or the whole verified blob, never a prefix.
+ */
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { StoreError, toStoreError } from './errors.js';
+import type { BlobStore, BlobWriter } from './types.js';
+
+export interface FsBlobStoreOptions {
+  /**
+   * sweep() leaves temporary files younger than this alone. 0 (default) suits one process
+   * owning the directory; when replicas share it, set it above the longest download so a
+   * starting replica does not delete another's work in progress.
+   */
+  sweepMinAgeMs?: number;
+  /** Mode of blob files (default 0o600: gated models stay private to the service user). */
+  fileMode?: number;
+}
+
+const SHA256_RE = /^[0-9a-f]{64}$/;
+const TEMP_SUFFIX = '.partial';
+
+/** Lower-cases and validates, so an upstream header can never become a path like `../x`. */
+export function checkSha256(sha256: string): string {
+  const s = sha256.toLowerCase();
+  if (!SHA256_RE.test(s)) throw new StoreError('invalid', `not a sha256 (64 hex digits): ${JSON.stringify(sha256.slice(0, 80))}`);
+  return s;
+}
+
+function isNotFound(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'ENOENT';
+}
+
+async function unlinkIfPresent(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+}
+
+/** Makes a rename durable: the directory entry, not just the file data, must reach the disk. */
+async function fsyncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, fsc.O_RDONLY);
+    await fh.sync();
+  } catch {
+    // Some platforms and filesystems cannot open or fsync a directory; the rename still happened.
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}
+
+type WriterState = 'open' | 'finished' | 'committed' | 'aborted' | 'failed';
+
+class FsBlobWriter implements BlobWriter {
+  readonly tempPath: string;
+  #store: FsBlobStore;
+  #fh: FileHandle | null;
+  #hash: Hash = createHash('sha256');
+  #written = 0;
+  #state: WriterState = 'open';
+  #digest: string | null = null;
+  #error: unknown = null;
+  /** Writes run one after another even if the caller does not await each one. */
+  #tail: Promise<void> = Promise.resolve();
+
+  constructor(store: FsBlobStore, tempPath: string, fh: FileHandle) {
+    this.#store = store;
+    this.tempPath = tempPath;
+    this.#fh = fh;
+  }
+
+  get written(): number {
+    return this.#written;
+  }
+
+  /**
+   * Resolves once the chunk is in the file, so `for await (chunk of body) await w.write(chunk)`
+   * pulls the next chunk only after this one is written: memory stays at one chunk however
+   * large the blob. The caller must not modify the chunk before the promise resolves.
+   */
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.#state !== 'open') return Promise.reject(new StoreError('invalid', `blob write after ${this.#state}`));
+    const step = this.#tail.then(async () => {
+      if (this.#error !== null) throw this.#error;
+      const fh = this.#fh;
+      if (fh === null) throw new StoreError('invalid', 'blob writer is closed');
+      this.#hash.update(chunk);
+      let off = 0;
+      while (off < chunk.byteLength) {
+        const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
+        off += bytesWritten;
+      }
+      this.#written += chunk.byteLength;
+    });
+    this.#tail = step.catch((e: unknown) => {
+      // The hash already covers bytes that may not be in the file: this writer is done for.
+      this.#error ??= toStoreError(e, `write ${this.tempPath}`);
+    });
+    return step.catch((e: unknown) => {
+      throw toStoreError(e, `write ${this.tempPath}`);
+    });
+  }
+
+  async finish(): Promise<string> {
+    if (this.#digest !== null) return this.#digest;
+    if (this.#state !== 'open') throw new StoreError('invalid', `blob finish after ${this.#state}`);
+    await this.#tail;
+    if (this.#error !== null) throw this.#error;
+    const fh = this.#fh;
+    if (fh === null) throw new StoreError('invalid', 'blob writer is closed');
+    try {
+      // Data reaches the disk before the rename can publish it; otherwise a crash could leave
+      // a visible blob whose content is not what its name promises.
+      await fh.sync();
+      await fh.close();
+    } catch (e) {
+      this.#error = toStoreError(e, `finish ${this.tempPath}`);
+      throw this.#error;
+    } finally {
+      this.#fh = null;
+    }
+    this.#digest = this.#hash.digest('hex');
+    this.#state = 'finished';
+    return this.#digest;
+  }
+
+  async commit(sha256: string): Promise<void> {
+    const want = checkSha256(sha256);
+    if (this.#state === 'committed' && want === this.#digest) return;
+    if (this.#state !== 'finished' || this.#digest === null) {
+      throw new StoreError('invalid', `blob commit requires finish() first (state: ${this.#state})`);
+    }
+    if (want !== this.#digest) {
+      // Refused content is dropped at once: nothing of it may ever be served.
+      this.#state = 'failed';
+      await this.#drop();
+      throw new StoreError('corrupt', `blob content has sha256 ${this.#digest}, expected ${want}`);
+    }
+    const dest = this.#store.pathFor(want);
+    try {
+      await mkdir(dirname(dest), { recursive: true });
+      const existing = await stat(dest).catch((e: unknown) => (isNotFound(e) ? null : Promise.reject(e)));
+      if (existing !== null && existing.size === this.#written) {
+        // Another writer published the same verified content first; ours is redundant.
+        await unlinkIfPresent(this.tempPath);
+      } else {
+        // Atomic replace: a concurrent publisher of the same hash wrote identical bytes.
+        await rename(this.tempPath, dest);
+        await fsyncDir(dirname(dest));
+      }
+    } catch (e) {
+      this.#state = 'failed';
+      await this.#drop();
+      throw toStoreError(e, `commit blob ${want}`);
+    }
+    this.#state = 'committed';
+    this.#store.forget(this.tempPath);
+  }
+
+  async abort(): Promise<void> {
+    if (this.#state === 'committed' || this.#state === 'aborted') return;
+    await this.#tail;
+    if (this.#state !== 'failed') this.#state = 'aborted';
+    await this.#drop();
+  }
+
+  async #drop(): Promise<void> {
+    const fh = this.#fh;
+    this.#fh = null;
+    await fh?.close().catch(() => {});
+    try {
+      await unlinkIfPresent(this.tempPath);
+    } finally {
+      this.#store.forget(this.tempPath);
+    }
+  }
+}
+
+export class FsBlobStore implements BlobStore {
+  readonly root: string;
+  readonly blobDir: string;
+  readonly tmpDir: string;
+  readonly #opts: Required<FsBlobStoreOptions>;
+  /** Temp files of this process's live writers: sweep() must never delete them. */
+  readonly #live = new Set<string>();
+
+  /** Use openFsBlobStore(), which creates the directories. */
+  constructor(root: string, opts: FsBlobStoreOptions = {}) {
+    this.root = root;
+    this.blobDir = join(root, 'blobs');
+    this.tmpDir = join(root, 'tmp');
+    this.#opts = { sweepMinAgeMs: opts.sweepMinAgeMs ?? 0, fileMode: opts.fileMode ?? 0o600 };
+  }
+
+  /** Where a blob lives (whether or not it exists). Two levels of fan-out keep directories small. */
+  pathFor(sha256: string): string {
+    const s = checkSha256(sha256);
+    return join(this.blobDir, s.slice(0, 2), s.slice(2, 4), s);
+  }
+
+  async has(sha256: string): Promise<boolean> {
+    return (await this.size(sha256)) !== null;
+  }
+
+  async localPath(sha256: string): Promise<string | null> {
+    const p = this.pathFor(sha256);
+    return (await this.#statOrNull(p)) === null ? null : p;
+  }
+
+  async size(sha256: string): Promise<number | null> {
+    const st = await this.#statOrNull(this.pathFor(sha256));
+    return st === null ? null : st.size;
+  }
+
+  async create(): Promise<BlobWriter> {
+    const tempPath = join(this.tmpDir, randomBytes(16).toString('hex') + TEMP_SUFFIX);
+    try {
+      const fh = await open(tempPath, 'wx', this.#opts.fileMode);
+      this.#live.add(tempPath);
+      return new FsBlobWriter(this, tempPath, fh);
+    } catch (e) {
+      throw toStoreError(e, 'create blob temp file');
+    }
+  }
+
+  async sweep(): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.tmpDir);
+    } catch (e) {
+      if (isNotFound(e)) return 0;
+      throw toStoreError(e, 'sweep blob temp files');
+    }
+    const cutoff = Date.now() - this.#opts.sweepMinAgeMs;
+    let removed = 0;
+    for (const name of names) {
+      const p = join(this.tmpDir, name);
+      if (this.#live.has(p)) continue;
+      try {
+        if (this.#opts.sweepMinAgeMs > 0) {
+          const st = await stat(p);
+          if (st.mtimeMs > cutoff) continue;
+        }
+        await unlink(p);
+        removed++;
+      } catch (e) {
+        if (!isNotFound(e)) throw toStoreError(e, `sweep ${p}`);
+      }
+    }
+    return removed;
+  }
+
+  /** @internal called by writers when their temp file is gone or published. */
+  forget(tempPath: string): void {
+    this.#live.delete(tempPath);
+  }
+
+  async #statOrNull(p: string): Promise<{ size: number } | null> {
+    try {
+      const st = await stat(p);
+      return st.isFile() ? st : null;
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw toStoreError(e, `stat ${p}`);
+    }
+  }
+}
+
+export async function openFsBlobStore(root: string, opts: FsBlobStoreOptions = {}): Promise<FsBlobStore> {
+  const store = new FsBlobStore(root, opts);
+  try {
+    await mkdir(store.blobDir, { recursive: true });
+    await mkdir(store.tmpDir, { recursive: true });
+  } catch (e) {
+    throw toStoreError(e, `open blob store ${root}`);
+  }
+  return store;
+}
+
+/** Pumps a stream (an undici body, a file stream) into a writer with backpressure. */
+export async function writeAll(writer: BlobWriter, source: AsyncIterable<Uint8Array>): Promise<void> {
+  for await (const chunk of source) await writer.write(chunk);
+}

@@ -1,0 +1,144 @@
+/**
+ * Numbered, in-code migrations run by kysely's Migrator. In code rather than files so that the
+ * compiled package carries them and no path resolution can pick up a stale directory.
+ *
+ * Rules for adding one: never edit a released migration, append the next number; keep column
+ * types portable (text, integer, bigint) and branch on the dialect only where SQL differs
+ * (identity columns).
+ */
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, type SqlDialect } from './db.js';
+import { toStoreError } from './errors.js';
+
+// Migrations see the schema as it was when they were written, not today's Database type.
+type AnyDb = Kysely<any>;
+
+function migrations(dialect: SqlDialect): Record<string, Migration> {
+  return {
+    '0001_initial': {
+      async up(db: AnyDb) {
+        await db.schema
+          .createTable('scans')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('sha256', 'text', (c) => c.notNull())
+          .addColumn('engine_key', 'text', (c) => c.notNull())
+          .addColumn('report', 'text', (c) => c.notNull())
+          .addColumn('max_severity', 'text')
+          .addColumn('complete', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addUniqueConstraint('scans_sha256_engine_key_uq', ['sha256', 'engine_key'])
+          .execute();
+
+        await db.schema
+          .createTable('file_meta')
+          .addColumn('repo_type', 'text', (c) => c.notNull())
+          .addColumn('repo', 'text', (c) => c.notNull())
+          .addColumn('commit', 'text', (c) => c.notNull())
+          .addColumn('path', 'text', (c) => c.notNull())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('etag', 'text', (c) => c.notNull())
+          .addColumn('sha256', 'text')
+          .addColumn('lfs', 'integer', (c) => c.notNull())
+          .addColumn('fetched_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('file_meta_pk', ['repo_type', 'repo', 'commit', 'path'])
+          .execute();
+        await db.schema.createIndex('file_meta_sha256_idx').on('file_meta').column('sha256').execute();
+
+        // AUTOINCREMENT on SQLite so ids are never reused after deletes: the `before` cursor
+        // relies on ids only ever growing.
+        let audit = db.schema.createTable('audit');
+        audit =
+          dialect === 'postgres'
+            ? audit.addColumn('id', 'bigint', (c) => c.generatedByDefaultAsIdentity().primaryKey())
+            : audit.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+        await audit
+          .addColumn('time', 'text', (c) => c.notNull())
+          .addColumn('request_id', 'text', (c) => c.notNull())
+          .addColumn('client', 'text', (c) => c.notNull())
+          .addColumn('client_group', 'text', (c) => c.notNull())
+          .addColumn('method', 'text', (c) => c.notNull())
+          .addColumn('repo_type', 'text', (c) => c.notNull())
+          .addColumn('repo', 'text', (c) => c.notNull())
+          .addColumn('revision', 'text', (c) => c.notNull())
+          .addColumn('commit', 'text')
+          .addColumn('path', 'text')
+          .addColumn('sha256', 'text')
+          .addColumn('verdict', 'text', (c) => c.notNull())
+          .addColumn('rules', 'text', (c) => c.notNull())
+          .addColumn('findings', 'text', (c) => c.notNull())
+          .addColumn('waivers', 'text', (c) => c.notNull())
+          .addColumn('upstream_status', 'integer')
+          .addColumn('scan_id', 'text')
+          .addColumn('policy_version', 'text', (c) => c.notNull())
+          .addColumn('message', 'text')
+          .execute();
+        await db.schema.createIndex('audit_time_idx').on('audit').column('time').execute();
+        await db.schema.createIndex('audit_repo_idx').on('audit').columns(['repo', 'id']).execute();
+        await db.schema.createIndex('audit_verdict_idx').on('audit').columns(['verdict', 'id']).execute();
+        await db.schema.createIndex('audit_sha256_idx').on('audit').columns(['sha256', 'id']).execute();
+        await db.schema.createIndex('audit_client_idx').on('audit').columns(['client', 'id']).execute();
+
+        await db.schema
+          .createTable('waivers')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('repo', 'text')
+          .addColumn('sha256', 'text')
+          .addColumn('rule', 'text')
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('author', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'text')
+          .execute();
+        await db.schema.createIndex('waivers_expires_at_idx').on('waivers').column('expires_at').execute();
+
+        await db.schema
+          .createTable('tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('client_group', 'text', (c) => c.notNull())
+          .addColumn('secret_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'text')
+          .execute();
+      },
+      async down(db: AnyDb) {
+        for (const t of ['tokens', 'waivers', 'audit', 'file_meta', 'scans']) await db.schema.dropTable(t).execute();
+      },
+    },
+  };
+}
+
+/** Names of the migrations this build knows, in order (for tests and `doctor`-style output). */
+export function migrationNames(dialect: SqlDialect): string[] {
+  return Object.keys(migrations(dialect)).sort();
+}
+
+class InCodeProvider implements MigrationProvider {
+  constructor(private readonly dialect: SqlDialect) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations(this.dialect);
+  }
+}
+
+/**
+ * Runs every pending migration. The caller provides the cross-process exclusion (an advisory
+ * lock on PostgreSQL, an IMMEDIATE transaction on SQLite); kysely's own lock is per-dialect and,
+ * on SQLite, a no-op.
+ */
+export async function migrateToLatest(db: AnyDb, dialect: SqlDialect, tableSchema?: string): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider: new InCodeProvider(dialect),
+    migrationTableName: MIGRATION_TABLE,
+    migrationLockTableName: MIGRATION_LOCK_TABLE,
+    ...(tableSchema !== undefined ? { migrationTableSchema: tableSchema } : {}),
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw toStoreError(error, failed ? `migration ${failed}` : 'migrate');
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,451 @@
+/**
+ * The Store, written once over Kysely so SQLite (embedded) and PostgreSQL (replicas, crawler)
+ * share every query. Dialect differences live in sqlite.ts / postgres.ts (connection, pragmas,
+ * migration locking) plus one durability knob here (audit commit on PostgreSQL).
+ */
+import { sql, type Kysely, type Selectable } from 'kysely';
+import { SEVERITIES, type Severity } from '../core/findings.js';
+import type { FileReport } from '../scan/report.js';
+import type { AuditTable, Database, FileMetaTable, ScansTable, SqlDialect, TokensTable, WaiversTable } from './db.js';
+import { StoreError, toStoreError } from './errors.js';
+import type {
+  AuditQuery,
+  AuditRecord,
+  AuditVerdict,
+  FileMeta,
+  Store,
+  StoredScan,
+  TokenRecord,
+  TokenRole,
+  Waiver,
+} from './types.js';
+
+export const AUDIT_DEFAULT_LIMIT = 100;
+export const AUDIT_MAX_LIMIT = 1000;
+
+const VERDICTS: readonly AuditVerdict[] = ['allow', 'warn', 'block', 'error'];
+const REPO_TYPES: readonly FileMeta['repoType'][] = ['model', 'dataset'];
+const ROLES: readonly TokenRole[] = ['admin', 'client'];
+const SHA256_RE = /^[0-9a-f]{64}$/;
+
+/** How a dialect module plugs into the shared store. */
+export interface SqlStoreDriver {
+  readonly dialect: SqlDialect;
+  /** Runs the migrations under whatever cross-process exclusion the dialect needs. */
+  migrate(): Promise<string[]>;
+  /** Releases connections (kysely's destroy plus anything the dialect opened itself). */
+  close(): Promise<void>;
+}
+
+/**
+ * Times are stored as ISO-8601 UTC text with milliseconds (`toISOString()`), so that text
+ * comparison is time comparison in both databases; any other accepted spelling is normalised.
+ */
+export function normTime(value: string, field: string): string {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) throw new StoreError('invalid', `${field}: not a date/time: ${JSON.stringify(value)}`);
+  return d.toISOString();
+}
+
+function normTimeOrNull(value: string | null, field: string): string | null {
+  return value === null ? null : normTime(value, field);
+}
+
+function oneOf<T extends string>(allowed: readonly T[], value: string, what: string, kind: 'invalid' | 'corrupt'): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new StoreError(kind, `${what}: unexpected value ${JSON.stringify(value)}`);
+}
+
+function toNumber(v: number | string, what: string): number {
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isSafeInteger(n)) throw new StoreError('corrupt', `${what}: not a safe integer: ${String(v)}`);
+  return n;
+}
+
+function parseJson<T>(text: string, what: string, check: (v: unknown) => boolean): T {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new StoreError('corrupt', `${what}: stored JSON does not parse`, { cause: e });
+  }
+  if (!check(v)) throw new StoreError('corrupt', `${what}: stored JSON has the wrong shape`);
+  return v as T;
+}
+
+const isArray = (v: unknown): boolean => Array.isArray(v);
+const isReport = (v: unknown): boolean =>
+  typeof v === 'object' && v !== null && Array.isArray((v as { findings?: unknown }).findings);
+
+function severityOrNull(v: string | null, what: string): Severity | null {
+  return v === null ? null : oneOf(SEVERITIES, v, what, 'corrupt');
+}
+
+function rowToScan(r: Selectable<ScansTable>): StoredScan {
+  return {
+    id: r.id,
+    sha256: r.sha256,
+    engineKey: r.engine_key,
+    report: parseJson<FileReport>(r.report, `scan ${r.id} report`, isReport),
+    maxSeverity: severityOrNull(r.max_severity, `scan ${r.id} max_severity`),
+    complete: r.complete !== 0,
+    createdAt: r.created_at,
+  };
+}
+
+function rowToFileMeta(r: Selectable<FileMetaTable>): FileMeta {
+  return {
+    repoType: oneOf(REPO_TYPES, r.repo_type, 'file_meta.repo_type', 'corrupt'),
+    repo: r.repo,
+    commit: r.commit,
+    path: r.path,
+    size: toNumber(r.size, 'file_meta.size'),
+    etag: r.etag,
+    sha256: r.sha256,
+    lfs: r.lfs !== 0,
+    fetchedAt: r.fetched_at,
+  };
+}
+
+function rowToAudit(r: Selectable<AuditTable>): AuditRecord {
+  const id = toNumber(r.id, 'audit.id');
+  return {
+    id,
+    time: r.time,
+    requestId: r.request_id,
+    client: r.client,
+    group: r.client_group,
+    method: r.method,
+    repoType: oneOf(REPO_TYPES, r.repo_type, `audit ${id} repo_type`, 'corrupt'),
+    repo: r.repo,
+    revision: r.revision,
+    commit: r.commit,
+    path: r.path,
+    sha256: r.sha256,
+    verdict: oneOf(VERDICTS, r.verdict, `audit ${id} verdict`, 'corrupt'),
+    rules: parseJson<AuditRecord['rules']>(r.rules, `audit ${id} rules`, isArray),
+    findings: parseJson<AuditRecord['findings']>(r.findings, `audit ${id} findings`, isArray),
+    waivers: parseJson<string[]>(r.waivers, `audit ${id} waivers`, isArray),
+    upstreamStatus: r.upstream_status,
+    scanId: r.scan_id,
+    policyVersion: r.policy_version,
+    message: r.message,
+  };
+}
+
+function rowToWaiver(r: Selectable<WaiversTable>): Waiver {
+  return {
+    id: r.id,
+    repo: r.repo,
+    sha256: r.sha256,
+    rule: r.rule,
+    reason: r.reason,
+    author: r.author,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+  };
+}
+
+function rowToToken(r: Selectable<TokensTable>): TokenRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    role: oneOf(ROLES, r.role, `token ${r.id} role`, 'corrupt'),
+    group: r.client_group,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+  };
+}
+
+function clampLimit(limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return AUDIT_DEFAULT_LIMIT;
+  return Math.min(AUDIT_MAX_LIMIT, Math.max(1, Math.floor(limit)));
+}
+
+export class SqlStore implements Store {
+  readonly dialect: SqlDialect;
+  private closed = false;
+
+  constructor(
+    /** Exposed for tests and operational tooling; the gateway should use the Store methods. */
+    readonly db: Kysely<Database>,
+    private readonly driver: SqlStoreDriver,
+  ) {
+    this.dialect = driver.dialect;
+  }
+
+  /** Every method goes through here: one place turns driver errors into StoreError kinds. */
+  private async run<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new StoreError('unavailable', `${op}: store is closed`);
+    try {
+      return await fn();
+    } catch (e) {
+      throw toStoreError(e, op);
+    }
+  }
+
+  async migrate(): Promise<void> {
+    await this.run('migrate', () => this.driver.migrate());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.run('close', () => this.driver.close());
+    this.closed = true;
+  }
+
+  async ping(): Promise<boolean> {
+    if (this.closed) return false;
+    try {
+      await sql`select 1`.execute(this.db);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  getScan(sha256: string, engineKey: string): Promise<StoredScan | null> {
+    return this.run('getScan', async () => {
+      const r = await this.db
+        .selectFrom('scans')
+        .selectAll()
+        .where('sha256', '=', sha256)
+        .where('engine_key', '=', engineKey)
+        .executeTakeFirst();
+      return r ? rowToScan(r) : null;
+    });
+  }
+
+  getScanById(id: string): Promise<StoredScan | null> {
+    return this.run('getScanById', async () => {
+      const r = await this.db.selectFrom('scans').selectAll().where('id', '=', id).executeTakeFirst();
+      return r ? rowToScan(r) : null;
+    });
+  }
+
+  /**
+   * Idempotent on (sha256, engineKey): when two replicas scan the same blob at once the first
+   * stored scan wins and the second put is a no-op (read it back with getScan for its id).
+   * A different scan reusing an existing id is a 'conflict'.
+   */
+  putScan(scan: StoredScan): Promise<void> {
+    return this.run('putScan', async () => {
+      await this.db
+        .insertInto('scans')
+        .values({
+          id: scan.id,
+          sha256: scan.sha256,
+          engine_key: scan.engineKey,
+          report: JSON.stringify(scan.report),
+          max_severity: scan.maxSeverity,
+          complete: scan.complete ? 1 : 0,
+          created_at: normTime(scan.createdAt, 'scan.createdAt'),
+        })
+        .onConflict((oc) => oc.columns(['sha256', 'engine_key']).doNothing())
+        .execute();
+    });
+  }
+
+  getFileMeta(repoType: FileMeta['repoType'], repo: string, commit: string, path: string): Promise<FileMeta | null> {
+    return this.run('getFileMeta', async () => {
+      const r = await this.db
+        .selectFrom('file_meta')
+        .selectAll()
+        .where('repo_type', '=', repoType)
+        .where('repo', '=', repo)
+        .where('commit', '=', commit)
+        .where('path', '=', path)
+        .executeTakeFirst();
+      return r ? rowToFileMeta(r) : null;
+    });
+  }
+
+  /** Upsert: a later observation of the same (repo, commit, path) replaces the earlier one. */
+  putFileMeta(meta: FileMeta): Promise<void> {
+    return this.run('putFileMeta', async () => {
+      const values = {
+        size: meta.size,
+        etag: meta.etag,
+        sha256: meta.sha256,
+        lfs: meta.lfs ? 1 : 0,
+        fetched_at: normTime(meta.fetchedAt, 'fileMeta.fetchedAt'),
+      };
+      await this.db
+        .insertInto('file_meta')
+        .values({
+          repo_type: oneOf(REPO_TYPES, meta.repoType, 'fileMeta.repoType', 'invalid'),
+          repo: meta.repo,
+          commit: meta.commit,
+          path: meta.path,
+          ...values,
+        })
+        .onConflict((oc) => oc.columns(['repo_type', 'repo', 'commit', 'path']).doUpdateSet(values))
+        .execute();
+    });
+  }
+
+  /**
+   * Resolves with the new id only after the row is committed and flushed: on SQLite by the
+   * connection's synchronous=FULL, on PostgreSQL by forcing synchronous_commit=on for this
+   * transaction whatever the server or role default is (with `off`, a commit can be
+   * acknowledged before its WAL reaches disk and be lost in a crash).
+   */
+  appendAudit(rec: AuditRecord): Promise<number> {
+    return this.run('appendAudit', async () => {
+      const row = {
+        time: normTime(rec.time, 'audit.time'),
+        request_id: rec.requestId,
+        client: rec.client,
+        client_group: rec.group,
+        method: rec.method,
+        repo_type: oneOf(REPO_TYPES, rec.repoType, 'audit.repoType', 'invalid'),
+        repo: rec.repo,
+        revision: rec.revision,
+        commit: rec.commit,
+        path: rec.path,
+        sha256: rec.sha256,
+        verdict: oneOf(VERDICTS, rec.verdict, 'audit.verdict', 'invalid'),
+        rules: JSON.stringify(rec.rules),
+        findings: JSON.stringify(rec.findings),
+        waivers: JSON.stringify(rec.waivers),
+        upstream_status: rec.upstreamStatus,
+        scan_id: rec.scanId,
+        policy_version: rec.policyVersion,
+        message: rec.message,
+      };
+      if (this.dialect === 'postgres') {
+        return this.db.transaction().execute(async (trx) => {
+          await sql`set local synchronous_commit to on`.execute(trx);
+          const r = await trx.insertInto('audit').values(row).returning('id').executeTakeFirstOrThrow();
+          return toNumber(r.id, 'audit.id');
+        });
+      }
+      const r = await this.db.insertInto('audit').values(row).returning('id').executeTakeFirstOrThrow();
+      return toNumber(r.id, 'audit.id');
+    });
+  }
+
+  /**
+   * Newest first (by id, which only grows). `since` is inclusive and `until` exclusive, so
+   * adjacent windows never count a record twice. Limit defaults to 100 and is capped at 1000.
+   */
+  queryAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    return this.run('queryAudit', async () => {
+      let query = this.db.selectFrom('audit').selectAll();
+      if (q.repo !== undefined) query = query.where('repo', '=', q.repo);
+      if (q.verdict !== undefined) query = query.where('verdict', '=', oneOf(VERDICTS, q.verdict, 'query.verdict', 'invalid'));
+      if (q.client !== undefined) query = query.where('client', '=', q.client);
+      if (q.sha256 !== undefined) query = query.where('sha256', '=', q.sha256);
+      if (q.since !== undefined) query = query.where('time', '>=', normTime(q.since, 'query.since'));
+      if (q.until !== undefined) query = query.where('time', '<', normTime(q.until, 'query.until'));
+      if (q.before !== undefined) {
+        if (!Number.isSafeInteger(q.before)) throw new StoreError('invalid', `query.before: not an integer id: ${q.before}`);
+        query = query.where('id', '<', q.before);
+      }
+      const rows = await query.orderBy('id', 'desc').limit(clampLimit(q.limit)).execute();
+      return rows.map(rowToAudit);
+    });
+  }
+
+  addWaiver(w: Waiver): Promise<void> {
+    return this.run('addWaiver', async () => {
+      const empty = (v: string | null): boolean => v === null || v.trim() === '';
+      if (empty(w.repo) && empty(w.sha256) && empty(w.rule)) {
+        throw new StoreError('invalid', `waiver ${w.id}: set at least one of repo, sha256, rule`);
+      }
+      if (w.sha256 !== null && !SHA256_RE.test(w.sha256)) {
+        throw new StoreError('invalid', `waiver ${w.id}: sha256 must be 64 lowercase hex digits`);
+      }
+      await this.db
+        .insertInto('waivers')
+        .values({
+          id: w.id,
+          repo: w.repo,
+          sha256: w.sha256,
+          rule: w.rule,
+          reason: w.reason,
+          author: w.author,
+          created_at: normTime(w.createdAt, 'waiver.createdAt'),
+          expires_at: normTime(w.expiresAt, 'waiver.expiresAt'),
+          revoked_at: normTimeOrNull(w.revokedAt, 'waiver.revokedAt'),
+        })
+        .execute();
+    });
+  }
+
+  /** False when there is no such waiver or it was already revoked (the first revocation time stands). */
+  revokeWaiver(id: string, at: string): Promise<boolean> {
+    return this.run('revokeWaiver', async () => {
+      const r = await this.db
+        .updateTable('waivers')
+        .set({ revoked_at: normTime(at, 'revokedAt') })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    });
+  }
+
+  /**
+   * With `activeAt`: waivers not expired at that time and not revoked at all. A revocation
+   * takes effect at once whatever time it carries, so clock skew between replicas can never
+   * keep a revoked waiver alive.
+   */
+  listWaivers(opts?: { activeAt?: string }): Promise<Waiver[]> {
+    return this.run('listWaivers', async () => {
+      let query = this.db.selectFrom('waivers').selectAll();
+      if (opts?.activeAt !== undefined) {
+        query = query.where('expires_at', '>', normTime(opts.activeAt, 'activeAt')).where('revoked_at', 'is', null);
+      }
+      const rows = await query.orderBy('created_at').orderBy('id').execute();
+      return rows.map(rowToWaiver);
+    });
+  }
+
+  addToken(rec: TokenRecord, secretHash: string): Promise<void> {
+    return this.run('addToken', async () => {
+      // Refuse anything that is not a hash: a caller passing the secret itself would store it.
+      if (!SHA256_RE.test(secretHash)) throw new StoreError('invalid', 'token secret hash must be 64 lowercase hex digits');
+      await this.db
+        .insertInto('tokens')
+        .values({
+          id: rec.id,
+          name: rec.name,
+          role: oneOf(ROLES, rec.role, 'token.role', 'invalid'),
+          client_group: rec.group,
+          secret_hash: secretHash,
+          created_at: normTime(rec.createdAt, 'token.createdAt'),
+          revoked_at: normTimeOrNull(rec.revokedAt, 'token.revokedAt'),
+        })
+        .execute();
+    });
+  }
+
+  /** Returns revoked tokens too (with revokedAt set): the caller refuses them and can say why. */
+  findToken(secretHash: string): Promise<TokenRecord | null> {
+    return this.run('findToken', async () => {
+      const r = await this.db.selectFrom('tokens').selectAll().where('secret_hash', '=', secretHash).executeTakeFirst();
+      return r ? rowToToken(r) : null;
+    });
+  }
+
+  listTokens(): Promise<TokenRecord[]> {
+    return this.run('listTokens', async () => {
+      const rows = await this.db.selectFrom('tokens').selectAll().orderBy('created_at').orderBy('id').execute();
+      return rows.map(rowToToken);
+    });
+  }
+
+  revokeToken(id: string, at: string): Promise<boolean> {
+    return this.run('revokeToken', async () => {
+      const r = await this.db
+        .updateTable('tokens')
+        .set({ revoked_at: normTime(at, 'revokedAt') })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    });
+  }
+}

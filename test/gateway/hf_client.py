@@ -1,0 +1,65 @@
+"""Drives the real huggingface_hub / transformers clients against HF_ENDPOINT for the gateway's
+end-to-end tests, and prints one JSON object: what happened, the exception type and its text.
+Never loads a malicious file: it only downloads through the gateway, which must refuse first;
+the test then checks that the refused bytes are nowhere in the cache.
+
+usage: hf_client.py ACTION REPO [FILE] [DEST]
+"""
+import json
+import sys
+import traceback
+
+
+def main():
+    action, repo = sys.argv[1], sys.argv[2]
+    arg = sys.argv[3] if len(sys.argv) > 3 else None
+    out = {"ok": False}
+    try:
+        if action == "download":
+            from huggingface_hub import hf_hub_download
+            p = hf_hub_download(repo, arg)
+            out = {"ok": True, "path": p}
+        elif action == "snapshot":
+            from huggingface_hub import snapshot_download
+            p = snapshot_download(repo)
+            out = {"ok": True, "path": p}
+        elif action == "info":
+            from huggingface_hub import model_info
+            i = model_info(repo)
+            out = {"ok": True, "sha": i.sha, "files": sorted(s.rfilename for s in i.siblings)}
+        elif action == "list":
+            from huggingface_hub import list_repo_files
+            out = {"ok": True, "files": sorted(list_repo_files(repo))}
+        elif action == "exists":
+            from huggingface_hub import file_exists
+            out = {"ok": True, "exists": file_exists(repo, arg)}
+        elif action == "paths-info":
+            from huggingface_hub import HfApi
+            infos = HfApi().get_paths_info(repo, [arg])
+            out = {"ok": True, "paths": [i.path for i in infos]}
+        elif action == "auto-config":
+            from transformers import AutoConfig
+            c = AutoConfig.from_pretrained(repo)
+            out = {"ok": True, "model_type": c.model_type, "hidden_size": c.hidden_size}
+        elif action == "auto-model":
+            # Only ever pointed at repositories whose weights the gateway serves after scanning.
+            from transformers import AutoModel
+            m = AutoModel.from_pretrained(repo)
+            out = {"ok": True, "params": sum(p.numel() for p in m.parameters())}
+        else:
+            raise SystemExit(f"unknown action {action}")
+    except SystemExit:
+        raise
+    except BaseException as e:  # noqa: BLE001 - the test wants every failure's type and text
+        chain = []
+        cur = e
+        while cur is not None and len(chain) < 5:
+            chain.append(f"{type(cur).__name__}: {cur}")
+            cur = cur.__cause__ or cur.__context__
+        out = {"ok": False, "type": type(e).__name__, "message": str(e), "chain": chain,
+               "trace": traceback.format_exc()[-2000:]}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
