@@ -58,6 +58,7 @@ export function gitBlobSha1Hasher(size: number): ReturnType<typeof createHash> {
 
 export class FileService {
   private branches = new Map<string, { commit: string; expires: number }>();
+  private metaFlight = new LocalFlight();
 
   constructor(
     private readonly store: Store,
@@ -81,8 +82,14 @@ export class FileService {
     return b && b.expires > Date.now() ? b.commit : null;
   }
 
-  /** File metadata at the revision: from the store when the commit is known, else from upstream. */
-  async metadata(t: ResolveTarget, auth: Record<string, string>): Promise<FileMeta> {
+  /** File metadata at the revision: from the store when the commit is known, else from upstream (once for concurrent asks). */
+  metadata(t: ResolveTarget, auth: Record<string, string>): Promise<FileMeta> {
+    // Keyed by credentials too: one user's answer (a gated repo) must not become another's.
+    const who = auth['authorization'] ? createHash('sha256').update(auth['authorization']).digest('hex').slice(0, 16) : '-';
+    return this.metaFlight.run(`${who}|${t.type}:${t.id}@${t.revision}:${t.path}`, () => this.lookupMetadata(t, auth));
+  }
+
+  private async lookupMetadata(t: ResolveTarget, auth: Record<string, string>): Promise<FileMeta> {
     const commit = this.knownCommit(t);
     if (commit) {
       const m = await this.store.getFileMeta(t.type, t.id, commit, t.path);
