@@ -13,6 +13,7 @@ interface ServeFlags {
   policy?: string;
   store?: string;
   scanWorkers?: string;
+  redis?: string;
   publicUrl?: string;
   logLevel?: string;
 }
@@ -29,6 +30,7 @@ export function registerServe(program: Command): void {
     .option('--policy <file>', 'policy YAML (default: block high and above and unscannable files, warn on medium)')
     .option('--store <url>', 'database: a SQLite path or postgres://... (default <data-dir>/modelgate.db)')
     .option('--scan-workers <n>', 'scan worker threads (default 2)')
+    .option('--redis <url>', 'Redis for single flight across replicas sharing --store and --data-dir')
     .option('--public-url <url>', 'URL clients use to reach the gateway (for links in refusals)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
     .action(async (flags: ServeFlags) => {
@@ -44,6 +46,7 @@ export function registerServe(program: Command): void {
             policy: flags.policy,
             store: flags.store,
             scanWorkers: flags.scanWorkers,
+            redis: flags.redis,
             publicUrl: flags.publicUrl,
             logLevel: flags.logLevel,
           },

@@ -22,6 +22,10 @@ export const GatewayConfigSchema = z
     /** Store URL: a path / sqlite:PATH (default: <dataDir>/modelgate.db) or postgres://... */
     store: z.string().optional(),
     policy: z.string().optional(),
+    /** Redis URL: enables single flight across replicas that share the store and data directory. */
+    redis: z.string().url().optional(),
+    /** How long a replica's claim on a download lasts without renewal (a dead replica's claim expires). */
+    flightLeaseMs: z.coerce.number().int().min(500).default(30_000),
     scanWorkers: z.coerce.number().int().min(1).max(64).default(2),
     /** How long HEAD waits for a verdict before answering 503 + Retry-After (clients retry). */
     headHoldMs: z.coerce.number().int().min(0).default(8000),
@@ -57,6 +61,8 @@ const ENV_KEYS: Record<string, keyof GatewayConfig> = {
   MODELGATE_STORE: 'store',
   MODELGATE_POLICY: 'policy',
   MODELGATE_SCAN_WORKERS: 'scanWorkers',
+  MODELGATE_REDIS: 'redis',
+  MODELGATE_FLIGHT_LEASE_MS: 'flightLeaseMs',
   MODELGATE_UPSTREAM_AUTH: 'upstreamAuth',
   MODELGATE_UPSTREAM_TOKEN: 'upstreamToken',
   MODELGATE_REQUIRE_CLIENT_TOKEN: 'requireClientToken',

@@ -158,6 +158,11 @@ export class FileService {
 
   private async fetchAndScan(t: ResolveTarget, meta: FileMeta, auth: Record<string, string>): Promise<ScannedFile> {
     const displayName = meta.path;
+    if (!meta.sha256) {
+      // Another replica (or an earlier request) may have downloaded it and learned its sha256.
+      const stored = await this.store.getFileMeta(meta.repoType, meta.repo, meta.commit, meta.path);
+      if (stored?.sha256 && stored.etag === meta.etag) meta = { ...meta, sha256: stored.sha256 };
+    }
     if (meta.sha256) {
       const hit = await this.cachedScan(meta.sha256, displayName);
       if (hit) {

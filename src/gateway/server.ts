@@ -18,6 +18,7 @@ import { publicBase, type GatewayConfig } from './config.js';
 import type { GatewayContext } from './context.js';
 import { Gatekeeper } from './decide.js';
 import { FileService, LocalFlight, type Flight } from './files.js';
+import { RedisFlight } from './flight-redis.js';
 import { refuse } from './http.js';
 import { Metrics } from './metrics.js';
 import { BadRequest, parseApi, parseResolve } from './paths.js';
@@ -53,14 +54,16 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   mkdirSync(config.dataDir, { recursive: true });
   const store = deps.store ?? (await openStore(config.store!));
   await store.migrate();
-  const blobs = deps.blobs ?? (await openFsBlobStore(join(config.dataDir, 'cache')));
+  // Replicas share the data directory: start-up must not sweep another replica's live download.
+  const blobs = deps.blobs ?? (await openFsBlobStore(join(config.dataDir, 'cache'), config.redis ? { sweepMinAgeMs: 6 * 3600_000 } : {}));
   await blobs.sweep();
   const policy = deps.policy ?? loadPolicy(config.policy);
   const metrics = new Metrics();
   const upstream = new Upstream({ base: config.upstream, redirectHosts: config.upstreamRedirectHosts, timeoutMs: config.upstreamTimeoutMs });
   const pool = new ScanPool(config.scanWorkers, config.limits);
   const engineKey = engineKeyOf(ScanPool.engineInfo(config.limits));
-  const files = new FileService(store, blobs, upstream, pool, engineKey, metrics, config.branchTtlMs, deps.flight ?? new LocalFlight());
+  const redisFlight = !deps.flight && config.redis ? new RedisFlight({ url: config.redis, leaseMs: config.flightLeaseMs }) : null;
+  const files = new FileService(store, blobs, upstream, pool, engineKey, metrics, config.branchTtlMs, deps.flight ?? redisFlight ?? new LocalFlight());
   const gatekeeper = new Gatekeeper(store, files, upstream, policy);
   const audit = new AuditSink(store, config.auditWebhook);
   metrics.gauge('modelgate_scans_pending', () => pool.pending);
@@ -95,8 +98,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   let ready = false;
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    const ok = ready && (await store.ping().catch(() => false));
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', store: ok });
+    const storeOk = await store.ping().catch(() => false);
+    const redisOk = redisFlight ? await redisFlight.ping() : null;
+    const ok = ready && storeOk && redisOk !== false;
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', store: storeOk, ...(redisOk !== null ? { redis: redisOk } : {}) });
   });
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
   app.get<{ Params: { id: string } }>('/reports/:id', (req, reply) => handleReport(ctx, req, reply));
@@ -138,6 +143,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       ready = false;
       await app.close();
       await pool.close();
+      await redisFlight?.close();
       await upstream.close();
       await store.close();
     },
