@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gatewayBench, type GatewayBenchRow } from './gateway.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -78,8 +79,15 @@ open(f'{d}/done', 'w').write('ok')`);
   rows.push(`| directory of ${r.median.files} real mixed model files (torch zip + legacy, npy, joblib raw/zlib/gzip/xz) | ${r.median.ms.toFixed(0)} ms (best ${r.best.ms.toFixed(0)}) = ${(r.median.files / (r.median.ms / 1000)).toFixed(0)} files/s | ${r.median.maxRssMB.toFixed(0)} MB | ${r.median.bytesRead} | |`);
 }
 
+const gatewayRows: GatewayBenchRow[] = [];
+if (!only || only === 'gateway') gatewayRows.push(...(await gatewayBench(root, python)));
+
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 console.log(`\nMachine: ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 10)}\n`);
 console.log('| input | wall time (median of runs) | peak RSS | bytes read | target |');
 console.log('|---|---|---|---|---|');
 for (const r of rows) console.log(r);
+if (gatewayRows.length) {
+  console.log('\n| gateway (local hub on loopback) | measured | target |\n|---|---|---|');
+  for (const r of gatewayRows) console.log(`| ${r.name} | ${r.value} | ${r.target} |`);
+}

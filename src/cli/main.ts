@@ -18,6 +18,10 @@ import { Progress } from './progress.js';
 import { registerServe, ServeUsageError } from './serve.js';
 import { registerPolicy } from './policy.js';
 import { registerHubCommand } from '../hub/cli.js';
+import { isRemoteSpec } from '../remote/target.js';
+import { mergeReports, renderRemoteSummary, scanRemote } from '../remote/scan.js';
+import { registerCrawl } from './crawl.js';
+import { registerWorker } from './worker.js';
 
 export class UsageError extends Error {}
 
@@ -41,13 +45,19 @@ interface ScanFlags {
   maxDepth?: number;
   timeout?: number;
   hash: boolean;
+  endpoint?: string;
+  token?: string;
+  allowRedirect: string[];
+  maxDownload?: number;
 }
 
 export function failed(report: ScanReport, threshold: Severity): boolean {
   return report.files.some((f) => f.findings.some((x) => atLeast(x.severity, threshold)));
 }
 
-async function runScan(paths: string[], flags: ScanFlags): Promise<number> {
+async function runScan(args: string[], flags: ScanFlags): Promise<number> {
+  const remote = args.filter(isRemoteSpec);
+  const paths = args.filter((p) => !isRemoteSpec(p));
   for (const p of paths) {
     try {
       await stat(p);
@@ -60,13 +70,29 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<number> {
   const limits: Record<string, number> = {};
   if (flags.maxDepth !== undefined) limits['maxDepth'] = flags.maxDepth;
   if (flags.timeout !== undefined) limits['timeoutMs'] = flags.timeout * 1000;
-  const report = await scanPath(paths, {
+  const common = {
     limits,
     // A BOM without hashes cannot be matched against the files it describes.
     hash: flags.hash || flags.format === 'cyclonedx',
     ...(progress ? { onProgress: (done: number, total: number | null, last: { path: string }) => progress.update(done, total, last.path) } : {}),
-  });
+  };
+  let report: ScanReport | null = paths.length ? await scanPath(paths, common) : null;
+  if (remote.length) {
+    const r = await scanRemote(remote, {
+      ...common,
+      ...(flags.endpoint !== undefined ? { endpoint: flags.endpoint } : {}),
+      ...(flags.token !== undefined ? { token: flags.token } : {}),
+      allowedHosts: flags.allowRedirect,
+      ...(flags.maxDownload !== undefined ? { http: { maxFallbackBytes: flags.maxDownload * 1024 * 1024 } } : {}),
+    });
+    if (!r.ok) {
+      progress?.done();
+      throw new UsageError(`${r.error.target}: ${r.error.message}`);
+    }
+    report = report ? mergeReports(report, r.report) : r.report;
+  }
   progress?.done();
+  if (report === null) throw new UsageError('nothing to scan');
   const toFile = flags.output !== undefined;
   let text: string;
   if (flags.format === 'json') text = JSON.stringify(report, null, 2) + '\n';
@@ -76,6 +102,7 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<number> {
   else {
     const useColor = !toFile && process.stdout.isTTY === true && !('NO_COLOR' in process.env);
     text = renderConsole(report, { colors: pc.createColors(useColor), listImports: flags.listImports, showBelow: flags.listImports ? 'info' : 'low' });
+    text += renderRemoteSummary(report) ?? '';
   }
   if (toFile) await writeFile(flags.output!, text);
   else process.stdout.write(text);
@@ -94,8 +121,8 @@ export function buildProgram(): Command {
 
   program
     .command('scan')
-    .description('scan model files and directories (every file is identified by its content)')
-    .argument('<paths...>', 'files or directories')
+    .description('scan model files and directories (every file is identified by its content), Hub repositories (hf://org/repo[@rev]) and URLs, remotely by range requests')
+    .argument('<paths...>', 'files, directories, hf://[datasets/]org/repo[@rev][/path] or http(s):// URLs')
     .addOption(new Option('-f, --format <format>', 'output format').choices(FORMATS).default('console'))
     .option('-o, --output <file>', 'write the report to a file instead of stdout')
     .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding is at or above this severity').choices(SEVERITIES.filter((s) => s !== 'info')).default('medium'))
@@ -104,12 +131,18 @@ export function buildProgram(): Command {
     .option('--max-depth <n>', 'maximum container nesting', positiveInt('--max-depth'))
     .option('--timeout <seconds>', 'time budget per file', positiveInt('--timeout'))
     .option('--hash', 'compute the sha256 of each file (reads it whole)', false)
+    .option('--endpoint <url>', 'Hub endpoint for hf:// (default: $HF_ENDPOINT, else https://huggingface.co)')
+    .option('--token <token>', 'Hub token (default: $HF_TOKEN); sent only to the endpoint host')
+    .option('--allow-redirect <host>', 'also follow redirects to this host (host, host:port or *.suffix); repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--max-download <MiB>', 'when an upstream ignores Range requests, download files up to this size whole (default 1024)', positiveInt('--max-download'))
     .action(async (paths: string[], flags: ScanFlags) => {
       process.exitCode = await runScan(paths, flags);
     });
   registerServe(program);
   registerPolicy(program);
   registerHubCommand(program, (message) => new UsageError(message));
+  registerCrawl(program, (message) => new UsageError(message));
+  registerWorker(program, (message) => new UsageError(message));
   return program;
 }
 

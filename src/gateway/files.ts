@@ -58,6 +58,8 @@ export function gitBlobSha1Hasher(size: number): ReturnType<typeof createHash> {
 
 export class FileService {
   private branches = new Map<string, { commit: string; expires: number }>();
+  /** Recent verdicts in memory: a hot file's HEADs and GETs then cost no database round trip. */
+  private hot = new Map<string, { scan: StoredScan; blobPath: string }>();
   private metaFlight = new LocalFlight();
 
   constructor(
@@ -124,13 +126,25 @@ export class FileService {
     return this.flight.run(key, () => this.fetchAndScan(t, meta, auth));
   }
 
+  private remember(sha256: string, scan: StoredScan, blobPath: string): void {
+    if (this.hot.size >= 10_000) this.hot.delete(this.hot.keys().next().value!);
+    this.hot.set(sha256, { scan, blobPath });
+  }
+
   private async cachedScan(sha256: string, displayName: string): Promise<{ scan: StoredScan; blobPath: string; rescanned: boolean } | null> {
+    // Blobs are immutable and published only after their scan: a remembered pair stays valid.
+    const hot = this.hot.get(sha256);
+    if (hot && hot.scan.engineKey === this.engineKey) return { ...hot, rescanned: false };
     const blobPath = await this.blobs.localPath(sha256);
     if (!blobPath) return null;
     let scan = await this.store.getScan(sha256, this.engineKey);
-    if (scan) return { scan, blobPath, rescanned: false };
+    if (scan) {
+      this.remember(sha256, scan, blobPath);
+      return { scan, blobPath, rescanned: false };
+    }
     // The blob is here but was scanned by another engine or rules version: rescan lazily.
     scan = await this.scanBlob(blobPath, sha256, displayName);
+    this.remember(sha256, scan, blobPath);
     return { scan, blobPath, rescanned: true };
   }
 
@@ -179,10 +193,23 @@ export class FileService {
     try {
       const sha1 = gitBlobSha1Hasher(meta.size);
       this.metrics.inc('modelgate_upstream_downloads_total', {});
+      // Network chunks are small (~64 KiB); write in 4 MiB batches to cut the syscalls.
+      let batch: Buffer[] = [];
+      let batched = 0;
+      const flush = async () => {
+        if (batched === 0) return;
+        const buf = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched);
+        batch = [];
+        batched = 0;
+        await writer.write(buf);
+      };
       await this.upstream.download(fresh.location, auth, meta.size, async (chunk) => {
         sha1.update(chunk);
-        await writer.write(chunk);
+        batch.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        batched += chunk.byteLength;
+        if (batched >= 4 << 20) await flush();
       });
+      await flush();
       const sha256 = await writer.finish();
       // The bytes scanned are the bytes served, and they must be the bytes upstream announced.
       if (meta.sha256 && sha256 !== meta.sha256) {
@@ -196,6 +223,7 @@ export class FileService {
       await writer.commit(sha256);
       const blobPath = await this.blobs.localPath(sha256);
       if (!blobPath) throw new FileError('store-unavailable', 'blob vanished after commit');
+      this.remember(sha256, scan, blobPath);
       if (meta.sha256 !== sha256) {
         meta.sha256 = sha256;
         await this.store.putFileMeta(meta);

@@ -132,8 +132,8 @@ export async function handleResolve(ctx: GatewayContext, req: FastifyRequest, re
   }
   if (range.kind === 'partial') {
     reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).header('content-length', String(range.end - range.start + 1));
-    return reply.send(createReadStream(file.blobPath, { start: range.start, end: range.end }));
+    return reply.send(createReadStream(file.blobPath, { start: range.start, end: range.end, highWaterMark: 1 << 20 }));
   }
   reply.code(200).header('content-length', String(size));
-  return reply.send(size === 0 ? '' : createReadStream(file.blobPath));
+  return reply.send(size === 0 ? '' : createReadStream(file.blobPath, { highWaterMark: 1 << 20 }));
 }
