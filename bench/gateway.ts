@@ -6,12 +6,13 @@
  * - upstream fetches caused by 50 concurrent requests of one uncached file.
  * Files are made by the real libraries (torch, safetensors) into bench/out (never committed).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { startHub } from '../src/hub/server.js';
+import { serveProcess } from '../test/helpers/serve-process.js';
 
 export interface GatewayBenchRow {
   name: string;
@@ -27,18 +28,6 @@ async function download(url: string, method: 'GET' | 'HEAD' = 'GET'): Promise<{ 
   return { status: res.statusCode, bytes, ms: performance.now() - t0 };
 }
 
-function serve(root: string, upstream: string, dataDir: string): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [join(root, 'bin', 'modelgate.js'), 'serve', '--port', '0', '--upstream', upstream, '--data-dir', dataDir, '--log-level', 'silent'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /listening on (http:\/\/[^\s]+)/.exec(err);
-      if (m) resolve({ child, base: m[1]! });
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
-  });
-}
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -60,7 +49,7 @@ torch.save({f'layer{i}.weight': torch.zeros(64, 1024, 1024) for i in range(4)}, 
   const hub = await startHub({ dir: repos, logger: false, warm: true });
   const rows: GatewayBenchRow[] = [];
   const dataDir = mkdtempSync(join(tmpdir(), 'mg-bench-gw-'));
-  const gw = await serve(root, hub.url, dataDir);
+  const gw = await serveProcess(['--upstream', hub.url, '--data-dir', dataDir]);
   try {
     const mb = (b: number, ms: number) => (b / 2 ** 20 / (ms / 1000)).toFixed(0);
     for (const [label, path, size] of [

@@ -3,28 +3,17 @@
  * restarted on the same data directory: the partial download is never served or cached, the
  * next request downloads, scans and serves the whole file, and earlier verdicts survive.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHub } from '../../src/hub/server.js';
+import { serveProcess } from '../helpers/serve-process.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'modelgate.js');
+const serve = (upstream: string, dataDir: string) => serveProcess(['--upstream', upstream, '--data-dir', dataDir]);
 
-function serve(upstream: string, dataDir: string): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--upstream', upstream, '--data-dir', dataDir, '--log-level', 'silent'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /listening on (http:\/\/[^\s]+)/.exec(err);
-      if (m) resolve({ child, base: m[1]! });
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
-  });
-}
+
 
 const listTmp = (dataDir: string) => (existsSync(join(dataDir, 'cache', 'tmp')) ? readdirSync(join(dataDir, 'cache', 'tmp')) : []);
 

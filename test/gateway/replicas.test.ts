@@ -4,7 +4,7 @@
  * once; a replica killed mid-download loses nothing and the other keeps serving; with
  * PostgreSQL gone the gateway refuses (fails closed) and recovers when it returns.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -14,22 +14,12 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHub } from '../../src/hub/server.js';
 import { services } from '../helpers/services.js';
+import { serveProcess } from '../helpers/serve-process.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'modelgate.js');
+const serve = (args: string[]) => serveProcess(args, { MODELGATE_FLIGHT_LEASE_MS: '3000' });
+
 const svc = await services();
 
-function serve(args: string[]): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--log-level', 'silent', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MODELGATE_FLIGHT_LEASE_MS: '3000' } });
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /listening on (http:\/\/[^\s]+)/.exec(err);
-      if (m) resolve({ child, base: m[1]! });
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
-  });
-}
 
 /** A TCP proxy in front of PostgreSQL that the test can cut, to make the database "go away". */
 class CuttableProxy {
