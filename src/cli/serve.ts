@@ -57,7 +57,17 @@ export function registerServe(program: Command): void {
       }
       // Loaded on demand: `scan` should not pay for (or depend on) the server's modules.
       const { createGateway } = await import('../gateway/server.js');
-      const gw = await createGateway(cfg);
+      const { PolicyError } = await import('../policy/index.js');
+      const { StoreError } = await import('../store/errors.js');
+      let gw;
+      try {
+        gw = await createGateway(cfg);
+      } catch (e) {
+        // A bad policy file or store URL is the user's input: one line, exit 2.
+        if (e instanceof PolicyError) throw new ServeUsageError(e.message);
+        if (e instanceof StoreError && (e.kind === 'invalid' || e.kind === 'unavailable' || e.kind === 'corrupt')) throw new ServeUsageError(`store ${cfg.store}: ${e.message}`);
+        throw e;
+      }
       const base = await gw.listen();
       process.stderr.write(
         [

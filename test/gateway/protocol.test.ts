@@ -103,7 +103,7 @@ describe('resolve', () => {
   it('a medium finding is served with X-HF-Warning under the default policy', async () => {
     const r = await raw(s.base, '/acme/odd-model/resolve/main/weights.pkl');
     expect(r.status).toBe(200);
-    expect(String(r.headers['x-hf-warning'])).toMatch(/^modelgate; weights\.pkl: PROTO: duplicate PROTO \(2 then 4\) \(medium, rule scan-severity\)/);
+    expect(String(r.headers['x-hf-warning'])).toMatch(/^modelgate acme\/odd-model\/weights\.pkl; weights\.pkl: PROTO: duplicate PROTO \(2 then 4\) \(medium, rule scan-severity\)/);
     expect(r.body).toEqual(readFileSync(join(FIXTURES, 'anomalies', 'duplicate_proto.pkl')));
   });
 

@@ -4,7 +4,7 @@ import pc from 'picocolors';
 type Colors = ReturnType<typeof pc.createColors>;
 import type { Finding, Severity } from '../../core/findings.js';
 import { SEVERITIES, SEVERITY_RANK } from '../../core/findings.js';
-import type { FileReport, ScanReport } from '../../scan/report.js';
+import type { FileReport, RepositoryReport, ScanReport } from '../../scan/report.js';
 
 export interface ConsoleOptions {
   colors: Colors;
@@ -69,10 +69,27 @@ function fileBlock(f: FileReport, o: ConsoleOptions): string[] {
   return lines;
 }
 
+/** A short block per model repository: what loading it would involve. */
+function repositoryBlock(r: RepositoryReport, o: ConsoleOptions): string[] {
+  const c = o.colors;
+  const formats = Object.entries(r.formats).map(([k, n]) => `${k} ×${n}`).join(', ') || 'none';
+  const lines = [`${c.bold('Repository')} ${r.path}  ${c.dim(`(${r.files} files: ${formats})`)}`];
+  lines.push(`  weights      ${r.weights.advice}`);
+  if (r.remoteCode.needed) {
+    const files = r.remoteCode.files.map((f) => `${f.file}${f.present ? '' : c.yellow(' (missing)')}`).join(', ');
+    lines.push(`  ${c.red('remote code')}  trust_remote_code=True would run ${files}`);
+  }
+  if (r.executables.length) lines.push(`  ${c.red('executables')}  ${r.executables.join(', ')}`);
+  if (r.chatTemplates.length) lines.push(`  templates    ${r.chatTemplates.map((t) => `${t.file} (${t.template})`).slice(0, 6).join(', ')}`);
+  lines.push(`  licence      ${r.license ?? c.dim('not stated in a model card')}`);
+  return lines;
+}
+
 export function renderConsole(report: ScanReport, o: ConsoleOptions): string {
   const c = o.colors;
   const out: string[] = [];
   for (const f of report.files) out.push(...fileBlock(f, o), '');
+  for (const r of report.repositories ?? []) out.push(...repositoryBlock(r, o), '');
   const s = report.summary;
   const counts = SEVERITIES.filter((k) => k !== 'info').map((k) => `${s.findings[k]} ${k}`).join(', ');
   out.push(

@@ -124,7 +124,8 @@ export async function handleResolve(ctx: GatewayContext, req: FastifyRequest, re
   if (verdict === 'block') return refuse(reply, 403, message!);
 
   metaHeaders(reply, file.meta);
-  if (verdict === 'warn') reply.header('x-hf-warning', headerSafe(message!));
+  // Clients log each warning topic once per process: make the topic the file, so every warned file shows.
+  if (verdict === 'warn') reply.header('x-hf-warning', headerSafe(message!.replace(/^modelgate;/, `modelgate ${t.id}/${t.path};`)));
   const size = file.meta.size;
   const range = parseRange(req.headers.range, size);
   if (range.kind === 'unsatisfiable') {
