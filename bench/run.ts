@@ -10,6 +10,7 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gatewayBench, type GatewayBenchRow } from './gateway.js';
+import { benchRemote } from './remote.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -79,6 +80,9 @@ open(f'{d}/done', 'w').write('ok')`);
   rows.push(`| directory of ${r.median.files} real mixed model files (torch zip + legacy, npy, joblib raw/zlib/gzip/xz) | ${r.median.ms.toFixed(0)} ms (best ${r.best.ms.toFixed(0)}) = ${(r.median.files / (r.median.ms / 1000)).toFixed(0)} files/s | ${r.median.maxRssMB.toFixed(0)} MB | ${r.median.bytesRead} | |`);
 }
 
+const remoteLines: string[] = [];
+if (!only || only === 'remote') remoteLines.push(...(await benchRemote(Number(process.env['MG_BENCH_LATENCY_MS'] ?? 0))));
+
 const gatewayRows: GatewayBenchRow[] = [];
 if (!only || only === 'gateway') gatewayRows.push(...(await gatewayBench(root, python)));
 
@@ -87,6 +91,7 @@ console.log(`\nMachine: ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30)
 console.log('| input | wall time (median of runs) | peak RSS | bytes read | target |');
 console.log('|---|---|---|---|---|');
 for (const r of rows) console.log(r);
+if (remoteLines.length) console.log('\n' + remoteLines.join('\n'));
 if (gatewayRows.length) {
   console.log('\n| gateway (local hub on loopback) | measured | target |\n|---|---|---|');
   for (const r of gatewayRows) console.log(`| ${r.name} | ${r.value} | ${r.target} |`);

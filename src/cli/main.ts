@@ -22,6 +22,7 @@ import { isRemoteSpec } from '../remote/target.js';
 import { mergeReports, renderRemoteSummary, scanRemote } from '../remote/scan.js';
 import { registerCrawl } from './crawl.js';
 import { registerWorker } from './worker.js';
+import { registerReport } from './report.js';
 
 export class UsageError extends Error {}
 
@@ -143,6 +144,7 @@ export function buildProgram(): Command {
   registerHubCommand(program, (message) => new UsageError(message));
   registerCrawl(program, (message) => new UsageError(message));
   registerWorker(program, (message) => new UsageError(message));
+  registerReport(program, (message) => new UsageError(message));
   return program;
 }
 

@@ -28,6 +28,11 @@ export interface Limits {
   maxPicklesPerStream: number;
   /** Wall-clock budget per top-level file, milliseconds. */
   timeoutMs: number;
+  /**
+   * A zip member the scan stopped reading early is read to its end for its CRC only when at most
+   * this many bytes remain. Remote scans lower it: every extra byte is a download.
+   */
+  crcVerifyBytes: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -43,6 +48,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxStackDepth: 1_000_000,
   maxPicklesPerStream: 1_000,
   timeoutMs: 120_000,
+  crcVerifyBytes: 16 * 1024 * 1024,
 });
 
 export function resolveLimits(overrides?: Partial<Limits>): Limits {

@@ -67,6 +67,30 @@ const kinds: RuleKind[] = [
   { id: 'TORCHSCRIPT_HOST_OP', severity: 'high', title: 'TorchScript code calls an operation that reaches the host' },
   { id: 'TORCHSCRIPT_CUSTOM_OP', severity: 'medium', title: 'TorchScript code calls a custom operator or class (native code)' },
   { id: 'EXECUTABLE_FILE', severity: 'high', title: 'Executable program or script among model files' },
+  // HDF5, Keras, NeMo/Hydra, Flax msgpack
+  { id: 'HDF5_MALFORMED', severity: 'medium', unscannable: true, title: 'HDF5 structure is malformed or exceeds reader limits' },
+  { id: 'HDF5_UNSUPPORTED', severity: 'medium', unscannable: true, title: 'HDF5 file uses a feature the reader does not support' },
+  { id: 'KERAS_LAMBDA_LAYER', severity: 'critical', title: 'Keras config carries a Lambda function (Python code)' },
+  { id: 'KERAS_UNSAFE_MODULE_REFERENCE', severity: 'high', title: 'Keras config references a module outside Keras' },
+  { id: 'KERAS_DANGEROUS_REFERENCE', severity: 'high', title: 'Keras config references a Keras object that is not a modelling object' },
+  { id: 'KERAS_CONFIG_MALFORMED', severity: 'medium', unscannable: true, title: 'Keras model config is missing, unreadable or malformed' },
+  { id: 'KERAS_CODE_IN_ARCHIVE', severity: 'high', title: '.keras archive contains code or an executable' },
+  { id: 'HYDRA_UNSAFE_TARGET', severity: 'high', title: 'Hydra config instantiates a callable outside the allowlist' },
+  { id: 'HYDRA_CONFIG_MALFORMED', severity: 'medium', unscannable: true, title: 'Hydra/NeMo YAML config is malformed or exceeds limits' },
+  { id: 'MSGPACK_MALFORMED', severity: 'medium', unscannable: true, title: 'msgpack data is malformed or exceeds limits' },
+  { id: 'MSGPACK_UNKNOWN_EXTENSION', severity: 'medium', title: 'msgpack data uses an extension type Flax does not define' },
+  // protobuf / FlatBuffer model formats: TensorFlow SavedModel, ONNX, TFLite
+  { id: 'PROTOBUF_MALFORMED', severity: 'medium', unscannable: true, title: 'Protobuf model file is malformed or truncated' },
+  { id: 'PROTOBUF_TOO_DEEP', severity: 'medium', unscannable: true, title: 'Protobuf messages nested deeper than the limit' },
+  { id: 'TF_HOST_OP', severity: 'high', title: 'TensorFlow op reaches the host (files, Python, network)' },
+  { id: 'TF_CUSTOM_OP', severity: 'medium', title: 'TensorFlow graph uses an op outside the stock runtime (native library)' },
+  { id: 'TF_ASSET_PATH_TRAVERSAL', severity: 'high', title: 'SavedModel asset file name escapes the model directory' },
+  { id: 'ONNX_EXTERNAL_DATA_PATH', severity: 'high', title: 'ONNX external data location escapes the model directory' },
+  { id: 'ONNX_CUSTOM_DOMAIN', severity: 'medium', title: 'ONNX node uses a custom operator domain (native library)' },
+  { id: 'ONNX_TENSOR_SIZE_ANOMALY', severity: 'medium', title: 'ONNX tensor sizes do not add up' },
+  { id: 'TFLITE_CUSTOM_OP', severity: 'medium', title: 'TFLite model uses a custom op (native kernel)' },
+  { id: 'TFLITE_FLEX_OP', severity: 'medium', title: 'TFLite model runs TensorFlow ops through the Flex delegate' },
+  { id: 'TFLITE_MALFORMED', severity: 'medium', unscannable: true, title: 'TFLite FlatBuffer is malformed' },
 ];
 
 export const RULES: ReadonlyMap<string, RuleKind> = new Map(kinds.map((k) => [k.id, k]));

@@ -62,10 +62,10 @@ export function asError(e: unknown): SourceError {
  * already have turned a read error into its own finding; the container still owns the cause
  * (bomb, corrupt stream), so it reports it once here.
  */
-export async function scanAndReport(ctx: AnalysisContext, member: ByteSource, compressedSize: number | undefined, offset?: number): Promise<SourceError | null> {
+export async function scanAndReport(ctx: AnalysisContext, member: ByteSource, compressedSize: number | undefined, offset?: number, sniffBytes?: number): Promise<SourceError | null> {
   let failure: SourceError | null = null;
   try {
-    await ctx.scanMember(member, compressedSize !== undefined ? { compressedSize } : {});
+    await ctx.scanMember(member, { ...(compressedSize !== undefined ? { compressedSize } : {}), ...(sniffBytes !== undefined ? { sniffBytes } : {}) });
   } catch (e) {
     failure = asError(e);
   }

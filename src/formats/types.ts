@@ -53,6 +53,12 @@ export interface ImportRecord {
 export interface MemberOptions {
   /** Compressed size of the member, for ratio checks. */
   compressedSize?: number;
+  /**
+   * Sniff from this many head bytes and no tail, for members no loader interprets beyond raw
+   * numbers (PyTorch tensor storages): a magic number still shows, and a checkpoint of hundreds
+   * of tensors is not read 128 KiB per tensor (which a remote scan would download).
+   */
+  sniffBytes?: number;
 }
 
 export interface AnalysisContext {

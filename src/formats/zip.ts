@@ -33,8 +33,9 @@ import {
   type LocalHeader,
 } from './zip/structure.js';
 
-const CRC_VERIFY_BYTES = 16 * 1024 * 1024;
 const CRC_VERIFY_FLAGGED = 256 * 1024 * 1024;
+/** Head sniffed in a PyTorch tensor storage (see MemberOptions.sniffBytes). */
+const STORAGE_SNIFF_BYTES = 2048;
 const UNUSUAL_FLAGS = 0x01 | 0x20 | 0x40;
 const ENCRYPTION_FLAGS = 0x01 | 0x40;
 const PREPENDED = '<prepended data>';
@@ -83,6 +84,8 @@ interface MemberPlan {
   entry: CentralEntry;
   local: LocalHeader;
   readings: Reading[];
+  /** A stored tensor storage of a PyTorch checkpoint: torch.load reads it as raw numbers only. */
+  storage?: boolean;
 }
 
 async function scanReading(ctx: AnalysisContext, source: ByteSource, size: number, plan: MemberPlan, reading: Reading): Promise<void> {
@@ -123,11 +126,12 @@ async function scanReading(ctx: AnalysisContext, source: ByteSource, size: numbe
     member = decoder;
   }
   const crcSource = new CrcSource(member, name);
-  let failure = await scanAndReport(ctx, crcSource, codec === 'stored' ? undefined : available, local.dataOffset);
+  const sniff = plan.storage && codec === 'stored' && reading.label === entry.name ? STORAGE_SNIFF_BYTES : undefined;
+  let failure = await scanAndReport(ctx, crcSource, codec === 'stored' ? undefined : available, local.dataOffset, sniff);
   let crc: number | null = null;
   if (!failure) {
     try {
-      crc = await crcSource.finish(encryptedFlag ? CRC_VERIFY_FLAGGED : CRC_VERIFY_BYTES, codec === 'stored' ? available : entry.uncompressedSize);
+      crc = await crcSource.finish(encryptedFlag ? CRC_VERIFY_FLAGGED : ctx.limits.crcVerifyBytes, codec === 'stored' ? available : entry.uncompressedSize);
     } catch (e) {
       failure = asError(e);
     }
@@ -250,8 +254,9 @@ function reportDeclaredBomb(ctx: AnalysisContext, entry: CentralEntry): void {
   }
 }
 
-/** Container facts: PyTorch checkpoint (and TorchScript code), npz. */
-function classify(ctx: AnalysisContext, names: readonly string[]): void {
+/** Container facts: PyTorch checkpoint (and TorchScript code), npz. Returns the checkpoint's prefix(es), if any. */
+function classify(ctx: AnalysisContext, names: readonly string[]): Set<string> {
+  const prefixes = new Set<string>();
   const set = new Set(names);
   for (const n of names) {
     const m = /^(.*\/)?data\.pkl$/.exec(n);
@@ -267,10 +272,18 @@ function classify(ctx: AnalysisContext, names: readonly string[]): void {
           evidence: { details: { files: code.length, examples: code.slice(0, 5).join(', ') } },
         });
       }
-      return;
+      prefixes.add(prefix);
+      return prefixes;
     }
   }
   if (names.length > 0 && names.every((n) => n.endsWith('.npy'))) ctx.fact('container', 'npz');
+  return prefixes;
+}
+
+/** `<prefix>data/<digits>` in a PyTorch checkpoint: a tensor storage. */
+function isStorage(name: string, prefixes: ReadonlySet<string>): boolean {
+  const m = /^(.*\/)?data\/\d+$/.exec(name);
+  return m !== null && prefixes.has(m[1] ?? '');
 }
 
 async function findEnd(source: ByteSource, size: number): Promise<EndRecord | null> {
@@ -396,7 +409,7 @@ async function analyzeZip(input: ByteSource, ctx: AnalysisContext): Promise<void
     if (failure) emitSourceFailure(ctx, failure, PREPENDED, 0);
   }
 
-  classify(
+  const torchPrefixes = classify(
     ctx,
     entries.map((e) => e.name),
   );
@@ -420,7 +433,7 @@ async function analyzeZip(input: ByteSource, ctx: AnalysisContext): Promise<void
       });
       continue;
     }
-    const plan: MemberPlan = { entry, local, readings: compare(ctx, entry, local) };
+    const plan: MemberPlan = { entry, local, readings: compare(ctx, entry, local), storage: isStorage(entry.name, torchPrefixes) };
     for (const reading of plan.readings) await scanReading(ctx, source, size, plan, reading);
   }
 }

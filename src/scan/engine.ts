@@ -200,7 +200,7 @@ class FileScan {
     return ctx;
   }
 
-  private async member(parent: AnalysisContext, member: ByteSource, _opts?: MemberOptions): Promise<void> {
+  private async member(parent: AnalysisContext, member: ByteSource, opts?: MemberOptions): Promise<void> {
     const path = [...parent.path, member.name];
     if (parent.depth + 1 > this.engine.limits.maxDepth) {
       parent.emit({ rule: 'ARCHIVE_TOO_DEEP', message: `${member.name} is nested deeper than ${this.engine.limits.maxDepth} containers; not scanned` });
@@ -212,7 +212,7 @@ class FileScan {
       return;
     }
     const ctx = this.context(path, parent.depth + 1);
-    const formats = await this.dispatch(member, ctx);
+    const formats = await this.dispatch(member, ctx, opts?.sniffBytes);
     if (this.report.members.length < MAX_MEMBER_RECORDS) {
       const rec: MemberRecord = { path: path.slice(1), formats, size: member.size };
       this.report.members.push(rec);
@@ -220,12 +220,12 @@ class FileScan {
   }
 
   /** Sniff and analyse one source; returns the formats found. Never throws. */
-  private async dispatch(source: ByteSource, ctx: AnalysisContext): Promise<string[]> {
+  private async dispatch(source: ByteSource, ctx: AnalysisContext, sniffBytes?: number): Promise<string[]> {
     let head: Uint8Array;
     let tail: Uint8Array;
     try {
-      head = await source.read(0, HEAD);
-      if (source.size !== null && source.size > head.length) {
+      head = await source.read(0, sniffBytes ?? HEAD);
+      if (sniffBytes === undefined && source.size !== null && source.size > head.length) {
         const start = Math.max(head.length, source.size - TAIL);
         tail = await source.read(start, source.size - start);
       } else tail = head;

@@ -10,8 +10,21 @@ import { safetensorsAnalyzer } from '../formats/safetensors.js';
 import { zipAnalyzer } from '../formats/zip.js';
 import { tarAnalyzer } from '../formats/tar.js';
 import { compressedAnalyzers } from '../formats/compressed.js';
+import { ggufAnalyzer } from '../formats/gguf.js';
+import { jsonConfigAnalyzer } from '../formats/json-config.js';
+import { jinjaTemplateAnalyzer } from '../formats/jinja/analyzer.js';
+import { pythonAnalyzer } from '../formats/python.js';
+import { executableAnalyzer } from '../formats/executable.js';
+import { kerasH5Analyzer } from '../formats/keras-h5.js';
+import { kerasArchiveAnalyzer } from '../formats/keras-archive.js';
+import { hydraYamlAnalyzer } from '../formats/hydra-yaml.js';
+import { msgpackAnalyzer } from '../formats/msgpack.js';
+import { savedModelAnalyzer } from '../formats/savedmodel.js';
+import { kerasMetadataAnalyzer } from '../formats/keras-metadata.js';
+import { onnxAnalyzer } from '../formats/onnx.js';
+import { tfliteAnalyzer } from '../formats/tflite.js';
 
-export const ANALYZERS: readonly Analyzer[] = [zipAnalyzer, tarAnalyzer, ...compressedAnalyzers, npyAnalyzer, safetensorsAnalyzer, pickleAnalyzer, recognisedAnalyzer];
+export const ANALYZERS: readonly Analyzer[] = [zipAnalyzer, tarAnalyzer, ...compressedAnalyzers, npyAnalyzer, safetensorsAnalyzer, kerasH5Analyzer, kerasArchiveAnalyzer, hydraYamlAnalyzer, msgpackAnalyzer, ggufAnalyzer, jsonConfigAnalyzer, jinjaTemplateAnalyzer, pythonAnalyzer, executableAnalyzer, savedModelAnalyzer, kerasMetadataAnalyzer, onnxAnalyzer, tfliteAnalyzer, pickleAnalyzer, recognisedAnalyzer];
 
 export function analyzerVersions(list: readonly Analyzer[] = ANALYZERS): Record<string, string> {
   return Object.fromEntries(list.map((a) => [a.id, a.version]));

@@ -31,6 +31,24 @@ export interface FileReport {
   bytesRead: number;
   durationMs: number;
   sha256?: string;
+  /** Remote scans only (hf://, http(s)://): what reading the file over HTTP cost. */
+  remote?: RemoteCost;
+}
+
+/**
+ * `sequential`: the format is read from start to end (pickle, compressed stream), so the scan
+ * was a streamed download. `download`: the upstream ignored Range requests and the file was
+ * downloaded whole before scanning.
+ */
+export type RemoteFallback = 'sequential' | 'download';
+
+export interface RemoteCost {
+  /** The file's URL, without query (signed CDN URLs carry credentials there). */
+  url: string;
+  bytesFetched: number;
+  /** HTTP requests sent for this file, redirect hops included. */
+  requests: number;
+  fallback?: RemoteFallback;
 }
 
 export interface EngineInfo {
@@ -48,6 +66,37 @@ export interface ScanSummary {
   bytesRead: number;
 }
 
+/** One model repository found among the scanned directories (see scan/repository.ts). */
+export interface RepositoryReport {
+  /** The repository's directory, as the user gave it when possible. */
+  path: string;
+  /** Why the directory counts as a model repository: `config.json`, `*.safetensors`, `pytorch_model*.bin`, `model card (README.md)`. */
+  markers: string[];
+  /** Number of scanned files that belong to it (nested repositories keep their own files). */
+  files: number;
+  /** Top-level formats of its files, with the number of files of each. */
+  formats: Record<string, number>;
+  /** What trust_remote_code=True would run, from auto_map / custom_pipelines in its JSON configs. */
+  remoteCode: {
+    /** True when some config refers to code that loads only with trust_remote_code=True. */
+    needed: boolean;
+    /** Python files it would import (`repo:file` for another repository) and whether each is in the directory. */
+    files: Array<{ file: string; present: boolean }>;
+    /** The references as written, `config file: Slot=module.Class`. */
+    references: string[];
+  };
+  /** Chat templates found (GGUF metadata, tokenizer_config.json, chat_template.json/.jinja): file and template label. */
+  chatTemplates: Array<{ file: string; template: string }>;
+  /** `license:` from the model card's YAML front matter, or null. */
+  license: string | null;
+  /** Files that are executables or scripts (EXECUTABLE_FILE), relative to the repository. */
+  executables: string[];
+  /** Weight files by kind (relative paths) and the safest way to load them, in words. */
+  weights: { safetensors: string[]; pickle: string[]; gguf: string[]; advice: string };
+  /** Worst finding over its files. */
+  maxSeverity: Severity | null;
+}
+
 export interface ScanReport {
   schema: typeof REPORT_SCHEMA;
   engine: EngineInfo;
@@ -55,4 +104,6 @@ export interface ScanReport {
   durationMs: number;
   files: FileReport[];
   summary: ScanSummary;
+  /** Model repositories among the scanned directories (scanPath only; absent when there are none). */
+  repositories?: RepositoryReport[];
 }

@@ -9,11 +9,12 @@ import { SourceError } from '../source/types.js';
 import { Engine, emptyCounts, type ScanOptions } from './engine.js';
 import { REPORT_SCHEMA, type FileReport, type ScanReport } from './report.js';
 import { walkPaths } from './walk.js';
+import { summariseRepositories } from './repository.js';
 
 export interface PathScanOptions extends ScanOptions {
   /** Files scanned at once (I/O overlaps; analysis is single-threaded). */
   concurrency?: number;
-  /** Called after each file; `total` is null until the walk has finished. */
+  /** Called after each file scanned, with the number of files to scan in all. */
   onProgress?: (done: number, total: number | null, last: FileReport) => void;
 }
 
@@ -88,18 +89,19 @@ export async function scanPath(paths: string | readonly string[], opts: PathScan
   const engine = new Engine(opts);
   const list = typeof paths === 'string' ? [paths] : paths;
   const concurrency = Math.max(1, opts.concurrency ?? 4);
+  // Walk first (directory listings are cheap), so progress knows the total from the start.
+  const entries = [];
+  for await (const entry of walkPaths(list)) entries.push(entry);
+  const total = entries.length;
   const results: FileReport[] = [];
   const running = new Set<Promise<void>>();
   let done = 0;
-  let total = 0;
-  let walked = false;
   const finish = (r: FileReport) => {
     results.push(r);
     done++;
-    opts.onProgress?.(done, walked ? total : null, r);
+    opts.onProgress?.(done, total, r);
   };
-  for await (const entry of walkPaths(list)) {
-    total++;
+  for (const entry of entries) {
     if (entry.error !== undefined) {
       finish(unreadable(entry.path, entry.error));
       continue;
@@ -108,8 +110,10 @@ export async function scanPath(paths: string | readonly string[], opts: PathScan
     running.add(p);
     if (running.size >= concurrency) await Promise.race(running);
   }
-  walked = true;
   await Promise.all(running);
   results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return buildReport(engine, results, started);
+  const report = buildReport(engine, results, started);
+  const repositories = await summariseRepositories(list, results);
+  if (repositories.length) report.repositories = repositories;
+  return report;
 }

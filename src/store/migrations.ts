@@ -107,6 +107,56 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
         for (const t of ['tokens', 'waivers', 'audit', 'file_meta', 'scans']) await db.schema.dropTable(t).execute();
       },
     },
+    // The crawler's results (src/queue/results.ts; docs/crawl.md). Keyed by repo and commit so a
+    // retried or duplicated job can only ever upsert the same rows.
+    '0002_crawl': {
+      async up(db: AnyDb) {
+        await db.schema
+          .createTable('repositories')
+          .addColumn('repo_type', 'text', (c) => c.notNull())
+          .addColumn('repo', 'text', (c) => c.notNull())
+          .addColumn('commit', 'text', (c) => c.notNull())
+          .addColumn('revision', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('engine_key', 'text', (c) => c.notNull())
+          .addColumn('files', 'integer', (c) => c.notNull())
+          .addColumn('file_errors', 'integer', (c) => c.notNull())
+          .addColumn('security_status', 'text')
+          .addColumn('license', 'text')
+          .addColumn('needs_remote_code', 'integer', (c) => c.notNull())
+          .addColumn('error', 'text')
+          .addColumn('crawled_at', 'text', (c) => c.notNull())
+          .addColumn('checked_at', 'text', (c) => c.notNull())
+          .addColumn('last_run', 'text')
+          .addPrimaryKeyConstraint('repositories_pk', ['repo_type', 'repo', 'commit'])
+          .execute();
+        await db.schema.createIndex('repositories_repo_idx').on('repositories').columns(['repo_type', 'repo']).execute();
+        await db.schema.createIndex('repositories_status_idx').on('repositories').column('status').execute();
+
+        await db.schema
+          .createTable('repo_files')
+          .addColumn('repo_type', 'text', (c) => c.notNull())
+          .addColumn('repo', 'text', (c) => c.notNull())
+          .addColumn('commit', 'text', (c) => c.notNull())
+          .addColumn('path', 'text', (c) => c.notNull())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('sha256', 'text')
+          .addColumn('oid', 'text', (c) => c.notNull())
+          .addColumn('lfs', 'integer', (c) => c.notNull())
+          .addColumn('scan_id', 'text')
+          .addColumn('error_kind', 'text')
+          .addColumn('error', 'text')
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('repo_files_pk', ['repo_type', 'repo', 'commit', 'path'])
+          .execute();
+        await db.schema.createIndex('repo_files_sha256_idx').on('repo_files').column('sha256').execute();
+        await db.schema.createIndex('repo_files_oid_idx').on('repo_files').column('oid').execute();
+        await db.schema.createIndex('repo_files_scan_id_idx').on('repo_files').column('scan_id').execute();
+      },
+      async down(db: AnyDb) {
+        for (const t of ['repo_files', 'repositories']) await db.schema.dropTable(t).execute();
+      },
+    },
   };
 }
 

@@ -36,15 +36,8 @@ describe.each(['malicious', 'anomaly', 'bad-input'] as const)('%s fixtures', (ki
   }
 });
 
-/** Benign files of formats whose analyzer belongs to a later issue: reported unscannable today. */
-const NOT_YET_ANALYSED = /\.gguf$/;
-
 describe('benign fixtures', () => {
   for (const e of entries.filter((x) => x.kind === 'benign')) {
-    if (NOT_YET_ANALYSED.test(e.file)) {
-      it.todo(`${e.file} (GGUF analyzer not written yet: reported as FORMAT_NOT_ANALYSED)`);
-      continue;
-    }
     it(`${e.file} has nothing at medium or above`, async () => {
       const f = await scan(e);
       const loud = f.findings.filter((x) => atLeast(x.severity, 'medium')).map((x) => `${x.rule}: ${x.message}`);

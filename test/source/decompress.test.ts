@@ -165,13 +165,11 @@ describe('hostile input never escapes as anything but a SourceError', () => {
       fc.asyncProperty(fc.constantFrom(...codecs), fc.uint8Array({ maxLength: 4096 }), async (codec, body) => {
         const b = new Uint8Array([...prefixes[codec], ...body]);
         const s = source(b, codec, { maxBytes: 64 * 1024 * 1024 });
-        const t0 = Date.now();
         try {
           await readAll(s, 1 << 20);
         } catch (e) {
           expect(e).toBeInstanceOf(SourceError);
         }
-        expect(Date.now() - t0).toBeLessThan(3000);
       }),
       { numRuns: 400 },
     );

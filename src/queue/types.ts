@@ -1,0 +1,126 @@
+/**
+ * Shapes shared by `modelgate crawl` (the producer) and `modelgate worker` (the consumers): the
+ * job payload that crosses Redis, the job result, the error kinds, and the job-id rule.
+ */
+
+export type RepoType = 'model' | 'dataset';
+export const REPO_TYPES: readonly RepoType[] = ['model', 'dataset'];
+
+/** Payload of one repository job. Versioned so that old jobs left in Redis are recognised. */
+export interface RepoJobData {
+  v: 1;
+  type: RepoType;
+  repo: string;
+  /** What to crawl: a branch, tag or commit; resolved to a commit by the worker. */
+  revision: string;
+  /** The upstream the crawl enumerated; a worker's own --endpoint overrides it. */
+  endpoint: string;
+  /** Identifies the `crawl` invocation that enqueued it (reconciliation after lost jobs). */
+  run: string;
+}
+
+export type RepoStatus =
+  /** Every file has a scan under the worker's engine key. */
+  | 'done'
+  /** Some files could not be scanned (each has its error in repo_files). */
+  | 'partial';
+
+export const REPO_STATUSES: readonly RepoStatus[] = ['done', 'partial'];
+
+export interface RepoJobResult {
+  type: RepoType;
+  repo: string;
+  commit: string;
+  status: RepoStatus;
+  /** True when the repo at this commit was already complete under this engine key: nothing fetched. */
+  unchanged: boolean;
+  files: number;
+  /** Files this worker scanned. */
+  scanned: number;
+  /** Files whose content already had a scan (by sha256 or git oid), or that another worker scanned meanwhile. */
+  skipped: number;
+  fileErrors: number;
+  bytesFetched: number;
+  ms: number;
+}
+
+export type CrawlErrorKind =
+  /** Network failure, timeout, 5xx or 429 that outlived our retries: the job is retried later. */
+  | 'transient'
+  /** The repository or revision does not exist, or is gated/private for us: retrying will not help. */
+  | 'not-found'
+  /** The upstream answered something that breaks the protocol (no commit, bad JSON, wrong size or hash). */
+  | 'protocol'
+  /** A file exceeds --max-file-bytes and is not fetched. */
+  | 'too-large'
+  /** Bad input from the user or the queue (invalid repo id, unknown job version). */
+  | 'invalid'
+  /** Writing results failed (database unavailable); retried with the job. */
+  | 'store';
+
+export class CrawlError extends Error {
+  override readonly name = 'CrawlError';
+  constructor(
+    readonly kind: CrawlErrorKind,
+    message: string,
+    readonly status: number | null = null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isCrawlError(e: unknown, kind?: CrawlErrorKind): e is CrawlError {
+  return e instanceof CrawlError && (kind === undefined || e.kind === kind);
+}
+
+/**
+ * Errors worth retrying the whole job for. A repository that is gone, gated or invalid stays so;
+ * anything else (network, 5xx, a database hiccup, a garbled answer from a proxy) may pass.
+ */
+export function isRetryable(e: unknown): boolean {
+  return !(e instanceof CrawlError) || !(e.kind === 'not-found' || e.kind === 'invalid' || e.kind === 'too-large');
+}
+
+// huggingface_hub's validate_repo_id: word characters, '-' and '.', no '--' or '..', ≤ 96 chars.
+const NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?$/;
+
+export function validRepoId(id: string): boolean {
+  const parts = id.split('/');
+  return parts.length >= 1 && parts.length <= 2 && parts.every((p) => NAME.test(p) && !p.includes('--') && !p.includes('..'));
+}
+
+/** A revision safe to put in a URL segment and a job id (no ':' for BullMQ, no control characters). */
+export function validRevision(rev: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return rev.length > 0 && rev.length <= 256 && !/[\u0000-\u001f\u007f:\s]/.test(rev);
+}
+
+/**
+ * The job id: one job per (type, repo, revision) while it is queued, so enqueueing the same
+ * repository twice (two crawls of one organisation, a re-run) adds nothing. A commit given as
+ * the revision makes the id name the exact content. BullMQ forbids ':' in custom ids; repo ids
+ * and revisions never contain one (checked above), and '@' cannot occur in a repo id.
+ */
+export function jobIdOf(type: RepoType, repo: string, revision: string): string {
+  return `${type}/${repo}@${revision}`;
+}
+
+/** Parses a line of --from-file: `org/name`, `org/name@revision`, optionally `datasets/org/name`. */
+export function parseRepoSpec(line: string, defaultType: RepoType): { ok: true; type: RepoType; repo: string; revision: string } | { ok: false; message: string } {
+  let s = line.trim();
+  let type = defaultType;
+  if (s.startsWith('datasets/')) {
+    type = 'dataset';
+    s = s.slice('datasets/'.length);
+  } else if (s.startsWith('models/')) {
+    type = 'model';
+    s = s.slice('models/'.length);
+  }
+  const at = s.indexOf('@');
+  const repo = at < 0 ? s : s.slice(0, at);
+  const revision = at < 0 ? 'main' : s.slice(at + 1);
+  if (!validRepoId(repo)) return { ok: false, message: `not a repository id: ${JSON.stringify(line.trim())}` };
+  if (!validRevision(revision)) return { ok: false, message: `not a usable revision: ${JSON.stringify(revision)}` };
+  return { ok: true, type, repo, revision };
+}

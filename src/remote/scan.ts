@@ -1,0 +1,236 @@
+/**
+ * Remote scans: a Hub repository (hf://) or one URL, scanned file by file through
+ * HttpRangeSource by the same engine as a local scan, so verdicts and exit codes are the same;
+ * each FileReport says what the scan cost in bytes and requests.
+ */
+import { Agent } from 'undici';
+import { SEVERITY_RANK } from '../core/findings.js';
+import { Engine, type ScanOptions } from '../scan/engine.js';
+import { buildReport } from '../scan/scan.js';
+import type { FileReport, RemoteFallback, ScanReport } from '../scan/report.js';
+import { HttpRangeSource, displayUrl, type HttpRangeOptions } from '../source/http.js';
+import { SourceError } from '../source/types.js';
+import { HubClient, type HubError, type RemoteFile } from './hub.js';
+import { parseTarget, type HubTarget, type RemoteTarget } from './target.js';
+
+export const DEFAULT_ENDPOINT = 'https://huggingface.co';
+export const REMOTE_CRC_VERIFY_BYTES = 64 * 1024;
+
+/** Where huggingface.co sends LFS and Xet downloads; other endpoints get only what the user allows. */
+const HF_CDN_HOSTS = ['*.huggingface.co', '*.hf.co', 'hf.co'];
+
+/**
+ * Formats whose analyzers must read from the first byte to the last (pickle streams, compressed
+ * streams): ranges cannot skip anything there, so the read-ahead turns the scan into a
+ * streamed download, which the report says.
+ */
+const STREAM_FORMATS = new Set(['pickle', 'joblib-zfile', 'gzip', 'bzip2', 'xz', 'lzma', 'zstd', 'zlib']);
+
+export interface RemoteScanOptions extends ScanOptions {
+  /** Hub endpoint; default: HF_ENDPOINT, else https://huggingface.co. */
+  endpoint?: string;
+  /** Hub token; default: HF_TOKEN. Sent only to the endpoint's host. */
+  token?: string | null;
+  /** Extra hosts redirects may lead to (`host`, `host:port`, `*.suffix`). */
+  allowedHosts?: readonly string[];
+  /** Files scanned at once. */
+  concurrency?: number;
+  /** Range-source tuning (read-ahead, cache, fallback download limit, retries, timeout). */
+  http?: Omit<HttpRangeOptions, 'name' | 'expectedSize' | 'allowedHosts' | 'token' | 'tokenHost' | 'dispatcher'>;
+  onProgress?: (done: number, total: number | null, last: FileReport) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RemoteScanError {
+  target: string;
+  kind: HubError['kind'] | 'usage';
+  message: string;
+}
+
+export type RemoteScanResult = { ok: true; report: ScanReport } | { ok: false; error: RemoteScanError };
+
+interface Job {
+  url: URL;
+  name: string;
+  size: number | null;
+}
+
+export function endpointOf(opts: Pick<RemoteScanOptions, 'endpoint' | 'env'>): URL {
+  const raw = opts.endpoint ?? (opts.env ?? process.env)['HF_ENDPOINT'] ?? DEFAULT_ENDPOINT;
+  return new URL(raw.replace(/\/+$/, '') + '/');
+}
+
+function unreadable(job: Job, err: SourceError, requests: number, bytes: number): FileReport {
+  return {
+    path: job.name,
+    size: job.size,
+    formats: ['unreadable'],
+    findings: [{ rule: 'SCAN_UNREADABLE', severity: 'medium', message: `cannot read: ${err.message}`, location: { path: [job.name] }, evidence: { details: err.details }, references: [] }],
+    facts: {},
+    imports: [],
+    members: [],
+    complete: false,
+    maxSeverity: 'medium',
+    bytesRead: bytes,
+    durationMs: 0,
+    remote: { url: displayUrl(job.url), bytesFetched: bytes, requests },
+  };
+}
+
+function hubName(t: HubTarget, path: string): string {
+  const kind = t.repoKind === 'model' ? '' : `${t.repoKind}s/`;
+  const rev = t.revision === 'main' ? '' : `@${encodeURIComponent(t.revision)}`;
+  return `hf://${kind}${t.repo}${rev}/${path}`;
+}
+
+/** Scans hf:// and http(s):// targets; a repository that cannot be listed is an error value, a file that cannot be read is a finding. */
+export async function scanRemote(specs: readonly string[], opts: RemoteScanOptions = {}): Promise<RemoteScanResult> {
+  const started = new Date();
+  const env = opts.env ?? process.env;
+  let endpoint: URL;
+  try {
+    endpoint = endpointOf(opts);
+  } catch {
+    return { ok: false, error: { target: opts.endpoint ?? env['HF_ENDPOINT'] ?? '', kind: 'usage', message: `invalid hub endpoint: ${opts.endpoint ?? env['HF_ENDPOINT']}` } };
+  }
+  const targets: RemoteTarget[] = [];
+  for (const s of specs) {
+    const t = parseTarget(s);
+    if (!t.ok) return { ok: false, error: { target: s, kind: 'usage', message: t.message } };
+    targets.push(t.value);
+  }
+  const token = opts.token !== undefined ? opts.token : (env['HF_TOKEN'] ?? env['HUGGING_FACE_HUB_TOKEN'] ?? null);
+  const isHf = /(^|\.)huggingface\.co$|(^|\.)hf\.co$/.test(endpoint.hostname);
+  const allowedHosts = [...(isHf ? HF_CDN_HOSTS : []), ...(opts.allowedHosts ?? [])];
+  const timeoutMs = opts.http?.timeoutMs ?? 30_000;
+  const dispatcher = new Agent({ headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: Math.min(timeoutMs, 10_000), connections: 16 });
+  // CRC checks of members read only at their head would download them whole (see Limits.crcVerifyBytes).
+  const engine = new Engine({ ...opts, limits: { crcVerifyBytes: REMOTE_CRC_VERIFY_BYTES, ...opts.limits } });
+  try {
+    const hub = new HubClient({ endpoint, token: token || null, dispatcher });
+    const jobs: Job[] = [];
+    for (const t of targets) {
+      if (t.kind === 'url') {
+        jobs.push({ url: t.url, name: displayUrl(t.url), size: null });
+        continue;
+      }
+      const commit = await hub.resolveRevision(t);
+      if (!commit.ok) return { ok: false, error: { target: t.spec, ...commit.error } };
+      const files = await hub.listFiles(t, commit.value);
+      if (!files.ok) return { ok: false, error: { target: t.spec, ...files.error } };
+      for (const f of files.value as RemoteFile[]) jobs.push({ url: hub.resolveUrl(t, commit.value, f.path), name: hubName(t, f.path), size: f.size });
+    }
+    const results: FileReport[] = [];
+    const running = new Set<Promise<void>>();
+    const concurrency = Math.max(1, opts.concurrency ?? 4);
+    let done = 0;
+    for (const job of jobs) {
+      const p: Promise<void> = scanOne(engine, job, {
+        ...opts.http,
+        allowedHosts,
+        ...(token ? { token, tokenHost: endpoint.host } : {}),
+        dispatcher,
+      })
+        .then((r) => {
+          results.push(r);
+          opts.onProgress?.(++done, jobs.length, r);
+        })
+        .finally(() => running.delete(p));
+      running.add(p);
+      if (running.size >= concurrency) await Promise.race(running);
+    }
+    await Promise.all(running);
+    results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return { ok: true, report: buildReport(engine, results, started) };
+  } finally {
+    await dispatcher.close().catch(() => undefined);
+  }
+}
+
+async function scanOne(engine: Engine, job: Job, http: HttpRangeOptions): Promise<FileReport> {
+  let src: HttpRangeSource;
+  const started = Date.now();
+  try {
+    src = await HttpRangeSource.open(job.url, { ...http, name: job.name, ...(job.size !== null ? { expectedSize: job.size } : {}) });
+  } catch (e) {
+    const err = e instanceof SourceError ? e : new SourceError('io', String(e));
+    const r = unreadable(job, err, 0, 0);
+    r.durationMs = Date.now() - started;
+    return r;
+  }
+  try {
+    const report = await engine.scanSource(src, job.name);
+    let fallback: RemoteFallback | null = src.fallback();
+    if (fallback === null && report.formats.some((f) => STREAM_FORMATS.has(f))) fallback = 'sequential';
+    report.remote = { url: displayUrl(job.url), bytesFetched: src.bytesRead(), requests: src.requests(), ...(fallback ? { fallback } : {}) };
+    return report;
+  } finally {
+    await src.close();
+  }
+}
+
+function human(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+export interface RemoteTotals {
+  files: number;
+  bytes: number;
+  bytesFetched: number;
+  requests: number;
+  sequential: number;
+  downloaded: number;
+}
+
+export function remoteTotals(report: ScanReport): RemoteTotals | null {
+  const remote = report.files.filter((f) => f.remote !== undefined);
+  if (remote.length === 0) return null;
+  const t: RemoteTotals = { files: remote.length, bytes: 0, bytesFetched: 0, requests: 0, sequential: 0, downloaded: 0 };
+  for (const f of remote) {
+    t.bytes += f.size ?? 0;
+    t.bytesFetched += f.remote!.bytesFetched;
+    t.requests += f.remote!.requests;
+    if (f.remote!.fallback === 'sequential') t.sequential++;
+    if (f.remote!.fallback === 'download') t.downloaded++;
+  }
+  return t;
+}
+
+/** The console's line about what the remote scan transferred. */
+export function renderRemoteSummary(report: ScanReport): string | null {
+  const t = remoteTotals(report);
+  if (t === null) return null;
+  const pct = t.bytes > 0 ? ` (${((100 * t.bytesFetched) / t.bytes).toFixed(t.bytesFetched * 1000 < t.bytes ? 4 : 2)}%)` : '';
+  const notes: string[] = [];
+  if (t.sequential) notes.push(`${t.sequential} read from start to end (pickle or compressed stream)`);
+  if (t.downloaded) notes.push(`${t.downloaded} downloaded whole (the upstream ignored Range requests)`);
+  return `remote: fetched ${human(t.bytesFetched)} of ${human(t.bytes)}${pct} in ${t.requests} requests over ${t.files} file${t.files === 1 ? '' : 's'}${notes.length ? `; ${notes.join('; ')}` : ''}\n`;
+}
+
+/** Local and remote results of one command, as one report (same engine, so the same versions). */
+export function mergeReports(local: ScanReport, remote: ScanReport): ScanReport {
+  const files = [...local.files, ...remote.files];
+  const findings = { ...local.summary.findings };
+  for (const [k, v] of Object.entries(remote.summary.findings)) findings[k as keyof typeof findings] += v;
+  const worst = [local.summary.maxSeverity, remote.summary.maxSeverity].filter((s): s is NonNullable<typeof s> => s !== null);
+  const maxSeverity = worst.length === 0 ? null : worst.reduce((a, b) => (SEVERITY_RANK[a] >= SEVERITY_RANK[b] ? a : b));
+  return {
+    ...local,
+    durationMs: Date.now() - Date.parse(local.startedAt),
+    files,
+    summary: {
+      files: files.length,
+      findings,
+      maxSeverity,
+      incomplete: local.summary.incomplete + remote.summary.incomplete,
+      bytesRead: local.summary.bytesRead + remote.summary.bytesRead,
+    },
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * What `modelgate scan` accepts besides local paths:
+ *   hf://org/repo[@rev][/path]        a model repository, or the files under `path` in it
+ *   hf://datasets/org/repo[@rev]...   a dataset (also `spaces/`, and `models/` explicitly)
+ *   hf://gpt2[@rev]                   a one-segment (legacy) repo id; it cannot take a path
+ *   https://host/file, http://…       one file
+ * The revision may be percent-encoded (`refs%2Fpr%2F1`) as in huggingface_hub's hf:// paths.
+ */
+
+export type RepoKind = 'model' | 'dataset' | 'space';
+
+export interface HubTarget {
+  kind: 'hub';
+  repoKind: RepoKind;
+  repo: string;
+  revision: string;
+  /** Repo-relative file or directory to restrict the scan to; '' for the whole repo. */
+  path: string;
+  /** As the user wrote it (for messages). */
+  spec: string;
+}
+
+export interface UrlTarget {
+  kind: 'url';
+  url: URL;
+  spec: string;
+}
+
+export type RemoteTarget = HubTarget | UrlTarget;
+
+export type TargetResult = { ok: true; value: RemoteTarget } | { ok: false; message: string };
+
+export function isRemoteSpec(s: string): boolean {
+  return /^(hf|https?):\/\//i.test(s);
+}
+
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export function parseTarget(spec: string): TargetResult {
+  if (/^https?:\/\//i.test(spec)) {
+    let url: URL;
+    try {
+      url = new URL(spec);
+    } catch {
+      return { ok: false, message: `not a valid URL: ${spec}` };
+    }
+    if (url.username || url.password) return { ok: false, message: 'credentials in the URL are not accepted; use --token (sent only to the endpoint host)' };
+    return { ok: true, value: { kind: 'url', url, spec } };
+  }
+  if (!/^hf:\/\//i.test(spec)) return { ok: false, message: `not a remote target: ${spec}` };
+  let rest = spec.slice('hf://'.length).replace(/\/+$/, '');
+  let repoKind: RepoKind = 'model';
+  for (const [prefix, kind] of [
+    ['datasets/', 'dataset'],
+    ['spaces/', 'space'],
+    ['models/', 'model'],
+  ] as const) {
+    if (rest.startsWith(prefix)) {
+      repoKind = kind;
+      rest = rest.slice(prefix.length);
+      break;
+    }
+  }
+  const parts = rest.split('/');
+  if (parts.length === 0 || parts[0] === '') return { ok: false, message: `no repository in ${spec} (expected hf://org/repo[@rev])` };
+  // The revision follows the repo name: `org/repo@rev/path`, `gpt2@rev`.
+  let repoParts: string[];
+  let revision = 'main';
+  let pathParts: string[];
+  const firstAt = parts[0]!.indexOf('@');
+  if (firstAt >= 0 || parts.length === 1) {
+    repoParts = [parts[0]!];
+    pathParts = parts.slice(1);
+  } else {
+    repoParts = [parts[0]!, parts[1]!];
+    pathParts = parts.slice(2);
+  }
+  const lastIdx = repoParts.length - 1;
+  const last = repoParts[lastIdx]!;
+  const at = last.indexOf('@');
+  if (at >= 0) {
+    repoParts[lastIdx] = last.slice(0, at);
+    try {
+      revision = decodeURIComponent(last.slice(at + 1));
+    } catch {
+      return { ok: false, message: `invalid revision encoding in ${spec}` };
+    }
+    if (revision === '') return { ok: false, message: `empty revision in ${spec}` };
+  }
+  if (repoParts.length === 1 && pathParts.length > 0) {
+    return { ok: false, message: `${spec}: a one-segment repo id cannot take a path; write hf://org/repo/path` };
+  }
+  for (const p of repoParts) if (!SEGMENT.test(p) || p.length > 96) return { ok: false, message: `invalid repository id in ${spec}` };
+  const path = pathParts.join('/');
+  if (pathParts.some((p) => p === '..' || p === '.' || p === '')) return { ok: false, message: `invalid path in ${spec}` };
+  if (/[\u0000-\u001f]/.test(revision)) return { ok: false, message: `invalid revision in ${spec}` };
+  return { ok: true, value: { kind: 'hub', repoKind, repo: repoParts.join('/'), revision, path, spec } };
+}
+
+/** `/api/models/…`, `/api/datasets/…`, `/api/spaces/…`. */
+export function apiPrefix(kind: RepoKind): string {
+  return `/api/${kind}s/`;
+}
+
+/** `/` for models, `/datasets/` and `/spaces/` otherwise (the resolve route's prefix). */
+export function resolvePrefix(kind: RepoKind): string {
+  return kind === 'model' ? '/' : `/${kind}s/`;
+}
+
+export function encodePath(path: string): string {
+  return path.split('/').map(encodeURIComponent).join('/');
+}
