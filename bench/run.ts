@@ -10,7 +10,9 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gatewayBench, type GatewayBenchRow } from './gateway.js';
+import { formatBench, type FormatRow } from './formats.js';
 import { benchRemote } from './remote.js';
+import { runCrawlBench } from './crawl.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -83,8 +85,14 @@ open(f'{d}/done', 'w').write('ok')`);
 const remoteLines: string[] = [];
 if (!only || only === 'remote') remoteLines.push(...(await benchRemote(Number(process.env['MG_BENCH_LATENCY_MS'] ?? 0))));
 
+const formatRows: FormatRow[] = [];
+if (!only || only === 'formats') formatRows.push(...formatBench(root, python, measure));
+
 const gatewayRows: GatewayBenchRow[] = [];
 if (!only || only === 'gateway') gatewayRows.push(...(await gatewayBench(root, python)));
+
+// Crawl throughput on Redis + PostgreSQL; prints and writes its own section of bench/RESULTS.md.
+if (!only || only === 'crawl') await runCrawlBench();
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 console.log(`\nMachine: ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 10)}\n`);
@@ -92,6 +100,13 @@ console.log('| input | wall time (median of runs) | peak RSS | bytes read | targ
 console.log('|---|---|---|---|---|');
 for (const r of rows) console.log(r);
 if (remoteLines.length) console.log('\n' + remoteLines.join('\n'));
+if (formatRows.length) {
+  const mib = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`);
+  console.log('\n| format | small: size, time, bytes read | large: size, time, bytes read | time large/small | bytes read large/small |\n|---|---|---|---|---|');
+  for (const r of formatRows) {
+    console.log(`| ${r.format} | ${mib(r.small.size)}, ${r.small.ms.toFixed(0)} ms, ${r.small.bytesRead} | ${mib(r.large.size)}, ${r.large.ms.toFixed(0)} ms, ${r.large.bytesRead} | ${(r.large.ms / r.small.ms).toFixed(2)} | ${(r.large.bytesRead / r.small.bytesRead).toFixed(2)} |`);
+  }
+}
 if (gatewayRows.length) {
   console.log('\n| gateway (local hub on loopback) | measured | target |\n|---|---|---|');
   for (const r of gatewayRows) console.log(`| ${r.name} | ${r.value} | ${r.target} |`);

@@ -89,6 +89,16 @@ describe('remote scan', () => {
     }
   });
 
+  it('limits.crcVerifyBytes decides whether unread storages are read whole for their CRC', async () => {
+    const path = join(dir, 'acme/big-evil/pytorch_model.bin');
+    const size = statSync(path).size;
+    const full = (await scanPath(path)).files[0]!;
+    const lean = (await scanPath(path, { limits: { crcVerifyBytes: 64 * 1024 } })).files[0]!;
+    expect(full.bytesRead).toBeGreaterThanOrEqual(size - 64 * 1024);
+    expect(lean.bytesRead).toBeLessThan(size / 100);
+    expect(lean.findings.map((f) => f.rule)).toEqual(full.findings.map((f) => f.rule));
+  });
+
   it('gives the findings a local scan gives', async () => {
     const remote = await scan(['hf://acme/evil-bert', 'hf://acme/mixed', 'hf://acme/clean-torch']);
     const local = await scanPath([join(dir, 'acme/evil-bert'), join(dir, 'acme/mixed'), join(dir, 'acme/clean-torch')]);
