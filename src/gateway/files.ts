@@ -191,7 +191,8 @@ export class FileService {
     }
     const writer = await this.blobs.create();
     try {
-      const sha1 = gitBlobSha1Hasher(meta.size);
+      // LFS files are verified by their sha256; the git blob id is needed only for regular files.
+      const sha1 = meta.lfs ? null : gitBlobSha1Hasher(meta.size);
       this.metrics.inc('modelgate_upstream_downloads_total', {});
       // Network chunks are small (~64 KiB); write in 4 MiB batches to cut the syscalls.
       let batch: Buffer[] = [];
@@ -204,7 +205,7 @@ export class FileService {
         await writer.write(buf);
       };
       await this.upstream.download(fresh.location, auth, meta.size, async (chunk) => {
-        sha1.update(chunk);
+        sha1?.update(chunk);
         batch.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         batched += chunk.byteLength;
         if (batched >= 4 << 20) await flush();
@@ -215,7 +216,7 @@ export class FileService {
       if (meta.sha256 && sha256 !== meta.sha256) {
         throw new FileError('hash-mismatch', `downloaded bytes of ${meta.path} have sha256 ${sha256.slice(0, 16)}…, upstream announced ${meta.sha256.slice(0, 16)}…`);
       }
-      if (!meta.lfs && HEX40.test(meta.etag)) {
+      if (sha1 && HEX40.test(meta.etag)) {
         const got = sha1.digest('hex');
         if (got !== meta.etag) throw new FileError('hash-mismatch', `downloaded bytes of ${meta.path} have git blob id ${got.slice(0, 12)}…, upstream announced ${meta.etag.slice(0, 12)}…`);
       }
