@@ -4,11 +4,11 @@
  * arrive byte-identical; malicious ones raise an exception carrying the gateway's reason, and
  * their bytes are nowhere in the client's cache.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { downloadFile } from '@huggingface/hub';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, HAVE_PYTHON, containsBytes, py, startStack, tempHome, type Stack } from './stack.js';
+import { ADMIN, HAVE_PYTHON, PYTHON, PYTHON_HUB2, containsBytes, py, pyWith, startStack, tempHome, type Stack } from './stack.js';
 import { FIXTURES } from '../helpers/manifest.js';
 
 const POLICY = `
@@ -32,7 +32,18 @@ afterAll(async () => {
   await s?.close();
 });
 
-describe.skipIf(!HAVE_PYTHON)('huggingface_hub (Python) through the gateway', () => {
+/** huggingface_hub 1.x (the main test environment) and 2.x (a second one, when installed). */
+const HUB_CLIENTS = [
+  { label: 'huggingface_hub 1.x', python: PYTHON, present: HAVE_PYTHON },
+  { label: 'huggingface_hub 2.x', python: PYTHON_HUB2, present: existsSync(PYTHON_HUB2) },
+];
+
+describe.each(HUB_CLIENTS)('$label through the gateway', ({ python, present }) => {
+  const py = (base: string, home: string, ...args: string[]) => pyWith(python, base, home, ...args);
+  if (!present) {
+    it.skip(`skipped: no Python environment at ${python} (see test/requirements*.txt)`, () => undefined);
+    return;
+  }
   it('hf_hub_download of a clean file is byte-identical', async () => {
     const home = tempHome();
     const r = await py(s.base, home, 'download', 'acme/tiny-bert', 'model.safetensors');

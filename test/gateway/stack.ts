@@ -15,6 +15,8 @@ import { FIXTURES } from '../helpers/manifest.js';
 
 export const PYTHON = process.env['MG_PYTHON'] ?? '/opt/mg-venv/bin/python';
 export const HAVE_PYTHON = existsSync(PYTHON);
+/** A second environment with huggingface_hub 2.x (test/requirements-hub2.txt), when present. */
+export const PYTHON_HUB2 = process.env['MG_PYTHON_HUB2'] ?? '/opt/mg-venv-hub2/bin/python';
 export const ADMIN = 'mg_test_admin_token_0123456789abcdef';
 
 export interface Stack {
@@ -70,7 +72,11 @@ const run = promisify(execFile);
 
 /** Run the real Python client (asynchronously: the gateway lives in this process). */
 export async function py(base: string, hfHome: string, ...args: string[]): Promise<PyResult> {
-  const { stdout } = await run(PYTHON, [join(import.meta.dirname, 'hf_client.py'), ...args], {
+  return pyWith(PYTHON, base, hfHome, ...args);
+}
+
+export async function pyWith(python: string, base: string, hfHome: string, ...args: string[]): Promise<PyResult> {
+  const { stdout } = await run(python, [join(import.meta.dirname, 'hf_client.py'), ...args], {
     env: {
       PATH: process.env['PATH'] ?? '',
       HOME: hfHome,
