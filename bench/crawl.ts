@@ -176,10 +176,9 @@ async function runOnce(opts: { workers: number; hubUrl: string; ids: string[]; r
   }
 }
 
-/** Replaces (or appends) the `## Crawl …` section of bench/RESULTS.md, keeping every other section. */
-function writeResults(section: string): void {
+/** Replaces (or appends) this run's section of bench/RESULTS.md, keeping every other section. */
+function writeResults(heading: string, section: string): void {
   const file = join(root, 'bench', 'RESULTS.md');
-  const heading = '## Crawl throughput (bench/crawl.ts)';
   let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
   const start = text.indexOf(heading);
   if (start >= 0) {
@@ -221,8 +220,10 @@ export async function runCrawlBench(): Promise<CrawlBenchRow[] | null> {
   }
   const base = rows[0]!.reposPerSec;
   const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+  // One section per (size, latency): a run with other knobs adds its own rather than replacing.
+  const heading = `## Crawl throughput (bench/crawl.ts): ${repos} repositories, ${latencyMs} ms per request`;
   const lines = [
-    '## Crawl throughput (bench/crawl.ts)',
+    heading,
     '',
     `${new Date().toISOString().slice(0, 10)} · ${machine} · Redis and PostgreSQL on the same machine.`,
     `Simulated hub: ${repos} repositories (organisations of 10) × 3 files (one unique config.json each; card and safetensors hard-linked), ${latencyMs} ms added to every upstream answer;`,
@@ -239,7 +240,7 @@ export async function runCrawlBench(): Promise<CrawlBenchRow[] | null> {
   ];
   const section = lines.join('\n');
   console.log('\n' + section);
-  writeResults(section);
+  writeResults(heading, section);
   return rows;
 }
 

@@ -55,10 +55,11 @@ function fmtBytes(n: number): string {
 }
 
 /** One redrawn line on a TTY; a plain line every 5 s otherwise (logs of CI and services). */
-function progressPrinter(total: number, tty: boolean): (p: CrawlProgress) => void {
+function progressPrinter(tty: boolean): (p: CrawlProgress) => void {
   let lastPlain = 0;
   return (p) => {
     const width = 20;
+    const total = p.total;
     const frac = total > 0 ? Math.min(1, p.done / total) : 0;
     const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '░');
     const text = p.redisDown
@@ -100,8 +101,7 @@ export function registerCrawl(program: Command, usage: (message: string) => Erro
       if (flags.queue.includes(':')) throw usage('crawl: --queue must not contain ":"');
       const endpoint = flags.endpoint ?? process.env['HF_ENDPOINT'] ?? DEFAULT_ENDPOINT;
       const tty = process.stderr.isTTY === true;
-      let total = 0;
-      let printer: ((p: CrawlProgress) => void) | null = null;
+      const printer = flags.progress ? progressPrinter(tty) : undefined;
       try {
         const summary = await runCrawl({
           redisUrl: flags.redis,
@@ -117,17 +117,10 @@ export function registerCrawl(program: Command, usage: (message: string) => Erro
           wait: flags.wait,
           waitTimeoutMs: flags.waitTimeout * 1000,
           log: (l) => {
-            const m = /: (\d+) repositories, /.exec(l);
-            if (m) total = Number(m[1]);
             if (tty) process.stderr.write('\r\x1b[2K');
             process.stderr.write(`crawl: ${l}\n`);
           },
-          progress: flags.progress
-            ? (p) => {
-                printer ??= progressPrinter(total, tty);
-                printer(p);
-              }
-            : undefined,
+          progress: printer,
         });
         if (tty && flags.progress && flags.wait) process.stderr.write('\r\x1b[2K');
         if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
@@ -144,6 +137,12 @@ export function registerCrawl(program: Command, usage: (message: string) => Erro
         process.exitCode = summary.failed > 0 ? 1 : 0;
       } catch (e) {
         if (e instanceof CrawlError && e.kind === 'invalid') throw usage(`crawl: ${e.message}`);
+        if (e instanceof CrawlError) {
+          if (tty) process.stderr.write('\r\x1b[2K');
+          process.stderr.write(`modelgate crawl: ${e.kind === 'transient' ? '' : `${e.kind}: `}${e.message}\n`);
+          process.exitCode = 2;
+          return;
+        }
         throw e;
       }
     });

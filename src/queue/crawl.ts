@@ -48,6 +48,8 @@ export interface CrawlOptions {
 }
 
 export interface CrawlProgress {
+  /** Repositories this crawl enqueued. */
+  total: number;
   elapsedMs: number;
   waiting: number;
   active: number;
@@ -265,7 +267,7 @@ export async function runCrawl(opts: CrawlOptions): Promise<CrawlSummary> {
       if (opts.waitTimeoutMs > 0 && elapsedMs > opts.waitTimeoutMs) throw new CrawlError('transient', `the queue did not drain within ${Math.round(opts.waitTimeoutMs / 1000)} s`);
       const r = await withTimeout(Promise.all([counts(queue), readStats(redis, opts.queue)]), 2000).catch(() => 'timeout' as const);
       if (r === 'timeout') {
-        opts.progress?.({ ...progressOf(last, base, carried, elapsedMs), waiting: 0, active: 0, delayed: 0, failed: 0, redisDown: true });
+        opts.progress?.({ ...progressOf(targets.length, last, base, carried, elapsedMs), waiting: 0, active: 0, delayed: 0, failed: 0, redisDown: true });
         continue;
       }
       const [c, stats] = r;
@@ -275,7 +277,7 @@ export async function runCrawl(opts: CrawlOptions): Promise<CrawlSummary> {
         base = { ...stats, repos_done: 0, files_scanned: 0, files_skipped: 0, file_errors: 0, bytes_fetched: 0, upstream_429: 0, upstream_503: 0, repos_unchanged: 0 };
       }
       last = stats;
-      opts.progress?.({ ...progressOf(stats, base, carried, elapsedMs), waiting: c.waiting, active: c.active, delayed: c.delayed, failed: Math.max(0, c.failed - failedBefore), redisDown: false });
+      opts.progress?.({ ...progressOf(targets.length, stats, base, carried, elapsedMs), waiting: c.waiting, active: c.active, delayed: c.delayed, failed: Math.max(0, c.failed - failedBefore), redisDown: false });
       if (c.pending > 0) continue;
       // Drained. Jobs can also vanish (Redis restarted without persistence): re-add those the
       // store has not seen finish in this run, and wait again.
@@ -333,10 +335,11 @@ function sumStats(a: Counted, b: Counted): Counted {
   };
 }
 
-function progressOf(stats: Record<StatName, number>, base: Record<StatName, number>, carried: Counted, elapsedMs: number): Omit<CrawlProgress, 'waiting' | 'active' | 'delayed' | 'failed' | 'redisDown'> {
+function progressOf(total: number, stats: Record<StatName, number>, base: Record<StatName, number>, carried: Counted, elapsedMs: number): Omit<CrawlProgress, 'waiting' | 'active' | 'delayed' | 'failed' | 'redisDown'> {
   const d = sumStats(carried, diffStats(stats, base));
   const s = Math.max(0.001, elapsedMs / 1000);
   return {
+    total,
     elapsedMs,
     done: d.repos_done,
     filesScanned: d.files_scanned,

@@ -14,6 +14,7 @@ import {
   makeCrawlHub,
   probeServices,
   requiredButMissing,
+  dropQueues,
   runBin,
   startWorker,
   stopAll,
@@ -60,6 +61,7 @@ describe.skipIf(services.missing !== null)(`crawl on Redis + PostgreSQL${service
   let hubDir: string;
   let repos: HubRepoSpec[];
   const children: Child[] = [];
+  const queues: string[] = [];
 
   beforeAll(() => {
     ensureBuilt();
@@ -69,6 +71,7 @@ describe.skipIf(services.missing !== null)(`crawl on Redis + PostgreSQL${service
 
   afterAll(async () => {
     await stopAll(children);
+    if (redisUrl) await dropQueues(redisUrl, queues);
     await schemas?.close();
     if (hubDir) rmSync(hubDir, { recursive: true, force: true });
   });
@@ -79,6 +82,7 @@ describe.skipIf(services.missing !== null)(`crawl on Redis + PostgreSQL${service
     // Page size 2: the repo listing and every tree with more than two files are paginated.
     const hub = await startHub({ dir: hubDir, pageSize: 2, lfsRedirect: true });
     const queue = `mgtest-${tag}-three`;
+    queues.push(queue, `${queue}-again`);
     const { storeUrl } = await schemas.fresh('three');
     try {
       const workers = [0, 1, 2].map(() => startWorker({ redis: redisUrl, queue, store: storeUrl, extra: ['--concurrency', '2'] }));
@@ -178,6 +182,7 @@ describe.skipIf(services.missing !== null)(`crawl on Redis + PostgreSQL${service
       ],
     });
     const queue = `mgtest-${tag}-429`;
+    queues.push(queue, `${queue}-again`);
     const { storeUrl } = await schemas.fresh('ratelimit');
     try {
       const workers = [0, 1].map(() => startWorker({ redis: redisUrl, queue, store: storeUrl, extra: ['--metrics-port', '0'] }));

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHub } from '../../src/hub/server.js';
 import {
   Schemas,
+  dropQueues,
   ensureBuilt,
   linkRepo,
   makeCrawlHub,
@@ -39,6 +40,7 @@ describe.skipIf(missing !== null)(`crawl faults on Redis + PostgreSQL${missing ?
   let hubDir: string;
   let repos: HubRepoSpec[];
   const children: Child[] = [];
+  const queues: string[] = [];
 
   beforeAll(() => {
     ensureBuilt();
@@ -51,6 +53,7 @@ describe.skipIf(missing !== null)(`crawl faults on Redis + PostgreSQL${missing ?
 
   afterAll(async () => {
     await stopAll(children);
+    if (redisUrl) await dropQueues(redisUrl, queues);
     await schemas?.close();
     if (hubDir) rmSync(hubDir, { recursive: true, force: true });
   });
@@ -65,6 +68,7 @@ describe.skipIf(missing !== null)(`crawl faults on Redis + PostgreSQL${missing ?
       faults: [{ id: 'slow', method: 'GET', path: '/acme/tiny-bert/resolve/*/config.json', times: 1, latencyMs: 5000, action: { kind: 'delay' } }],
     });
     const queue = `mgtest-${tag}-kill`;
+    queues.push(queue, `${queue}-again`);
     const { storeUrl } = await schemas.fresh('kill');
     const S = schemaOf(storeUrl);
     const file = join(mkdtempSync(join(tmpdir(), 'mg-crawl-list-')), 'repos.txt');
@@ -117,6 +121,7 @@ describe.skipIf(missing !== null)(`crawl faults on Redis + PostgreSQL${missing ?
     // Latency makes the crawl last long enough to restart Redis in the middle of it.
     const hub = await startHub({ dir: hubDir, latencyMs: 60 });
     const queue = `mgtest-${tag}-restart`;
+    queues.push(queue, `${queue}-again`);
     const { storeUrl } = await schemas.fresh('restart');
     const S = schemaOf(storeUrl);
     try {

@@ -5,11 +5,13 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import { Queue } from 'bullmq';
 import pg from 'pg';
+import { keys, openRedis, redisOptions } from '../../src/queue/redis.js';
 import { probePostgres, type PgProbe } from '../store/pg-probe.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -188,6 +190,9 @@ export function makeCrawlHub(opts: { cleanCopies?: number; large?: boolean } = {
     JSON.stringify({ scansDone: true, files: { 'sub/pytorch_model.bin': { status: 'unsafe' }, 'model.safetensors': { status: 'safe' } } }),
   );
   repos.push({ id: 'mixed/verdicts', malicious: { 'sub/pytorch_model.bin': 'PICKLE_DANGEROUS_GLOBAL' }, files: 2 });
+  // A dataset (crawled with --datasets): a CSV next to a pickle that runs a command on load.
+  put(dir, 'datasets/acme/data/train.csv', 'a,b\n1,2\n');
+  copy(dir, 'datasets/acme/data/extra.pkl', 'malicious/reduce_os_system_p1.pkl');
   if (opts.large !== false) {
     put(dir, 'big/model/model.safetensors', bigSafetensors(24 << 20));
     put(dir, 'big/model/README.md', CARD);
@@ -228,7 +233,30 @@ function newestMtime(dir: string, ext: string): number {
 /** Runs `tsc` when dist/ is missing or older than src/ (the tests spawn the compiled bin). */
 export function ensureBuilt(): void {
   const marker = join(ROOT, 'dist', 'src', 'queue', 'worker.js');
-  if (existsSync(marker) && newestMtime(join(ROOT, 'dist', 'src'), '.js') >= newestMtime(join(ROOT, 'src'), '.ts')) return;
+  const fresh = (): boolean => existsSync(marker) && newestMtime(join(ROOT, 'dist', 'src'), '.js') >= newestMtime(join(ROOT, 'src'), '.ts');
+  if (fresh()) return;
+  // Test files run in parallel: one builds, the others wait for it rather than rewrite dist/ under
+  // a running child.
+  const lock = join(ROOT, 'dist', '.crawl-test-build.lock');
+  mkdirSync(dirname(lock), { recursive: true });
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`another test run holds ${lock}; remove it if no build is running`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    }
+  }
+  try {
+    if (!fresh()) build(marker);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function build(marker: string): void {
   try {
     execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
@@ -302,4 +330,20 @@ export async function stopAll(children: Child[]): Promise<void> {
 
 export function relativeTo(root: string, p: string): string {
   return relative(root, p);
+}
+
+/** Removes a test queue and its stats from a shared Redis (the queue's own keys only). */
+export async function dropQueues(redisUrl: string, names: string[]): Promise<void> {
+  const r = openRedis(redisUrl, 'modelgate-test-cleanup');
+  try {
+    for (const name of names) {
+      const q = new Queue(name, { connection: redisOptions(redisUrl) });
+      q.on('error', () => {});
+      await q.obliterate({ force: true }).catch(() => {});
+      await q.close().catch(() => {});
+      await r.del(keys.stats(name));
+    }
+  } finally {
+    r.disconnect();
+  }
 }

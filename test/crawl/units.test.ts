@@ -95,6 +95,12 @@ describe('one repository into a SQLite store (no Redis)', () => {
       const r3 = await processRepo(ctx, { type: 'model', repo: 'acme/tiny-bert', revision: 'main', run: 'r1' });
       expect(r3.scanned + r3.skipped).toBe(3);
 
+      // Datasets live under /api/datasets and /datasets/…/resolve.
+      const ds = await processRepo(ctx, { type: 'dataset', repo: 'acme/data', revision: 'main', run: 'r1' });
+      expect(ds).toMatchObject({ status: 'done', files: 2 });
+      const dsFiles = await ctx.results.listFiles('dataset', 'acme/data', ds.commit);
+      expect((await store.getScanById(dsFiles.find((f) => f.path === 'extra.pkl')!.scanId!))!.maxSeverity).toBe('critical');
+
       // A repository that does not exist is a not-found CrawlError (the job is not retried).
       await expect(processRepo(ctx, { type: 'model', repo: 'acme/nope', revision: 'main', run: 'r1' })).rejects.toMatchObject({ kind: 'not-found' });
     } finally {
