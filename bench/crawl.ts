@@ -227,7 +227,7 @@ export async function runCrawlBench(): Promise<CrawlBenchRow[] | null> {
     '',
     `${new Date().toISOString().slice(0, 10)} · ${machine} · Redis and PostgreSQL on the same machine.`,
     `Simulated hub: ${repos} repositories (organisations of 10) × 3 files (one unique config.json each; card and safetensors hard-linked), ${latencyMs} ms added to every upstream answer;`,
-    `each worker: --concurrency ${concurrency} --file-concurrency 4 --rate 0; files are downloaded and scanned (download fallback until range scans land).`,
+    `each worker: --concurrency ${concurrency} --file-concurrency 4 --rate 0; files are scanned through range requests (files up to 1 MiB and git blobs read whole and hashed; bytes fetched counts every range answer).`,
     `Command: \`npm run build && node dist/bench/run.js crawl\`${repos !== 10_000 || latencyMs !== 20 ? ` with MG_BENCH_CRAWL_REPOS=${repos} MG_BENCH_CRAWL_LATENCY_MS=${latencyMs}` : ''}.`,
     '',
     '| workers | repos | files | wall time | repos/s | files/s | speed-up vs 1 | peak RSS per worker | bytes fetched |',

@@ -52,11 +52,14 @@ torch.save({f'layer{i}.weight': torch.zeros(64, 1024, 1024) for i in range(4)}, 
   const gw = await serveProcess(['--upstream', hub.url, '--data-dir', dataDir]);
   try {
     const mb = (b: number, ms: number) => (b / 2 ** 20 / (ms / 1000)).toFixed(0);
+    // Warm the source first: its first answer hashes every file of the repository, and the page
+    // cache should hold the files for the direct and the gateway downloads alike.
+    for (const p of ['/acme/big-st/resolve/main/model.safetensors', '/acme/big-pt/resolve/main/pytorch_model.bin', '/acme/big-st2/resolve/main/model.safetensors']) await download(hub.url + p);
     for (const [label, path, size] of [
       ['safetensors', '/acme/big-st/resolve/main/model.safetensors', statSync(st).size],
       ['PyTorch zip', '/acme/big-pt/resolve/main/pytorch_model.bin', statSync(pt).size],
     ] as const) {
-      const direct = await download(hub.url + path);
+      const direct = [await download(hub.url + path), await download(hub.url + path)].sort((a, b) => a.ms - b.ms)[0]!;
       const first = await download(gw.base + path);
       if (first.status !== 200 || first.bytes !== size) throw new Error(`gateway first download of ${label}: status ${first.status}, ${first.bytes} bytes`);
       rows.push({ name: `first (uncached) download, ${(size / 2 ** 30).toFixed(2)} GiB ${label}: gateway ${(first.ms / 1000).toFixed(2)} s vs direct ${(direct.ms / 1000).toFixed(2)} s`, value: `${(first.ms / direct.ms).toFixed(2)}×`, target: '≤ 1.3×' });

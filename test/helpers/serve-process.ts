@@ -1,8 +1,10 @@
 /** `modelgate serve` as a real child process (crash, replica and benchmark runs). */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { packageRoot } from '../../src/core/package.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'modelgate.js');
+// From the package root: this file also runs compiled under dist/ (the benchmark).
+const BIN = join(packageRoot(), 'bin', 'modelgate.js');
 
 /** Starts the compiled CLI on a free port; resolves once it prints where it listens. */
 export function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; base: string }> {
