@@ -10,7 +10,7 @@
  *
  * Each repository has three files: a model card and a safetensors file shared by every repo
  * (hard links: one inode on disk, one scan in the store) and a config.json of its own, so every
- * repository costs the upstream round trips of a real crawl (revision, tree, one download) plus
+ * repository costs the upstream round trips of a real crawl (revision, tree, one whole read of config.json) plus
  * one real scan, while the disk holds 10,000 inodes rather than 30,000 copies.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
