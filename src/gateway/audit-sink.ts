@@ -5,6 +5,7 @@
  */
 import { request } from 'undici';
 import type { AuditRecord, Store } from '../store/types.js';
+import { SyslogSink } from './syslog.js';
 
 export class AuditSink {
   private queue: AuditRecord[] = [];
@@ -12,13 +13,23 @@ export class AuditSink {
   forwarded = 0;
   dropped = 0;
 
+  private readonly syslog: SyslogSink | null;
+
   constructor(
     private readonly store: Store,
     private readonly webhook: string | undefined,
-  ) {}
+    syslog?: string,
+  ) {
+    this.syslog = syslog ? new SyslogSink(syslog) : null;
+  }
+
+  close(): void {
+    this.syslog?.close();
+  }
 
   async record(rec: AuditRecord): Promise<number> {
     const id = await this.store.appendAudit(rec);
+    this.syslog?.send({ ...rec, id });
     if (this.webhook) {
       if (this.queue.length >= 10_000) {
         this.queue.shift();

@@ -41,6 +41,8 @@ export const GatewayConfigSchema = z
     /** An admin token to install at start-up (stored hashed), e.g. from MODELGATE_ADMIN_TOKEN. */
     adminToken: z.string().min(16).optional(),
     auditWebhook: z.string().url().optional(),
+    /** Also send audit records to syslog: udp://host:port or tcp://host:port (RFC 5424). */
+    auditSyslog: z.string().regex(/^(udp|tcp):\/\/[^/\s]+:\d+$/, 'expected udp://host:port or tcp://host:port').optional(),
     upstreamTimeoutMs: z.coerce.number().int().min(100).default(30_000),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Scanner limits passed to every scan (see README, Limits). */
@@ -68,6 +70,7 @@ const ENV_KEYS: Record<string, keyof GatewayConfig> = {
   MODELGATE_REQUIRE_CLIENT_TOKEN: 'requireClientToken',
   MODELGATE_ADMIN_TOKEN: 'adminToken',
   MODELGATE_AUDIT_WEBHOOK: 'auditWebhook',
+  MODELGATE_AUDIT_SYSLOG: 'auditSyslog',
   MODELGATE_LOG_LEVEL: 'logLevel',
   MODELGATE_HEAD_HOLD_MS: 'headHoldMs',
 };

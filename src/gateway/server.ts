@@ -65,7 +65,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   const redisFlight = !deps.flight && config.redis ? new RedisFlight({ url: config.redis, leaseMs: config.flightLeaseMs }) : null;
   const files = new FileService(store, blobs, upstream, pool, engineKey, metrics, config.branchTtlMs, deps.flight ?? redisFlight ?? new LocalFlight());
   const gatekeeper = new Gatekeeper(store, files, upstream, policy);
-  const audit = new AuditSink(store, config.auditWebhook);
+  const audit = new AuditSink(store, config.auditWebhook, config.auditSyslog);
   metrics.gauge('modelgate_scans_pending', () => pool.pending);
 
   if (config.adminToken) {
@@ -143,6 +143,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       ready = false;
       await app.close();
       await pool.close();
+      audit.close();
       await redisFlight?.close();
       await upstream.close();
       await store.close();
