@@ -61,6 +61,17 @@ export class FileService {
   /** Recent verdicts in memory: a hot file's HEADs and GETs then cost no database round trip. */
   private hot = new Map<string, { scan: StoredScan; blobPath: string }>();
   private metaFlight = new LocalFlight();
+  /** File metadata by (repo, commit, path): immutable for a commit, so safe to keep in memory. */
+  private metas = new Map<string, FileMeta>();
+
+  private metaKey(type: string, repo: string, commit: string, path: string): string {
+    return `${type}:${repo}@${commit}:${path}`;
+  }
+
+  private rememberMeta(m: FileMeta): void {
+    if (this.metas.size >= 50_000) this.metas.delete(this.metas.keys().next().value!);
+    this.metas.set(this.metaKey(m.repoType, m.repo, m.commit, m.path), m);
+  }
 
   constructor(
     private readonly store: Store,
@@ -94,9 +105,10 @@ export class FileService {
   private async lookupMetadata(t: ResolveTarget, auth: Record<string, string>): Promise<FileMeta> {
     const commit = this.knownCommit(t);
     if (commit) {
-      const m = await this.store.getFileMeta(t.type, t.id, commit, t.path);
+      const m = this.metas.get(this.metaKey(t.type, t.id, commit, t.path)) ?? (await this.store.getFileMeta(t.type, t.id, commit, t.path));
       if (m) {
         this.metrics.inc('modelgate_cache_hits_total', { kind: 'metadata' });
+        if (m.sha256) this.rememberMeta(m);
         return m;
       }
     }
@@ -117,6 +129,7 @@ export class FileService {
     const prior = await this.store.getFileMeta(t.type, t.id, up.commit, t.path);
     if (prior && prior.etag === meta.etag && prior.size === meta.size) meta.sha256 ??= prior.sha256;
     await this.store.putFileMeta(meta);
+    if (meta.sha256) this.rememberMeta(meta);
     return meta;
   }
 
@@ -229,6 +242,7 @@ export class FileService {
         meta.sha256 = sha256;
         await this.store.putFileMeta(meta);
       }
+      this.rememberMeta(meta);
       return { meta, sha256, blobPath, scan, cached: false };
     } catch (e) {
       await writer.abort();
