@@ -7,6 +7,7 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Limiter } from './limiter.js';
+import { LimitedDispatcher } from './limited-dispatcher.js';
 import { CrawlError, type RepoType } from './types.js';
 
 export interface HubClientOptions {
@@ -108,11 +109,20 @@ function loopbackAlias(host: string): string | null {
   return alias === null ? null : port ? `${alias}:${port}` : alias;
 }
 
+/** What HttpRangeSource.open needs to reach this upstream the way the client does. */
+export interface RangeAccess {
+  dispatcher: Dispatcher;
+  allowedHosts: string[];
+  token?: string;
+  tokenHost?: string;
+}
+
 type Response = { status: number; headers: Dispatcher.ResponseData['headers']; body: Dispatcher.ResponseData['body']; url: URL };
 
 export class HubClient {
   readonly endpoint: URL;
   private readonly agent: Agent;
+  private readonly limited: LimitedDispatcher;
   private readonly hosts: Set<string>;
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
@@ -134,6 +144,40 @@ export class HubClient {
     this.hosts = new Set([this.endpoint.host, ...(opts.redirectHosts ?? [])]);
     const alias = loopbackAlias(this.endpoint.host);
     if (alias) this.hosts.add(alias);
+    // Same pool as the API calls; only the limiter and the status accounting are added.
+    this.limited = new LimitedDispatcher(this.agent, opts.limiter, {
+      request: () => this.opts.events?.request?.(),
+      status: (status, retryAfter) => {
+        this.opts.events?.status?.(status);
+        if (status !== 429 && status !== 503) return;
+        const ms = this.pauseFor(status, parseRetryAfter(retryAfter), 1);
+        if (ms === null) return;
+        this.opts.events?.pause?.(ms, status);
+        // The range source retries on its own; the pause only has to be in place before its next take().
+        void this.opts.limiter.pause(ms).catch(() => undefined);
+      },
+    });
+  }
+
+  /**
+   * For remote scans by range requests: a dispatcher that charges every request (redirect hops
+   * included) to the shared limiter, the hosts redirects may lead to, and the token for the
+   * endpoint's own host only.
+   */
+  rangeAccess(): RangeAccess {
+    const base = this.endpoint.hostname;
+    const cdn = base === 'huggingface.co' || base === 'hf.co' ? ['hf.co', '*.hf.co', '*.huggingface.co'] : [];
+    return {
+      dispatcher: this.limited,
+      allowedHosts: [...this.hosts, ...cdn],
+      ...(this.opts.token ? { token: this.opts.token, tokenHost: this.endpoint.host } : {}),
+    };
+  }
+
+  /** How long a 429/503 stops every worker; null when it should not (a 503 without Retry-After is an ordinary 5xx). */
+  private pauseFor(status: number, retryAfterMs: number | null, pauses: number): number | null {
+    if (retryAfterMs === null && status !== 429) return null;
+    return Math.min(this.maxRetryAfterMs, retryAfterMs ?? this.backoff(pauses));
   }
 
   /** huggingface.co serves LFS files from its CDNs under hf.co / huggingface.co subdomains. */
@@ -196,9 +240,9 @@ export class HubClient {
         await res.body.dump();
         pauses++;
         if (pauses > 20) throw new CrawlError('transient', `upstream kept answering ${status} (${pauses} times)`, status);
-        if (retryAfter !== null || status === 429) {
+        const ms = this.pauseFor(status, retryAfter, pauses);
+        if (ms !== null) {
           // Everyone stops, not just this request: the limit is the upstream's, not ours.
-          const ms = Math.min(this.maxRetryAfterMs, retryAfter ?? this.backoff(pauses));
           this.opts.events?.pause?.(ms, status);
           await this.opts.limiter.pause(ms);
           continue;

@@ -13,6 +13,7 @@ import type { Server } from 'node:http';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Limits } from '../core/limits.js';
+import { REMOTE_CRC_VERIFY_BYTES } from '../remote/scan.js';
 import { Engine } from '../scan/engine.js';
 import { isStoreError } from '../store/errors.js';
 import { openStore } from '../store/open.js';
@@ -79,6 +80,15 @@ export interface RepoContext {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The engine workers scan with: a remote scan's CRC limit (Limits.crcVerifyBytes), since a zip
+ * member's CRC checked to its end would fetch every tensor by range. Limits are not part of the
+ * engine key, so scans stay shared with the gateway's.
+ */
+export function crawlEngine(limits?: Partial<Limits>): Engine {
+  return new Engine({ limits: { crcVerifyBytes: REMOTE_CRC_VERIFY_BYTES, ...limits } });
+}
+
 /** Redis locks per content key, renewed while held, released only by their holder. */
 export class ContentLocks {
   private readonly token = randomBytes(8).toString('hex');
@@ -128,10 +138,20 @@ async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => 
 
 type FileOutcome = { kind: 'scanned'; bytes: number } | { kind: 'skipped' } | { kind: 'error' };
 
+/**
+ * Scans of bytes whose sha256 was not computed (range scans of large LFS files take the listing's
+ * word for it) are stored under a separate engine key. The gateway, which scans the bytes it
+ * verified and serves, looks up only the plain key, so an upstream that answers the crawler's
+ * ranges with other bytes than its listing claims cannot plant a verdict for the real file.
+ */
+export function unverifiedEngineKey(engineKey: string): string {
+  return `${engineKey}~unverified`;
+}
+
 /** An existing scan covering this entry's bytes: by sha256 for LFS files, by git oid otherwise. */
 async function knownScan(ctx: RepoContext, f: TreeEntry): Promise<{ scanId: string; sha256: string } | null> {
   if (f.lfs) {
-    const s = await ctx.store.getScan(f.lfs.oid, ctx.engineKey);
+    const s = (await ctx.store.getScan(f.lfs.oid, ctx.engineKey)) ?? (await ctx.store.getScan(f.lfs.oid, unverifiedEngineKey(ctx.engineKey)));
     return s ? { scanId: s.id, sha256: s.sha256 } : null;
   }
   return ctx.results.scanByOid(f.oid, ctx.engineKey);
@@ -183,17 +203,18 @@ async function processFile(ctx: RepoContext, type: RepoType, repo: string, commi
       maxBytes: ctx.maxFileBytes,
     });
     const report = scan.report;
+    const key = scan.verified ? ctx.engineKey : unverifiedEngineKey(ctx.engineKey);
     await ctx.store.putScan({
       id: randomBytes(8).toString('hex'),
       sha256: scan.sha256,
-      engineKey: ctx.engineKey,
+      engineKey: key,
       report,
       maxSeverity: report.maxSeverity,
       complete: report.complete,
       createdAt: new Date().toISOString(),
     });
     // The first scan stored for these bytes wins (the gateway may have scanned them already).
-    const stored = await ctx.store.getScan(scan.sha256, ctx.engineKey);
+    const stored = await ctx.store.getScan(scan.sha256, key);
     if (!stored) throw new CrawlError('store', `${f.path}: scan vanished after it was stored`);
     await record(stored.id, scan.sha256, null);
     return { kind: 'scanned', bytes: scan.bytesFetched };
@@ -279,7 +300,7 @@ export async function startCrawlWorker(opts: CrawlWorkerOptions): Promise<Runnin
   const store = openStore(opts.store);
   await store.migrate();
   const results = new CrawlResults(store);
-  const engine = new Engine(opts.limits ? { limits: opts.limits } : {});
+  const engine = crawlEngine(opts.limits);
   const engineKey = engineKeyOf(engine.info);
   const metrics = new WorkerMetrics();
   const redis = openRedis(opts.redisUrl, `modelgate-worker-${process.pid}`);

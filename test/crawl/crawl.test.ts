@@ -137,7 +137,7 @@ describe.skipIf(services.missing !== null)(`crawl on Redis + PostgreSQL${service
           }
         }
       }
-      // The 24 MiB file went through the LFS redirect and was checked against its sha256.
+      // The 24 MiB file went through the LFS redirect and was scanned by range requests under its lfs.oid.
       expect(files.find((f) => f.repo === 'big/model' && f.path === 'model.safetensors')).toMatchObject({ lfs: 1 });
       const busy = workers.filter((w) => w.stderr().includes('done model/'));
       expect(busy.length).toBeGreaterThanOrEqual(2);
