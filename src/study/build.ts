@@ -3,9 +3,11 @@
  * `scans`). Every number is computed by the database (see sql.ts); Node receives counts and the
  * capped lists, and reads report JSON only for the few findings it shows by name.
  *
- * All queries run in one read-only transaction so that the numbers agree with each other while
- * workers keep writing (REPEATABLE READ on PostgreSQL; on SQLite in WAL mode a read
- * transaction sees one snapshot).
+ * All queries run in one transaction so that the numbers agree with each other while workers
+ * keep writing (REPEATABLE READ on PostgreSQL; on SQLite in WAL mode a transaction sees one
+ * snapshot until it writes, and it writes only to its temporary tables). It is not declared
+ * read-only because PostgreSQL refuses temporary tables in read-only transactions; nothing
+ * but the temporary tables is ever written.
  */
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { SEVERITIES, SEVERITY_RANK, type Severity } from '../core/findings.js';
@@ -119,6 +121,15 @@ async function rows(db: Db, q: RawBuilder<unknown>): Promise<Row[]> {
   return r.rows as Row[];
 }
 
+/**
+ * The engine a key names. The crawler stores range scans, whose bytes were not hashed whole,
+ * under `<key>~unverified` (src/queue/worker.ts): same engine, another trust level.
+ */
+export function engineBase(key: string): string {
+  const i = key.indexOf('~');
+  return i < 0 ? key : key.slice(0, i);
+}
+
 function currentEngineKey(): string {
   return engineKeyOf(new Engine().info);
 }
@@ -138,8 +149,18 @@ class StudyQueries {
     this.hubThr = opts.hubLevel === 'unsafe' ? 2 : 1;
   }
 
+  /** Sets up the working tables (see StudySql.prepare); every other method reads them. */
+  async prepare(): Promise<void> {
+    for (const q of [...this.s.cleanup(), ...this.s.prepare(this.thr, this.hubThr)]) await q.execute(this.db);
+  }
+
+  async cleanup(): Promise<void> {
+    for (const q of this.s.cleanup()) await q.execute(this.db);
+  }
+
   private q(...ctes: RawBuilder<unknown>[]): (body: RawBuilder<unknown>) => Promise<Row[]> {
-    const withs = sql.join([this.s.base(), ...ctes], sql`, `);
+    if (ctes.length === 0) return (body) => rows(this.db, body);
+    const withs = sql.join(ctes, sql`, `);
     return (body) => rows(this.db, sql`with ${withs} ${body}`);
   }
 
@@ -148,7 +169,7 @@ class StudyQueries {
     const byType = await this.q()(sql`
       select repo_type, count(*) as n, sum(case when status = 'partial' then 1 else 0 end) as partial,
         min(${o(sql`crawled_at`)}) as first, max(${o(sql`crawled_at`)}) as last
-      from latest group by repo_type order by ${o(sql`repo_type`)}`);
+      from study_latest group by repo_type order by ${o(sql`repo_type`)}`);
     const commits = await rows(this.db, sql`select count(*) as n from repositories`);
     const out: Study['crawl'] = { repositories: 0, byType: {}, commits: num(commits[0]?.['n'], 'commits'), partialRepositories: 0, firstCrawledAt: null, lastCrawledAt: null };
     for (const r of byType) {
@@ -171,7 +192,7 @@ class StudyQueries {
         coalesce(sum(case when scan_id is not null then size else 0 end), 0) as scanned_bytes,
         sum(case when scan_id is not null and complete = 0 then 1 else 0 end) as incomplete,
         count(distinct scan_id) as distinct_contents
-      from files`);
+      from study_files`);
     const total = num(r?.['files'], 'files');
     const scanned = num(r?.['scanned'], 'scanned');
     return {
@@ -191,7 +212,7 @@ class StudyQueries {
       select coalesce(fmt.format, '(unrecognised)') as format, count(*) as n_files,
         count(distinct ${this.s.repoKey('f')}) as n_repos, coalesce(sum(f.size), 0) as bytes,
         count(*) over () as total
-      from files f left join fmt on fmt.scan_id = f.scan_id
+      from study_files f left join fmt on fmt.scan_id = f.scan_id
       where f.scan_id is not null
       group by coalesce(fmt.format, '(unrecognised)')
       order by n_files desc, bytes desc, ${o(sql`coalesce(fmt.format, '(unrecognised)')`)}
@@ -203,7 +224,7 @@ class StudyQueries {
   }
 
   async severity(): Promise<Study['severity']> {
-    const files = await this.q()(sql`select sev, count(*) as n from files group by sev`);
+    const files = await this.q()(sql`select sev, count(*) as n from study_files group by sev`);
     const repos = await this.q(this.s.repoSummary(this.thr))(sql`select sev, count(*) as n from rep group by sev`);
     const tally = (rs: Row[]): Record<SeverityBucket, number> => {
       const t = zeroes(SEVERITY_BUCKETS);
@@ -216,11 +237,11 @@ class StudyQueries {
   async kinds(): Promise<Study['kinds']> {
     const o = this.s.ord.bind(this.s);
     const found = await this.q(
-      this.s.findings(sql`select scan_id from files`),
+      this.s.findings(sql`select scan_id from study_files`),
       sql`fk as (select scan_id, rule, count(*) as n, max(${sevRank(sql`severity`)}) as sev from fnd where rule is not null group by scan_id, rule)`,
     )(sql`
       select fk.rule, count(*) as n_files, count(distinct ${this.s.repoKey('f')}) as n_repos, sum(fk.n) as findings, max(fk.sev) as sev
-      from files f join fk on fk.scan_id = f.scan_id
+      from study_files f join fk on fk.scan_id = f.scan_id
       group by fk.rule
       order by n_files desc, n_repos desc, ${o(sql`fk.rule`)}`);
     return {
@@ -242,11 +263,11 @@ class StudyQueries {
   async dangerousGlobals(): Promise<Study['dangerousGlobals']> {
     const o = this.s.ord.bind(this.s);
     const found = await this.q(
-      this.s.findings(sql`select scan_id from files`),
+      this.s.findings(sql`select scan_id from study_files`),
       sql`g as (select distinct scan_id, global from fnd where rule = 'PICKLE_DANGEROUS_GLOBAL' and global is not null)`,
     )(sql`
       select g.global, count(*) as n_files, count(distinct ${this.s.repoKey('f')}) as n_repos, count(*) over () as total
-      from files f join g on g.scan_id = f.scan_id
+      from study_files f join g on g.scan_id = f.scan_id
       group by g.global
       order by n_files desc, n_repos desc, ${o(sql`g.global`)}
       limit ${this.opts.top}`);
@@ -261,11 +282,11 @@ class StudyQueries {
     const run = this.q(this.s.repoSummary(this.thr));
     const [c] = await run(sql`
       select count(*) as n, sum(case when r.sev >= ${this.thr} then 1 else 0 end) as flagged
-      from latest l join rep r on r.repo_type = l.repo_type and r.repo = l.repo and r."commit" = l."commit"
+      from study_latest l join rep r on r.repo_type = l.repo_type and r.repo = l.repo and r."commit" = l."commit"
       where l.needs_remote_code <> 0`);
     const list = await run(sql`
       select l.repo_type, l.repo, l."commit", l.license, r.files, r.sev
-      from latest l join rep r on r.repo_type = l.repo_type and r.repo = l.repo and r."commit" = l."commit"
+      from study_latest l join rep r on r.repo_type = l.repo_type and r.repo = l.repo and r."commit" = l."commit"
       where l.needs_remote_code <> 0
       order by r.sev desc, ${o(sql`l.repo_type`)}, ${o(sql`l.repo`)}
       limit ${this.opts.limit}`);
@@ -283,18 +304,18 @@ class StudyQueries {
 
   async hub(): Promise<HubInternal> {
     const o = this.s.ord.bind(this.s);
-    const run = this.q(this.s.hubIssues(), this.s.comparison(this.thr, this.hubThr));
+    const run = this.q();
     const states = zeroes<HubState>(['scanned', 'not-scanned', 'none']);
-    for (const r of await this.q()(sql`select ${this.s.hubState(sql`security_status`)} as state, count(*) as n from latest group by 1`)) {
+    for (const r of await this.q()(sql`select hub_state as state, count(*) as n from study_latest group by hub_state`)) {
       states[hubStateOf(r['state'])] += num(r['n'], 'count');
     }
     const files = zeroes(AGREEMENTS);
-    for (const r of await run(sql`select cat, count(*) as n from cls group by cat`)) files[str(r['cat']) as Agreement] += num(r['n'], 'count');
+    for (const r of await run(sql`select cat, count(*) as n from study_cmp group by cat`)) files[str(r['cat']) as Agreement] += num(r['n'], 'count');
     const repos = zeroes(AGREEMENTS);
     const repoRows = await run(sql`
-      select ${this.s.agreement(sql`coalesce(a.ours, 0)`, sql`coalesce(a.theirs, 0)`, this.s.hubState(sql`l.security_status`))} as cat, count(*) as n
-      from latest l
-      left join (select repo_type, repo, "commit", max(ours) as ours, max(theirs) as theirs from cls group by repo_type, repo, "commit") a
+      select ${this.s.agreement(sql`coalesce(a.ours, 0)`, sql`coalesce(a.theirs, 0)`, sql`l.hub_state`)} as cat, count(*) as n
+      from study_latest l
+      left join (select repo_type, repo, "commit", max(ours) as ours, max(theirs) as theirs from study_cmp group by repo_type, repo, "commit") a
         on a.repo_type = l.repo_type and a.repo = l.repo and a."commit" = l."commit"
       group by 1`);
     for (const r of repoRows) repos[str(r['cat']) as Agreement] += num(r['n'], 'count');
@@ -302,7 +323,7 @@ class StudyQueries {
     const list = async (cat: Agreement, first: RawBuilder<unknown>): Promise<Capped<WithScan<ComparisonRow>>> => {
       const found = await run(sql`
         select repo_type, repo, "commit", path, size, scan_id, sev, error_kind, error, lrank, hub_state
-        from cls where cat = ${cat}
+        from study_cmp where cat = ${cat}
         order by ${first} desc, ${o(sql`repo_type`)}, ${o(sql`repo`)}, ${o(sql`path`)}
         limit ${this.opts.limit}`);
       return {
@@ -337,20 +358,19 @@ class StudyQueries {
     const o = this.s.ord.bind(this.s);
     const run = this.q(
       this.s.repoSummary(this.thr),
-      this.s.hubIssues(),
       sql`wf as (
         select repo_type, repo, "commit", path, scan_id,
           row_number() over (partition by repo_type, repo, "commit" order by sev desc, ${o(sql`path`)}) as rn
-        from files
+        from study_files
       )`,
-      sql`hf as (select repo_type, repo, "commit", count(*) as n from hub where lrank >= ${this.hubThr} group by repo_type, repo, "commit")`,
+      sql`hf as (select repo_type, repo, "commit", sum(theirs) as n from study_cmp group by repo_type, repo, "commit")`,
     );
     const [c] = await run(sql`select count(*) as n from rep where sev >= ${this.thr}`);
     const found = await run(sql`
       select r.repo_type, r.repo, r."commit", r.files, r.bytes, r.sev, r.flagged, wf.path, wf.scan_id,
-        l.license, l.needs_remote_code, ${this.s.hubState(sql`l.security_status`)} as hub_state, coalesce(hf.n, 0) as hub_flagged
+        l.license, l.needs_remote_code, l.hub_state, coalesce(hf.n, 0) as hub_flagged
       from rep r
-      join latest l on l.repo_type = r.repo_type and l.repo = r.repo and l."commit" = r."commit"
+      join study_latest l on l.repo_type = r.repo_type and l.repo = r.repo and l."commit" = r."commit"
       join wf on wf.repo_type = r.repo_type and wf.repo = r.repo and wf."commit" = r."commit" and wf.rn = 1
       left join hf on hf.repo_type = r.repo_type and hf.repo = r.repo and hf."commit" = r."commit"
       where r.sev >= ${this.thr}
@@ -378,11 +398,11 @@ class StudyQueries {
 
   async engines(current: string): Promise<Study['engines']> {
     const o = this.s.ord.bind(this.s);
-    const f = await this.q()(sql`select engine_key, count(*) as n from files where scan_id is not null group by engine_key order by n desc, ${o(sql`engine_key`)}`);
-    const r = await this.q()(sql`select engine_key, count(*) as n from latest group by engine_key order by n desc, ${o(sql`engine_key`)}`);
+    const f = await this.q()(sql`select engine_key, count(*) as n from study_files where scan_id is not null group by engine_key order by n desc, ${o(sql`engine_key`)}`);
+    const r = await this.q()(sql`select engine_key, count(*) as n from study_latest group by engine_key order by n desc, ${o(sql`engine_key`)}`);
     return {
-      files: f.map((x) => ({ engineKey: str(x['engine_key']), files: num(x['n'], 'files'), current: str(x['engine_key']) === current })),
-      repositories: r.map((x) => ({ engineKey: str(x['engine_key']), repositories: num(x['n'], 'repos'), current: str(x['engine_key']) === current })),
+      files: f.map((x) => ({ engineKey: str(x['engine_key']), files: num(x['n'], 'files'), current: engineBase(str(x['engine_key'])) === current })),
+      repositories: r.map((x) => ({ engineKey: str(x['engine_key']), repositories: num(x['n'], 'repos'), current: engineBase(str(x['engine_key'])) === current })),
     };
   }
 
@@ -390,10 +410,10 @@ class StudyQueries {
     const o = this.s.ord.bind(this.s);
     const kindExpr = sql`(case when ref_scan_id is not null then 'scan-missing' else coalesce(error_kind, 'unknown') end)`;
     const by = await this.q()(sql`
-      select ${kindExpr} as kind, count(*) as n from files where scan_id is null
+      select ${kindExpr} as kind, count(*) as n from study_files where scan_id is null
       group by ${kindExpr} order by n desc, ${o(kindExpr)}`);
     const list = await this.q()(sql`
-      select repo_type, repo, "commit", path, size, ${kindExpr} as kind, error from files where scan_id is null
+      select repo_type, repo, "commit", path, size, ${kindExpr} as kind, error from study_files where scan_id is null
       order by ${o(sql`repo_type`)}, ${o(sql`repo`)}, ${o(sql`path`)}
       limit ${this.opts.limit}`);
     const byKind = by.map((r) => ({ kind: str(r['kind']), files: num(r['n'], 'count') }));
@@ -468,6 +488,15 @@ function withTop<T extends object>(rows: ReadonlyArray<WithScan<T>>, tops: Map<s
 
 async function compute(db: Db, dialect: SqlDialect, opts: StudyOptions, title: string | undefined, now: Date): Promise<Study> {
   const q = new StudyQueries(db, dialect, opts);
+  await q.prepare();
+  try {
+    return await computeWith(q, dialect, opts, title, now);
+  } finally {
+    await q.cleanup();
+  }
+}
+
+async function computeWith(q: StudyQueries, dialect: SqlDialect, opts: StudyOptions, title: string | undefined, now: Date): Promise<Study> {
   const engineKey = currentEngineKey();
   const crawl = await q.crawl();
   const files = await q.files();
@@ -554,7 +583,7 @@ export async function buildStudy(store: StudySource, options: BuildStudyOptions 
     }
     const study =
       store.dialect === 'postgres'
-        ? await store.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute((trx) => compute(trx, store.dialect, opts, options.title, now))
+        ? await store.db.transaction().setIsolationLevel('repeatable read').execute((trx) => compute(trx, store.dialect, opts, options.title, now))
         : await store.db.transaction().execute((trx) => compute(trx, store.dialect, opts, options.title, now));
     return { ok: true, study };
   } catch (e) {

@@ -21,6 +21,7 @@ import {
   KIND_NOTE,
   LATEST_NOTE,
   bytes,
+  engineNotes,
   errorsSentence,
   flaggedWording,
   headline,
@@ -58,7 +59,10 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space:
 td code, li code, p code { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f6f8fa; padding: 0 3px; border-radius: 4px; overflow-wrap: anywhere; }
 .sev { display: inline-block; padding: 0 6px; border-radius: 10px; color: #fff; font-size: 12px; font-weight: 600; }
 .more { color: #57606a; font-style: italic; }
-.two { display: grid; grid-template-columns: 1fr; gap: 8px; }
+table.narrow { width: auto; min-width: 360px; }
+.pair { display: grid; grid-template-columns: minmax(0, 1.1fr) minmax(0, 1fr); gap: 24px; align-items: start; }
+.pair figure { margin-top: 30px; }
+@media (max-width: 960px) { .pair { grid-template-columns: minmax(0, 1fr); } }
 @media print { body { background: #fff; } main { padding: 0; } }
 `;
 
@@ -77,10 +81,10 @@ interface Col {
   num?: boolean;
 }
 
-function table(caption: string, cols: readonly Col[], rows: readonly string[][]): string {
+function table(caption: string, cols: readonly Col[], rows: readonly string[][], narrow = false): string {
   const head = cols.map((c) => `<th scope="col"${c.num ? ' class="n"' : ''}>${esc(c.head)}</th>`).join('');
   const body = rows.map((r) => `<tr>${r.map((cell, i) => `<td${cols[i]?.num ? ' class="n"' : ''}>${cell}</td>`).join('')}</tr>`).join('\n');
-  return `<table><caption>${esc(caption)}</caption><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+  return `<table${narrow ? ' class="narrow"' : ''}><caption>${esc(caption)}</caption><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
 function more(list: Capped<unknown>, what: string): string {
@@ -146,6 +150,7 @@ export function renderStudyHtml(s: Study): string {
             ['Distinct contents scanned', int(s.files.distinctContents)],
             ['Total size', bytes(s.files.bytes)],
           ],
+          true,
         ),
     ),
   );
@@ -164,6 +169,7 @@ export function renderStudyHtml(s: Study): string {
           'Agreement between modelgate and the hub',
           [{ head: '' }, { head: 'Repositories', num: true }, { head: 'Files', num: true }],
           AGREEMENTS.map((a) => [esc(AGREEMENT_LABEL[a]), esc(int(s.hub.repositories[a])), esc(int(s.hub.files[a]))]),
+          true,
         ) +
         `<h3 id="ours-only">Flagged by modelgate, not by the hub</h3><p class="note">Scanned by the hub and not flagged by it. Check these first.</p>` +
         comparison(s.hub.oursOnly, 'Files flagged by modelgate and not by the hub') +
@@ -179,12 +185,13 @@ export function renderStudyHtml(s: Study): string {
       'formats',
       'Formats',
       `<p class="note">${esc(FORMAT_NOTE)}</p>` +
-        `<figure>${barChart({ id: 'chart-formats', title: 'Scanned files by format', unit: 'files', bars: s.formats.rows.map((f) => ({ label: f.format, value: f.files, color: '#2f6fdb' })) })}<figcaption>Scanned files by format (top ${esc(int(s.formats.rows.length))} of ${esc(int(s.formats.total))}).</figcaption></figure>` +
+        `<div class="pair"><figure>${barChart({ id: 'chart-formats', title: 'Scanned files by format', unit: 'files', bars: s.formats.rows.map((f) => ({ label: f.format, value: f.files, color: '#2f6fdb' })) })}<figcaption>Scanned files by format (top ${esc(int(s.formats.rows.length))} of ${esc(int(s.formats.total))}).</figcaption></figure>` +
         table(
           'Files by format',
           [{ head: 'Format' }, { head: 'Files', num: true }, { head: 'Repositories', num: true }, { head: 'Size', num: true }],
           s.formats.rows.map((f) => [code(f.format), esc(int(f.files)), esc(int(f.repositories)), esc(bytes(f.bytes))]),
-        ),
+        ) +
+        '</div>',
     ),
   );
 
@@ -208,6 +215,7 @@ export function renderStudyHtml(s: Study): string {
               i >= 0 ? esc(`${int(atOrAbove('repositories', i))} (${percent(atOrAbove('repositories', i), s.crawl.repositories)})`) : '',
             ];
           }),
+          true,
         ),
     ),
   );
@@ -234,12 +242,13 @@ export function renderStudyHtml(s: Study): string {
       `<p class="note">What the pickles would call or import on load (PICKLE_DANGEROUS_GLOBAL, by the global after alias normalisation).</p>` +
         (s.dangerousGlobals.total === 0
           ? '<p>None found.</p>'
-          : `<figure>${barChart({ id: 'chart-globals', title: 'Most common dangerous globals', unit: 'files', labelWidth: 260, bars: s.dangerousGlobals.rows.map((g) => ({ label: g.global, value: g.files, color: '#b42318' })) })}<figcaption>Files naming each global (top ${esc(int(s.dangerousGlobals.rows.length))} of ${esc(int(s.dangerousGlobals.total))}).</figcaption></figure>` +
+          : `<div class="pair"><figure>${barChart({ id: 'chart-globals', title: 'Most common dangerous globals', unit: 'files', labelWidth: 260, bars: s.dangerousGlobals.rows.map((g) => ({ label: g.global, value: g.files, color: '#b42318' })) })}<figcaption>Files naming each global (top ${esc(int(s.dangerousGlobals.rows.length))} of ${esc(int(s.dangerousGlobals.total))}).</figcaption></figure>` +
             table(
               'Dangerous globals by files and repositories',
               [{ head: 'Global' }, { head: 'Files', num: true }, { head: 'Repositories', num: true }],
               s.dangerousGlobals.rows.map((g) => [code(g.global), esc(int(g.files)), esc(int(g.repositories))]),
-            )),
+            ) +
+            '</div>'),
     ),
   );
 
@@ -292,8 +301,9 @@ export function renderStudyHtml(s: Study): string {
           'Engine versions the results were produced with',
           [{ head: 'Engine key (version+analyzers/rules hash)' }, { head: 'Files scanned with it', num: true }, { head: 'Repositories crawled with it', num: true }],
           engines.map((e) => [`${code(e.key)}${e.current ? ' (this version)' : ''}`, esc(int(e.files)), esc(int(e.repositories))]),
+          true,
         ) +
-        (engines.length > 1 ? '<p class="note">Results come from more than one engine version: rerun the workers with one version to make them comparable.</p>' : ''),
+        engineNotes(s).map((n) => `<p class="note">${esc(n)}</p>`).join(''),
     ),
   );
 
@@ -304,7 +314,7 @@ export function renderStudyHtml(s: Study): string {
       `<p>${esc(errorsSentence(s))}</p>` +
         (s.errors.files === 0
           ? ''
-          : table('Files not scanned, by reason', [{ head: 'Reason' }, { head: 'Files', num: true }], s.errors.byKind.map((e) => [code(e.kind), esc(int(e.files))])) +
+          : table('Files not scanned, by reason', [{ head: 'Reason' }, { head: 'Files', num: true }], s.errors.byKind.map((e) => [code(e.kind), esc(int(e.files))]), true) +
             table(
               'Files not scanned',
               [{ head: 'Repository' }, { head: 'File' }, { head: 'Size', num: true }, { head: 'Reason' }],

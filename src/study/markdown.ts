@@ -14,6 +14,7 @@ import {
   KIND_NOTE,
   LATEST_NOTE,
   bytes,
+  engineNotes,
   errorsSentence,
   flaggedWording,
   headline,
@@ -47,7 +48,7 @@ function comparisonTable(list: Capped<ComparisonRow>, empty: string): string[] {
   const rows = list.rows.map((r) => [
     c(repoLabel(r)),
     c(r.path),
-    r.ours.top !== null ? finding(r.ours.top) : r.ours.scanned ? `no finding${r.ours.severity ? ` above ${r.ours.severity}` : ''}` : text(`not scanned: ${r.ours.error ?? ''}`),
+    r.ours.top !== null ? finding(r.ours.top) : r.ours.scanned ? 'no finding' : text(`not scanned: ${r.ours.error ?? ''}`),
     text(hubCell(r.hub.state, r.hub.level)),
   ]);
   return [...table(['Repository', 'File', 'modelgate: top finding', 'Hub'], rows), ...rest(list)];
@@ -145,7 +146,7 @@ export function renderStudyMarkdown(s: Study): string {
     push(
       ...table(
         ['Repository', 'License', 'Files', 'modelgate: worst'],
-        s.remoteCode.list.rows.map((r) => [c(repoLabel(r)), r.license === null ? '–' : text(r.license, 60), int(r.files), r.severity ?? 'none']),
+        s.remoteCode.list.rows.map((r) => [c(repoLabel(r)), r.license === null ? '–' : text(r.license, 60), int(r.files), text(r.severity ?? 'none')]),
         ['l', 'l', 'r', 'l'],
       ),
       ...rest(s.remoteCode.list),
@@ -171,7 +172,7 @@ export function renderStudyMarkdown(s: Study): string {
         ['Repository', 'Worst', 'Flagged files', 'Files', 'Size', 'Worst file: top finding', 'Hub', 'Remote code'],
         s.worstRepositories.rows.map((r) => [
           c(repoLabel(r)),
-          r.severity,
+          text(r.severity),
           int(r.flaggedFiles),
           int(r.files),
           bytes(r.bytes),
@@ -196,7 +197,7 @@ export function renderStudyMarkdown(s: Study): string {
     ),
     '',
   );
-  if (mergeEngines(s).length > 1) push('Results come from more than one engine version: rerun `modelgate worker` with one version to make them comparable.', '');
+  for (const note of engineNotes(s)) push(text(note, 1000), '');
 
   push('## Errors', '');
   push(text(errorsSentence(s), 1000), '');

@@ -22,24 +22,26 @@ export interface Segment {
   color: string;
 }
 
-const WIDTH = 720;
+const BAR_WIDTH = 600;
+const STACK_WIDTH = 900;
 const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" font-size="12"';
 
 function clipLabel(s: string, max: number): string {
   return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
 }
 
-/** `id` (a fixed word of ours, unique in the page) names the <title> and <desc> for aria-labelledby. */
-
-/** Horizontal bar chart; bars scale to the largest value. */
+/**
+ * Horizontal bar chart; bars scale to the largest value. `id` (a fixed word of ours, unique in
+ * the page) names the <title> and <desc> for aria-labelledby.
+ */
 export function barChart(opts: { id: string; title: string; unit: string; bars: readonly Bar[]; labelWidth?: number }): string {
   const id = opts.id;
   const labelWidth = opts.labelWidth ?? 210;
   const row = 24;
   const top = 8;
   const height = top + Math.max(1, opts.bars.length) * row + 8;
-  const valueRoom = 120;
-  const barMax = WIDTH - labelWidth - valueRoom;
+  const valueRoom = 70;
+  const barMax = BAR_WIDTH - labelWidth - valueRoom;
   const max = Math.max(1, ...opts.bars.map((b) => b.value));
   const desc = opts.bars.length ? opts.bars.map((b) => `${b.label}: ${int(b.value)} ${opts.unit}`).join('; ') : 'no data';
   const parts: string[] = [];
@@ -55,7 +57,7 @@ export function barChart(opts: { id: string; title: string; unit: string; bars: 
   });
   if (!opts.bars.length) parts.push(`<text x="${labelWidth}" y="${top + 16}" fill="#57606a">no data</text>`);
   return (
-    `<svg class="chart" role="img" aria-labelledby="${id}-t ${id}-d" viewBox="0 0 ${WIDTH} ${height}" width="${WIDTH}" height="${height}" ${FONT} xmlns="http://www.w3.org/2000/svg">` +
+    `<svg class="chart" role="img" aria-labelledby="${id}-t ${id}-d" viewBox="0 0 ${BAR_WIDTH} ${height}" width="${BAR_WIDTH}" height="${height}" ${FONT} xmlns="http://www.w3.org/2000/svg">` +
     `<title id="${id}-t">${esc(opts.title)}</title><desc id="${id}-d">${esc(desc)}</desc>${parts.join('')}</svg>`
   );
 }
@@ -64,7 +66,7 @@ export function barChart(opts: { id: string; title: string; unit: string; bars: 
 export function stackedBars(opts: { id: string; title: string; rows: ReadonlyArray<{ label: string; unit: string; segments: readonly Segment[] }> }): string {
   const id = opts.id;
   const labelWidth = 110;
-  const barWidth = WIDTH - labelWidth - 20;
+  const barWidth = STACK_WIDTH - labelWidth - 20;
   const row = 34;
   const legendItems = opts.rows[0]?.segments ?? [];
   const legendRows = Math.ceil(legendItems.length / 2);
@@ -97,7 +99,7 @@ export function stackedBars(opts: { id: string; title: string; rows: ReadonlyArr
     parts.push(`<rect x="${x}" y="${y}" width="12" height="12" fill="${esc(s.color)}"/><text x="${x + 18}" y="${y + 10}" fill="#1f2328">${esc(s.label)}</text>`);
   });
   return (
-    `<svg class="chart" role="img" aria-labelledby="${id}-t ${id}-d" viewBox="0 0 ${WIDTH} ${height}" width="${WIDTH}" height="${height}" ${FONT} xmlns="http://www.w3.org/2000/svg">` +
+    `<svg class="chart" role="img" aria-labelledby="${id}-t ${id}-d" viewBox="0 0 ${STACK_WIDTH} ${height}" width="${STACK_WIDTH}" height="${height}" ${FONT} xmlns="http://www.w3.org/2000/svg">` +
     `<title id="${id}-t">${esc(opts.title)}</title><desc id="${id}-d">${esc(descs.join('. '))}</desc>${parts.join('')}</svg>`
   );
 }

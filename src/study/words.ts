@@ -124,3 +124,13 @@ export function remoteCodeSentence(s: Study): string {
 export function errorsSentence(s: Study): string {
   return `${count(s.errors.files, 'file', 'files')} could not be scanned; ${int(s.files.incomplete)} ${s.files.incomplete === 1 ? 'was' : 'were'} scanned only partly (counted under their findings, never as clean); ${count(s.crawl.partialRepositories, 'repository is', 'repositories are')} partial.`;
 }
+
+/** Warnings about the engine keys: results of several engines, and range scans. */
+export function engineNotes(s: Study): string[] {
+  const keys = [...s.engines.files.map((e) => e.engineKey), ...s.engines.repositories.map((e) => e.engineKey)];
+  const engines = new Set(keys.map((k) => k.split('~')[0]));
+  const notes: string[] = [];
+  if (engines.size > 1) notes.push('Results come from more than one engine version: run the workers again with one version to make them comparable (files already scanned under it are not scanned again).');
+  if (keys.some((k) => k.endsWith('~unverified'))) notes.push('Keys ending in ~unverified are scans made by range requests, whose bytes were not hashed whole: same engine, but the gateway does not reuse them.');
+  return notes;
+}
