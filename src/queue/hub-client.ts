@@ -6,7 +6,7 @@
  * only to hosts we expect, and credentials never leave the upstream's own origin.
  */
 import { Agent, request, type Dispatcher } from 'undici';
-import type { Limiter } from './limiter.js';
+import { sleep, type Limiter } from './limiter.js';
 import { LimitedDispatcher } from './limited-dispatcher.js';
 import { CrawlError, type RepoType } from './types.js';
 
@@ -56,19 +56,7 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const MAX_JSON_BYTES = 64 << 20;
 const MAX_PAGES = 10_000;
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+
 
 function header(h: Dispatcher.ResponseData['headers'], name: string): string | undefined {
   const v = h[name];

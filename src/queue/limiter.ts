@@ -59,7 +59,8 @@ export interface Limiter {
   pause(ms: number): Promise<void>;
 }
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+/** An abortable sleep (shared by the limiter and the hub client). */
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const t = setTimeout(() => {
