@@ -12,4 +12,3 @@ export type { Analyzer, AnalysisContext, ImportRecord } from './formats/types.js
 export { renderSarif, renderSarifText } from './report/sarif.js';
 export { renderCycloneDx, renderCycloneDxText } from './report/cyclonedx.js';
 export { renderMarkdown } from './report/markdown.js';
-export { createHubServer, startHub, type HubServerOptions } from './hub/server.js';
