@@ -207,23 +207,31 @@ export class FileService {
       // LFS files are verified by their sha256; the git blob id is needed only for regular files.
       const sha1 = meta.lfs ? null : gitBlobSha1Hasher(meta.size);
       this.metrics.inc('modelgate_upstream_downloads_total', {});
-      // Network chunks are small (~64 KiB); write in 4 MiB batches to cut the syscalls.
+      // Network chunks are small (~64 KiB); write in 4 MiB batches to cut the syscalls, and keep
+      // up to 4 batches in flight (16 MiB) so the download goes on while the disk catches up.
       let batch: Buffer[] = [];
       let batched = 0;
+      const inflight: Promise<void>[] = [];
       const flush = async () => {
         if (batched === 0) return;
         const buf = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched);
         batch = [];
         batched = 0;
-        await writer.write(buf);
+        const w = writer.write(buf);
+        // Observed now (an unobserved rejection would crash the process); thrown when awaited.
+        w.catch(() => undefined);
+        inflight.push(w);
+        if (inflight.length >= 4) await inflight.shift();
       };
       await this.upstream.download(fresh.location, auth, meta.size, async (chunk) => {
         sha1?.update(chunk);
+        // undici hands each chunk over for good (a fresh buffer per read): a view, no copy.
         batch.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         batched += chunk.byteLength;
         if (batched >= 4 << 20) await flush();
       });
       await flush();
+      await Promise.all(inflight);
       const sha256 = await writer.finish();
       // The bytes scanned are the bytes served, and they must be the bytes upstream announced.
       if (meta.sha256 && sha256 !== meta.sha256) {
