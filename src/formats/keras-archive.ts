@@ -15,7 +15,7 @@ import { DecompressingSource, type Codec } from '../source/decompress.js';
 import { SourceError, type ByteSource } from '../source/types.js';
 import { SizedSource, asError, sizeOf } from './archive.js';
 import type { AnalysisContext, Analyzer, SniffInput } from './types.js';
-import { TAIL_BYTES, eocdCandidates, readEndRecord, readLocalHeader, u16, u32, walkCentral, type CentralEntry, type EndRecord } from './zip/structure.js';
+import { findEnd, readLocalHeader, u16, u32, walkCentral, type CentralEntry } from './zip/structure.js';
 import { checkKerasConfig, parseConfig, reportSummary } from './keras/config.js';
 import { kerasRules } from './keras/rules.js';
 import { reportKerasVersion } from './keras/version.js';
@@ -66,16 +66,6 @@ function sniffKeras(input: SniffInput) {
   if (!names.includes(CONFIG)) return null;
   // Just above the zip analyzer's 0.95, which still runs as a secondary claim and scans the members.
   return { format: 'keras', confidence: 0.96 };
-}
-
-async function findEnd(source: ByteSource, size: number): Promise<EndRecord | null> {
-  const tailStart = Math.max(0, size - TAIL_BYTES);
-  const tail = await source.read(tailStart, size - tailStart);
-  for (const pos of eocdCandidates(tail)) {
-    const end = await readEndRecord(source, size, tail, tailStart, pos);
-    if (end) return end;
-  }
-  return null;
 }
 
 /** Opens a member's data (stored or compressed), bounded by the scan limits. */

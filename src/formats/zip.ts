@@ -20,16 +20,14 @@ import type { AnalysisContext, Analyzer, Claim, SniffInput } from './types.js';
 import { CrcSource, SizedSource, asError, emitSourceFailure, emitTraversal, scanAndReport, sizeOf } from './archive.js';
 import {
   SIG_LOCAL,
-  TAIL_BYTES,
   eocdCandidates,
-  readEndRecord,
+  findEnd,
   readLocalHeader,
   sameBytes,
   u16,
   u32,
   walkCentral,
   type CentralEntry,
-  type EndRecord,
   type LocalHeader,
 } from './zip/structure.js';
 
@@ -284,16 +282,6 @@ function classify(ctx: AnalysisContext, names: readonly string[]): Set<string> {
 function isStorage(name: string, prefixes: ReadonlySet<string>): boolean {
   const m = /^(.*\/)?data\/\d+$/.exec(name);
   return m !== null && prefixes.has(m[1] ?? '');
-}
-
-async function findEnd(source: ByteSource, size: number): Promise<EndRecord | null> {
-  const tailStart = Math.max(0, size - TAIL_BYTES);
-  const tail = await source.read(tailStart, size - tailStart);
-  for (const pos of eocdCandidates(tail)) {
-    const end = await readEndRecord(source, size, tail, tailStart, pos);
-    if (end) return end;
-  }
-  return null;
 }
 
 /**

@@ -87,6 +87,17 @@ export async function readEndRecord(source: ByteSource, size: number, tail: Uint
   return { eocdOffset, shift, cdStart: cdOffset + shift, cdSize, declaredEntries: entries, zip64 };
 }
 
+/** The end-of-central-directory record a loader would use, searched back from the end. */
+export async function findEnd(source: ByteSource, size: number): Promise<EndRecord | null> {
+  const tailStart = Math.max(0, size - TAIL_BYTES);
+  const tail = await source.read(tailStart, size - tailStart);
+  for (const pos of eocdCandidates(tail)) {
+    const end = await readEndRecord(source, size, tail, tailStart, pos);
+    if (end) return end;
+  }
+  return null;
+}
+
 export interface CentralEntry {
   index: number;
   /** Offset of this central directory record. */
