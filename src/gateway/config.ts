@@ -7,7 +7,6 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
-const severity = z.enum(['critical', 'high', 'medium', 'low', 'info']);
 
 export const GatewayConfigSchema = z
   .object({
@@ -47,8 +46,6 @@ export const GatewayConfigSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Scanner limits passed to every scan (see README, Limits). */
     limits: z.record(z.string(), z.number().positive()).default({}),
-    /** Minimum severity shown in the console as a finding line when scanning at start (unused by the server). */
-    failOn: severity.optional(),
   })
   .strict();
 

@@ -141,9 +141,7 @@ export function parseApi(rawPath: string): ApiTarget | null {
 }
 
 /** Encode a repo-relative file path for a URL (each segment, keeping the slashes). */
-export function encodePath(p: string): string {
-  return p.split('/').map(encodeURIComponent).join('/');
-}
+export { encodePath } from '../remote/target.js';
 
 export function repoUrlPrefix(t: RepoRef): string {
   return t.type === 'dataset' ? `/datasets/${t.id}` : `/${t.id}`;

@@ -57,7 +57,7 @@ export class Upstream {
   private readonly agent: Agent;
   private readonly allowed: Set<string>;
 
-  constructor(private readonly opts: UpstreamOptions) {
+  constructor(opts: UpstreamOptions) {
     this.base = new URL(opts.base);
     this.agent = new Agent({ headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs, connectTimeout: Math.min(opts.timeoutMs, 10_000) });
     this.allowed = new Set([this.base.host, ...opts.redirectHosts]);

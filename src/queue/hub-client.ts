@@ -7,6 +7,7 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { sleep, type Limiter } from './limiter.js';
+import { encodePath } from '../remote/target.js';
 import { LimitedDispatcher } from './limited-dispatcher.js';
 import { CrawlError, type RepoType } from './types.js';
 
@@ -83,9 +84,7 @@ export function nextLink(link: string | undefined): string | null {
   return null;
 }
 
-export function encodePath(p: string): string {
-  return p.split('/').map(encodeURIComponent).join('/');
-}
+export { encodePath };
 
 function apiPrefix(type: RepoType): string {
   return type === 'dataset' ? '/api/datasets' : '/api/models';
