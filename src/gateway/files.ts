@@ -203,36 +203,19 @@ export class FileService {
       throw new FileError('hash-mismatch', `upstream changed ${meta.path} at commit ${meta.commit.slice(0, 12)} between requests`);
     }
     const writer = await this.blobs.create();
+    const tDownload = performance.now();
     try {
       // LFS files are verified by their sha256; the git blob id is needed only for regular files.
       const sha1 = meta.lfs ? null : gitBlobSha1Hasher(meta.size);
       this.metrics.inc('modelgate_upstream_downloads_total', {});
-      // Network chunks are small (~64 KiB); write in 4 MiB batches to cut the syscalls, and keep
-      // up to 4 batches in flight (16 MiB) so the download goes on while the disk catches up.
-      let batch: Buffer[] = [];
-      let batched = 0;
-      const inflight: Promise<void>[] = [];
-      const flush = async () => {
-        if (batched === 0) return;
-        const buf = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched);
-        batch = [];
-        batched = 0;
-        const w = writer.write(buf);
-        // Observed now (an unobserved rejection would crash the process); thrown when awaited.
-        w.catch(() => undefined);
-        inflight.push(w);
-        if (inflight.length >= 4) await inflight.shift();
-      };
       await this.upstream.download(fresh.location, auth, meta.size, async (chunk) => {
         sha1?.update(chunk);
-        // undici hands each chunk over for good (a fresh buffer per read): a view, no copy.
-        batch.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-        batched += chunk.byteLength;
-        if (batched >= 4 << 20) await flush();
+        // undici hands each chunk over for good (a fresh buffer per read), as the writer needs:
+        // it gathers chunks into large writes and bounds what it holds.
+        await writer.write(chunk);
       });
-      await flush();
-      await Promise.all(inflight);
       const sha256 = await writer.finish();
+      this.metrics.observe('modelgate_download_duration_seconds', (performance.now() - tDownload) / 1000);
       // The bytes scanned are the bytes served, and they must be the bytes upstream announced.
       if (meta.sha256 && sha256 !== meta.sha256) {
         throw new FileError('hash-mismatch', `downloaded bytes of ${meta.path} have sha256 ${sha256.slice(0, 16)}…, upstream announced ${meta.sha256.slice(0, 16)}…`);
@@ -242,7 +225,9 @@ export class FileService {
         if (got !== meta.etag) throw new FileError('hash-mismatch', `downloaded bytes of ${meta.path} have git blob id ${got.slice(0, 12)}…, upstream announced ${meta.etag.slice(0, 12)}…`);
       }
       const scan = (await this.store.getScan(sha256, this.engineKey)) ?? (await this.scanBlob(writer.tempPath, sha256, displayName));
+      const tPublish = performance.now();
       await writer.commit(sha256);
+      this.metrics.observe('modelgate_publish_duration_seconds', (performance.now() - tPublish) / 1000);
       const blobPath = await this.blobs.localPath(sha256);
       if (!blobPath) throw new FileError('store-unavailable', 'blob vanished after commit');
       this.remember(sha256, scan, blobPath);

@@ -9,6 +9,8 @@ const HELP: Record<string, [string, 'counter' | 'histogram' | 'gauge']> = {
   modelgate_upstream_errors_total: ['Upstream failures by kind', 'counter'],
   modelgate_upstream_downloads_total: ['Files downloaded from upstream', 'counter'],
   modelgate_scan_duration_seconds: ['Time to scan a file', 'histogram'],
+  modelgate_download_duration_seconds: ['Time to download, hash and write a file from upstream (until its bytes are on disk)', 'histogram'],
+  modelgate_publish_duration_seconds: ['Time to publish a verified, scanned file to the blob store', 'histogram'],
   modelgate_scans_pending: ['Scans queued or running', 'gauge'],
 };
 

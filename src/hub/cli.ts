@@ -12,6 +12,7 @@ export interface HubFlags {
   host: string;
   pageSize: number;
   latencyMs: number;
+  rateMbit?: number;
   faults?: string;
   control: boolean;
   lfsRedirect: boolean;
@@ -61,6 +62,7 @@ export async function runHub(flags: HubFlags, out: NodeJS.WritableStream = proce
     dir: flags.dir,
     pageSize: flags.pageSize,
     latencyMs: flags.latencyMs,
+    ...(flags.rateMbit !== undefined ? { bytesPerSecond: (flags.rateMbit * 1e6) / 8 } : {}),
     faults,
     control: flags.control,
     lfsRedirect: flags.lfsRedirect,
@@ -99,6 +101,7 @@ export function registerHubCommand(program: Command, usageError: (message: strin
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--page-size <n>', 'entries per page of tree and repo listings', int('--page-size', 1), 1000)
     .option('--latency-ms <n>', 'delay every answer by this many milliseconds', int('--latency-ms', 0), 0)
+    .option('--rate-mbit <n>', 'serve file bodies at most at this many megabits per second (a distant upstream)', int('--rate-mbit', 1))
     .option('--faults <file>', 'JSON file of fault rules to apply (testing only; see docs/hub.md)')
     .option('--control', 'expose /-/hub/faults and /-/hub/requests to steer faults and count requests (testing only)', false)
     .option('--lfs-redirect', 'answer LFS files with a 302 to /-/cdn/<sha256>, as huggingface.co does', false)

@@ -17,6 +17,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import { cardData, configSummary, fileStatus, repoStatus, securityFile, type SecurityFile } from './card.js';
 import { Faults, parseFaultRules, type FaultRule } from './faults.js';
 import { checkRelativePath, parseRoute, printableForMessage, truthy, type ApiAction, type RepoRef, type Route, type UrlError } from './paths.js';
+import { Pace } from './pace.js';
 import { RepoStore, gitBlobSha1, lfsPointer, treeId, type HubFile, type RepoSnapshot } from './store.js';
 
 export interface HubServerOptions {
@@ -26,6 +27,8 @@ export interface HubServerOptions {
   pageSize?: number;
   /** Delay before every answer, in milliseconds (benchmarks of a distant upstream). */
   latencyMs?: number;
+  /** Serve file bodies at most this fast (bytes per second; a distant upstream's link). Unlimited by default. */
+  bytesPerSecond?: number;
   /** Fault rules active from the start. */
   faults?: FaultRule[];
   /** Expose `/-/hub/faults` and `/-/hub/requests` so another process can steer faults and count requests. */
@@ -519,6 +522,7 @@ export function createHubServer(options: HubServerOptions): HubServer {
       const at = action.offset !== undefined && action.offset >= start && action.offset <= end ? action.offset : start;
       return reply.send(stream.pipe(new Corrupt(start, at)));
     }
+    if (options.bytesPerSecond) return reply.send(stream.pipe(new Pace(options.bytesPerSecond)));
     return reply.send(stream);
   }
 
