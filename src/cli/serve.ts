@@ -58,6 +58,7 @@ export function registerServe(program: Command): void {
       // Loaded on demand: `scan` should not pay for (or depend on) the server's modules.
       const { createGateway } = await import('../gateway/server.js');
       const { PolicyError } = await import('../policy/index.js');
+      const { reloadPolicy } = await import('../gateway/policy-reload.js');
       const { StoreError } = await import('../store/errors.js');
       let gw;
       try {
@@ -86,6 +87,13 @@ export function registerServe(program: Command): void {
         };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
+        // SIGHUP re-reads the policy file, as daemons re-read their configuration.
+        process.on('SIGHUP', () => {
+          void reloadPolicy(gw.ctx, { name: 'signal:SIGHUP', group: 'admin', requestId: 'sighup' }).then(
+            (r) => process.stderr.write(r.ok ? `modelgate: policy reloaded (version ${r.version})\n` : `modelgate: policy not reloaded, version ${r.version} stays in force: ${r.error}\n`),
+            (e: unknown) => process.stderr.write(`modelgate: policy reload could not be audited, nothing changed: ${(e as Error).message}\n`),
+          );
+        });
       });
     });
 }

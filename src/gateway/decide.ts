@@ -35,13 +35,28 @@ interface UpstreamInfo {
 
 export class Gatekeeper {
   private facts = new Map<string, CachedFacts>();
+  #policy: Policy;
 
   constructor(
     private readonly store: Store,
     private readonly files: FileService,
     private readonly upstream: Upstream,
-    readonly policy: Policy,
-  ) {}
+    policy: Policy,
+  ) {
+    this.#policy = policy;
+  }
+
+  /** The policy in force; each decision carries the version of the policy that made it. */
+  get policy(): Policy {
+    return this.#policy;
+  }
+
+  /** Swaps the policy for every later decision (reload without restart); returns the previous one. */
+  replacePolicy(next: Policy): Policy {
+    const prev = this.#policy;
+    this.#policy = next;
+    return prev;
+  }
 
   /** Repository facts at a commit; partial (never throwing) when upstream cannot say. */
   async repoFacts(t: ResolveTarget, commit: string, auth: Record<string, string>): Promise<RepoFacts> {

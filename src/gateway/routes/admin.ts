@@ -9,6 +9,7 @@ import type { AuditQuery, AuditVerdict } from '../../store/types.js';
 import { hashSecret, requireAdmin } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { refuse } from '../http.js';
+import { reloadPolicy } from '../policy-reload.js';
 
 const WaiverInput = z.object({
   repo: z.string().min(1).max(200).optional(),
@@ -114,6 +115,19 @@ export function registerAdmin(app: FastifyInstance, ctx: GatewayContext): void {
     if (!ok) return refuse(reply, 404, `no active waiver ${req.params.id}`);
     await ctx.audit.record({ time: new Date().toISOString(), requestId: String(req.id), client: admin.name, group: admin.group, method: 'DELETE', repoType: 'model', repo: '*', revision: '', commit: null, path: null, sha256: null, verdict: 'allow', rules: [], findings: [], waivers: [req.params.id], upstreamStatus: null, scanId: null, policyVersion: ctx.gatekeeper.policy.version, message: `waiver ${req.params.id} revoked by ${admin.name}` });
     return reply.send({ revoked: req.params.id });
+  });
+
+  app.get('/admin/policy', async (req, reply) => {
+    if (!(await guard(req, reply))) return reply;
+    return reply.send({ version: ctx.gatekeeper.policy.version, source: ctx.config.policy ?? null });
+  });
+
+  app.post('/admin/policy/reload', async (req, reply) => {
+    const admin = await guard(req, reply);
+    if (!admin) return reply;
+    const r = await reloadPolicy(ctx, { name: admin.name, group: admin.group, requestId: String(req.id) });
+    if (!r.ok) return refuse(reply, 400, `policy not reloaded (version ${r.version} stays in force): ${r.error}`);
+    return reply.send(r);
   });
 
   app.get('/admin/tokens', async (req, reply) => {

@@ -115,7 +115,7 @@ export async function handleResolve(ctx: GatewayContext, req: FastifyRequest, re
   const verdict = decision.verdict;
   const message = verdict === 'block' ? refusalMessage(decision, t.path, reportUrl) : verdict === 'warn' ? warningMessage(decision, t.path, reportUrl) : null;
   try {
-    await ctx.audit.record(auditFrom(base, { commit: meta.commit, path: t.path, sha256: file.sha256, verdict, decision, file, message, policyVersion }));
+    await ctx.audit.record(auditFrom(base, { commit: meta.commit, path: t.path, sha256: file.sha256, verdict, decision, file, message, policyVersion: decision.policyVersion }));
   } catch {
     // Never serve what we could not record.
     return refuse(reply, 503, 'modelgate could not record the audit entry; refusing to serve');
