@@ -1,6 +1,6 @@
 /**
- * End to end with the real clients: huggingface_hub and transformers (Python) and
- * @huggingface/hub (JS) download through the gateway from the local hub source. Clean files
+ * End to end with the real clients: huggingface_hub, transformers and datasets (Python) and
+ * @huggingface/hub (JS) download models and datasets through the gateway from the local hub source. Clean files
  * arrive byte-identical; malicious ones raise an exception carrying the gateway's reason, and
  * their bytes are nowhere in the client's cache.
  */
@@ -22,6 +22,8 @@ rules:
 const REPOS = join(FIXTURES, 'repos', 'acme');
 const EVIL_BIN = readFileSync(join(REPOS, 'evil-bert', 'pytorch_model.bin'));
 const EVIL_OPT = readFileSync(join(REPOS, 'mixed', 'optimizer.pt'));
+const DATASETS = join(FIXTURES, 'repos', 'datasets', 'acme');
+const EVIL_PKL = readFileSync(join(DATASETS, 'evil-dataset', 'data', 'extra.pkl'));
 const REFUSAL = /blocked by modelgate: pytorch_model\.bin calls os\.system \(critical, rule scan-severity\); see http:\/\/127\.0\.0\.1:\d+\/reports\/[A-Za-z0-9_-]+/;
 
 let s: Stack;
@@ -88,6 +90,34 @@ describe.each(HUB_CLIENTS)('$label through the gateway', ({ python, present }) =
     expect((await py(s.base, home, 'exists', 'acme/tiny-bert', 'config.json'))['exists']).toBe(true);
     expect((await py(s.base, home, 'exists', 'acme/tiny-bert', 'nope.bin'))['exists']).toBe(false);
     expect((await py(s.base, home, 'paths-info', 'acme/tiny-bert', 'config.json'))['paths']).toEqual(['config.json']);
+  });
+
+  it('snapshot_download of a clean dataset repository gets every file intact', async () => {
+    const home = tempHome();
+    const r = await py(s.base, home, 'dataset-snapshot', 'acme/tiny-dataset');
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    for (const f of ['README.md', 'data/train-00000-of-00001.parquet']) {
+      expect(readFileSync(join(r.path!, f)), f).toEqual(readFileSync(join(DATASETS, 'tiny-dataset', f)));
+    }
+  });
+
+  it('a dataset repository with a malicious pickle: the file is refused with the reason, snapshot_download fails, no byte is cached', async () => {
+    const home = tempHome();
+    const one = await py(s.base, home, 'dataset-download', 'acme/evil-dataset', 'data/extra.pkl');
+    expect(one.ok).toBe(false);
+    expect(one.message).toMatch(/blocked by modelgate: data\/extra\.pkl calls os\.system \(critical, rule scan-severity\); see http:\/\/127\.0\.0\.1:\d+\/reports\//);
+    const snap = await py(s.base, home, 'dataset-snapshot', 'acme/evil-dataset');
+    expect(snap.ok).toBe(false);
+    expect(JSON.stringify(snap.chain)).toMatch(/blocked by modelgate: data\/extra\.pkl calls os\.system/);
+    expect(containsBytes(home, EVIL_PKL)).toEqual([]);
+  });
+});
+
+describe.skipIf(!HAVE_PYTHON)('the datasets library through the gateway', () => {
+  it('load_dataset reads a clean parquet dataset', async () => {
+    const home = tempHome();
+    const r = await py(s.base, home, 'load-dataset', 'acme/tiny-dataset');
+    expect(r, JSON.stringify(r)).toMatchObject({ ok: true, rows: 8, columns: ['text', 'label'], first: { text: 'example 0', label: 0 } });
   });
 });
 

@@ -23,6 +23,19 @@ def main():
             from huggingface_hub import snapshot_download
             p = snapshot_download(repo)
             out = {"ok": True, "path": p}
+        elif action == "dataset-snapshot":
+            from huggingface_hub import snapshot_download
+            p = snapshot_download(repo, repo_type="dataset")
+            out = {"ok": True, "path": p}
+        elif action == "dataset-download":
+            from huggingface_hub import hf_hub_download
+            p = hf_hub_download(repo, arg, repo_type="dataset")
+            out = {"ok": True, "path": p}
+        elif action == "load-dataset":
+            # The datasets library only reads parquet here; it is only pointed at clean repos.
+            from datasets import load_dataset
+            ds = load_dataset(repo, split="train")
+            out = {"ok": True, "rows": ds.num_rows, "columns": ds.column_names, "first": ds[0]}
         elif action == "info":
             from huggingface_hub import model_info
             i = model_info(repo)

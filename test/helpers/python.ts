@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const PYTHON = existsSync('/opt/mg-venv/bin/python') ? '/opt/mg-venv/bin/python' : 'python3';
+export const PYTHON = process.env['MG_PYTHON'] ?? (existsSync('/opt/mg-venv/bin/python') ? '/opt/mg-venv/bin/python' : 'python3');
 
 export function hasCommand(cmd: string): boolean {
   try {
