@@ -12,6 +12,7 @@ interface ServeFlags {
   dataDir?: string;
   policy?: string;
   store?: string;
+  blobStore?: string;
   scanWorkers?: string;
   redis?: string;
   publicUrl?: string;
@@ -29,6 +30,7 @@ export function registerServe(program: Command): void {
     .option('--data-dir <dir>', 'where the cache and the embedded database live (default ./modelgate-data)')
     .option('--policy <file>', 'policy YAML (default: block high and above and unscannable files, warn on medium)')
     .option('--store <url>', 'database: a SQLite path or postgres://... (default <data-dir>/modelgate.db)')
+    .option('--blob-store <url>', 'blobs: a directory (shared by replicas) or s3://bucket/prefix?endpoint=URL (default <data-dir>/cache)')
     .option('--scan-workers <n>', 'scan worker threads (default 2)')
     .option('--redis <url>', 'Redis for single flight across replicas sharing --store and --data-dir')
     .option('--public-url <url>', 'URL clients use to reach the gateway (for links in refusals)')
@@ -45,6 +47,7 @@ export function registerServe(program: Command): void {
             dataDir: flags.dataDir,
             policy: flags.policy,
             store: flags.store,
+            blobStore: flags.blobStore,
             scanWorkers: flags.scanWorkers,
             redis: flags.redis,
             publicUrl: flags.publicUrl,

@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { parseBlobStoreLocation } from '../store/blobs-open.js';
+import { StoreError } from '../store/errors.js';
 
 
 export const GatewayConfigSchema = z
@@ -20,6 +22,8 @@ export const GatewayConfigSchema = z
     dataDir: z.string().min(1).default('./modelgate-data'),
     /** Store URL: a path / sqlite:PATH (default: <dataDir>/modelgate.db) or postgres://... */
     store: z.string().optional(),
+    /** Blob store: a directory / file:PATH (default: <dataDir>/cache) or s3://bucket/prefix?endpoint=… */
+    blobStore: z.string().optional(),
     policy: z.string().optional(),
     /** Redis URL: enables single flight across replicas that share the store and data directory. */
     redis: z.string().url().optional(),
@@ -58,6 +62,7 @@ const ENV_KEYS: Record<string, keyof GatewayConfig> = {
   MODELGATE_UPSTREAM: 'upstream',
   MODELGATE_DATA_DIR: 'dataDir',
   MODELGATE_STORE: 'store',
+  MODELGATE_BLOB_STORE: 'blobStore',
   MODELGATE_POLICY: 'policy',
   MODELGATE_SCAN_WORKERS: 'scanWorkers',
   MODELGATE_REDIS: 'redis',
@@ -119,6 +124,13 @@ export function loadGatewayConfig(opts: { file?: string; env?: NodeJS.ProcessEnv
   const cfg = merged.data;
   cfg.dataDir = resolve(cfg.dataDir);
   cfg.store ??= join(cfg.dataDir, 'modelgate.db');
+  try {
+    // Checked here so that a bad URL stops the start-up with one line naming the key.
+    parseBlobStoreLocation(cfg.blobStore, env);
+  } catch (e) {
+    if (e instanceof StoreError) throw new ConfigError(`configuration: blobStore: ${e.message}`);
+    throw e;
+  }
   if (cfg.upstreamAuth === 'replace' && !cfg.upstreamToken) throw new ConfigError('configuration: upstreamAuth is "replace" but no upstreamToken is set');
   return cfg;
 }

@@ -5,11 +5,10 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { loadPolicy } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
-import { openFsBlobStore } from '../store/blobs-fs.js';
+import { openBlobStore, SHARED_SWEEP_MIN_AGE_MS } from '../store/blobs-open.js';
 import { openStore } from '../store/open.js';
 import type { BlobStore, Store } from '../store/types.js';
 import { hashSecret } from './auth.js';
@@ -55,7 +54,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   const store = deps.store ?? (await openStore(config.store!));
   await store.migrate();
   // Replicas share the data directory: start-up must not sweep another replica's live download.
-  const blobs = deps.blobs ?? (await openFsBlobStore(join(config.dataDir, 'cache'), config.redis ? { sweepMinAgeMs: 6 * 3600_000 } : {}));
+  const blobs = deps.blobs ?? (await openBlobStore(config.blobStore, config.dataDir, config.redis ? { sweepMinAgeMs: SHARED_SWEEP_MIN_AGE_MS } : {}));
   await blobs.sweep();
   const policy = deps.policy ?? loadPolicy(config.policy);
   const metrics = new Metrics();
@@ -147,6 +146,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       await redisFlight?.close();
       await upstream.close();
       await store.close();
+      if (!deps.blobs) await blobs.close?.();
     },
   };
 }

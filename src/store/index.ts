@@ -7,4 +7,6 @@ export { openPostgresStore, type PostgresStoreOptions } from './postgres.js';
 export { openStore, parseStoreLocation, type StoreLocation } from './open.js';
 export { migrationNames } from './migrations.js';
 export { FsBlobStore, openFsBlobStore, writeAll, checkSha256, type FsBlobStoreOptions } from './blobs-fs.js';
+export { S3BlobStore, type S3BlobStoreOptions } from './blobs-s3.js';
+export { openBlobStore, parseBlobStoreLocation, SHARED_SWEEP_MIN_AGE_MS, type BlobStoreLocation, type OpenBlobStoreOptions } from './blobs-open.js';
 export { createTokenSecret, hashTokenSecret, verifyTokenSecret, looksLikeTokenSecret, TOKEN_PREFIX } from './tokens.js';

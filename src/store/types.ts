@@ -151,4 +151,6 @@ export interface BlobStore {
   create(): Promise<BlobWriter>;
   /** Remove temporary files left by a crash (called at start-up). */
   sweep(): Promise<number>;
+  /** Release connections (S3 clients); stores without any leave it out. */
+  close?(): Promise<void>;
 }

@@ -56,6 +56,9 @@ function failure(e: unknown): { status: number; message: string; code?: string; 
   }
   const kind = (e as { kind?: string }).kind;
   if (kind === 'unavailable') return { status: 503, message: 'modelgate storage is unavailable; refusing to serve unscanned or unaudited bytes' };
+  // A stored blob whose bytes no longer match its sha256 (a tampered or damaged shared copy):
+  // never served; where it lives is for the operator's log, not for clients.
+  if (kind === 'corrupt') return { status: 502, message: 'refused by modelgate: the stored copy of this file failed its sha256 check; nothing was served' };
   return { status: 500, message: `modelgate internal error: ${(e as Error).message ?? String(e)}` };
 }
 
