@@ -115,7 +115,9 @@ torch.save({f'layer{i}.weight': torch.zeros(64, 1024, 1024) for i in range(4)}, 
  */
 async function pacedFirstDownloads(repos: string, files: readonly (readonly [string, string, number])[]): Promise<GatewayBenchRow[]> {
   const mbit = Number(process.env['MG_BENCH_LINK_MBIT'] ?? 1000);
-  const hub = await startHub({ dir: repos, logger: false, warm: true, bytesPerSecond: (mbit * 1e6) / 8 });
+  const hub = await startHub({ dir: repos, logger: false, bytesPerSecond: (mbit * 1e6) / 8 });
+  // Hashing the repositories first: the direct download must not share the machine with it.
+  await hub.app.hub.store.warm();
   const dataDir = mkdtempSync(join(tmpdir(), 'mg-bench-gw-'));
   const gw = await serveProcess(['--upstream', hub.url, '--data-dir', dataDir]);
   const rows: GatewayBenchRow[] = [];

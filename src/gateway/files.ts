@@ -63,6 +63,8 @@ export class FileService {
   private metaFlight = new LocalFlight();
   /** File metadata by (repo, commit, path): immutable for a commit, so safe to keep in memory. */
   private metas = new Map<string, FileMeta>();
+  /** (user, repository) pairs upstream recently confirmed, until when. */
+  private access = new Map<string, number>();
 
   private metaKey(type: string, repo: string, commit: string, path: string): string {
     return `${type}:${repo}@${commit}:${path}`;
@@ -82,6 +84,8 @@ export class FileService {
     private readonly metrics: Metrics,
     private readonly branchTtlMs: number,
     private readonly flight: Flight = new LocalFlight(),
+    /** True when each user's own Hub token goes upstream (upstreamAuth: pass). */
+    private readonly perUserAccess = false,
   ) {}
 
   private branchKey(t: ResolveTarget): string {
@@ -99,20 +103,23 @@ export class FileService {
   metadata(t: ResolveTarget, auth: Record<string, string>): Promise<FileMeta> {
     // Keyed by credentials too: one user's answer (a gated repo) must not become another's.
     const who = auth['authorization'] ? createHash('sha256').update(auth['authorization']).digest('hex').slice(0, 16) : '-';
-    return this.metaFlight.run(`${who}|${t.type}:${t.id}@${t.revision}:${t.path}`, () => this.lookupMetadata(t, auth));
+    return this.metaFlight.run(`${who}|${t.type}:${t.id}@${t.revision}:${t.path}`, () => this.lookupMetadata(t, auth, `${who}|${t.type}:${t.id}`));
   }
 
-  private async lookupMetadata(t: ResolveTarget, auth: Record<string, string>): Promise<FileMeta> {
+  private async lookupMetadata(t: ResolveTarget, auth: Record<string, string>, accessKey: string): Promise<FileMeta> {
     const commit = this.knownCommit(t);
     if (commit) {
       const m = this.metas.get(this.metaKey(t.type, t.id, commit, t.path)) ?? (await this.store.getFileMeta(t.type, t.id, commit, t.path));
       if (m) {
+        // What another user's request cached must not reach a user the upstream would refuse.
+        if (this.perUserAccess) await this.confirmAccess({ ...t, revision: commit }, auth, accessKey);
         this.metrics.inc('modelgate_cache_hits_total', { kind: 'metadata' });
         if (m.sha256) this.rememberMeta(m);
         return m;
       }
     }
     const up = await this.upstream.fileMetadata(commit ? { ...t, revision: commit } : t, auth);
+    if (this.perUserAccess) this.granted(accessKey);
     if (!HEX40.test(t.revision)) this.branches.set(this.branchKey(t), { commit: up.commit, expires: Date.now() + this.branchTtlMs });
     const meta: FileMeta = {
       repoType: t.type,
@@ -131,6 +138,22 @@ export class FileService {
     await this.store.putFileMeta(meta);
     if (meta.sha256) this.rememberMeta(meta);
     return meta;
+  }
+
+  /**
+   * With users' own Hub tokens passed upstream, asks upstream (a HEAD, with the user's
+   * credentials) whether this user may read the repository, at most once per user and repository
+   * per branch TTL; upstream's refusal (401/403/404, GatedRepo…) propagates to the client as is.
+   */
+  private async confirmAccess(t: ResolveTarget, auth: Record<string, string>, accessKey: string): Promise<void> {
+    if ((this.access.get(accessKey) ?? 0) > Date.now()) return;
+    await this.upstream.fileMetadata(t, auth);
+    this.granted(accessKey);
+  }
+
+  private granted(accessKey: string): void {
+    if (this.access.size >= 50_000) this.access.delete(this.access.keys().next().value!);
+    this.access.set(accessKey, Date.now() + this.branchTtlMs);
   }
 
   /** Bytes on disk, verified and scanned under the current engine; downloads at most once. */

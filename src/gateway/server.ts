@@ -62,7 +62,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   const pool = new ScanPool(config.scanWorkers, config.limits);
   const engineKey = engineKeyOf(ScanPool.engineInfo(config.limits));
   const redisFlight = !deps.flight && config.redis ? new RedisFlight({ url: config.redis, leaseMs: config.flightLeaseMs }) : null;
-  const files = new FileService(store, blobs, upstream, pool, engineKey, metrics, config.branchTtlMs, deps.flight ?? redisFlight ?? new LocalFlight());
+  const files = new FileService(store, blobs, upstream, pool, engineKey, metrics, config.branchTtlMs, deps.flight ?? redisFlight ?? new LocalFlight(), config.upstreamAuth === 'pass');
   const gatekeeper = new Gatekeeper(store, files, upstream, policy);
   const audit = new AuditSink(store, config.auditWebhook, config.auditSyslog);
   metrics.gauge('modelgate_scans_pending', () => pool.pending);

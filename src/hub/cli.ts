@@ -3,6 +3,8 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
+import { z } from 'zod';
+import { RepoAccessListSchema, type RepoAccess } from './access.js';
 import { parseFaultRules, type FaultRule } from './faults.js';
 import { createHubServer, listenHub } from './server.js';
 
@@ -13,6 +15,7 @@ export interface HubFlags {
   pageSize: number;
   latencyMs: number;
   rateMbit?: number;
+  access?: string;
   faults?: string;
   control: boolean;
   lfsRedirect: boolean;
@@ -31,19 +34,28 @@ function int(name: string, min: number) {
   };
 }
 
-async function loadFaults(path: string): Promise<FaultRule[]> {
+async function readJsonFlag(flag: string, path: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new HubUsageError(`cannot read --faults ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new HubUsageError(`cannot read ${flag} ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
-  let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
-    throw new HubUsageError(`--faults ${path} is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+    throw new HubUsageError(`${flag} ${path} is not JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+async function loadAccess(path: string): Promise<RepoAccess[]> {
+  const r = RepoAccessListSchema.safeParse(await readJsonFlag('--access', path));
+  if (!r.success) throw new HubUsageError(`--access ${path}: ${z.prettifyError(r.error).replace(/\s+/g, ' ')}`);
+  return r.data;
+}
+
+async function loadFaults(path: string): Promise<FaultRule[]> {
+  const raw = await readJsonFlag('--faults', path);
   const rules = parseFaultRules(raw);
   if (!rules.ok) throw new HubUsageError(`--faults ${path}: ${rules.message}`);
   return rules.value;
@@ -58,12 +70,14 @@ export async function runHub(flags: HubFlags, out: NodeJS.WritableStream = proce
     throw new HubUsageError(`--dir ${flags.dir}: no such directory`);
   }
   const faults = flags.faults !== undefined ? await loadFaults(flags.faults) : [];
+  const access = flags.access !== undefined ? await loadAccess(flags.access) : [];
   const app = createHubServer({
     dir: flags.dir,
     pageSize: flags.pageSize,
     latencyMs: flags.latencyMs,
     ...(flags.rateMbit !== undefined ? { bytesPerSecond: (flags.rateMbit * 1e6) / 8 } : {}),
     faults,
+    access,
     control: flags.control,
     lfsRedirect: flags.lfsRedirect,
     ...(flags.publicUrl !== undefined ? { publicUrl: flags.publicUrl } : {}),
@@ -102,6 +116,7 @@ export function registerHubCommand(program: Command, usageError: (message: strin
     .option('--page-size <n>', 'entries per page of tree and repo listings', int('--page-size', 1), 1000)
     .option('--latency-ms <n>', 'delay every answer by this many milliseconds', int('--latency-ms', 0), 0)
     .option('--rate-mbit <n>', 'serve file bodies at most at this many megabits per second (a distant upstream)', int('--rate-mbit', 1))
+    .option('--access <file>', 'JSON list of gated or private repositories and the tokens that may read them (see docs/hub.md)')
     .option('--faults <file>', 'JSON file of fault rules to apply (testing only; see docs/hub.md)')
     .option('--control', 'expose /-/hub/faults and /-/hub/requests to steer faults and count requests (testing only)', false)
     .option('--lfs-redirect', 'answer LFS files with a 302 to /-/cdn/<sha256>, as huggingface.co does', false)

@@ -17,6 +17,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import { cardData, configSummary, fileStatus, repoStatus, securityFile, type SecurityFile } from './card.js';
 import { Faults, parseFaultRules, type FaultRule } from './faults.js';
 import { checkRelativePath, parseRoute, printableForMessage, truthy, type ApiAction, type RepoRef, type Route, type UrlError } from './paths.js';
+import { AccessList, type RepoAccess } from './access.js';
 import { Pace } from './pace.js';
 import { RepoStore, gitBlobSha1, lfsPointer, treeId, type HubFile, type RepoSnapshot } from './store.js';
 
@@ -31,6 +32,8 @@ export interface HubServerOptions {
   bytesPerSecond?: number;
   /** Fault rules active from the start. */
   faults?: FaultRule[];
+  /** Gated and private repositories and the bearer tokens that may read them (docs/hub.md, Access). */
+  access?: RepoAccess[];
   /** Expose `/-/hub/faults` and `/-/hub/requests` so another process can steer faults and count requests. */
   control?: boolean;
   /**
@@ -66,7 +69,7 @@ export interface HubControl {
 
 export type HubServer = FastifyInstance & { hub: HubControl };
 
-type ErrorCode = 'RepoNotFound' | 'RevisionNotFound' | 'EntryNotFound';
+type ErrorCode = 'RepoNotFound' | 'RevisionNotFound' | 'EntryNotFound' | 'GatedRepo';
 
 const MAX_RECORDS = 10_000;
 const MAX_PATHS_INFO = 1000;
@@ -223,6 +226,7 @@ export function createHubServer(options: HubServerOptions): HubServer {
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
   const store = new RepoStore(options.dir);
   const faults = new Faults(options.faults ?? []);
+  const access = new AccessList(options.access ?? []);
   const requests: RequestRecord[] = [];
   const ctxOf = new WeakMap<FastifyRequest, Ctx>();
 
@@ -343,6 +347,10 @@ export function createHubServer(options: HubServerOptions): HubServer {
         }
       }
 
+      if (route.kind === 'resolve' || route.kind === 'api') {
+        const denied = access.check(route.repo, req.headers.authorization);
+        if (denied) return fail(reply, denied.status, denied.message, denied.code);
+      }
       switch (route.kind) {
         case 'resolve':
           return handleResolve(req, reply, route.repo, route.rev, route.path, route.raw, rule);
@@ -658,9 +666,8 @@ export function createHubServer(options: HubServerOptions): HubServer {
       sha: snap.commit,
       lastModified: snap.lastModified.toISOString(),
       createdAt: snap.createdAt.toISOString(),
-      private: false,
+      ...access.flags(repo),
       disabled: false,
-      gated: false,
       downloads: 0,
       likes: 0,
       tags,
@@ -802,8 +809,7 @@ export function createHubServer(options: HubServerOptions): HubServer {
         author: r.repo.segments.length === 2 ? r.repo.segments[0] : null,
         lastModified: r.lastModified.toISOString(),
         createdAt: r.createdAt.toISOString(),
-        private: false,
-        gated: false,
+        ...access.flags(r.repo),
         disabled: false,
         downloads: 0,
         likes: 0,
