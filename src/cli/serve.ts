@@ -59,7 +59,7 @@ export function registerServe(program: Command): void {
         throw e;
       }
       // Loaded on demand: `scan` should not pay for (or depend on) the server's modules.
-      const { createGateway } = await import('../gateway/server.js');
+      const { createGateway, BlobStoreStartError } = await import('../gateway/server.js');
       const { PolicyError } = await import('../policy/index.js');
       const { reloadPolicy } = await import('../gateway/policy-reload.js');
       const { StoreError } = await import('../store/errors.js');
@@ -69,6 +69,7 @@ export function registerServe(program: Command): void {
       } catch (e) {
         // A bad policy file or store URL is the user's input: one line, exit 2.
         if (e instanceof PolicyError) throw new ServeUsageError(e.message);
+        if (e instanceof BlobStoreStartError && (e.cause.kind === 'invalid' || e.cause.kind === 'unavailable')) throw new ServeUsageError(e.message);
         if (e instanceof StoreError && (e.kind === 'invalid' || e.kind === 'unavailable' || e.kind === 'corrupt')) throw new ServeUsageError(`store ${cfg.store}: ${e.message}`);
         throw e;
       }

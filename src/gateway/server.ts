@@ -5,10 +5,12 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { loadPolicy } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
 import { openBlobStore, SHARED_SWEEP_MIN_AGE_MS } from '../store/blobs-open.js';
+import { StoreError } from '../store/errors.js';
 import { openStore } from '../store/open.js';
 import type { BlobStore, Store } from '../store/types.js';
 import { hashSecret } from './auth.js';
@@ -49,13 +51,31 @@ export function engineKeyOf(info: { version: string; rulesVersion: string; analy
   return `${info.version}+${h.slice(0, 12)}`;
 }
 
+/** Start-up failures of the blob store name the blob store, not the database. */
+export class BlobStoreStartError extends Error {
+  override readonly name = 'BlobStoreStartError';
+  constructor(
+    readonly location: string,
+    override readonly cause: StoreError,
+  ) {
+    super(`blob store ${location}: ${cause.message}`);
+  }
+}
+
+function blobStoreError(config: GatewayConfig): (e: unknown) => never {
+  return (e) => {
+    if (e instanceof StoreError) throw new BlobStoreStartError(config.blobStore ?? join(config.dataDir, 'cache'), e);
+    throw e;
+  };
+}
+
 export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
   mkdirSync(config.dataDir, { recursive: true });
   const store = deps.store ?? (await openStore(config.store!));
   await store.migrate();
   // Replicas share the data directory: start-up must not sweep another replica's live download.
-  const blobs = deps.blobs ?? (await openBlobStore(config.blobStore, config.dataDir, config.redis ? { sweepMinAgeMs: SHARED_SWEEP_MIN_AGE_MS } : {}));
-  await blobs.sweep();
+  const blobs = deps.blobs ?? (await openBlobStore(config.blobStore, config.dataDir, config.redis ? { sweepMinAgeMs: SHARED_SWEEP_MIN_AGE_MS } : {}).catch(blobStoreError(config)));
+  await blobs.sweep().catch(blobStoreError(config));
   const policy = deps.policy ?? loadPolicy(config.policy);
   const metrics = new Metrics();
   const upstream = new Upstream({ base: config.upstream, redirectHosts: config.upstreamRedirectHosts, timeoutMs: config.upstreamTimeoutMs });
@@ -99,8 +119,9 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   app.get('/readyz', async (_req, reply) => {
     const storeOk = await store.ping().catch(() => false);
     const redisOk = redisFlight ? await redisFlight.ping() : null;
-    const ok = ready && storeOk && redisOk !== false;
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', store: storeOk, ...(redisOk !== null ? { redis: redisOk } : {}) });
+    const blobsOk = blobs.ping ? await blobs.ping() : null;
+    const ok = ready && storeOk && redisOk !== false && blobsOk !== false;
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', store: storeOk, ...(redisOk !== null ? { redis: redisOk } : {}), ...(blobsOk !== null ? { blobs: blobsOk } : {}) });
   });
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
   app.get<{ Params: { id: string } }>('/reports/:id', (req, reply) => handleReport(ctx, req, reply));

@@ -12,7 +12,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { checkSha256, writeAll, type FsBlobStore } from './blobs-fs.js';
 import { StoreError, isStoreError } from './errors.js';
@@ -208,9 +208,11 @@ export class S3BlobStore implements BlobStore {
   /** @internal called by writers: puts the verified file at `path` under its key, once. */
   async upload(path: string, sha256: string, size: number): Promise<void> {
     const key = this.keyFor(sha256);
-    // Content-addressed: an object of the same size under this key holds these bytes already.
-    // A different size means a damaged object, which this upload then replaces.
-    if ((await this.#headSize(key)) === size) return;
+    // Content-addressed: an object of this size that names this sha256 holds these bytes already
+    // (every download from the bucket checks it anyway). Anything else under the key, a damaged
+    // or replaced object, is overwritten with the verified bytes.
+    const existing = await this.#head(key);
+    if (existing !== null && existing.size === size && existing.sha256 === sha256) return;
     const partSize = Math.max(this.#partSize, Math.ceil(size / MAX_PARTS));
     const body = createReadStream(path, { highWaterMark: 1 << 20 });
     const upload = new Upload({
@@ -280,12 +282,26 @@ export class S3BlobStore implements BlobStore {
   }
 
   async #headSize(key: string): Promise<number | null> {
+    return (await this.#head(key))?.size ?? null;
+  }
+
+  async #head(key: string): Promise<{ size: number; sha256: string | undefined } | null> {
     try {
       const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return head.ContentLength ?? 0;
+      return { size: head.ContentLength ?? 0, sha256: head.Metadata?.['sha256'] };
     } catch (e) {
       if (isNotFound(e)) return null;
       throw s3Error(e, `look up ${this.#where(key)}`);
+    }
+  }
+
+  /** Readiness: the bucket answers with these credentials. */
+  async ping(): Promise<boolean> {
+    try {
+      await this.#client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      return true;
+    } catch {
+      return false;
     }
   }
 

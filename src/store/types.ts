@@ -153,4 +153,6 @@ export interface BlobStore {
   sweep(): Promise<number>;
   /** Release connections (S3 clients); stores without any leave it out. */
   close?(): Promise<void>;
+  /** Readiness of a remote tier (S3); local stores leave it out. */
+  ping?(): Promise<boolean>;
 }

@@ -199,8 +199,15 @@ describe('S3 blob store', () => {
     // Refused again on the next ask (nothing was cached), and the writer's own cache is unaffected.
     await expectStoreError(b.localPath(want), 'corrupt');
     expect(readFileSync((await a.localPath(want))!).equals(data)).toBe(true);
-    await a.close();
-    await b.close();
+
+    // The next commit of the verified bytes (a fresh download elsewhere) repairs the object:
+    // same size, but it no longer names its sha256, so it is not taken for the blob.
+    const { store: c } = await s3Store();
+    expect(await put(c, data)).toBe(want);
+    expect((await objectBytes(`mg/blobs/${want}`)).equals(data)).toBe(true);
+    const { store: d } = await s3Store();
+    expect(readFileSync((await d.localPath(want))!).equals(data)).toBe(true);
+    for (const st of [a, b, c, d]) await st.close();
   });
 
   it('an upload S3 refuses fails the commit, publishes nothing and leaves no object behind', async () => {
