@@ -33,6 +33,12 @@ export interface Limits {
    * this many bytes remain. Remote scans lower it: every extra byte is a download.
    */
   crcVerifyBytes: number;
+  /**
+   * Largest Parquet footer (FileMetaData, with the base64 Arrow schema pyarrow stores in it) read
+   * into memory. Real footers are KiBs to a few MiB; the footer is the only part of a Parquet file
+   * a scan reads, so this also bounds what a remote scan of one downloads.
+   */
+  maxParquetFooterBytes: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -49,6 +55,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxPicklesPerStream: 1_000,
   timeoutMs: 120_000,
   crcVerifyBytes: 16 * 1024 * 1024,
+  maxParquetFooterBytes: 64 * 1024 * 1024,
 });
 
 export function resolveLimits(overrides?: Partial<Limits>): Limits {

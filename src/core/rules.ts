@@ -91,6 +91,9 @@ const kinds: RuleKind[] = [
   { id: 'TFLITE_CUSTOM_OP', severity: 'medium', title: 'TFLite model uses a custom op (native kernel)' },
   { id: 'TFLITE_FLEX_OP', severity: 'medium', title: 'TFLite model runs TensorFlow ops through the Flex delegate' },
   { id: 'TFLITE_MALFORMED', severity: 'medium', unscannable: true, title: 'TFLite FlatBuffer is malformed' },
+  // Parquet (dataset files)
+  { id: 'PARQUET_PY_EXTENSION_TYPE', severity: 'high', title: 'Parquet Arrow schema has a pickled Python extension type (arrow.py_extension_type)' },
+  { id: 'PARQUET_MALFORMED', severity: 'medium', unscannable: true, title: 'Parquet footer or its Arrow schema is malformed' },
 ];
 
 export const RULES: ReadonlyMap<string, RuleKind> = new Map(kinds.map((k) => [k.id, k]));

@@ -18,7 +18,7 @@ export const DEFAULT_RULES: RuleSet = {
   // tokenizer.json), chat templates, Hydra YAML configs, and bytes of no recognised format
   // (tokenizer.model, images). An "approved formats" list is about weights, and every repository
   // has these; scan-severity still judges their findings (template escapes, auto_map, _target_).
-  formats: { action: 'off', allow: [], ignore: ['text', 'json', 'jinja', 'hydra-yaml', 'unknown'] },
+  formats: { action: 'off', allow: [], ignore: ['text', 'json', 'jinja', 'hydra-yaml', 'parquet', 'unknown'] },
   'remote-code': { action: 'off' },
   license: { action: 'off', allow: [], unknown: 'block' },
   'upstream-verdict': { action: 'off', unsafe: 'block', caution: 'warn', 'not-scanned': 'off' },
