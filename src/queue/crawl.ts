@@ -11,13 +11,13 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { HubClient } from '../remote/hub.js';
 import { openStore } from '../store/open.js';
 import type { SqlStore } from '../store/sql.js';
-import { HubClient } from './hub-client.js';
 import { RedisLimiter } from './limiter.js';
 import { keys, openRedis, redisOptions, type StatName } from './redis.js';
 import { CrawlResults } from './results.js';
-import { CrawlError, jobIdOf, parseRepoSpec, type RepoJobData, type RepoType } from './types.js';
+import { CrawlError, endpointOrThrow, jobIdOf, orThrow, parseRepoSpec, type RepoJobData, type RepoType } from './types.js';
 
 export interface CrawlSources {
   authors: string[];
@@ -111,7 +111,8 @@ async function enumerate(client: HubClient, sources: CrawlSources, log: (l: stri
   };
   const listing = async (q: { author?: string; search?: string }, what: string): Promise<void> => {
     let n = 0;
-    for await (const r of client.listRepos(type, q)) {
+    for await (const item of client.listRepos(type, q)) {
+      const r = orThrow(item);
       const spec = parseRepoSpec(r.id, type);
       if (!spec.ok) {
         invalid.push(spec.message);
@@ -214,11 +215,12 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
 
 export async function runCrawl(opts: CrawlOptions): Promise<CrawlSummary> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const endpoint = endpointOrThrow(opts.endpoint);
   const run = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(4).toString('hex')}`;
   const redis = openRedis(opts.redisUrl, `modelgate-crawl-${process.pid}`);
   const queue = openQueue(opts.queue, opts.redisUrl);
   queue.on('error', () => {});
-  const client = new HubClient({ endpoint: opts.endpoint, token: opts.token, limiter: new RedisLimiter(redis, new URL(opts.endpoint).host, { rate: opts.rate, burst: opts.burst }) });
+  const client = new HubClient({ endpoint, token: opts.token, limiter: new RedisLimiter(redis, endpoint.host, { rate: opts.rate, burst: opts.burst }), loopbackAlias: true });
   let store: SqlStore | null = null;
   try {
     // Fail fast with a clear message when Redis is not there at all (later outages are waited out).

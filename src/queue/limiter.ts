@@ -8,6 +8,7 @@
  * thousands of requests, so the bucket is charged per request instead.
  */
 import type { Redis } from 'ioredis';
+import { sleep, type Limiter } from '../remote/limiter.js';
 import { keys } from './redis.js';
 
 // Returns 0 when a token was taken, else the milliseconds to wait before trying again.
@@ -52,28 +53,6 @@ export interface LimiterOptions {
   maxWaitMs?: number;
 }
 
-export interface Limiter {
-  /** Resolves when this caller may send one request. */
-  take(signal?: AbortSignal): Promise<void>;
-  /** Stops every worker's requests to this upstream for `ms` (from Retry-After). */
-  pause(ms: number): Promise<void>;
-}
-
-/** An abortable sleep (shared by the limiter and the hub client). */
-export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
 export class RedisLimiter implements Limiter {
   private readonly bucketKey: string;
   private readonly pauseKey: string;
@@ -101,17 +80,5 @@ export class RedisLimiter implements Limiter {
   async pause(ms: number): Promise<void> {
     if (!(ms > 0)) return;
     await this.redis.eval(PAUSE, 1, this.pauseKey, String(Math.ceil(ms)));
-  }
-}
-
-/** For a worker run without Redis-backed limits (unit tests); pauses are local to the process. */
-export class LocalLimiter implements Limiter {
-  private pausedUntil = 0;
-  async take(signal?: AbortSignal): Promise<void> {
-    const wait = this.pausedUntil - Date.now();
-    if (wait > 0) await sleep(wait, signal);
-  }
-  async pause(ms: number): Promise<void> {
-    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + ms);
   }
 }

@@ -20,13 +20,13 @@
  * is recorded as an error).
  */
 import { createHash } from 'node:crypto';
+import { statusKind, type HubClient } from '../remote/hub.js';
 import type { Engine } from '../scan/engine.js';
 import type { FileReport, RemoteFallback } from '../scan/report.js';
 import { BufferSource } from '../source/buffer.js';
 import { HttpRangeSource, displayUrl, faultOf, type HttpFault } from '../source/http.js';
 import { SourceError } from '../source/types.js';
-import type { HubClient } from './hub-client.js';
-import { CrawlError } from './types.js';
+import { CrawlError, crawlKindOf } from './types.js';
 
 export interface RemoteScanOptions {
   client: HubClient;
@@ -68,11 +68,8 @@ function crawlErrorOf(e: unknown, path: string): CrawlError {
   if (!(e instanceof SourceError)) return new CrawlError('transient', `${path}: remote read failed: ${e instanceof Error ? e.message : String(e)}`, null, { cause: e });
   const fault = faultOf(e);
   const status = typeof e.details['status'] === 'number' ? e.details['status'] : null;
-  if (fault === 'status' && status !== null) {
-    if (status === 404 || status === 401 || status === 403 || status === 410 || status === 451) return new CrawlError('not-found', `${path}: ${e.message}`, status, { cause: e });
-    if (status === 408 || status === 429 || status >= 500) return new CrawlError('transient', `${path}: ${e.message}`, status, { cause: e });
-    return new CrawlError('protocol', `${path}: ${e.message}`, status, { cause: e });
-  }
+  // A download's status means what it would mean for an API call.
+  if (fault === 'status' && status !== null) return new CrawlError(crawlKindOf(statusKind(status)), `${path}: ${e.message}`, status, { cause: e });
   if (fault !== null && TRANSIENT_FAULTS.has(fault)) return new CrawlError('transient', `${path}: ${e.message}`, null, { cause: e });
   return new CrawlError('protocol', `${path}: ${e.message}`, null, { cause: e });
 }

@@ -2,6 +2,8 @@
  * Shapes shared by `modelgate crawl` (the producer) and `modelgate worker` (the consumers): the
  * job payload that crosses Redis, the job result, the error kinds, and the job-id rule.
  */
+import type { HubErrorKind, HubResult } from '../remote/hub.js';
+import { parseEndpoint } from '../remote/target.js';
 
 export type RepoType = 'model' | 'dataset';
 export const REPO_TYPES: readonly RepoType[] = ['model', 'dataset'];
@@ -68,6 +70,34 @@ export class CrawlError extends Error {
   ) {
     super(message, options);
   }
+}
+
+/** What a failed Hub call means for a job: gated counts as gone (not retried), an outage as transient (retried). */
+const FROM_HUB: Record<HubErrorKind, CrawlErrorKind> = {
+  network: 'transient',
+  unavailable: 'transient',
+  'not-found': 'not-found',
+  auth: 'not-found',
+  status: 'protocol',
+  protocol: 'protocol',
+  limit: 'too-large',
+};
+
+export function crawlKindOf(kind: HubErrorKind): CrawlErrorKind {
+  return FROM_HUB[kind];
+}
+
+/** A Hub call's value, or its error thrown as a CrawlError (BullMQ retries jobs by what they throw). */
+export function orThrow<T>(r: HubResult<T>): T {
+  if (r.ok) return r.value;
+  throw new CrawlError(FROM_HUB[r.error.kind], r.error.message, r.error.status);
+}
+
+/** The upstream's API root; a bad one is an input error, not something a retry cures. */
+export function endpointOrThrow(raw: string): URL {
+  const r = parseEndpoint(raw);
+  if (!r.ok) throw new CrawlError('invalid', `--endpoint: ${r.message}`);
+  return r.value;
 }
 
 export function isCrawlError(e: unknown, kind?: CrawlErrorKind): e is CrawlError {

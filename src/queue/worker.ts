@@ -13,19 +13,20 @@ import type { Server } from 'node:http';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Limits } from '../core/limits.js';
+import { HubClient, type TreeEntry } from '../remote/hub.js';
+import type { Limiter } from '../remote/limiter.js';
 import { REMOTE_CRC_VERIFY_BYTES } from '../remote/scan.js';
 import { Engine } from '../scan/engine.js';
 import { isStoreError } from '../store/errors.js';
 import { openStore } from '../store/open.js';
 import type { SqlStore } from '../store/sql.js';
 import { engineKeyOf } from './engine-key.js';
-import { HubClient, type TreeEntry } from './hub-client.js';
-import { RedisLimiter, type Limiter } from './limiter.js';
+import { RedisLimiter } from './limiter.js';
 import { WorkerMetrics } from './metrics.js';
 import { keys, openRedis, redisOptions, type StatName } from './redis.js';
 import { scanRemoteFile } from './remote-scan.js';
 import { CrawlResults } from './results.js';
-import { CrawlError, isRetryable, validRepoId, validRevision, type RepoJobData, type RepoJobResult, type RepoType } from './types.js';
+import { CrawlError, endpointOrThrow, isRetryable, orThrow, validRepoId, validRevision, type RepoJobData, type RepoJobResult, type RepoType } from './types.js';
 
 export interface CrawlWorkerOptions {
   redisUrl: string;
@@ -238,7 +239,7 @@ async function processFile(ctx: RepoContext, type: RepoType, repo: string, commi
 export async function processRepo(ctx: RepoContext, data: Pick<RepoJobData, 'type' | 'repo' | 'revision' | 'run'>, signal?: AbortSignal): Promise<RepoJobResult> {
   const started = Date.now();
   const { type, repo, revision } = data;
-  const info = await ctx.client.repoInfo(type, repo, revision, signal);
+  const info = orThrow(await ctx.client.repoInfo(type, repo, revision, { securityStatus: true, signal }));
   const commit = info.sha;
   const existing = await ctx.results.getRepository(type, repo, commit);
   const result: RepoJobResult = { type, repo, commit, status: 'done', unchanged: false, files: 0, scanned: 0, skipped: 0, fileErrors: 0, bytesFetched: 0, ms: 0 };
@@ -246,7 +247,7 @@ export async function processRepo(ctx: RepoContext, data: Pick<RepoJobData, 'typ
     await ctx.results.touchRepository(type, repo, commit, new Date().toISOString(), data.run);
     return { ...result, unchanged: true, files: existing.files, ms: Date.now() - started };
   }
-  const files = await ctx.client.listFiles(type, repo, commit, { maxFiles: ctx.maxFilesPerRepo, ...(signal ? { signal } : {}) });
+  const files = orThrow(await ctx.client.listFiles(type, repo, commit, { maxFiles: ctx.maxFilesPerRepo, signal }));
   result.files = files.length;
   await mapLimit(files, ctx.fileConcurrency, async (f) => {
     const out = await processFile(ctx, type, repo, commit, f);
@@ -313,14 +314,16 @@ export async function startCrawlWorker(opts: CrawlWorkerOptions): Promise<Runnin
     const ep = opts.endpoint ?? endpoint;
     let c = clients.get(ep);
     if (!c) {
-      const origin = new URL(ep).host;
+      const root = endpointOrThrow(ep);
+      const origin = root.host;
       const limiter: Limiter = new RedisLimiter(redis, origin, { rate: opts.rate, burst: opts.burst });
       c = new HubClient({
-        endpoint: ep,
+        endpoint: root,
         token: opts.token,
         limiter,
         timeoutMs: opts.timeoutMs,
         redirectHosts: opts.redirectHosts,
+        loopbackAlias: true,
         events: {
           request: () => metrics.inc('modelgate_crawl_upstream_requests_total'),
           status: (s) => {

@@ -3,21 +3,17 @@
  * HttpRangeSource by the same engine as a local scan, so verdicts and exit codes are the same;
  * each FileReport says what the scan cost in bytes and requests.
  */
-import { Agent } from 'undici';
 import { SEVERITY_RANK } from '../core/findings.js';
 import { Engine, type ScanOptions } from '../scan/engine.js';
 import { buildReport } from '../scan/scan.js';
 import type { FileReport, RemoteFallback, ScanReport } from '../scan/report.js';
 import { HttpRangeSource, displayUrl, type HttpRangeOptions } from '../source/http.js';
 import { SourceError } from '../source/types.js';
-import { HubClient, type HubError, type RemoteFile } from './hub.js';
-import { parseTarget, type HubTarget, type RemoteTarget } from './target.js';
+import { HubClient, type HubError } from './hub.js';
+import { parseEndpoint, parseTarget, type HubTarget, type RemoteTarget } from './target.js';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 export const REMOTE_CRC_VERIFY_BYTES = 64 * 1024;
-
-/** Where huggingface.co sends LFS and Xet downloads; other endpoints get only what the user allows. */
-const HF_CDN_HOSTS = ['*.huggingface.co', '*.hf.co', 'hf.co'];
 
 /**
  * Formats whose analyzers must read from the first byte to the last (pickle streams, compressed
@@ -31,7 +27,7 @@ export interface RemoteScanOptions extends ScanOptions {
   endpoint?: string;
   /** Hub token; default: HF_TOKEN. Sent only to the endpoint's host. */
   token?: string | null;
-  /** Extra hosts redirects may lead to (`host`, `host:port`, `*.suffix`). */
+  /** Extra hosts redirects may lead to (`host`, `host:port`, `*.suffix`); huggingface.co's CDNs are allowed for it. */
   allowedHosts?: readonly string[];
   /** Files scanned at once. */
   concurrency?: number;
@@ -53,11 +49,6 @@ interface Job {
   url: URL;
   name: string;
   size: number | null;
-}
-
-export function endpointOf(opts: Pick<RemoteScanOptions, 'endpoint' | 'env'>): URL {
-  const raw = opts.endpoint ?? (opts.env ?? process.env)['HF_ENDPOINT'] ?? DEFAULT_ENDPOINT;
-  return new URL(raw.replace(/\/+$/, '') + '/');
 }
 
 function unreadable(job: Job, err: SourceError, requests: number, bytes: number): FileReport {
@@ -83,16 +74,17 @@ function hubName(t: HubTarget, path: string): string {
   return `hf://${kind}${t.repo}${rev}/${path}`;
 }
 
+function hubFailure(t: HubTarget, e: HubError): RemoteScanResult {
+  return { ok: false, error: { target: t.spec, kind: e.kind, message: e.message } };
+}
+
 /** Scans hf:// and http(s):// targets; a repository that cannot be listed is an error value, a file that cannot be read is a finding. */
 export async function scanRemote(specs: readonly string[], opts: RemoteScanOptions = {}): Promise<RemoteScanResult> {
   const started = new Date();
   const env = opts.env ?? process.env;
-  let endpoint: URL;
-  try {
-    endpoint = endpointOf(opts);
-  } catch {
-    return { ok: false, error: { target: opts.endpoint ?? env['HF_ENDPOINT'] ?? '', kind: 'usage', message: `invalid hub endpoint: ${opts.endpoint ?? env['HF_ENDPOINT']}` } };
-  }
+  const rawEndpoint = opts.endpoint ?? env['HF_ENDPOINT'] ?? DEFAULT_ENDPOINT;
+  const endpoint = parseEndpoint(rawEndpoint);
+  if (!endpoint.ok) return { ok: false, error: { target: rawEndpoint, kind: 'usage', message: endpoint.message } };
   const targets: RemoteTarget[] = [];
   for (const s of specs) {
     const t = parseTarget(s);
@@ -100,37 +92,36 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
     targets.push(t.value);
   }
   const token = opts.token !== undefined ? opts.token : (env['HF_TOKEN'] ?? env['HUGGING_FACE_HUB_TOKEN'] ?? null);
-  const isHf = /(^|\.)huggingface\.co$|(^|\.)hf\.co$/.test(endpoint.hostname);
-  const allowedHosts = [...(isHf ? HF_CDN_HOSTS : []), ...(opts.allowedHosts ?? [])];
-  const timeoutMs = opts.http?.timeoutMs ?? 30_000;
-  const dispatcher = new Agent({ headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: Math.min(timeoutMs, 10_000), connections: 16 });
   // CRC checks of members read only at their head would download them whole (see Limits.crcVerifyBytes).
   const engine = new Engine({ ...opts, limits: { crcVerifyBytes: REMOTE_CRC_VERIFY_BYTES, ...opts.limits } });
+  const hub = new HubClient({
+    endpoint: endpoint.value,
+    token,
+    redirectHosts: opts.allowedHosts,
+    timeoutMs: opts.http?.timeoutMs,
+    // As long as the range source waits for a Retry-After (src/source/http.ts): someone is watching.
+    maxRetryAfterMs: 30_000,
+  });
   try {
-    const hub = new HubClient({ endpoint, token: token || null, dispatcher });
     const jobs: Job[] = [];
     for (const t of targets) {
       if (t.kind === 'url') {
         jobs.push({ url: t.url, name: displayUrl(t.url), size: null });
         continue;
       }
-      const commit = await hub.resolveRevision(t);
-      if (!commit.ok) return { ok: false, error: { target: t.spec, ...commit.error } };
-      const files = await hub.listFiles(t, commit.value);
-      if (!files.ok) return { ok: false, error: { target: t.spec, ...files.error } };
-      for (const f of files.value as RemoteFile[]) jobs.push({ url: hub.resolveUrl(t, commit.value, f.path), name: hubName(t, f.path), size: f.size });
+      const info = await hub.repoInfo(t.repoKind, t.repo, t.revision);
+      if (!info.ok) return hubFailure(t, info.error);
+      const commit = info.value.sha;
+      const files = await hub.listFiles(t.repoKind, t.repo, commit, { path: t.path });
+      if (!files.ok) return hubFailure(t, files.error);
+      for (const f of files.value) jobs.push({ url: hub.resolveUrl(t.repoKind, t.repo, commit, f.path), name: hubName(t, f.path), size: f.lfs?.size ?? f.size });
     }
     const results: FileReport[] = [];
     const running = new Set<Promise<void>>();
     const concurrency = Math.max(1, opts.concurrency ?? 4);
     let done = 0;
     for (const job of jobs) {
-      const p: Promise<void> = scanOne(engine, job, {
-        ...opts.http,
-        allowedHosts,
-        ...(token ? { token, tokenHost: endpoint.host } : {}),
-        dispatcher,
-      })
+      const p: Promise<void> = scanOne(engine, job, { ...opts.http, ...hub.rangeAccess() })
         .then((r) => {
           results.push(r);
           opts.onProgress?.(++done, jobs.length, r);
@@ -143,7 +134,7 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
     results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return { ok: true, report: buildReport(engine, results, started) };
   } finally {
-    await dispatcher.close().catch(() => undefined);
+    await hub.close().catch(() => undefined);
   }
 }
 

@@ -5,6 +5,7 @@
  *   hf://gpt2[@rev]                   a one-segment (legacy) repo id; it cannot take a path
  *   https://host/file, http://…       one file
  * The revision may be percent-encoded (`refs%2Fpr%2F1`) as in huggingface_hub's hf:// paths.
+ * Also how the Hub's URLs are spelled, from the endpoint (`--endpoint`, HF_ENDPOINT) down.
  */
 
 export type RepoKind = 'model' | 'dataset' | 'space';
@@ -109,4 +110,23 @@ export function resolvePrefix(kind: RepoKind): string {
 
 export function encodePath(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/');
+}
+
+/** The API root as given by the user, ending in '/' so that relative API paths keep its own path prefix. */
+export function parseEndpoint(raw: string): { ok: true; value: URL } | { ok: false; message: string } {
+  let url: URL;
+  try {
+    url = new URL(raw.replace(/\/+$/, '') + '/');
+  } catch {
+    return { ok: false, message: `invalid hub endpoint (not a URL): ${raw}` };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { ok: false, message: `invalid hub endpoint (not http or https): ${raw}` };
+  return { ok: true, value: url };
+}
+
+/** 127.0.0.1 for localhost and back, with the port; null for any other host. */
+export function loopbackAlias(host: string): string | null {
+  const [name, port] = host.split(/:(?=\d+$)/);
+  const alias = name === '127.0.0.1' ? 'localhost' : name === 'localhost' ? '127.0.0.1' : null;
+  return alias === null ? null : port ? `${alias}:${port}` : alias;
 }

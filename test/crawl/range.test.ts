@@ -9,11 +9,12 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHub, type HubServerOptions } from '../../src/hub/server.js';
 import { engineKeyOf } from '../../src/queue/engine-key.js';
-import { HubClient } from '../../src/queue/hub-client.js';
-import { LocalLimiter } from '../../src/queue/limiter.js';
 import { WorkerMetrics } from '../../src/queue/metrics.js';
 import { CrawlResults } from '../../src/queue/results.js';
+import { orThrow } from '../../src/queue/types.js';
 import { crawlEngine, processRepo, type RepoContext } from '../../src/queue/worker.js';
+import { HubClient } from '../../src/remote/hub.js';
+import { LocalLimiter } from '../../src/remote/limiter.js';
 import { Engine } from '../../src/scan/engine.js';
 import type { FileReport } from '../../src/scan/report.js';
 import { FileSource } from '../../src/source/file.js';
@@ -71,7 +72,7 @@ describe('range scans in the worker', () => {
     await store.migrate();
     const engine = crawlEngine();
     const limiter = new CountingLimiter();
-    const client = new HubClient({ endpoint: hub.url, limiter, backoffMs: 50 });
+    const client = new HubClient({ endpoint: new URL(hub.url), limiter, backoffMs: 50, loopbackAlias: true });
     const ctx: RepoContext = {
       store,
       results: new CrawlResults(store),
@@ -159,7 +160,7 @@ describe('range scans in the worker', () => {
     const t = await setup('cut', { faults: [{ method: 'GET', path: '/-/cdn/**', action: { kind: 'truncate', afterBytes: 100 } }] });
     try {
       await expect(processRepo(t.ctx, { type: 'model', repo: 'big/evil', revision: 'main', run: 'r1' })).rejects.toMatchObject({ kind: 'transient' });
-      const rows = await t.ctx.results.listFiles('model', 'big/evil', (await t.ctx.client.repoInfo('model', 'big/evil', 'main')).sha);
+      const rows = await t.ctx.results.listFiles('model', 'big/evil', orThrow(await t.ctx.client.repoInfo('model', 'big/evil', 'main')).sha);
       expect(rows.filter((f) => f.path === 'pytorch_model.bin' && f.scanId !== null)).toEqual([]);
       expect(await t.ctx.results.listRepositories()).toEqual([]);
     } finally {

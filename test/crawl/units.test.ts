@@ -9,12 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineKeyOf as gatewayEngineKeyOf } from '../../src/gateway/server.js';
 import { startHub } from '../../src/hub/server.js';
 import { engineKeyOf } from '../../src/queue/engine-key.js';
-import { HubClient, nextLink, parseRetryAfter } from '../../src/queue/hub-client.js';
-import { LocalLimiter } from '../../src/queue/limiter.js';
 import { WorkerMetrics } from '../../src/queue/metrics.js';
 import { CrawlResults } from '../../src/queue/results.js';
 import { jobIdOf, parseRepoSpec } from '../../src/queue/types.js';
 import { processRepo, type RepoContext } from '../../src/queue/worker.js';
+import { nextLink, parseRetryAfter, parseTreeFile } from '../../src/remote/hub-answers.js';
+import { HubClient } from '../../src/remote/hub.js';
+import { LocalLimiter } from '../../src/remote/limiter.js';
 import { Engine } from '../../src/scan/engine.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { makeCrawlHub } from './helpers.js';
@@ -44,6 +45,15 @@ describe('crawl rules', () => {
     expect(nextLink('<https://h/a>; rel="prev", <https://h/b>; rel="next"')).toBe('https://h/b');
     expect(nextLink(undefined)).toBeNull();
   });
+
+  it('reads tree entries: files checked, other entries skipped', () => {
+    const sha = 'ab'.repeat(32);
+    expect(parseTreeFile({ type: 'file', path: 'w.bin', size: 9, oid: 'o', lfs: { oid: `sha256:${sha}`, size: 9 } })).toEqual({ path: 'w.bin', size: 9, oid: 'o', lfs: { oid: sha, size: 9 } });
+    expect(parseTreeFile({ type: 'directory', path: 'sub' })).toBeNull();
+    expect(parseTreeFile({ type: 'file', path: 'w.bin', size: -1, oid: 'o' })).toBe('malformed');
+    expect(parseTreeFile({ type: 'file', path: 'w.bin', size: 9, oid: 'o', lfs: { oid: 'nothex', size: 9 } })).toBe('malformed');
+    expect(parseTreeFile('w.bin')).toBe('malformed');
+  });
 });
 
 describe('one repository into a SQLite store (no Redis)', () => {
@@ -63,7 +73,7 @@ describe('one repository into a SQLite store (no Redis)', () => {
     const store = openSqliteStore(join(dbDir, 'crawl.db'));
     await store.migrate();
     const engine = new Engine();
-    const client = new HubClient({ endpoint: hub.url, limiter: new LocalLimiter() });
+    const client = new HubClient({ endpoint: new URL(hub.url), limiter: new LocalLimiter(), loopbackAlias: true });
     const ctx: RepoContext = {
       store,
       results: new CrawlResults(store),
@@ -115,7 +125,7 @@ describe('one repository into a SQLite store (no Redis)', () => {
     const store = openSqliteStore(join(dbDir, 'corrupt.db'));
     await store.migrate();
     const engine = new Engine();
-    const client = new HubClient({ endpoint: hub.url, limiter: new LocalLimiter() });
+    const client = new HubClient({ endpoint: new URL(hub.url), limiter: new LocalLimiter(), loopbackAlias: true });
     const ctx: RepoContext = {
       store,
       results: new CrawlResults(store),

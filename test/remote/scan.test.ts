@@ -10,7 +10,7 @@ import { startHub } from '../../src/hub/server.js';
 import type { FaultRule } from '../../src/hub/faults.js';
 import { scanRemote, renderRemoteSummary } from '../../src/remote/scan.js';
 import { parseTarget } from '../../src/remote/target.js';
-import { nextLink } from '../../src/remote/hub.js';
+import { nextLink } from '../../src/remote/hub-answers.js';
 import { scanPath } from '../../src/scan/scan.js';
 import type { FileReport, ScanReport } from '../../src/scan/report.js';
 import { BIG_STORAGES, makeRemoteHubDir } from './helpers.js';
@@ -144,6 +144,21 @@ describe('remote scan', () => {
     if (!r.ok) expect(r.error.kind).toBe('not-found');
     const rev = await scanRemote(['hf://acme/evil-bert@nope'], { endpoint: hub.url, token: null });
     expect(rev.ok).toBe(false);
+  });
+
+  it('waits out an API 429 for its Retry-After, as the crawler does', async () => {
+    hub.app.hub.faults.set([{ method: 'GET', path: '/api/models/**/revision/**', times: 1, action: { kind: 'status', status: 429, retryAfter: 1 } }]);
+    const report = await scan(['hf://acme/clean-torch']);
+    expect(report.files).toHaveLength(3);
+    expect(hub.app.hub.requests.filter((r) => r.url.includes('/revision/')).map((r) => r.status)).toEqual([429, 200]);
+  });
+
+  it('refuses an API redirect to a host it was not told to trust', async () => {
+    const other = hub.url.replace('127.0.0.1', 'localhost');
+    hub.app.hub.faults.set([{ method: 'GET', path: '/api/models/**/revision/**', action: { kind: 'redirect', location: `${other}/api/models/acme/clean-torch/revision/main` } }]);
+    const r = await scanRemote(['hf://acme/clean-torch'], { endpoint: hub.url, token: null });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toMatchObject({ kind: 'protocol', message: expect.stringContaining(`redirected to unexpected host ${new URL(other).host}`) });
   });
 
   it('scans one URL', async () => {

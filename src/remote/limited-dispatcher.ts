@@ -1,9 +1,10 @@
 /**
- * An undici Dispatcher that takes a token from the shared limiter before each request and
- * reports every response status. Handed to HttpRangeSource as its `dispatcher`, so the range
- * requests of a remote scan are charged to the same bucket as the crawler's API calls, and a
- * 429/503 answered to one of them pauses the whole fleet (the range source itself only backs off
- * locally). Redirect hops are separate dispatches, so each is charged too.
+ * An undici Dispatcher that takes a token from the Hub client's limiter before each request and
+ * reports every response status. Handed to HttpRangeSource as its `dispatcher` (HubClient's
+ * rangeAccess), so range requests are charged to the same limiter as the API calls, and a
+ * 429/503 answered to one of them pauses everyone behind it, for the crawler the whole fleet (the
+ * range source itself only backs off locally). Redirect hops are separate dispatches, so each is
+ * charged too.
  */
 import { Dispatcher } from 'undici';
 import type { Limiter } from './limiter.js';
