@@ -39,6 +39,12 @@ export interface Limits {
    * a scan reads, so this also bounds what a remote scan of one downloads.
    */
   maxParquetFooterBytes: number;
+  /**
+   * Largest Arrow IPC schema read into memory: an IPC stream's first message (the Schema) or an
+   * IPC file's footer (the schema plus one 24-byte block per record batch). Real ones are KiBs;
+   * nothing else of an Arrow file is read, so this also bounds what a remote scan of one downloads.
+   */
+  maxArrowSchemaBytes: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -56,6 +62,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   timeoutMs: 120_000,
   crcVerifyBytes: 16 * 1024 * 1024,
   maxParquetFooterBytes: 64 * 1024 * 1024,
+  maxArrowSchemaBytes: 64 * 1024 * 1024,
 });
 
 export function resolveLimits(overrides?: Partial<Limits>): Limits {

@@ -94,6 +94,9 @@ const kinds: RuleKind[] = [
   // Parquet (dataset files)
   { id: 'PARQUET_PY_EXTENSION_TYPE', severity: 'high', title: 'Parquet Arrow schema has a pickled Python extension type (arrow.py_extension_type)' },
   { id: 'PARQUET_MALFORMED', severity: 'medium', unscannable: true, title: 'Parquet footer or its Arrow schema is malformed' },
+  // Arrow IPC (dataset files: datasets' .arrow shards, Feather v2)
+  { id: 'ARROW_PY_EXTENSION_TYPE', severity: 'high', title: 'Arrow IPC schema has a pickled Python extension type (arrow.py_extension_type)' },
+  { id: 'ARROW_MALFORMED', severity: 'medium', unscannable: true, title: 'Arrow IPC file or stream schema is malformed' },
 ];
 
 export const RULES: ReadonlyMap<string, RuleKind> = new Map(kinds.map((k) => [k.id, k]));

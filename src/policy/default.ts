@@ -15,10 +15,11 @@ export const DEFAULT_RULES: RuleSet = {
   'scan-severity': { action: 'block', block: 'high', warn: 'medium', unscannable: 'block' },
   repositories: { action: 'off', allow: [], deny: [] },
   // Report formats that are never model weights: text (README), JSON (config.json,
-  // tokenizer.json), chat templates, Hydra YAML configs, and bytes of no recognised format
-  // (tokenizer.model, images). An "approved formats" list is about weights, and every repository
-  // has these; scan-severity still judges their findings (template escapes, auto_map, _target_).
-  formats: { action: 'off', allow: [], ignore: ['text', 'json', 'jinja', 'hydra-yaml', 'parquet', 'unknown'] },
+  // tokenizer.json), chat templates, Hydra YAML configs, dataset files (Parquet, Arrow IPC) and
+  // bytes of no recognised format (tokenizer.model, images). An "approved formats" list is about
+  // weights, and every repository has these; scan-severity still judges their findings (template
+  // escapes, auto_map, _target_, a pickled Arrow extension type).
+  formats: { action: 'off', allow: [], ignore: ['text', 'json', 'jinja', 'hydra-yaml', 'parquet', 'arrow-ipc', 'unknown'] },
   'remote-code': { action: 'off' },
   license: { action: 'off', allow: [], unknown: 'block' },
   'upstream-verdict': { action: 'off', unsafe: 'block', caution: 'warn', 'not-scanned': 'off' },

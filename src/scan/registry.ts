@@ -24,8 +24,9 @@ import { kerasMetadataAnalyzer } from '../formats/keras-metadata.js';
 import { onnxAnalyzer } from '../formats/onnx.js';
 import { tfliteAnalyzer } from '../formats/tflite.js';
 import { parquetAnalyzer } from '../formats/parquet/analyzer.js';
+import { arrowIpcAnalyzer } from '../formats/arrow/analyzer.js';
 
-export const ANALYZERS: readonly Analyzer[] = [zipAnalyzer, tarAnalyzer, ...compressedAnalyzers, npyAnalyzer, safetensorsAnalyzer, kerasH5Analyzer, kerasArchiveAnalyzer, hydraYamlAnalyzer, msgpackAnalyzer, ggufAnalyzer, jsonConfigAnalyzer, jinjaTemplateAnalyzer, pythonAnalyzer, executableAnalyzer, savedModelAnalyzer, kerasMetadataAnalyzer, onnxAnalyzer, tfliteAnalyzer, parquetAnalyzer, pickleAnalyzer, recognisedAnalyzer];
+export const ANALYZERS: readonly Analyzer[] = [zipAnalyzer, tarAnalyzer, ...compressedAnalyzers, npyAnalyzer, safetensorsAnalyzer, kerasH5Analyzer, kerasArchiveAnalyzer, hydraYamlAnalyzer, msgpackAnalyzer, ggufAnalyzer, jsonConfigAnalyzer, jinjaTemplateAnalyzer, pythonAnalyzer, executableAnalyzer, savedModelAnalyzer, kerasMetadataAnalyzer, onnxAnalyzer, tfliteAnalyzer, parquetAnalyzer, arrowIpcAnalyzer, pickleAnalyzer, recognisedAnalyzer];
 
 export function analyzerVersions(list: readonly Analyzer[] = ANALYZERS): Record<string, string> {
   return Object.fromEntries(list.map((a) => [a.id, a.version]));

@@ -7,7 +7,7 @@ import { Engine, scanBytes, scanFile } from '../../src/index.js';
 import { atLeast } from '../../src/core/findings.js';
 import { parquetAnalyzer } from '../../src/formats/parquet/analyzer.js';
 import { CompactReader, ThriftError } from '../../src/formats/parquet/thrift.js';
-import { decodeBase64 } from '../../src/formats/parquet/arrow-schema.js';
+import { decodeBase64 } from '../../src/formats/parquet/base64.js';
 import { BufferSource } from '../../src/source/buffer.js';
 import type { ByteSource } from '../../src/source/types.js';
 import { FIXTURES } from '../helpers/manifest.js';

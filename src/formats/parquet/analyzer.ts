@@ -11,14 +11,13 @@
  * reported with the usual rule ids.
  */
 import type { AnalysisContext, Analyzer, SniffInput } from '../types.js';
-import { BufferSource } from '../../source/buffer.js';
 import type { ByteSource } from '../../source/types.js';
-import { FlatError } from '../flatbuffer.js';
-import { scanPickleStream } from '../pickle/stream.js';
-import { pickleConfidence } from '../pickle/sniff.js';
+import { measureSize } from '../measure.js';
 import { ThriftError } from './thrift.js';
 import { emptyFileMetaData, missingRequired, readFileMetaData, type ArrowSchemaValue, type FileMetaData } from './metadata.js';
-import { ArrowSchemaError, decodeBase64, emptyArrowSchema, PY_EXTENSION_TYPE, readArrowSchema, type ArrowSchema, type ExtensionField } from './arrow-schema.js';
+import { decodeBase64 } from './base64.js';
+import { emptyArrowSchema, readArrowSchema } from '../arrow/schema.js';
+import { newExtensionScan, reportExtensions, type ExtensionScan } from '../arrow/extension.js';
 
 const PAR1 = [0x50, 0x41, 0x52, 0x31];
 /** Encrypted-footer mode ends (and starts) with `PARE`: the schema cannot be read without the key. */
@@ -30,18 +29,7 @@ const MIN_SIZE = 12;
  * field 1 as an i32: compact field header 0x15. Enough to claim a damaged file as Parquet.
  */
 const FIRST_FIELD_I32 = 0x15;
-/** Pickle claims at or above this always run in the engine (its SECONDARY_CONFIDENCE). */
-const ENGINE_RUNS_PICKLE = 0.85;
 const MAX_KEYS_REPORTED = 50;
-/** Extension pickles interpreted per file; identical ones (shared flatbuffer strings) count once. */
-const MAX_EXTENSION_PICKLES = 64;
-const MEASURE_CHUNK = 1 << 20;
-
-const REFERENCES = [
-  'CVE-2023-47248',
-  'GHSA-5wvp-7f3h-6wmm',
-  'https://arrow.apache.org/release/14.0.1.html',
-];
 
 const has = (b: Uint8Array, at: number, magic: readonly number[]) => at >= 0 && b.length >= at + magic.length && magic.every((x, i) => b[at + i] === x);
 
@@ -68,20 +56,6 @@ function sniff(input: SniffInput): ReturnType<Analyzer['sniff']> {
   return null;
 }
 
-/** Size of a source that does not know it (a decompressing stream): read to the end once. */
-async function measure(source: ByteSource, ctx: AnalysisContext): Promise<number | null> {
-  let at = 0;
-  for (;;) {
-    const b = await source.read(at, MEASURE_CHUNK);
-    at += b.length;
-    if (b.length < MEASURE_CHUNK) return at;
-    if (ctx.expired()) {
-      ctx.incomplete(`time budget exhausted looking for the end of a Parquet stream (${at} bytes read)`);
-      return null;
-    }
-  }
-}
-
 function reportFacts(ctx: AnalysisContext, m: FileMetaData): void {
   if (m.version !== null) ctx.fact('parquet.version', m.version);
   if (m.numRows !== null) ctx.fact('parquet.num_rows', Number.isSafeInteger(Number(m.numRows)) ? Number(m.numRows) : m.numRows.toString());
@@ -92,74 +66,7 @@ function reportFacts(ctx: AnalysisContext, m: FileMetaData): void {
   if (m.encrypted) ctx.fact('parquet.encrypted_columns', true);
 }
 
-/** What one file's analysis has seen across its ARROW:schema entries. */
-interface State {
-  /** Extension names other than arrow.py_extension_type (facts). */
-  others: Set<string>;
-  /**
-   * Extension pickles already interpreted, by their span in the decoded schema they come from
-   * (keyed by that buffer: equal spans of two different ARROW:schema values are different bytes).
-   */
-  pickles: Map<ArrayBufferLike, Set<string>>;
-  interpreted: number;
-}
-
-/** The pickle pyarrow would load: a member when the engine will run the pickle analysis on it, else in place. */
-async function scanExtensionPickle(ctx: AnalysisContext, state: State, field: string, bytes: Uint8Array): Promise<void> {
-  // pickle.loads(b'') raises before anything runs.
-  if (bytes.length === 0) return;
-  const span = `${bytes.byteOffset}:${bytes.length}`;
-  let seen = state.pickles.get(bytes.buffer);
-  if (seen?.has(span)) return;
-  if (state.interpreted >= MAX_EXTENSION_PICKLES) {
-    ctx.incomplete(`more than ${MAX_EXTENSION_PICKLES} arrow.py_extension_type pickles; the rest were not interpreted`);
-    return;
-  }
-  if (!seen) state.pickles.set(bytes.buffer, (seen = new Set()));
-  seen.add(span);
-  state.interpreted++;
-  const member = new BufferSource(`ARROW:extension:metadata of field ${field}`, bytes);
-  if (pickleConfidence(bytes) >= ENGINE_RUNS_PICKLE) {
-    await ctx.scanMember(member);
-    return;
-  }
-  // The engine's sniffing might not pick these bytes as a pickle, but pickle.loads reads them as
-  // one whatever they look like: interpret them here (one pickle, as loads reads).
-  await scanPickleStream(member, ctx, 0, { maxPickles: 1 });
-}
-
-async function reportExtensions(ctx: AnalysisContext, state: State, schema: ArrowSchema, at: number): Promise<void> {
-  for (const ext of schema.extensions) {
-    const field = ext.path.join('.');
-    if (!ext.names.includes(PY_EXTENSION_TYPE)) {
-      for (const n of ext.names) state.others.add(n.slice(0, 128));
-      continue;
-    }
-    await reportPyExtension(ctx, state, ext, field, at);
-  }
-}
-
-async function reportPyExtension(ctx: AnalysisContext, state: State, ext: ExtensionField, field: string, at: number): Promise<void> {
-  const bytes = ext.metadata.reduce((n, m) => n + m.length, 0);
-  // Without metadata bytes pickle.loads(b'') raises before anything runs: the type alone is odd, not code.
-  const empty = bytes === 0;
-  ctx.emit({
-    rule: 'PARQUET_PY_EXTENSION_TYPE',
-    ...(empty ? { severity: 'medium' as const } : {}),
-    message: empty
-      ? `Arrow field ${JSON.stringify(field)} has extension type ${PY_EXTENSION_TYPE} but no ARROW:extension:metadata to unpickle`
-      : `Arrow field ${JSON.stringify(field)} has extension type ${PY_EXTENSION_TYPE}: pyarrow 0.14.0–14.0.0 unpickles its ARROW:extension:metadata (${bytes} bytes) when it reads the file`,
-    offset: at,
-    evidence: {
-      matched: PY_EXTENSION_TYPE,
-      details: { field, metadataBytes: bytes, metadataValues: ext.metadata.length, fixedIn: 'pyarrow 14.0.1' },
-    },
-    references: REFERENCES,
-  });
-  for (const m of ext.metadata) await scanExtensionPickle(ctx, state, field, m);
-}
-
-async function arrowSchema(ctx: AnalysisContext, state: State, entry: ArrowSchemaValue, index: number): Promise<void> {
+async function arrowSchema(ctx: AnalysisContext, state: ExtensionScan, entry: ArrowSchemaValue, index: number): Promise<void> {
   const at = entry.offset;
   if (entry.value === null) {
     malformed(ctx, 'ARROW:schema key has no value', at);
@@ -174,19 +81,18 @@ async function arrowSchema(ctx: AnalysisContext, state: State, entry: ArrowSchem
     return;
   }
   const schema = emptyArrowSchema();
-  try {
-    await readArrowSchema(b64.bytes, schema);
-  } catch (e) {
-    if (!(e instanceof ArrowSchemaError) && !(e instanceof FlatError)) throw e;
-    malformed(ctx, `ARROW:schema: ${e.message}`, at, { error: e.kind, decodedOffset: e.offset });
-    ctx.incomplete(`Arrow schema in the Parquet footer could not be read (${e.kind})`, at);
+  const problem = await readArrowSchema(b64.bytes, schema);
+  if (problem) {
+    malformed(ctx, `ARROW:schema: ${problem.message}`, at, { error: problem.kind, decodedOffset: problem.offset });
+    ctx.incomplete(`Arrow schema in the Parquet footer could not be read (${problem.kind})`, at);
   }
   if (index === 0) {
     ctx.fact('parquet.arrow_fields', schema.fields);
     if (schema.schemaKeys.length) ctx.fact('parquet.arrow_schema_metadata_keys', schema.schemaKeys);
   }
   // Fields read before an error are reported all the same: pyarrow may have read them too.
-  await reportExtensions(ctx, state, schema, at);
+  // Offsets inside the base64-decoded schema have no place in the file: the entry's offset stands for them.
+  await reportExtensions(ctx, state, schema, 'PARQUET_PY_EXTENSION_TYPE', () => at);
   if (schema.extensionsDropped > 0) ctx.incomplete(`${schema.extensionsDropped} further Arrow extension fields not examined`, at);
 }
 
@@ -239,7 +145,7 @@ async function analyzeFooter(source: ByteSource, ctx: AnalysisContext, size: num
     malformed(ctx, `${meta.arrowSchemas.length + meta.arrowSchemasSkipped} ARROW:schema entries: pyarrow reads the first, other tools may read another`, meta.arrowSchemas[1]?.offset);
   }
   if (meta.arrowSchemasSkipped > 0) ctx.incomplete(`${meta.arrowSchemasSkipped} further ARROW:schema entries not examined`);
-  const state: State = { others: new Set(), pickles: new Map(), interpreted: 0 };
+  const state = newExtensionScan();
   for (const [i, entry] of meta.arrowSchemas.entries()) await arrowSchema(ctx, state, entry, i);
   if (state.others.size) ctx.fact('parquet.arrow_extension_types', [...state.others].slice(0, MAX_KEYS_REPORTED));
 }
@@ -258,7 +164,7 @@ export const parquetAnalyzer: Analyzer = {
       });
       return;
     }
-    const size = source.size ?? (await measure(source, ctx));
+    const size = source.size ?? (await measureSize(source, ctx, 'Parquet stream'));
     if (size === null) return;
     await analyzeFooter(source, ctx, size);
   },
