@@ -69,7 +69,17 @@ export function openPostgresStore(url: string, opts: PostgresStoreOptions = {}):
     const client = await pool.connect();
     let broken = false;
     try {
-      if (schema !== undefined) await client.query(`create schema if not exists "${schema}"`);
+      if (schema !== undefined) {
+        // "if not exists" is not safe against a concurrent create (two replicas starting on a
+        // fresh database: unique violation in pg_namespace), so creators take turns.
+        const schemaKey = `modelgate:schema:${schema}`;
+        await client.query('select pg_advisory_lock(hashtext($1))', [schemaKey]);
+        try {
+          await client.query(`create schema if not exists "${schema}"`);
+        } finally {
+          await client.query('select pg_advisory_unlock(hashtext($1))', [schemaKey]);
+        }
+      }
       const r = await client.query<{ s: string | null }>('select current_schema() as s');
       const current = r.rows[0]?.s ?? null;
       if (current === null) throw new StoreError('unavailable', 'PostgreSQL: no current schema (search_path names no existing schema)');

@@ -57,6 +57,21 @@ describe.skipIf(!probe.ok)(`PostgreSQL store${probe.ok ? '' : ` — SKIPPED: ${p
       }
     });
 
+    it('lets replicas starting together on a fresh database create the schema and migrate it at once', async () => {
+      const schema = `${runTag}_race`;
+      schemas.push(schema);
+      const stores = Array.from({ length: 6 }, () => openPostgresStore(url, { schema }));
+      try {
+        const results = await Promise.allSettled(stores.map((st) => st.migrate()));
+        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+        await stores[0]!.appendAudit(auditRecord());
+        const r = await admin!.query(`select count(*)::int as n from "${schema}".audit`);
+        expect(r.rows[0]).toEqual({ n: 1 });
+      } finally {
+        for (const st of stores) await st.close();
+      }
+    });
+
     it('keeps options already in the URL next to the schema', async () => {
       const schema = `${runTag}_opts`;
       schemas.push(schema);
