@@ -4,7 +4,7 @@
  * do not know theirs (an archive inside a compressed stream).
  */
 import { crc32 } from 'node:zlib';
-import { SourceError, type ByteSource } from '../source/types.js';
+import { SourceError, type ByteRange, type ByteSource } from '../source/types.js';
 import { DecompressingSource } from '../source/decompress.js';
 import type { AnalysisContext } from './types.js';
 
@@ -149,6 +149,9 @@ export class SizedSource implements ByteSource {
   }
   bytesRead(): number {
     return this.inner.bytesRead();
+  }
+  prefetch(ranges: readonly ByteRange[]): void {
+    this.inner.prefetch?.(ranges);
   }
 }
 

@@ -402,7 +402,15 @@ async function analyzeZip(input: ByteSource, ctx: AnalysisContext): Promise<void
     entries.map((e) => e.name),
   );
 
-  for (const entry of entries) {
+  // Local headers (and the bytes just behind them, a tensor's head) are read one member after
+  // another; telling the source which come next lets a remote source fetch them together.
+  const PREFETCH_AHEAD = 32;
+  const headerRange = (e: (typeof entries)[number]) => ({ offset: e.localOffset, length: 30 + e.nameBytes.length });
+  source.prefetch?.(entries.slice(0, PREFETCH_AHEAD).map(headerRange));
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    const next = entries[i + PREFETCH_AHEAD];
+    if (next && source.prefetch) source.prefetch([headerRange(next)]);
     if (ctx.expired()) {
       ctx.incomplete(`time budget spent after ${entry.index} of ${entries.length} zip members`, entry.offset);
       return;

@@ -32,7 +32,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { FileSource } from './file.js';
-import { SourceError, type ByteSource } from './types.js';
+import { SourceError, type ByteRange, type ByteSource } from './types.js';
 import { BlockCache, type Interval } from './http/blocks.js';
 import { Transient, displayUrl, getRange, httpError, type HostPolicy, type RangeAnswer } from './http/transport.js';
 
@@ -219,6 +219,27 @@ export class HttpRangeSource implements ByteSource {
       if (this.download) return (await this.fromDownload()).read(offset, end - offset);
     }
     return this.direct(offset, end);
+  }
+
+  /**
+   * Fetches the ranges (each with the read-ahead a read of it would get) in one batch of
+   * concurrent requests, merged where close, within half the cache so they are still there when
+   * read. A zip's members are known up front from its central directory: this turns one round
+   * trip per member into one per batch.
+   */
+  prefetch(ranges: readonly ByteRange[]): void {
+    if (this.failure || this.download) return;
+    const gaps: Interval[] = [];
+    let budget = this.opts.cacheBytes / 2;
+    for (const r of ranges) {
+      const start = Math.max(0, r.offset);
+      const end = Math.min(this.size, r.offset + r.length + this.opts.minReadAhead);
+      if (end <= start) continue;
+      budget -= end - start;
+      if (budget < 0) break;
+      gaps.push(...this.cache.gaps(start, end, this.flights));
+    }
+    if (gaps.length) this.enqueue(gaps).catch(() => undefined);
   }
 
   /**

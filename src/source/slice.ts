@@ -1,4 +1,4 @@
-import type { ByteSource } from './types.js';
+import type { ByteRange, ByteSource } from './types.js';
 
 /** A window [start, start+length) of another source: a stored archive member, a prepended region. */
 export class SliceSource implements ByteSource {
@@ -18,5 +18,9 @@ export class SliceSource implements ByteSource {
   }
   bytesRead(): number {
     return this.fetched;
+  }
+  prefetch(ranges: readonly ByteRange[]): void {
+    // A stored zip inside a remote tar still gets its members fetched together.
+    this.parent.prefetch?.(ranges.filter((r) => r.offset < this.size).map((r) => ({ offset: this.start + r.offset, length: Math.min(r.length, this.size - r.offset) })));
   }
 }

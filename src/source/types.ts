@@ -20,6 +20,17 @@ export interface ByteSource {
   read(offset: number, length: number): Promise<Uint8Array>;
   /** Bytes actually fetched from the underlying medium so far (for reports and benchmarks). */
   bytesRead(): number;
+  /**
+   * A hint that these ranges will be read soon. A remote source fetches them together instead
+   * of one round trip per later read; local sources leave it out. Never fails: a fetch that
+   * goes wrong shows up at the read.
+   */
+  prefetch?(ranges: readonly ByteRange[]): void;
+}
+
+export interface ByteRange {
+  offset: number;
+  length: number;
 }
 
 export type SourceErrorKind = 'io' | 'limit' | 'corrupt' | 'unsupported' | 'encrypted';

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { BufferSource } from '../../src/source/buffer.js';
@@ -8,6 +10,8 @@ import { stubContext, rules, memberNames, text, type StubOptions } from '../help
 import { buildZip, bytes, EVIL_PICKLE } from '../helpers/zip-builder.js';
 import { runPython } from '../helpers/python.js';
 import type { Claim } from '../../src/formats/types.js';
+import { Engine } from '../../src/scan/engine.js';
+import { FIXTURES } from '../helpers/manifest.js';
 
 async function scan(archive: Uint8Array, opts: StubOptions = {}) {
   const { ctx, rec } = stubContext(opts);
@@ -332,5 +336,27 @@ describe('zip: robustness', () => {
     bytes(z).set([0xff, 0xff, 0xff, 0x7f], eocd + 12);
     const { rec } = await scan(z);
     expect(rules(rec)).toContain('ARCHIVE_CORRUPT');
+  });
+});
+
+describe('zip members hinted to the byte source', () => {
+  it('passes the local-header ranges of the coming members to prefetch, in member order', async () => {
+    const bytesOf = new Uint8Array(readFileSync(join(FIXTURES, 'benign', 'torch_state_dict.pt')));
+    const hinted: { offset: number; length: number }[] = [];
+    class Hinted extends BufferSource {
+      prefetch(ranges: readonly { offset: number; length: number }[]): void {
+        hinted.push(...ranges);
+      }
+    }
+    await new Engine({}).scanSource(new Hinted('torch_state_dict.pt', bytesOf), 'torch_state_dict.pt');
+    // Every member's local header (signature PK\3\4) is hinted exactly once, with its name's length.
+    const dv = new DataView(bytesOf.buffer, bytesOf.byteOffset, bytesOf.byteLength);
+    expect(hinted.length).toBeGreaterThan(2);
+    expect(new Set(hinted.map((h) => h.offset)).size).toBe(hinted.length);
+    for (const h of hinted) {
+      expect(dv.getUint32(h.offset, true)).toBe(0x04034b50);
+      expect(h.length).toBe(30 + dv.getUint16(h.offset + 26, true));
+    }
+    expect(hinted.map((h) => h.offset)).toEqual([...hinted.map((h) => h.offset)].sort((a, b) => a - b));
   });
 });

@@ -50,6 +50,25 @@ async function failure(p: Promise<unknown>): Promise<SourceError> {
 }
 
 describe('HttpRangeSource: bytes and cost', () => {
+  it('prefetch fetches each hinted range with its read-ahead before any read, and the reads that follow cost no request', async () => {
+    const src = await HttpRangeSource.open(bigUrl);
+    try {
+      const before = src.requests();
+      // Far apart (no merging): one request each, all started before the first one answers.
+      const offsets = [1 << 20, 2 << 20, 3 << 20, 4 << 20].filter((o) => o + 100 < big.length);
+      src.prefetch(offsets.map((offset) => ({ offset, length: 100 })));
+      // No read yet: the requests come from the hint alone.
+      const ranged = () => hub.app.hub.requests.filter((r) => r.range !== null && r.range !== 'bytes=0-69631');
+      for (let i = 0; i < 200 && ranged().length < offsets.length; i++) await new Promise((r) => setTimeout(r, 10));
+      const started = ranged();
+      expect(started.map((r) => r.range).sort()).toEqual(offsets.map((o) => `bytes=${o}-${o + 100 + 4096 - 1}`).sort());
+      for (const o of offsets) expect(Buffer.from(await src.read(o, 100)).equals(Buffer.from(big.subarray(o, o + 100)))).toBe(true);
+      expect(src.requests() - before).toBe(offsets.length);
+    } finally {
+      await src.close();
+    }
+  });
+
   it('learns the size from the first Content-Range and serves exact bytes anywhere', async () => {
     const src = await HttpRangeSource.open(bigUrl);
     try {
