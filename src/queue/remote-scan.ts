@@ -21,6 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import { statusKind, type HubClient } from '../remote/hub.js';
+import { STREAM_FORMATS } from '../remote/scan.js';
 import type { Engine } from '../scan/engine.js';
 import type { FileReport, RemoteFallback } from '../scan/report.js';
 import { BufferSource } from '../source/buffer.js';
@@ -58,8 +59,6 @@ const IN_MEMORY_BYTES = 64 * 1024 * 1024;
 const HASH_CHUNK = 4 * 1024 * 1024;
 
 /** Formats read from the first byte to the last (see src/remote/scan.ts): the report says so. */
-const STREAM_FORMATS = new Set(['pickle', 'joblib-zfile', 'gzip', 'bzip2', 'xz', 'lzma', 'zstd', 'zlib']);
-
 /** Faults that retrying soon may cure; the rest mean the upstream's answers cannot be trusted for this file. */
 const TRANSIENT_FAULTS: ReadonlySet<HttpFault> = new Set(['unreachable', 'timeout', 'cut', 'short-body', 'redirect-loop']);
 
