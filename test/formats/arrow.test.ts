@@ -8,9 +8,9 @@ import { atLeast } from '../../src/core/findings.js';
 import { arrowIpcAnalyzer } from '../../src/formats/arrow/analyzer.js';
 import { isFooter, isSchemaMessage } from '../../src/formats/arrow/peek.js';
 import { BufferSource } from '../../src/source/buffer.js';
-import type { ByteSource } from '../../src/source/types.js';
 import { FIXTURES } from '../helpers/manifest.js';
 import { stubContext } from '../helpers/stub-context.js';
+import { RecordingSource } from '../helpers/recording-source.js';
 
 const fixture = (rel: string) => new Uint8Array(readFileSync(join(FIXTURES, rel)));
 const file = async (rel: string) => (await scanFile(join(FIXTURES, rel))).files[0]!;
@@ -249,26 +249,6 @@ describe('Arrow IPC: damaged files are ARROW_MALFORMED, never clean', () => {
 });
 
 describe('Arrow IPC: reads only the schema', () => {
-  /** Records every read, as an HTTP range source would issue them. */
-  class RecordingSource implements ByteSource {
-    readonly reads: Array<[number, number]> = [];
-    private readonly inner: BufferSource;
-    readonly size: number;
-    constructor(
-      readonly name: string,
-      data: Uint8Array,
-    ) {
-      this.inner = new BufferSource(name, data);
-      this.size = data.length;
-    }
-    async read(offset: number, length: number) {
-      this.reads.push([offset, length]);
-      return this.inner.read(offset, length);
-    }
-    bytesRead() {
-      return this.inner.bytesRead();
-    }
-  }
 
   const analyze = async (data: Uint8Array) => {
     const src = new RecordingSource('big.arrow', data);

@@ -9,9 +9,9 @@ import { parquetAnalyzer } from '../../src/formats/parquet/analyzer.js';
 import { CompactReader, ThriftError } from '../../src/formats/parquet/thrift.js';
 import { decodeBase64 } from '../../src/formats/parquet/base64.js';
 import { BufferSource } from '../../src/source/buffer.js';
-import type { ByteSource } from '../../src/source/types.js';
 import { FIXTURES } from '../helpers/manifest.js';
 import { stubContext } from '../helpers/stub-context.js';
+import { RecordingSource } from '../helpers/recording-source.js';
 
 const fixture = (rel: string) => new Uint8Array(readFileSync(join(FIXTURES, rel)));
 const file = async (rel: string) => (await scanFile(join(FIXTURES, rel))).files[0]!;
@@ -374,26 +374,6 @@ describe('Parquet: damaged files are PARQUET_MALFORMED, never clean', () => {
 });
 
 describe('Parquet: reads only the footer', () => {
-  /** Records every read, as an HTTP range source would issue them. */
-  class RecordingSource implements ByteSource {
-    readonly reads: Array<[number, number]> = [];
-    private readonly inner: BufferSource;
-    readonly size: number;
-    constructor(
-      readonly name: string,
-      data: Uint8Array,
-    ) {
-      this.inner = new BufferSource(name, data);
-      this.size = data.length;
-    }
-    async read(offset: number, length: number) {
-      this.reads.push([offset, length]);
-      return this.inner.read(offset, length);
-    }
-    bytesRead() {
-      return this.inner.bytesRead();
-    }
-  }
 
   it('the analyzer reads the last 8 bytes, then exactly the footer', async () => {
     const padded = parquet(new Uint8Array(Buffer.from(EVIL).subarray(EVIL.length - 8 - Buffer.from(EVIL).readUInt32LE(EVIL.length - 8), EVIL.length - 8)), 16 << 20);
