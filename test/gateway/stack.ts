@@ -12,11 +12,12 @@ import { createGateway, type Gateway } from '../../src/gateway/server.js';
 import { startHub, type HubServerOptions } from '../../src/hub/server.js';
 import type { HubServer } from '../../src/hub/server.js';
 import { FIXTURES } from '../helpers/manifest.js';
+import { pythonOf } from '../helpers/python-envs.mjs';
 
-export const PYTHON = process.env['MG_PYTHON'] ?? '/opt/mg-venv/bin/python';
+export const PYTHON = pythonOf('MG_PYTHON');
 export const HAVE_PYTHON = existsSync(PYTHON);
 /** A second environment with huggingface_hub 2.x (test/requirements-hub2.txt), when present. */
-export const PYTHON_HUB2 = process.env['MG_PYTHON_HUB2'] ?? '/opt/mg-venv-hub2/bin/python';
+export const PYTHON_HUB2 = pythonOf('MG_PYTHON_HUB2');
 export const ADMIN = 'mg_test_admin_token_0123456789abcdef';
 
 export interface Stack {

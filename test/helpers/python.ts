@@ -7,7 +7,10 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const PYTHON = process.env['MG_PYTHON'] ?? (existsSync('/opt/mg-venv/bin/python') ? '/opt/mg-venv/bin/python' : 'python3');
+import { pythonOf } from './python-envs.mjs';
+
+// The test environment (tools/test-env.mjs makes it before `npm test`), else the system's python3.
+export const PYTHON = existsSync(pythonOf('MG_PYTHON')) ? pythonOf('MG_PYTHON') : 'python3';
 
 export function hasCommand(cmd: string): boolean {
   try {

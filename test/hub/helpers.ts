@@ -8,15 +8,16 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { pythonOf } from '../helpers/python-envs.mjs';
 
 export const FIXTURES = resolve(import.meta.dirname, '../../fixtures');
 
 /** The Python with huggingface_hub installed, or null (tests that need it skip and say why). */
 export const HUB_PYTHON: string | null = (() => {
-  const p = process.env['MG_PYTHON'] ?? '/opt/mg-venv/bin/python';
+  const p = pythonOf('MG_PYTHON');
   return existsSync(p) ? p : null;
 })();
-export const NO_PYTHON_REASON = 'no Python with huggingface_hub: /opt/mg-venv/bin/python is missing and MG_PYTHON is not set';
+export const NO_PYTHON_REASON = 'no Python with huggingface_hub: neither MG_PYTHON, /opt/mg-venv nor .venv-clients (made by `npm test`) has one';
 
 function put(root: string, rel: string, content: string | Uint8Array): void {
   const p = join(root, rel);

@@ -1,0 +1,26 @@
+// The Python environments the tests use, in one place: tools/test-env.mjs creates and updates
+// them before `npm test`, and test/helpers/python-env.ts finds them. Plain JavaScript so the
+// set-up script runs before anything is compiled.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+export const ENVIRONMENTS = [
+  { variable: 'MG_PYTHON', requirements: 'test/requirements.txt', machineDir: '/opt/mg-venv', localDir: '.venv-clients' },
+  { variable: 'MG_PYTHON_HUB2', requirements: 'test/requirements-hub2.txt', machineDir: '/opt/mg-venv-hub2', localDir: '.venv-hub2' },
+];
+
+/** The interpreter of an environment: the variable, else the machine's venv, else the checkout's; the machine path when none exists (callers check and skip). */
+export function pythonOf(variable) {
+  const env = ENVIRONMENTS.find((e) => e.variable === variable);
+  if (!env) throw new Error(`unknown Python environment ${variable}`);
+  const explicit = process.env[variable];
+  if (explicit) return explicit;
+  for (const dir of [env.machineDir, join(root, env.localDir)]) {
+    const p = join(dir, 'bin', 'python');
+    if (existsSync(p)) return p;
+  }
+  return join(env.machineDir, 'bin', 'python');
+}
