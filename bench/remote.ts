@@ -12,12 +12,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHub } from '../src/hub/server.js';
 import { scanRemote } from '../src/remote/scan.js';
+import { pythonOf } from '../test/helpers/python-envs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const out = join(root, 'bench', 'out');
 const hubDir = join(out, 'remote-hub');
-const python = process.env['MG_PYTHON'] ?? (existsSync('/opt/mg-venv/bin/python') ? '/opt/mg-venv/bin/python' : 'python3');
+const python = existsSync(pythonOf('MG_PYTHON')) ? pythonOf('MG_PYTHON') : 'python3';
 
 function py(code: string): void {
   execFileSync(python, ['-c', code], { stdio: ['ignore', 'inherit', 'inherit'] });

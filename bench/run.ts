@@ -13,11 +13,12 @@ import { gatewayBench, type GatewayBenchRow } from './gateway.js';
 import { formatBench, type FormatRow } from './formats.js';
 import { benchRemote } from './remote.js';
 import { runCrawlBench } from './crawl.js';
+import { pythonOf } from '../test/helpers/python-envs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const out = join(root, 'bench', 'out');
-const python = process.env['MG_PYTHON'] ?? (existsSync('/opt/mg-venv/bin/python') ? '/opt/mg-venv/bin/python' : 'python3');
+const python = existsSync(pythonOf('MG_PYTHON')) ? pythonOf('MG_PYTHON') : 'python3';
 mkdirSync(out, { recursive: true });
 
 function py(code: string): void {

@@ -12,7 +12,12 @@ export const ENVIRONMENTS = [
   { variable: 'MG_PYTHON_HUB2', requirements: 'test/requirements-hub2.txt', machineDir: '/opt/mg-venv-hub2', localDir: '.venv-hub2' },
 ];
 
-/** The interpreter of an environment: the variable, else the machine's venv, else the checkout's; the machine path when none exists (callers check and skip). */
+/**
+ * The interpreter of an environment: the variable, else the machine's venv, else the checkout's;
+ * the machine path when none exists (callers check and skip).
+ * @param {'MG_PYTHON' | 'MG_PYTHON_HUB2'} variable
+ * @returns {string}
+ */
 export function pythonOf(variable) {
   const env = ENVIRONMENTS.find((e) => e.variable === variable);
   if (!env) throw new Error(`unknown Python environment ${variable}`);
