@@ -183,11 +183,13 @@ describe('matching a client against a file', () => {
   });
 
   it('matches .keras archives against Keras, and only the keras library', () => {
-    expect(ids({ keras: '3.10.0' }, ['zip', 'keras'])).toEqual(['CVE-2025-8747', 'CVE-2025-9906', 'CVE-2026-12480', 'CVE-2026-1462', 'CVE-2026-1669']);
+    expect(ids({ keras: '3.10.0' }, ['zip', 'keras'])).toEqual(['CVE-2025-12058', 'CVE-2025-8747', 'CVE-2025-9906', 'CVE-2026-0897', 'CVE-2026-12480', 'CVE-2026-1462', 'CVE-2026-1669']);
+    expect(ids({ keras: '3.8.0' }, ['zip', 'keras'])).toContain('CVE-2025-1550');
+    expect(ids({ keras: '3.9.0' }, ['zip', 'keras'])).not.toContain('CVE-2025-1550');
     expect(ids({ keras: '3.15.1' }, ['zip', 'keras'])).toEqual([]);
     expect(ids({ torch: '2.0.0' }, ['zip', 'keras'])).toEqual([]);
     // 3.12.2 carries the backported virtual-dataset fix; 3.14.0 does not.
-    expect(ids({ keras: '3.12.2' }, ['hdf5'])).toEqual([]);
+    expect(ids({ keras: '3.12.2' }, ['hdf5'])).toEqual(['CVE-2026-0897']);
     expect(ids({ keras: '3.14.0' }, ['hdf5'])).toEqual(['CVE-2026-12480']);
   });
 
