@@ -271,8 +271,11 @@ threading.Thread(target=s.serve_forever, daemon=True).start()
 os.environ['HF_ENDPOINT'] = f'http://127.0.0.1:{s.server_port}'
 os.environ['HF_HUB_DISABLE_TELEMETRY'] = '0'
 import huggingface_hub, transformers, torch
+# The third call is what keras.saving.load_model('hf://a/b') does (keras/src/saving/saving_lib.py),
+# made directly because Keras needs TensorFlow for hf:// paths.
 for call in (lambda: huggingface_hub.hf_hub_download('a/b', 'model.bin', cache_dir=os.path.join(OUT, 'c')),
-             lambda: transformers.AutoConfig.from_pretrained('a/b', cache_dir=os.path.join(OUT, 'c'))):
+             lambda: transformers.AutoConfig.from_pretrained('a/b', cache_dir=os.path.join(OUT, 'c')),
+             lambda: huggingface_hub.snapshot_download('a/b', library_name='keras', library_version='3.10.0', cache_dir=os.path.join(OUT, 'c'))):
     try: call()
     except Exception: pass
 s.shutdown()
@@ -288,6 +291,9 @@ json.dump({'seen': seen, 'hub': huggingface_hub.__version__, 'torch': torch.__ve
       expect(a.libraries['torch']).toBe(got.torch);
     }
     expect(hubAgents.some((ua) => parseClientUserAgent(ua).libraries['transformers'] === got.transformers)).toBe(true);
+    const keras = hubAgents.map(parseClientUserAgent).find((a) => a.libraries['keras'] !== undefined);
+    expect(keras?.libraries['keras']).toBe('3.10.0');
+    expect(vulnerabilitiesForFile(keras!.libraries, { formats: ['zip', 'keras'] }).map((m) => m.id)).toContain('CVE-2025-8747');
   }, 120_000);
 
   it.skipIf(!canImport(HUB2, 'huggingface_hub'))('parses build_hf_headers of huggingface_hub 2.x (no torch installed)', () => {
