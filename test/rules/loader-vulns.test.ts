@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/core/package.js';
 import { parseClientUserAgent, MAX_USER_AGENT_CHARS } from '../../src/rules/client-agent.js';
@@ -101,6 +102,38 @@ describe('pep440', () => {
     expect(parseRange('>=3.0.0 <3.9.0')).toBeNull();
     expect(parseRange('<3.9.*')).toBeNull();
     expect(parseRange('')).toBeNull();
+  });
+});
+
+describe('parsers on arbitrary input', () => {
+  const versionText = fc
+    .tuple(
+      fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 1, maxLength: 4 }),
+      fc.option(fc.tuple(fc.constantFrom('a', 'b', 'rc'), fc.integer({ min: 0, max: 5 }))),
+      fc.option(fc.integer({ min: 0, max: 5 })),
+      fc.option(fc.integer({ min: 0, max: 5 })),
+    )
+    .map(([rel, pre, post, dev]) => `${rel.join('.')}${pre ? `${pre[0]}${pre[1]}` : ''}${post !== null ? `.post${post}` : ''}${dev !== null ? `.dev${dev}` : ''}`);
+
+  it('never throw, and stay bounded', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (s) => {
+        parseVersion(s);
+        parseRange(s);
+        const a = parseClientUserAgent(s);
+        expect(Object.keys(a.libraries).length).toBeLessThanOrEqual(64);
+      }),
+    );
+  });
+
+  it('order versions consistently (antisymmetric, transitive on triples)', () => {
+    fc.assert(
+      fc.property(versionText, versionText, versionText, (x, y, z) => {
+        const [a, b, c] = [parseVersion(x)!, parseVersion(y)!, parseVersion(z)!];
+        expect(Math.sign(compareVersions(a, b)) + Math.sign(compareVersions(b, a))).toBe(0);
+        if (compareVersions(a, b) <= 0 && compareVersions(b, c) <= 0) expect(compareVersions(a, c)).toBeLessThanOrEqual(0);
+      }),
+    );
   });
 });
 
