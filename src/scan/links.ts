@@ -10,9 +10,14 @@
  * where it points. A location is fine when it ends inside the model's directory, or inside the
  * directory the model file itself really lives in (a Hugging Face cache snapshot links both the
  * model and its data file to blobs/).
+ *
+ * Inside an archive the same question is answered from the report alone (no I/O): the archive
+ * analyzers report each link member with its target (ARCHIVE_SYMLINK), the ONNX analyzer lists
+ * each member model's locations as a fact, and a location is followed through the archive's
+ * links as an extractor would lay them out.
  */
 import { lstat, readlink, realpath } from 'node:fs/promises';
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, posix, relative, resolve, sep } from 'node:path';
 import { SEVERITY_RANK, type Finding } from '../core/findings.js';
 import type { FileReport } from './report.js';
 
@@ -112,5 +117,79 @@ export async function checkExternalDataLinks(path: string, report: FileReport): 
       evidence: { details: { location: location.slice(0, 500), target: r.target.slice(0, 500), links: r.links.slice(0, 5).join('; ').slice(0, 1000) } },
       references: ['CVE-2022-25882', 'CVE-2024-27318'],
     });
+  }
+}
+
+const FACT_SUFFIX = ': onnx.external_data';
+const CHAIN = ' › ';
+
+/** Follows `rel` from the archive directory `dir` through the archive's own links (names without a leading ./). */
+function followInArchive(dir: string, rel: string, links: ReadonlyMap<string, string>): { target: string; via: string[] } | null {
+  let parts = [...(dir ? dir.split('/') : []), ...rel.split(/[\\/]+/)].filter((c) => c !== '' && c !== '.');
+  const via: string[] = [];
+  for (let hops = 0; hops <= MAX_HOPS; hops++) {
+    const out: string[] = [];
+    let restarted = false;
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (part === '..') {
+        if (out.length === 0) return { target: ['..', ...parts.slice(i + 1)].join('/'), via };
+        out.pop();
+        continue;
+      }
+      out.push(part);
+      const link = links.get(out.join('/'));
+      if (link === undefined) continue;
+      via.push(`${out.join('/')} -> ${link}`);
+      if (link.startsWith('/') || /^[A-Za-z]:/.test(link)) return { target: posix.join(link, ...parts.slice(i + 1)), via };
+      parts = [...out.slice(0, -1), ...link.split(/[\\/]+/), ...parts.slice(i + 1)].filter((c) => c !== '' && c !== '.');
+      restarted = true;
+      break;
+    }
+    if (!restarted) return { target: out.join('/'), via };
+  }
+  return null;
+}
+
+const strip = (name: string) => name.replace(/^(\.\/)+/, '');
+
+/**
+ * Adds ONNX_EXTERNAL_DATA_PATH findings for ONNX members of an archive whose relative
+ * external-data location goes through one of the archive's links to an absolute path or out of
+ * the archive. Links that stay inside the archive are fine.
+ */
+export function checkArchiveExternalDataLinks(report: FileReport): void {
+  const byContainer = new Map<string, Map<string, string>>();
+  for (const f of report.findings) {
+    const target = f.evidence.details?.['target'];
+    const member = f.evidence.details?.['member'];
+    if (f.rule !== 'ARCHIVE_SYMLINK' || typeof target !== 'string' || typeof member !== 'string') continue;
+    const key = f.location.path.slice(1).join(CHAIN);
+    if (!byContainer.has(key)) byContainer.set(key, new Map());
+    byContainer.get(key)!.set(strip(member).replace(/\/+$/, ''), target);
+  }
+  if (byContainer.size === 0) return;
+  for (const [key, value] of Object.entries(report.facts)) {
+    if (!key.endsWith(FACT_SUFFIX) || !Array.isArray(value)) continue;
+    const chain = key.slice(0, -FACT_SUFFIX.length).split(CHAIN);
+    const member = strip(chain[chain.length - 1]!);
+    const links = byContainer.get(chain.slice(0, -1).join(CHAIN));
+    if (!links) continue;
+    for (const location of value.slice(0, MAX_LOCATIONS)) {
+      if (location.includes('\0') || isAbsolute(location) || /^[A-Za-z]:|^[A-Za-z][A-Za-z0-9+.-]*:\/\/|^~/.test(location) || location.split(/[\\/]+/).includes('..')) continue;
+      const r = followInArchive(posix.dirname(member) === '.' ? '' : posix.dirname(member), location, links);
+      const escapes = r === null || r.target.startsWith('/') || /^[A-Za-z]:/.test(r.target) || r.target === '..' || r.target.startsWith('../');
+      if (!escapes || (r !== null && r.via.length === 0)) continue;
+      add(report, {
+        rule: 'ONNX_EXTERNAL_DATA_PATH',
+        severity: 'high',
+        message: r === null
+          ? `${member}: external data ${JSON.stringify(location.slice(0, 200))} goes through a loop of links in the archive`
+          : `${member}: external data ${JSON.stringify(location.slice(0, 200))} goes through the archive's link ${r.via.slice(0, 3).join('; ')} to ${r.target}, outside the extracted model: loading the model reads that file into its weights`,
+        location: { path: [report.path, ...chain] },
+        evidence: { details: { location: location.slice(0, 500), ...(r ? { target: r.target.slice(0, 500), links: r.via.slice(0, 5).join('; ').slice(0, 1000) } : {}) } },
+        references: ['CVE-2022-25882', 'CVE-2024-27318'],
+      });
+    }
   }
 }

@@ -174,6 +174,21 @@ for name, blob in [('model.onnx', 'aaaa'), ('model.onnx_data', 'bbbb')]:
     shutil.move(os.path.join(OUT, 'hf', 'tmp', name), os.path.join(OUT, 'hf', 'blobs', blob))
     os.symlink('../../blobs/' + blob, os.path.join(OUT, 'hf', 'snapshots', 'rev', name))
 os.rmdir(os.path.join(OUT, 'hf', 'tmp'))
+# The same layouts inside tar archives (tarfile stores links as link members).
+import tarfile
+def tar(name, members):
+    with tarfile.open(os.path.join(OUT, name), 'w') as t:
+        for arc, kind, value in members:
+            if kind == 'file':
+                t.add(value, arcname=arc)
+            else:
+                i = tarfile.TarInfo(arc); i.type = tarfile.SYMTYPE; i.linkname = value; t.addfile(i)
+plain = os.path.join(OUT, 'plain')
+tar('abs.tar', [('m/model.onnx', 'file', os.path.join(plain, 'model.onnx')), ('m/weights.bin', 'link', '/etc/passwd')])
+tar('escape.tar', [('./model.onnx', 'file', os.path.join(plain, 'model.onnx')), ('./weights.bin', 'link', '../../home/user/.ssh/id_rsa')])
+tar('dirlink.tar', [('m/model.onnx', 'file', os.path.join(OUT, 'dirlink', 'model.onnx')), ('m/data', 'link', '/etc')])
+tar('inside.tar', [('m/model.onnx', 'file', os.path.join(plain, 'model.onnx')), ('m/store/real.bin', 'file', os.path.join(plain, 'weights.bin')), ('m/weights.bin', 'link', 'store/real.bin')])
+tar('chain.tar', [('m/model.onnx', 'file', os.path.join(plain, 'model.onnx')), ('m/weights.bin', 'link', 'store/w.bin'), ('m/store', 'link', '../../outside')])
 `);
   }, 60_000);
 
@@ -201,6 +216,23 @@ os.rmdir(os.path.join(OUT, 'hf', 'tmp'))
     const r = await scanPath(join(py.dir, 'dirlink'));
     const model = r.files.find((f) => f.path.endsWith('model.onnx'))!;
     expect(links(model)).toHaveLength(1);
+  });
+
+  it('follows links inside tar archives: absolute, escaping, directory and chained links are reported', async () => {
+    const got = async (name: string) => links((await scanFile(join(py.dir, name))).files[0]!).map((x) => x.evidence.details!['target']);
+    expect(await got('abs.tar')).toEqual(['/etc/passwd']);
+    expect(await got('escape.tar')).toEqual(['../../home/user/.ssh/id_rsa']);
+    expect(await got('dirlink.tar')).toEqual(['/etc/w.bin']);
+    expect(await got('chain.tar')).toEqual(['../outside/w.bin']);
+    const f = (await scanFile(join(py.dir, 'abs.tar'))).files[0]!;
+    const x = links(f)[0]!;
+    expect(x.severity).toBe('high');
+    expect(x.location.path.slice(1)).toEqual(['m/model.onnx']);
+  });
+
+  it('accepts a tar whose link stays inside the archive', async () => {
+    const f = (await scanFile(join(py.dir, 'inside.tar'))).files[0]!;
+    expect(links(f)).toEqual([]);
   });
 
   it('accepts plain external data, a link inside the model directory, and a Hugging Face cache snapshot', async () => {
