@@ -17,6 +17,8 @@ const MAX_DEPTH = 200;
 const MAX_NODES = 1_000_000;
 export const TARGET_LINE = /^[ \t]*(?:-[ \t]+)?["']?(_target_|__target__|class_path)["']?[ \t]*:[ \t]*["']?([^"'#\r\n,}]*?)["']?[ \t]*(?:#.*)?,?$/gm;
 export const PYTHON_TAG = /!!?python\/[A-Za-z_/]+(?::[\w.]+)?/g;
+/** Configs above this are matched line by line only (and the file marked incomplete). */
+const MAX_PARSED = 16 * 1024 * 1024;
 /** Cheap test before parsing a metadata string as a config. */
 const MAY_HOLD_TARGET = /_target_|class_path|!!?python\//;
 
@@ -146,6 +148,19 @@ export function walkTargets(check: TargetCheck, v: unknown, path: string, depth:
 
 export const WALK_LIMITS = { depth: MAX_DEPTH, nodes: MAX_NODES };
 
+/** JSON, else YAML; null when neither parses (the line match still sees its targets). */
+function parseLoose(text: string): { doc: unknown } | null {
+  try {
+    return { doc: JSON.parse(text) as unknown };
+  } catch {
+    try {
+      return { doc: parseYaml(text, { maxAliasCount: 100, uniqueKeys: false, prettyErrors: false, logLevel: 'silent' }) as unknown };
+    } catch {
+      return null;
+    }
+  }
+}
+
 /**
  * A string found in a weight format's metadata that may be a config (JSON or YAML): parsed and
  * walked when it mentions a target key or a Python tag; its target lines are also matched one by
@@ -155,20 +170,10 @@ export function checkEmbeddedConfig(ctx: AnalysisContext, text: string, source: 
   if (!MAY_HOLD_TARGET.test(text)) return;
   const check = new TargetCheck(ctx, hydraRules(), source);
   for (const m of new Set([...text.matchAll(PYTHON_TAG)].map((x) => x[0]))) check.pythonTag(m);
-  let doc: unknown;
-  let parsed = false;
-  try {
-    doc = JSON.parse(text);
-    parsed = true;
-  } catch {
-    try {
-      doc = parseYaml(text, { maxAliasCount: 100, uniqueKeys: false, prettyErrors: false, logLevel: 'silent' });
-      parsed = true;
-    } catch {
-      // Not a config a loader could parse either; the line match below still sees its targets.
-    }
-  }
-  if (parsed && !walkTargets(check, doc, '', 0, { nodes: MAX_NODES }, false)) ctx.incomplete(`${source}: config nests deeper than ${MAX_DEPTH} or has more than ${MAX_NODES} nodes`);
+  let parsed: { doc: unknown } | null = null;
+  if (text.length > MAX_PARSED) ctx.incomplete(`${source}: a config of ${text.length} characters was matched line by line, not parsed`);
+  else parsed = parseLoose(text);
+  if (parsed && !walkTargets(check, parsed.doc, '', 0, { nodes: MAX_NODES }, false)) ctx.incomplete(`${source}: config nests deeper than ${MAX_DEPTH} or has more than ${MAX_NODES} nodes`);
   for (const m of text.matchAll(TARGET_LINE)) if (m[2]!.trim() !== '') check.target(m[2]!.trim(), m[1]!, m[1] === 'class_path' ? 'class_path' : 'hydra');
   // JSON written on one line: "key": "value" pairs anywhere in the text.
   for (const m of text.matchAll(/"(_target_|__target__|class_path)"\s*:\s*"([^"\\]{1,512})"/g)) check.target(m[2]!.trim(), m[1]!, m[1] === 'class_path' ? 'class_path' : 'hydra');

@@ -206,3 +206,36 @@ write_gguf('good.gguf', good_yaml)
     expect(mediumPlus(await scan(py.file('good.gguf'), 'm.gguf'))).toEqual([]);
   });
 });
+
+describe('instantiation targets in safetensors metadata (hand-built headers)', () => {
+  const safetensors = (metadata: Record<string, string>) => {
+    const header = Buffer.from(JSON.stringify({ __metadata__: metadata, w: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(header.length));
+    return new Uint8Array(Buffer.concat([len, header, Buffer.alloc(4)]));
+  };
+
+  it('finds a target in one-line JSON and in YAML that does not parse, and Python tags', async () => {
+    const f = await scan(safetensors({ a: '{"x": {"_target_": "builtins.eval", "y": [1, 2]}}', b: 'a: [unclosed\n_target_: os.popen\n', c: '!!python/object/apply:os.system ["id"]' }), 'm.safetensors');
+    const got = only(f, 'HYDRA_UNSAFE_TARGET').map((x) => x.evidence.details!['target'] ?? x.evidence.details!['tag']).sort();
+    expect(got).toEqual(['!!python/object/apply:os.system', 'builtins.eval', 'os.popen']);
+    expect(only(f, 'HYDRA_UNSAFE_TARGET').every((x) => x.severity === 'critical')).toBe(true);
+  });
+
+  it('never throws on arbitrary metadata text holding a target key', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 200 }), fc.string({ maxLength: 40 }), fc.constantFrom('_target_', 'class_path'), async (pre, target, key) => {
+        const f = await scan(safetensors({ config: `${pre}\n${key}: ${target}\n{"${key}": ${JSON.stringify(target)}}` }), 'm.safetensors');
+        expect(f.findings.map((x) => x.rule)).not.toContain('SCAN_ERROR');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('walks a deeply nested config to its limit without failing', async () => {
+    const deep = '['.repeat(5000) + '{"_target_": "os.system"}' + ']'.repeat(5000);
+    const f = await scan(safetensors({ config: deep }), 'm.safetensors');
+    expect(f.findings.map((x) => x.rule)).not.toContain('SCAN_ERROR');
+    expect(only(f, 'HYDRA_UNSAFE_TARGET').map((x) => x.evidence.details!['target'])).toEqual(['os.system']);
+  });
+});
