@@ -75,6 +75,7 @@ const kinds: RuleKind[] = [
   { id: 'KERAS_DANGEROUS_REFERENCE', severity: 'high', title: 'Keras config references a Keras object that is not a modelling object' },
   { id: 'KERAS_CONFIG_MALFORMED', severity: 'medium', unscannable: true, title: 'Keras model config is missing, unreadable or malformed' },
   { id: 'KERAS_CODE_IN_ARCHIVE', severity: 'high', title: '.keras archive contains code or an executable' },
+  { id: 'KERAS_HOST_FILE_REFERENCE', severity: 'high', title: 'Keras layer config names a host file or URL the layer reads when rebuilt' },
   { id: 'HYDRA_UNSAFE_TARGET', severity: 'high', title: 'Hydra config instantiates a callable outside the allowlist' },
   { id: 'HYDRA_CONFIG_MALFORMED', severity: 'medium', unscannable: true, title: 'Hydra/NeMo YAML config is malformed or exceeds limits' },
   { id: 'MSGPACK_MALFORMED', severity: 'medium', unscannable: true, title: 'msgpack data is malformed or exceeds limits' },

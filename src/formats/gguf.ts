@@ -1,7 +1,9 @@
 /**
  * GGUF (llama.cpp): header, every metadata key/value, the tensor table, and the chat templates
  * it carries (`tokenizer.chat_template`, `tokenizer.chat_template.<name>`), which Jinja2 renders
- * when the model is used (CVE-2024-34359). Reads the header and metadata only, never tensor data.
+ * when the model is used (CVE-2024-34359), and instantiation targets (Hydra `_target_`,
+ * Lightning `class_path`) in configs kept as metadata strings. Reads the header and metadata
+ * only, never tensor data.
  *
  * We read GGUF ourselves rather than with @huggingface/gguf because the scanner needs:
  * any ByteSource (zip member, decompressing stream, HTTP range) instead of a file or URL; every
@@ -15,6 +17,7 @@ import type { AnalysisContext, Analyzer, FactValue } from './types.js';
 import { Cursor, CursorError } from './gguf/cursor.js';
 import { FILE_TYPES, GGML_TYPES, GGUF_TYPE_ARRAY, GGUF_TYPE_STRING, GGUF_VALUE_TYPES } from './gguf/ggml.js';
 import { checkTemplate, MAX_TEMPLATE_CHARS } from './jinja/check.js';
+import { checkEmbeddedConfig } from './instantiation.js';
 
 const MAGIC = [0x47, 0x47, 0x55, 0x46]; // "GGUF"
 /** llama.cpp's GGML_MAX_DIMS and GGML_MAX_NAME. */
@@ -27,6 +30,11 @@ const MAX_ARRAY_NESTING = 4;
 const MAX_ELEMENTS = 50_000_000;
 const KEEP_STRING = 4096;
 const KEEP_KEY = 1024;
+/**
+ * Other string values are read this far and checked for instantiation targets (configs kept in
+ * metadata). tokenizer.huggingface.json can be a few MiB; a target after this point is not seen.
+ */
+const KEEP_CONFIG = 4 * 1024 * 1024;
 
 interface Tensor {
   name: string;
@@ -116,11 +124,14 @@ class Gguf {
     const type = await this.cur.u32(`${key}: value type`);
     const isTemplate = key === 'tokenizer.chat_template' || key.startsWith('tokenizer.chat_template.');
     if (type === GGUF_TYPE_STRING) {
-      const s = await this.string(key, isTemplate ? MAX_TEMPLATE_CHARS : key.startsWith('general.') ? KEEP_STRING : 0);
+      const s = await this.string(key, isTemplate ? MAX_TEMPLATE_CHARS : KEEP_CONFIG);
       if (isTemplate) {
         this.templates.push(key);
         checkTemplate(this.ctx, s.text, { label: key, offset: s.offset, declaredLength: s.length });
-      } else if (key.startsWith('general.')) this.values.set(key, s.text);
+        return;
+      }
+      if (key.startsWith('general.')) this.values.set(key, s.text.slice(0, KEEP_STRING));
+      checkEmbeddedConfig(this.ctx, s.text, `metadata ${JSON.stringify(key.slice(0, 100))}`);
       return;
     }
     if (isTemplate) this.malformed(`${key} is a ${GGUF_VALUE_TYPES[type]?.name ?? `type ${type}`}, not a string`, start, { key });
@@ -239,8 +250,8 @@ class Gguf {
 
 export const ggufAnalyzer: Analyzer = {
   id: 'gguf',
-  version: '1',
-  description: 'GGUF v1-v3 (llama.cpp): header, metadata, tensor table (types, shapes, alignment, offsets), chat templates',
+  version: '2',
+  description: 'GGUF v1-v3 (llama.cpp): header, metadata, tensor table (types, shapes, alignment, offsets), chat templates, instantiation targets in metadata configs',
   sniff(input) {
     return MAGIC.every((b, i) => input.head[i] === b) ? { format: 'gguf', confidence: 0.95 } : null;
   },

@@ -2,8 +2,11 @@
  * safetensors: an 8-byte little-endian header length, a JSON header, then raw tensor data.
  * Safe by design (no code), but a loader trusts the header: validate it the way the reference
  * implementation does, so a malformed file is a finding rather than "clean". Reads the header only.
+ * `__metadata__` strings are free text that tools fill with configs (NeMo, training frameworks):
+ * a Hydra `_target_` or Lightning `class_path` in them is judged like one in a config file.
  */
 import type { Analyzer, AnalysisContext } from './types.js';
+import { checkEmbeddedConfig, checkMetadataObject } from './instantiation.js';
 
 /** The reference implementation refuses headers above 100 MB. */
 const MAX_HEADER = 100_000_000;
@@ -49,8 +52,8 @@ function malformed(ctx: AnalysisContext, message: string, offset?: number): void
 
 export const safetensorsAnalyzer: Analyzer = {
   id: 'safetensors',
-  version: '1',
-  description: 'safetensors header validation (size cap, JSON, duplicate keys, dtypes, shapes, offsets)',
+  version: '2',
+  description: 'safetensors header validation (size cap, JSON, duplicate keys, dtypes, shapes, offsets); instantiation targets in __metadata__ configs',
   sniff(input) {
     const b = input.head;
     if (b.length < 10 || b[6] !== 0 || b[7] !== 0) return null;
@@ -84,7 +87,12 @@ export const safetensorsAnalyzer: Analyzer = {
       if (name === '__metadata__') {
         if (raw === null || typeof raw !== 'object' || Object.values(raw as object).some((v) => typeof v !== 'string')) {
           malformed(ctx, '__metadata__ must map strings to strings');
-        } else ctx.fact('safetensors.metadata', Object.entries(raw as Record<string, string>).slice(0, 20).map(([k, v]) => `${k}=${v.slice(0, 80)}`));
+        } else {
+          const meta = raw as Record<string, string>;
+          ctx.fact('safetensors.metadata', Object.entries(meta).slice(0, 20).map(([k, v]) => `${k}=${v.slice(0, 80)}`));
+          checkMetadataObject(ctx, meta, '__metadata__');
+          for (const [k, v] of Object.entries(meta)) checkEmbeddedConfig(ctx, v, `__metadata__[${JSON.stringify(k.slice(0, 100))}]`);
+        }
         continue;
       }
       count++;

@@ -12,6 +12,7 @@ import { packageVersion } from '../core/package.js';
 import type { AnalysisContext, Analyzer, Claim, FactValue, FindingDraft, ImportRecord, MemberOptions } from '../formats/types.js';
 import { defaultGlobalCatalogue, type GlobalCatalogue } from '../rules/globals.js';
 import { SourceError, type ByteSource } from '../source/types.js';
+import { checkArchiveExternalDataLinks } from './links.js';
 import { ANALYZERS, analyzerVersions } from './registry.js';
 import type { EngineInfo, FileReport, MemberRecord } from './report.js';
 
@@ -56,6 +57,8 @@ export class Engine {
   async scanSource(source: ByteSource, displayPath = source.name): Promise<FileReport> {
     const scan = new FileScan(this, displayPath, source);
     await scan.run(this.hash);
+    // Needs the whole file's findings and facts: which archive links an ONNX member's data goes through.
+    checkArchiveExternalDataLinks(scan.report);
     return scan.report;
   }
 

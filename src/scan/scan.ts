@@ -10,6 +10,7 @@ import { Engine, emptyCounts, type ScanOptions } from './engine.js';
 import { REPORT_SCHEMA, type FileReport, type ScanReport } from './report.js';
 import { walkPaths } from './walk.js';
 import { summariseRepositories } from './repository.js';
+import { checkExternalDataLinks } from './links.js';
 
 export interface PathScanOptions extends ScanOptions {
   /** Files scanned at once (I/O overlaps; analysis is single-threaded). */
@@ -42,7 +43,10 @@ export async function scanFileWith(engine: Engine, path: string): Promise<FileRe
     return unreadable(path, e instanceof SourceError ? e.message : String(e));
   }
   try {
-    return await engine.scanSource(src, path);
+    const report = await engine.scanSource(src, path);
+    // Only a file on disk has a directory whose links the loader would follow.
+    await checkExternalDataLinks(path, report);
+    return report;
   } finally {
     await src.close().catch(() => undefined);
   }

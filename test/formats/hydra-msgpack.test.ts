@@ -1,10 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { scanBytes } from '../../src/index.js';
 import { FIXTURES } from '../helpers/manifest.js';
-import { runPython } from '../helpers/python.js';
+import { PYTHON, runPython } from '../helpers/python.js';
 
 const fixture = (p: string) => new Uint8Array(readFileSync(join(FIXTURES, p)));
 const scan = async (b: Uint8Array | string, name = 'x') => (await scanBytes(typeof b === 'string' ? new TextEncoder().encode(b) : b, name)).files[0]!;
@@ -115,5 +116,126 @@ open(os.path.join(OUT, 'trailing.msgpack'), 'wb').write(msgpack.packb({'alpha': 
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('Lightning CLI class_path', () => {
+  const cli = (optimizer: string) => `model:\n  class_path: mypkg.models.Net\n  init_args:\n    width: 4\noptimizer:\n  class_path: ${optimizer}\n  init_args:\n    lr: 0.01\ntrainer:\n  callbacks:\n    - class_path: lightning.pytorch.callbacks.ModelCheckpoint\n      init_args:\n        monitor: val_loss\n    - class_path: EarlyStopping\n`;
+
+  it('judges dotted class_path values: os.system high, an unknown package low, Lightning and torch.optim fine', async () => {
+    const f = await scan(cli('os.system'), 'config.yaml');
+    expect(f.formats).toContain('hydra-yaml');
+    const hits = only(f, 'HYDRA_UNSAFE_TARGET').sort((a, b) => String(a.evidence.details!['key']).localeCompare(String(b.evidence.details!['key'])));
+    expect(hits.map((x) => [x.evidence.details!['key'], x.evidence.details!['target'], x.severity])).toEqual([
+      ['model.class_path', 'mypkg.models.Net', 'low'],
+      ['optimizer.class_path', 'os.system', 'high'],
+    ]);
+    expect(hits[1]!.message).toContain('jsonargparse');
+  });
+
+  it('says nothing of a config naming only allowed classes', async () => {
+    const f = await scan(cli('torch.optim.AdamW').replace('mypkg.models.Net', 'torch.nn.Linear'), 'config.yaml');
+    expect(f.findings.filter((x) => x.severity !== 'info' && x.severity !== 'low')).toEqual([]);
+  });
+});
+
+const hasGguf = (() => {
+  try {
+    execFileSync(PYTHON, ['-c', 'import gguf, safetensors'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.skipIf(!hasGguf)('instantiation targets in weight metadata (safetensors and gguf libraries; needs gguf)', () => {
+  let py: ReturnType<typeof runPython>;
+  beforeAll(() => {
+    py = runPython(`
+import json, numpy as np, gguf
+from safetensors.numpy import save_file
+w = {'w': np.zeros((2, 2), np.float32)}
+bad_yaml = "model:\\n  optim:\\n    _target_: torch.optim.AdamW\\n    lr: 0.001\\n  hook:\\n    _target_: os.system\\n    _args_: ['echo modelgate-fixture']\\n"
+good_yaml = "model:\\n  optim:\\n    _target_: torch.optim.AdamW\\n    lr: 0.001\\n  encoder:\\n    _target_: nemo.collections.asr.modules.ConvASREncoder\\n"
+save_file(w, os.path.join(OUT, 'bad_yaml.safetensors'), metadata={'format': 'pt', 'config': bad_yaml})
+save_file(w, os.path.join(OUT, 'bad_json.safetensors'), metadata={'format': 'pt', 'hparams': json.dumps({'scheduler': {'_target_': 'subprocess.Popen', 'args': ['id']}})})
+save_file(w, os.path.join(OUT, 'bad_top.safetensors'), metadata={'_target_': 'builtins.exec', '_args_': 'print(1)'})
+save_file(w, os.path.join(OUT, 'bad_cli.safetensors'), metadata={'cli': json.dumps({'model': {'class_path': 'evil_pkg.Loader', 'init_args': {}}})})
+save_file(w, os.path.join(OUT, 'bad_unknown.safetensors'), metadata={'config': json.dumps({'model': {'_target_': 'my_project.models.UNet'}})})
+save_file(w, os.path.join(OUT, 'good.safetensors'), metadata={'format': 'pt', 'config': good_yaml, 'note': 'class_path and _target_ explained in prose'})
+def write_gguf(name, value):
+    g = gguf.GGUFWriter(os.path.join(OUT, name), 'llama')
+    g.add_name('modelgate-tiny')
+    g.add_string('training.config', value)
+    g.add_tensor('w', np.zeros((32,), np.float32))
+    g.write_header_to_file(); g.write_kv_data_to_file(); g.write_tensors_to_file(); g.close()
+write_gguf('bad.gguf', bad_yaml)
+write_gguf('good.gguf', good_yaml)
+`);
+  }, 60_000);
+
+  const mediumPlus = (f: File) => f.findings.filter((x) => ['critical', 'high', 'medium'].includes(x.severity));
+
+  it('reports os.system in a YAML config kept in safetensors __metadata__, and only it', async () => {
+    const f = await scan(py.file('bad_yaml.safetensors'), 'm.safetensors');
+    expect(f.formats).toEqual(['safetensors']);
+    const hits = only(f, 'HYDRA_UNSAFE_TARGET');
+    expect(hits.map((x) => [x.evidence.details!['target'], x.severity])).toEqual([['os.system', 'critical']]);
+    expect(hits[0]!.evidence.details).toMatchObject({ key: 'model.hook._target_', source: '__metadata__["config"]' });
+  });
+
+  it('reports JSON configs, a metadata map that is itself a config, and class_path', async () => {
+    const target = async (n: string) => only(await scan(py.file(n), 'm.safetensors'), 'HYDRA_UNSAFE_TARGET').map((x) => [x.evidence.details!['target'], x.severity]);
+    expect(await target('bad_json.safetensors')).toEqual([['subprocess.Popen', 'critical']]);
+    expect(await target('bad_top.safetensors')).toEqual([['builtins.exec', 'critical']]);
+    // No weights loader instantiates metadata by itself: an unknown class (usually the author's own) is low.
+    expect(await target('bad_cli.safetensors')).toEqual([['evil_pkg.Loader', 'low']]);
+    expect(await target('bad_unknown.safetensors')).toEqual([['my_project.models.UNet', 'low']]);
+  });
+
+  it('reports os.system in a GGUF metadata string', async () => {
+    const f = await scan(py.file('bad.gguf'), 'm.gguf');
+    const hits = only(f, 'HYDRA_UNSAFE_TARGET');
+    expect(hits.map((x) => [x.evidence.details!['target'], x.severity])).toEqual([['os.system', 'critical']]);
+    expect(hits[0]!.evidence.details!['source']).toBe('metadata "training.config"');
+    expect(f.facts['gguf.name']).toBe('modelgate-tiny');
+  });
+
+  it('says nothing at medium or above about allowed targets (torch.optim.AdamW, nemo)', async () => {
+    expect(mediumPlus(await scan(py.file('good.safetensors'), 'm.safetensors'))).toEqual([]);
+    expect(mediumPlus(await scan(py.file('good.gguf'), 'm.gguf'))).toEqual([]);
+  });
+});
+
+describe('instantiation targets in safetensors metadata (hand-built headers)', () => {
+  const safetensors = (metadata: Record<string, string>) => {
+    const header = Buffer.from(JSON.stringify({ __metadata__: metadata, w: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(header.length));
+    return new Uint8Array(Buffer.concat([len, header, Buffer.alloc(4)]));
+  };
+
+  it('finds a target in one-line JSON and in YAML that does not parse, and Python tags', async () => {
+    const f = await scan(safetensors({ a: '{"x": {"_target_": "builtins.eval", "y": [1, 2]}}', b: 'a: [unclosed\n_target_: os.popen\n', c: '!!python/object/apply:os.system ["id"]' }), 'm.safetensors');
+    const got = only(f, 'HYDRA_UNSAFE_TARGET').map((x) => x.evidence.details!['target'] ?? x.evidence.details!['tag']).sort();
+    expect(got).toEqual(['!!python/object/apply:os.system', 'builtins.eval', 'os.popen']);
+    expect(only(f, 'HYDRA_UNSAFE_TARGET').every((x) => x.severity === 'critical')).toBe(true);
+  });
+
+  it('never throws on arbitrary metadata text holding a target key', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 200 }), fc.string({ maxLength: 40 }), fc.constantFrom('_target_', 'class_path'), async (pre, target, key) => {
+        const f = await scan(safetensors({ config: `${pre}\n${key}: ${target}\n{"${key}": ${JSON.stringify(target)}}` }), 'm.safetensors');
+        expect(f.findings.map((x) => x.rule)).not.toContain('SCAN_ERROR');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('walks a deeply nested config to its limit without failing', async () => {
+    const deep = '['.repeat(5000) + '{"_target_": "os.system"}' + ']'.repeat(5000);
+    const f = await scan(safetensors({ config: deep }), 'm.safetensors');
+    expect(f.findings.map((x) => x.rule)).not.toContain('SCAN_ERROR');
+    expect(only(f, 'HYDRA_UNSAFE_TARGET').map((x) => x.evidence.details!['target'])).toEqual(['os.system']);
   });
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +7,7 @@ import { scanBytes } from '../../src/index.js';
 import { summariseMarshal } from '../../src/formats/keras/marshal.js';
 import { kerasRules, versionAffected } from '../../src/formats/keras/rules.js';
 import { FIXTURES } from '../helpers/manifest.js';
-import { runPython } from '../helpers/python.js';
+import { PYTHON, runPython } from '../helpers/python.js';
 import { buildZip, bytes } from '../helpers/zip-builder.js';
 
 const fixture = (p: string) => new Uint8Array(readFileSync(join(FIXTURES, p)));
@@ -192,5 +193,94 @@ open(os.path.join(OUT, 'code.marshal'), 'wb').write(marshal.dumps(outer.__code__
     const rules = kerasRules();
     const cve = rules.cves.find((c) => c.id === 'CVE-2025-1550')!;
     expect([versionAffected('3.8.0', cve.affected), versionAffected('3.9.0', cve.affected), versionAffected('2.15.0', cve.affected)]).toEqual([true, false, false]);
+  });
+});
+
+const hasKeras = (() => {
+  try {
+    execFileSync(PYTHON, ['-c', 'import keras, h5py'], { stdio: 'ignore', env: { ...process.env, KERAS_BACKEND: 'torch' } });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+// Keras' lookup layers need TensorFlow to be built, which the test environment lacks: a real
+// Keras model is saved, then its config gets the lookup layer as Keras serialises it (a
+// hand-written but faithful object), in .keras (config.json) and .h5 (model_config attribute).
+describe.skipIf(!hasKeras)('Keras layers that read host files (real Keras saves, config rewritten; needs keras)', () => {
+  let py: ReturnType<typeof runPython>;
+  beforeAll(() => {
+    process.env['KERAS_BACKEND'] = 'torch';
+    py = runPython(`
+import json, zipfile, h5py, keras
+m = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(2, name='dense')])
+m.save(os.path.join(OUT, 'base.keras'))
+keras.saving.save_model(m, os.path.join(OUT, 'base.h5'))
+def lookup(cls, vocab, key='vocabulary'):
+    return {'module': 'keras.layers', 'class_name': cls, 'registered_name': None,
+            'config': {'name': 'lookup', 'trainable': True, 'dtype': 'float32', 'max_tokens': None,
+                       'num_oov_indices': 1, 'mask_token': None, 'oov_token': '[UNK]', key: vocab,
+                       'output_mode': 'int', 'sparse': False, 'pad_to_max_tokens': False}}
+def rewrite(cfg, layer):
+    cfg = json.loads(cfg)
+    cfg['config']['layers'].insert(1, layer)
+    return json.dumps(cfg)
+def keras_variant(name, layer):
+    with zipfile.ZipFile(os.path.join(OUT, 'base.keras')) as src, zipfile.ZipFile(os.path.join(OUT, name), 'w') as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == 'config.json':
+                data = rewrite(data, layer).encode()
+            dst.writestr(item, data)
+def h5_variant(name, layer):
+    import shutil
+    shutil.copy(os.path.join(OUT, 'base.h5'), os.path.join(OUT, name))
+    with h5py.File(os.path.join(OUT, name), 'r+') as f:
+        f.attrs['model_config'] = rewrite(f.attrs['model_config'], layer)
+keras_variant('passwd.keras', lookup('StringLookup', '/etc/passwd'))
+keras_variant('gcs.keras', lookup('TextVectorization', 'gs://attacker-bucket/vocab.txt'))
+keras_variant('escape.keras', lookup('IntegerLookup', '../../../home/user/.aws/credentials'))
+keras_variant('relative.keras', lookup('StringLookup', 'vocab.txt'))
+keras_variant('inline.keras', lookup('StringLookup', ['a', 'b', 'c']))
+h5_variant('passwd.h5', lookup('StringLookup', '/proc/self/environ'))
+h5_variant('inline.h5', lookup('StringLookup', ['a', 'b', 'c']))
+`);
+  }, 120_000);
+
+  const mediumPlus = (f: File) => f.findings.filter((x) => ['critical', 'high', 'medium'].includes(x.severity));
+
+  it('reports an absolute vocabulary path in config.json, naming layer, key and path', async () => {
+    const f = await scan(py.file('passwd.keras'));
+    const [h] = only(f, 'KERAS_HOST_FILE_REFERENCE');
+    expect(h!.severity).toBe('high');
+    expect(h!.evidence.details).toMatchObject({ class_name: 'StringLookup', key: 'vocabulary', path: '/etc/passwd', source: 'config.json' });
+    expect(h!.message).toContain('is absolute');
+  });
+
+  it('reports a gfile URL and a path climbing out with ..', async () => {
+    const [g] = only(await scan(py.file('gcs.keras')), 'KERAS_HOST_FILE_REFERENCE');
+    expect(g!.severity).toBe('high');
+    expect(g!.message).toContain('is a URL');
+    const [e] = only(await scan(py.file('escape.keras')), 'KERAS_HOST_FILE_REFERENCE');
+    expect(e!.severity).toBe('high');
+    expect(e!.evidence.details).toMatchObject({ class_name: 'IntegerLookup', path: '../../../home/user/.aws/credentials' });
+  });
+
+  it('reports the path in a legacy .h5 model_config attribute', async () => {
+    const [h] = only(await scan(py.file('passwd.h5'), 'm.h5'), 'KERAS_HOST_FILE_REFERENCE');
+    expect(h!.severity).toBe('high');
+    expect(h!.evidence.details).toMatchObject({ path: '/proc/self/environ', source: 'model_config attribute' });
+  });
+
+  it('keeps a relative vocabulary path at low, and says nothing of an inline vocabulary', async () => {
+    const r = await scan(py.file('relative.keras'));
+    expect(only(r, 'KERAS_HOST_FILE_REFERENCE').map((x) => x.severity)).toEqual(['low']);
+    expect(mediumPlus(r)).toEqual([]);
+    for (const [name, display] of [['inline.keras', 'm.keras'], ['inline.h5', 'm.h5'], ['base.keras', 'm.keras'], ['base.h5', 'm.h5']] as const) {
+      const f = await scan(py.file(name), display);
+      expect(f.findings.filter((x) => x.rule === 'KERAS_HOST_FILE_REFERENCE'), name).toEqual([]);
+      expect(mediumPlus(f), name).toEqual([]);
+    }
   });
 });

@@ -1,11 +1,13 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { scanBytes, scanFile } from '../../src/index.js';
+import { scanBytes, scanFile, scanPath } from '../../src/index.js';
 import { atLeast } from '../../src/core/findings.js';
 import { FIXTURES } from '../helpers/manifest.js';
 import { cat, int, len } from '../helpers/protobuf.js';
+import { PYTHON, runPython } from '../helpers/python.js';
 
 const fixture = (rel: string) => join(FIXTURES, rel);
 const file = async (rel: string) => (await scanFile(fixture(rel))).files[0]!;
@@ -126,5 +128,118 @@ describe('ONNX: edge cases (hand-built models)', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+const hasOnnx = (() => {
+  try {
+    execFileSync(PYTHON, ['-c', 'import onnx'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.skipIf(!hasOnnx)('ONNX external data reached through symbolic links (models saved by onnx; needs onnx)', () => {
+  let py: ReturnType<typeof runPython>;
+  beforeAll(() => {
+    py = runPython(`
+import shutil, numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+def save(d, location):
+    os.makedirs(os.path.join(d, os.path.dirname(location)), exist_ok=True)
+    w = numpy_helper.from_array(np.arange(16, dtype=np.float32).reshape(4, 4), 'W')
+    g = helper.make_graph([helper.make_node('MatMul', ['X', 'W'], ['Y'])], 'g',
+        [helper.make_tensor_value_info('X', TensorProto.FLOAT, [1, 4])], [helper.make_tensor_value_info('Y', TensorProto.FLOAT, [1, 4])], [w])
+    onnx.save_model(helper.make_model(g), os.path.join(d, 'model.onnx'), save_as_external_data=True, all_tensors_to_one_file=True, location=location, size_threshold=0)
+def relink(d, name, target):
+    p = os.path.join(d, name)
+    os.remove(p)
+    os.symlink(target, p)
+save(os.path.join(OUT, 'plain'), 'weights.bin')
+save(os.path.join(OUT, 'abs'), 'weights.bin'); relink(os.path.join(OUT, 'abs'), 'weights.bin', '/etc/passwd')
+save(os.path.join(OUT, 'dangling'), 'weights.bin'); relink(os.path.join(OUT, 'dangling'), 'weights.bin', '/home/victim-modelgate/.ssh/id_rsa')
+os.makedirs(os.path.join(OUT, 'outside'))
+shutil.copy(os.path.join(OUT, 'plain', 'weights.bin'), os.path.join(OUT, 'outside', 'w.bin'))
+save(os.path.join(OUT, 'dirlink'), 'data/w.bin')
+shutil.rmtree(os.path.join(OUT, 'dirlink', 'data')); os.symlink('../outside', os.path.join(OUT, 'dirlink', 'data'))
+save(os.path.join(OUT, 'inner'), 'weights.bin')
+os.makedirs(os.path.join(OUT, 'inner', 'store'))
+shutil.move(os.path.join(OUT, 'inner', 'weights.bin'), os.path.join(OUT, 'inner', 'store', 'real.bin'))
+os.symlink('store/real.bin', os.path.join(OUT, 'inner', 'weights.bin'))
+# A Hugging Face cache: the snapshot links the model and its data file to blobs/.
+save(os.path.join(OUT, 'hf', 'tmp'), 'model.onnx_data')
+os.makedirs(os.path.join(OUT, 'hf', 'blobs')); os.makedirs(os.path.join(OUT, 'hf', 'snapshots', 'rev'))
+for name, blob in [('model.onnx', 'aaaa'), ('model.onnx_data', 'bbbb')]:
+    shutil.move(os.path.join(OUT, 'hf', 'tmp', name), os.path.join(OUT, 'hf', 'blobs', blob))
+    os.symlink('../../blobs/' + blob, os.path.join(OUT, 'hf', 'snapshots', 'rev', name))
+os.rmdir(os.path.join(OUT, 'hf', 'tmp'))
+# The same layouts inside tar archives (tarfile stores links as link members).
+import tarfile
+def tar(name, members):
+    with tarfile.open(os.path.join(OUT, name), 'w') as t:
+        for arc, kind, value in members:
+            if kind == 'file':
+                t.add(value, arcname=arc)
+            else:
+                i = tarfile.TarInfo(arc); i.type = tarfile.SYMTYPE; i.linkname = value; t.addfile(i)
+plain = os.path.join(OUT, 'plain')
+tar('abs.tar', [('m/model.onnx', 'file', os.path.join(plain, 'model.onnx')), ('m/weights.bin', 'link', '/etc/passwd')])
+tar('escape.tar', [('./model.onnx', 'file', os.path.join(plain, 'model.onnx')), ('./weights.bin', 'link', '../../home/user/.ssh/id_rsa')])
+tar('dirlink.tar', [('m/model.onnx', 'file', os.path.join(OUT, 'dirlink', 'model.onnx')), ('m/data', 'link', '/etc')])
+tar('inside.tar', [('m/model.onnx', 'file', os.path.join(plain, 'model.onnx')), ('m/store/real.bin', 'file', os.path.join(plain, 'weights.bin')), ('m/weights.bin', 'link', 'store/real.bin')])
+tar('chain.tar', [('m/model.onnx', 'file', os.path.join(plain, 'model.onnx')), ('m/weights.bin', 'link', 'store/w.bin'), ('m/store', 'link', '../../outside')])
+`);
+  }, 60_000);
+
+  const one = async (dir: string) => (await scanFile(join(py.dir, dir, 'model.onnx'))).files[0]!;
+  const links = (f: Awaited<ReturnType<typeof one>>) => rule(f, 'ONNX_EXTERNAL_DATA_PATH');
+
+  it('reports weights.bin that is a link to /etc/passwd', async () => {
+    const f = await one('abs');
+    const [x] = links(f);
+    expect(x!.severity).toBe('high');
+    expect(x!.evidence.details).toMatchObject({ location: 'weights.bin', target: '/etc/passwd' });
+    expect(x!.message).toContain('symbolic link');
+    expect(f.maxSeverity).toBe('high');
+  });
+
+  it('reports a dangling link by where it points', async () => {
+    const [x] = links(await one('dangling'));
+    expect(x!.evidence.details!['target']).toBe('/home/victim-modelgate/.ssh/id_rsa');
+    expect(x!.message).toContain('absent on this machine');
+  });
+
+  it('reports a directory link that carries data/w.bin out of the model directory, also in a directory scan', async () => {
+    const [x] = links(await one('dirlink'));
+    expect(x!.evidence.details!['target']).toBe(join(py.dir, 'outside', 'w.bin'));
+    const r = await scanPath(join(py.dir, 'dirlink'));
+    const model = r.files.find((f) => f.path.endsWith('model.onnx'))!;
+    expect(links(model)).toHaveLength(1);
+  });
+
+  it('follows links inside tar archives: absolute, escaping, directory and chained links are reported', async () => {
+    const got = async (name: string) => links((await scanFile(join(py.dir, name))).files[0]!).map((x) => x.evidence.details!['target']);
+    expect(await got('abs.tar')).toEqual(['/etc/passwd']);
+    expect(await got('escape.tar')).toEqual(['../../home/user/.ssh/id_rsa']);
+    expect(await got('dirlink.tar')).toEqual(['/etc/w.bin']);
+    expect(await got('chain.tar')).toEqual(['../outside/w.bin']);
+    const f = (await scanFile(join(py.dir, 'abs.tar'))).files[0]!;
+    const x = links(f)[0]!;
+    expect(x.severity).toBe('high');
+    expect(x.location.path.slice(1)).toEqual(['m/model.onnx']);
+  });
+
+  it('accepts a tar whose link stays inside the archive', async () => {
+    const f = (await scanFile(join(py.dir, 'inside.tar'))).files[0]!;
+    expect(links(f)).toEqual([]);
+  });
+
+  it('accepts plain external data, a link inside the model directory, and a Hugging Face cache snapshot', async () => {
+    for (const d of ['plain', 'inner', join('hf', 'snapshots', 'rev')]) {
+      const f = await one(d);
+      expect(f.facts['onnx.external_data'], d).toBeDefined();
+      expect(f.findings.filter((x) => atLeast(x.severity, 'low')), d).toEqual([]);
+    }
   });
 });

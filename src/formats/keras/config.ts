@@ -9,11 +9,14 @@
  *  - references to modules outside Keras' namespaces (rules/keras.yaml), including Python
  *    builtins stored as `{"module": "builtins", "class_name": "function"}`;
  *  - Keras objects that are not modelling objects (get_file, enable_unsafe_deserialization,
- *    TorchModuleWrapper, whose embedded torch.save archive is handed to the engine as a member).
+ *    TorchModuleWrapper, whose embedded torch.save archive is handed to the engine as a member);
+ *  - layer config values the layer opens as files when rebuilt (a string `vocabulary` of a
+ *    lookup layer, tokenizer `merges` / `proto`): a host path or URL is a file read at load time.
  */
 import { BufferSource } from '../../source/buffer.js';
 import type { Severity } from '../../core/findings.js';
 import type { AnalysisContext } from '../types.js';
+import { pathEscape } from '../protobuf/report.js';
 import { summariseMarshal } from './marshal.js';
 import { cvesForRule, isSafeModule, type KerasRules } from './rules.js';
 
@@ -38,6 +41,8 @@ export interface ConfigSummary {
 const MAX_DEPTH = 200;
 const MAX_NODES = 2_000_000;
 const MAX_CODE_BASE64 = 64 * 1024 * 1024;
+/** Relative-looking paths that still reach system or credential files once resolved. */
+const SENSITIVE = /(^|[\\/])(\.ssh|\.aws|\.netrc|\.git-credentials|\.kube|\.docker|\.gnupg)([\\/]|$)/i;
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Obj = { [k: string]: Json };
@@ -84,6 +89,7 @@ class Walker {
       if (name !== null) here = layer ? `${layer} › ${name}` : name;
       if (isObj(cfg) && name !== null && !this.summary.layerClasses.includes(cls) && this.summary.layerClasses.length < 200) this.summary.layerClasses.push(cls);
       this.reference(v, cls, here || cls);
+      if (isObj(cfg)) this.hostFiles(cfg, cls, here || cls);
       if (cls === 'Lambda' && isObj(cfg)) this.lambdaConfig(cfg, here || 'lambda');
     }
     this.keras2Lambda(v, here || 'object');
@@ -136,6 +142,24 @@ class Walker {
     const sev: Severity = cls.verdict === 'dangerous' ? 'critical' : 'high';
     const known = cls.verdict === 'dangerous' ? ' (a known code-execution callable)' : '';
     this.emit('KERAS_UNSAFE_MODULE_REFERENCE', sev, `'${where}' references ${module}.${name}${known}, outside Keras' namespaces: Keras imports it and calls it while rebuilding the model`, { layer: where, module, name, key }, { global: `${module}.${name}`, canonical: cls.canonical, ...(cls.reason ? { reason: cls.reason } : {}), ...(cls.matched ? { matched: cls.matched } : {}) }, cls.references);
+  }
+
+  /**
+   * A string where the layer accepts an inline list or a file path is always a path to Keras: it
+   * resolves it against the process's working directory (or a gfile URL scheme), never the archive.
+   */
+  private hostFiles(cfg: Obj, cls: string, where: string): void {
+    for (const k of this.c.rules.hostFileKeys) {
+      const path = str(cfg[k.key]);
+      if (path === null || path.trim() === '') continue;
+      const shown = JSON.stringify(path.slice(0, 200));
+      const why = pathEscape(path) ?? (SENSITIVE.test(path) ? 'names a system or credential location' : null);
+      const severity: Severity = why ? 'high' : 'low';
+      const message = why
+        ? `'${where}' (${cls}) has ${k.key} ${shown}, which ${why}: Keras opens it as a file while rebuilding the layer, reading a host file into the model`
+        : `'${where}' (${cls}) has ${k.key} ${shown}, a relative file path: Keras opens it relative to the loading process's working directory, not the archive`;
+      this.emit('KERAS_HOST_FILE_REFERENCE', severity, message, { layer: where, class_name: cls, key: k.key, path: path.slice(0, 500) }, { reason: k.reason, matched: path.slice(0, 200) }, k.references);
+    }
   }
 
   /** A class_name written as a dotted path with no module: only a catalogued danger is reported. */

@@ -25,8 +25,16 @@ export interface KerasCve {
   references: string[];
 }
 
+/** A layer config key whose string value the layer opens as a file when it is rebuilt. */
+export interface HostFileKey {
+  key: string;
+  reason: string;
+  references: string[];
+}
+
 export interface KerasRules {
   safeRoots: string[];
+  hostFileKeys: HostFileKey[];
   dangerous: Map<string, DangerousReference>;
   pythonBuiltins: { names: Set<string>; reason: string; references: string[] };
   moduleKeys: string[];
@@ -76,7 +84,11 @@ export function parseKerasRules(kerasYaml: string, cvesYaml: string): KerasRules
     if (o['formats'] !== undefined) cve.formats = strings(o['formats'], `cves[${i}].formats`);
     return cve;
   });
-  return { safeRoots, dangerous, pythonBuiltins, moduleKeys: strings(k['module_keys'], 'module_keys'), cves };
+  const hostFileKeys = (k['host_file_keys'] as unknown[]).map((e, i): HostFileKey => {
+    const o = obj(e, `host_file_keys[${i}]`);
+    return { key: text(o['key'], `host_file_keys[${i}].key`), reason: text(o['reason'], `host_file_keys[${i}].reason`), references: strings(o['references'], `host_file_keys[${i}].references`) };
+  });
+  return { safeRoots, hostFileKeys, dangerous, pythonBuiltins, moduleKeys: strings(k['module_keys'], 'module_keys'), cves };
 }
 
 let cached: KerasRules | null = null;
