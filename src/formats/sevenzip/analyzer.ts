@@ -159,7 +159,9 @@ async function scanMembers(ctx: AnalysisContext, source: ByteSource, header: Hea
     const s = streamOf[i]!;
     if (s < 0 || !info) continue;
     const folder = info.substreams[s]!.folder;
-    perFolder.set(folder, [...(perFolder.get(folder) ?? []), files[i]!.name]);
+    const list = perFolder.get(folder);
+    if (list) list.push(files[i]!.name);
+    else perFolder.set(folder, [files[i]!.name]);
   }
   let open: { index: number; out: FolderSource | SourceError; failed: boolean } | null = null;
   const closeOpen = async (): Promise<void> => {

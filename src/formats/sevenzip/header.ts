@@ -37,6 +37,12 @@ export const Id = {
 } as const;
 
 const MAX_CODERS = 64;
+/**
+ * Most files, folders, pack streams or substreams one header may list: counts are also bounded by
+ * the header's bytes, but a 64 MiB header could still declare hundreds of millions of one-bit
+ * entries, each an object here. Past this the archive is reported unreadable, never clean.
+ */
+export const MAX_ITEMS = 1 << 21;
 const MAX_CODER_STREAMS = 64;
 
 export interface StartHeader {
@@ -171,6 +177,7 @@ export class Reader {
   count(what: string, minBits = 1): number {
     const n = this.number();
     if (n * minBits > this.left() * 8 + 64) throw corrupt(`${what} count ${n} is larger than the header could describe`, { count: n });
+    if (n > MAX_ITEMS) throw corrupt(`${what} count ${n} is more than this reader holds (${MAX_ITEMS})`, { count: n });
     return n;
   }
 
@@ -202,6 +209,7 @@ export class Reader {
 }
 
 function digests(r: Reader, n: number): (number | null)[] {
+  if (n > MAX_ITEMS) throw corrupt(`${n} checksums are more than this reader holds`, { count: n });
   const defined = r.defined(n);
   return defined.map((d) => (d ? r.uint32() : null));
 }
@@ -300,6 +308,8 @@ function readStreamsInfo(r: Reader): StreamsInfo {
     let t = r.number();
     if (t === Id.NumUnpackStream) {
       for (let i = 0; i < counts.length; i++) counts[i] = r.count('substream');
+      const total = counts.reduce((a, b) => a + b, 0);
+      if (total > MAX_ITEMS) throw corrupt(`${total} substreams are more than this reader holds (${MAX_ITEMS})`, { count: total });
       t = r.number();
     }
     if (t === Id.Size) {
