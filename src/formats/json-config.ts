@@ -109,7 +109,7 @@ function reportRemoteCode(ctx: AnalysisContext, key: string, refs: readonly Remo
 
 export const jsonConfigAnalyzer: Analyzer = {
   id: 'json-config',
-  version: '1',
+  version: '2',
   description: 'JSON configs (config.json, tokenizer_config.json, chat_template.json): chat templates, auto_map/custom_pipelines (trust_remote_code), nesting depth',
   sniff(input) {
     return sniffJsonObject(input.head) ? { format: 'json', confidence: 0.6 } : null;

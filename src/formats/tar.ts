@@ -221,7 +221,7 @@ async function analyzeTar(source: ByteSource, ctx: AnalysisContext): Promise<voi
 
 export const tarAnalyzer: Analyzer = {
   id: 'tar',
-  version: '1',
+  version: '2',
   description: 'Tar archives (v7, ustar, GNU, pax) as Python tarfile reads them: every file member, links, traversal names, member limit; PyTorch legacy tar detection',
   sniff: sniffTar,
   async analyze(source: ByteSource, ctx: AnalysisContext): Promise<void> {
