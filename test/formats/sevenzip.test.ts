@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -273,5 +274,55 @@ sys.stdout.write(data.hex())`,
         expect(Buffer.from(b).equals(Buffer.from(expected!)), String(codec)).toBe(true);
       }),
     );
+  });
+});
+
+/** A minimal 7z writer (Copy method, one folder per file) for structures 7-Zip never writes. */
+function handMade(opts: { gap?: Uint8Array; files: Array<{ name: string; data: Uint8Array }>; numFilesOverride?: number[] }): Uint8Array {
+  const num = (n: number): number[] => (n < 0x80 ? [n] : n < 0x4000 ? [0x80 | (n >> 8), n & 0xff] : [0xc0 | (n >> 16), n & 0xff, (n >> 8) & 0xff]);
+  const gap = opts.gap ?? new Uint8Array(0);
+  const packed = Buffer.concat([Buffer.from(gap), ...opts.files.map((f) => Buffer.from(f.data))]);
+  const h: number[] = [0x01, 0x04, 0x06, ...num(gap.length), ...num(opts.files.length), 0x09];
+  for (const f of opts.files) h.push(...num(f.data.length));
+  h.push(0x00, 0x07, 0x0b, ...num(opts.files.length), 0x00);
+  for (let i = 0; i < opts.files.length; i++) h.push(0x01, 0x01, 0x00);
+  h.push(0x0c);
+  for (const f of opts.files) h.push(...num(f.data.length));
+  h.push(0x00, 0x00, 0x05, ...(opts.numFilesOverride ?? num(opts.files.length)));
+  const names = Buffer.concat(opts.files.map((f) => Buffer.from(f.name + '\0', 'utf16le')));
+  h.push(0x11, ...num(names.length + 1), 0x00, ...names, 0x00, 0x00);
+  const header = Buffer.from(h);
+  const start = Buffer.alloc(20);
+  start.writeUInt32LE(packed.length, 0);
+  start.writeUInt32LE(header.length, 8);
+  start.writeUInt32LE(crc32(header) >>> 0, 16);
+  const sig = Buffer.from([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c, 0, 4, 0, 0, 0, 0]);
+  sig.writeUInt32LE(crc32(start) >>> 0, 8);
+  return new Uint8Array(Buffer.concat([sig, start, packed, header]));
+}
+
+describe('7z structures 7-Zip does not write', () => {
+  // protocol 2: GLOBAL 'os system', the argument, TUPLE1, REDUCE, STOP
+  const PAYLOAD = new Uint8Array(Buffer.from("\x80\x02cos\nsystem\nX\x04\x00\x00\x00echoq\x00\x85R.", 'latin1'));
+
+  it('the hand-made writer makes archives the analyzer reads cleanly', async () => {
+    const rec = await stubScan(handMade({ files: [{ name: 'a.txt', data: new TextEncoder().encode('hello') }] }));
+    expect(rec.findings).toEqual([]);
+    expect(rec.members.map((m) => [m.name, Buffer.from(m.bytes!).toString()])).toEqual([['a.txt', 'hello']]);
+  });
+
+  it('bytes in the packed area that belong to no member are reported and scanned', async () => {
+    const b = handMade({ gap: PAYLOAD, files: [{ name: 'a.txt', data: new TextEncoder().encode('hello') }] });
+    const r = await engineScan(b, 'gap.7z');
+    expect(r.findings.find((f) => f.rule === 'ARCHIVE_CORRUPT')?.message).toBe(`${PAYLOAD.length} bytes at offset 32 belong to no member of the 7z archive; scanned as <unlisted data at 32>`);
+    const hit = r.findings.find((f) => f.rule === 'PICKLE_DANGEROUS_GLOBAL');
+    expect(hit?.location.path).toEqual(['gap.7z', '<unlisted data at 32>']);
+  });
+
+  it('a header declaring millions of files is corrupt, read in bounded time and memory', async () => {
+    const b = handMade({ files: [{ name: 'a', data: new Uint8Array([1]) }], numFilesOverride: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00] });
+    const rec = await stubScan(b);
+    expect(rec.findings.map((f) => f.rule)).toEqual(['ARCHIVE_CORRUPT']);
+    expect(rec.findings[0]!.message).toMatch(/file count \d+ is larger than the header could describe/);
   });
 });
