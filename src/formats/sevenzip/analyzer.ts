@@ -181,7 +181,7 @@ async function scanMembers(ctx: AnalysisContext, source: ByteSource, header: Hea
       }
       emitTraversal(ctx, f.name);
       const s = streamOf[i]!;
-      if (s < 0 || !info || f.isDir) continue;
+      if (s < 0 || !info) continue;
       const sub = info.substreams[s]!;
       if (!open || open.index !== sub.folder) {
         await closeOpen();

@@ -436,7 +436,8 @@ function readFiles(r: Reader): FileEntry[] {
     f.isAnti = anti[e] ?? false;
     e++;
   });
-  for (const f of files) if (f.attributes !== null && f.attributes & 0x10) f.isDir = true;
+  // 7-Zip decides by the streams alone: an entry with data is a file whatever its attributes say.
+  for (const f of files) if (!f.hasStream && f.attributes !== null && f.attributes & 0x10) f.isDir = true;
   return files;
 }
 
