@@ -58,6 +58,8 @@ sz('copy.7z', '-m0=Copy')
 sz('bcj.7z', '-m0=BCJ', '-m1=LZMA2')
 sz('delta.7z', '-m0=Delta:4', '-m1=LZMA2')
 sz('nonsolid.7z', '-ms=off')
+sz('deflate.7z', '-m0=Deflate')
+sz('bzip2.7z', '-m0=BZip2')
 sz('header_encrypted.7z', '-mhe=on', '-psecret')
 sz('content_encrypted.7z', '-psecret')
 sz('ppmd.7z', '-m0=PPMd')
@@ -99,6 +101,8 @@ sz('empty.7z', cwd=many, what='nothing*')
     ['bcj.7z', ['LZMA2', 'BCJ (x86)']],
     ['delta.7z', ['LZMA2', 'Delta']],
     ['nonsolid.7z', ['LZMA2']],
+    ['deflate.7z', ['Deflate']],
+    ['bzip2.7z', ['BZip2']],
   ] as const) {
     it(`${file}: every member decodes to the original bytes, CRCs match`, async () => {
       const rec = await stubScan(py.file(file), { keepBytes: 4 * 1024 * 1024 });
