@@ -126,7 +126,6 @@ def hf_cache(root: str) -> str:
 
 def custom_code_repo(out: str) -> None:
     import torch
-    from safetensors.torch import load_file  # noqa: F401  (safetensors must be importable for save_pretrained)
 
     pkg_root = tempfile.mkdtemp()
     pkg = os.path.join(pkg_root, "tiny_custom_pkg")
