@@ -62,10 +62,11 @@ function methodName(m: number): string {
  * whole 7z as a zip with "prepended data" would only report the 7z itself as suspicious.
  * Bytes of the packed area outside every member are scanned by the 7z analyzer too.
  */
-function insideSevenZip(head: Uint8Array, eocd: number): boolean {
+function insideSevenZip(head: Uint8Array, size: number, eocd: number): boolean {
   try {
     const start = parseStartHeader(head);
-    return start !== null && eocd + 22 <= SIGNATURE_HEADER_SIZE + start.nextHeaderOffset;
+    const packedEnd = SIGNATURE_HEADER_SIZE + (start?.nextHeaderOffset ?? 0);
+    return start !== null && eocd + 22 <= packedEnd && packedEnd + start.nextHeaderSize <= size;
   } catch {
     return false;
   }
@@ -78,7 +79,7 @@ export function sniffZip(input: SniffInput): Claim | null {
   if (input.size === null || input.tail.length < 22) return null;
   const tailStart = input.size - input.tail.length;
   for (const pos of eocdCandidates(input.tail)) {
-    if (insideSevenZip(input.head, tailStart + pos)) continue;
+    if (insideSevenZip(input.head, input.size, tailStart + pos)) continue;
     const cdSize = u32(input.tail, pos + 12);
     const cdOffset = u32(input.tail, pos + 16);
     const eocd = tailStart + pos;

@@ -323,6 +323,14 @@ describe('7z structures 7-Zip does not write', () => {
     expect(hit?.location.path).toEqual(['gap.7z', '<unlisted data at 32>']);
   });
 
+  it('behind an unreadable header the data is still scanned', async () => {
+    const b = handMade({ gap: PAYLOAD, files: [{ name: 'a.txt', data: new TextEncoder().encode('hello') }] });
+    b[b.length - 3]! ^= 0xff; // breaks the header CRC: 7-Zip opens nothing, a pickle reader at offset 32 still would
+    const r = await engineScan(b, 'broken.7z');
+    expect(r.findings.find((f) => f.rule === 'ARCHIVE_CORRUPT')?.message).toContain('header CRC mismatch');
+    expect(r.findings.find((f) => f.rule === 'PICKLE_DANGEROUS_GLOBAL')?.location.path).toEqual(['broken.7z', '<7z data after an unreadable header>']);
+  });
+
   it('a header declaring millions of files is corrupt, read in bounded time and memory', async () => {
     const b = handMade({ files: [{ name: 'a', data: new Uint8Array([1]) }], numFilesOverride: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00] });
     const rec = await stubScan(b);

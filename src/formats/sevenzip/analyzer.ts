@@ -259,8 +259,30 @@ async function unlisted(ctx: AnalysisContext, source: ByteSource, layout: Layout
   }
 }
 
+/**
+ * When the header cannot be read, 7-Zip opens nothing, but the bytes are still there for other
+ * readers (a zip reader finds a zip anywhere in a file): the area after the signature header is
+ * scanned as one member, so a payload hidden behind a broken 7z header is still seen.
+ */
+async function scanRaw(ctx: AnalysisContext, source: ByteSource): Promise<void> {
+  const size = source.size;
+  if (size === null || size <= SIGNATURE_HEADER_SIZE) return;
+  const name = '<7z data after an unreadable header>';
+  const failure = await scanAndReport(ctx, new SliceSource(name, source, SIGNATURE_HEADER_SIZE, size - SIGNATURE_HEADER_SIZE), undefined, SIGNATURE_HEADER_SIZE);
+  if (failure) emitSourceFailure(ctx, failure, name, SIGNATURE_HEADER_SIZE);
+}
+
 async function analyzeSevenZip(source: ByteSource, ctx: AnalysisContext): Promise<void> {
-  const layout = await readHeader(ctx, source);
+  let layout: Layout | null;
+  try {
+    layout = await readHeader(ctx, source);
+  } catch (e) {
+    const err = asError(e);
+    if (err.kind !== 'corrupt') throw err;
+    emitSourceFailure(ctx, err, source.name);
+    await scanRaw(ctx, source);
+    return;
+  }
   if (!layout) return;
   const header = layout.header;
   await unlisted(ctx, source, layout);
