@@ -282,7 +282,7 @@ sys.stdout.write(data.hex())`,
 });
 
 /** A minimal 7z writer (Copy method, one folder per file) for structures 7-Zip never writes. */
-function handMade(opts: { gap?: Uint8Array; files: Array<{ name: string; data: Uint8Array }>; numFilesOverride?: number[] }): Uint8Array {
+function handMade(opts: { gap?: Uint8Array; files: Array<{ name: string; data: Uint8Array; attributes?: number }>; numFilesOverride?: number[] }): Uint8Array {
   const num = (n: number): number[] => (n < 0x80 ? [n] : n < 0x4000 ? [0x80 | (n >> 8), n & 0xff] : [0xc0 | (n >> 16), n & 0xff, (n >> 8) & 0xff]);
   const gap = opts.gap ?? new Uint8Array(0);
   const packed = Buffer.concat([Buffer.from(gap), ...opts.files.map((f) => Buffer.from(f.data))]);
@@ -294,7 +294,13 @@ function handMade(opts: { gap?: Uint8Array; files: Array<{ name: string; data: U
   for (const f of opts.files) h.push(...num(f.data.length));
   h.push(0x00, 0x00, 0x05, ...(opts.numFilesOverride ?? num(opts.files.length)));
   const names = Buffer.concat(opts.files.map((f) => Buffer.from(f.name + '\0', 'utf16le')));
-  h.push(0x11, ...num(names.length + 1), 0x00, ...names, 0x00, 0x00);
+  h.push(0x11, ...num(names.length + 1), 0x00, ...names);
+  if (opts.files.some((f) => f.attributes !== undefined)) {
+    const attrs = Buffer.alloc(4 * opts.files.length);
+    opts.files.forEach((f, i) => attrs.writeUInt32LE((f.attributes ?? 0x20) >>> 0, 4 * i));
+    h.push(0x15, ...num(attrs.length + 2), 0x01, 0x00, ...attrs);
+  }
+  h.push(0x00, 0x00);
   const header = Buffer.from(h);
   const start = Buffer.alloc(20);
   start.writeUInt32LE(packed.length, 0);
@@ -329,6 +335,26 @@ describe('7z structures 7-Zip does not write', () => {
     const r = await engineScan(b, 'broken.7z');
     expect(r.findings.find((f) => f.rule === 'ARCHIVE_CORRUPT')?.message).toContain('header CRC mismatch');
     expect(r.findings.find((f) => f.rule === 'PICKLE_DANGEROUS_GLOBAL')?.location.path).toEqual(['broken.7z', '<7z data after an unreadable header>']);
+  });
+
+  it('links marked by a Unix mode or the reparse-point bit are judged; a directory bit does not hide data', async () => {
+    const enc = (t: string) => new TextEncoder().encode(t);
+    const rec = await stubScan(
+      handMade({
+        files: [
+          { name: 'm/config.json', data: enc('../blobs/x'), attributes: (0o120777 << 16) | 0x8000 | 0x20 },
+          { name: 'm/up', data: enc('../../etc/passwd'), attributes: 0x400 | 0x20 },
+          { name: 'm/win', data: Uint8Array.from([0x0c, 0, 0, 0xa0, 0, 0, 0, 0]), attributes: 0x400 },
+          { name: 'm/blob.pkl', data: PAYLOAD, attributes: 0x10 },
+        ],
+      }),
+    );
+    expect(rec.findings.filter((f) => f.rule === 'ARCHIVE_SYMLINK').map((f) => f.message)).toEqual([
+      'm/win is a symbolic link whose target could not be read',
+      'm/up is a symbolic link to "../../etc/passwd", which leaves the archive: its target climbs above the archive root',
+    ]);
+    expect(rec.facts.get('archive.links.inside')).toBe(1);
+    expect(rec.members.map((m) => m.name)).toEqual(['m/blob.pkl']);
   });
 
   it('a header declaring millions of files is corrupt, read in bounded time and memory', async () => {

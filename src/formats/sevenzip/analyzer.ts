@@ -28,13 +28,22 @@ const SOLID_WINDOW = 32 * 1024 * 1024;
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 const UNIX_EXTENSION = 0x8000;
+const REPARSE_POINT = 0x400;
 
 export function sniffSevenZip(input: SniffInput): { format: string; confidence: number } | null {
   return SIGNATURE.every((x, i) => input.head[i] === x) ? { format: '7z', confidence: 0.95 } : null;
 }
 
+/**
+ * 7-Zip (-snl) and py7zr store a symlink as a file whose data is the target, marked by a Unix mode
+ * in the high half of the attributes; py7zr also sets the Windows reparse-point bit, which on its
+ * own (7-Zip on Windows) means the data is a reparse buffer: read as a target it is unreadable, and
+ * the link is reported as such.
+ */
 function isSymlink(f: FileEntry): boolean {
-  return f.attributes !== null && (f.attributes & UNIX_EXTENSION) !== 0 && ((f.attributes >>> 16) & S_IFMT) === S_IFLNK;
+  if (f.attributes === null) return false;
+  const unixLink = (f.attributes & UNIX_EXTENSION) !== 0 && ((f.attributes >>> 16) & S_IFMT) === S_IFLNK;
+  return unixLink || (f.attributes & REPARSE_POINT) !== 0;
 }
 
 async function readFully(source: ByteSource, size: number): Promise<Uint8Array> {
