@@ -38,7 +38,7 @@ describe('repository summary of a directory scan', () => {
     expect(r.remoteCode.needed).toBe(true);
     expect(r.remoteCode.files).toEqual([
       { file: 'configuration_a.py', present: false },
-      { file: 'modeling_a.py', present: true },
+      { file: 'modeling_a.py', present: true, maxSeverity: 'critical' },
     ]);
     expect(r.license).toBe('apache-2.0');
     expect(r.maxSeverity).toBe('critical');
@@ -111,8 +111,8 @@ gen_archives.custom_code_repo(OUT)
     const r = report.repositories![0]!;
     expect(r.remoteCode.needed).toBe(true);
     expect(r.remoteCode.files).toEqual([
-      { file: 'configuration_tiny.py', present: true },
-      { file: 'modeling_tiny.py', present: true },
+      { file: 'configuration_tiny.py', present: true, maxSeverity: null },
+      { file: 'modeling_tiny.py', present: true, maxSeverity: null },
     ]);
     const loud = report.files.flatMap((f) => f.findings.filter((x) => ['medium', 'high', 'critical'].includes(x.severity)).map((x) => `${f.path}: ${x.rule}`));
     expect(loud).toEqual([]);
@@ -138,5 +138,6 @@ gen_archives.custom_code_repo(OUT)
       ['PYTHON_DANGEROUS_CALL', 'eval', 'critical'],
     ]);
     expect(report.repositories![0]!.maxSeverity).toBe('critical');
+    expect(report.repositories![0]!.remoteCode.files).toEqual([{ file: 'modeling_tiny.py', present: true, maxSeverity: 'critical' }]);
   });
 });
