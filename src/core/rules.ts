@@ -62,7 +62,7 @@ const kinds: RuleKind[] = [
   { id: 'CHAT_TEMPLATE_TOO_LARGE', severity: 'medium', title: 'Chat template exceeds the size limit' },
   { id: 'JSON_TOO_DEEP', severity: 'medium', title: 'JSON nesting exceeds the depth limit' },
   { id: 'JSON_TOO_LARGE', severity: 'low', title: 'JSON file exceeds the size limit for parsing' },
-  { id: 'REPO_REMOTE_CODE', severity: 'high', title: 'Model needs trust_remote_code: it runs Python files from the repository' },
+  { id: 'REPO_REMOTE_CODE', severity: 'low', title: 'Model needs trust_remote_code: it runs Python files from the repository' },
   { id: 'PYTHON_DANGEROUS_CALL', severity: 'high', title: 'Python source calls a function that reaches the host' },
   { id: 'TORCHSCRIPT_HOST_OP', severity: 'high', title: 'TorchScript code calls an operation that reaches the host' },
   { id: 'TORCHSCRIPT_CUSTOM_OP', severity: 'medium', title: 'TorchScript code calls a custom operator or class (native code)' },

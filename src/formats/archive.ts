@@ -166,3 +166,92 @@ export async function sizeOf(source: ByteSource): Promise<number> {
     at += b.length;
   }
 }
+
+/** A link an archive stores; symlink targets are relative to the link's directory, hard links to the archive root. */
+export interface ArchiveLink {
+  name: string;
+  target: string;
+  kind: 'symlink' | 'hardlink';
+  offset?: number;
+}
+
+/** Linux follows at most 40 links while resolving one path; more means a loop. */
+const MAX_LINK_HOPS = 40;
+/** Path segments walked while resolving one link; past it the link is judged as escaping. */
+const MAX_LINK_STEPS = 4096;
+
+function segments(p: string): string[] {
+  return p.split('/').filter((s) => s !== '' && s !== '.');
+}
+
+/**
+ * Why extracting and then following the link reaches outside the archive root, or null when it
+ * stays inside. The target is resolved the way the operating system would after extraction:
+ * components that are themselves links of the archive are followed (a chain of individually
+ * harmless-looking links can still climb out), `..` above the root escapes.
+ */
+export function linkEscape(link: ArchiveLink, symlinks: ReadonlyMap<string, string>): string | null {
+  const absolute = (t: string): string | null =>
+    t.startsWith('/') ? 'is absolute' : /^[A-Za-z]:/.test(t) ? 'starts with a drive letter' : t.includes('\\') ? 'contains a backslash' : null;
+  const first = absolute(link.target);
+  if (first) return `its target ${first}`;
+  const stack = link.kind === 'symlink' ? segments(link.name).slice(0, -1) : [];
+  let queue = segments(link.target);
+  let hops = 0;
+  let steps = 0;
+  while (queue.length) {
+    if (++steps > MAX_LINK_STEPS) return 'its target is too long to resolve';
+    const seg = queue.shift()!;
+    if (seg === '..') {
+      if (stack.length === 0) return 'its target climbs above the archive root';
+      stack.pop();
+      continue;
+    }
+    stack.push(seg);
+    const via = symlinks.get(stack.join('/'));
+    if (via === undefined) continue;
+    if (++hops > MAX_LINK_HOPS) return 'its target goes through too many links (a loop)';
+    const abs = absolute(via);
+    if (abs) return `its target goes through ${stack.join('/')}, whose target ${abs}`;
+    stack.pop();
+    queue = [...segments(via), ...queue];
+  }
+  return null;
+}
+
+/**
+ * Judges every link of an archive once all are known (a later link can change where an earlier
+ * one leads). Links that stay inside the archive are what snapshot layouts (the Hugging Face
+ * cache: snapshots/<rev>/file -> ../../blobs/<sha>) are made of: they are counted as a fact.
+ * A link that escapes is ARCHIVE_SYMLINK and ARCHIVE_PATH_TRAVERSAL: extraction through it reads
+ * or writes outside the directory.
+ */
+export function reportLinks(ctx: AnalysisContext, links: readonly ArchiveLink[]): void {
+  if (!links.length) return;
+  const symlinks = new Map<string, string>();
+  for (const l of links) if (l.kind === 'symlink') symlinks.set(segments(l.name).join('/'), l.target);
+  let inside = 0;
+  for (const l of links) {
+    const reason = linkEscape(l, symlinks);
+    if (reason === null) {
+      inside++;
+      continue;
+    }
+    const at = l.offset !== undefined ? { offset: l.offset } : {};
+    const what = l.kind === 'symlink' ? 'symbolic' : 'hard';
+    ctx.emit({
+      rule: 'ARCHIVE_SYMLINK',
+      message: `${l.name} is a ${what} link to ${JSON.stringify(l.target)}, which leaves the archive: ${reason}`,
+      ...at,
+      evidence: { details: { member: l.name, target: l.target, kind: l.kind, reason } },
+    });
+    ctx.emit({
+      rule: 'ARCHIVE_PATH_TRAVERSAL',
+      message: `link ${l.name} points outside the extraction directory (${JSON.stringify(l.target)}: ${reason})`,
+      ...at,
+      evidence: { details: { member: l.target, link: l.name, reason } },
+    });
+  }
+  ctx.fact('archive.links', links.length);
+  ctx.fact('archive.links.inside', inside);
+}

@@ -5,7 +5,8 @@
  *  - `chat_template` (a string, a list of {name, template}, or a name -> template map), rendered
  *    by Jinja2 when the model is used: checked like any chat template;
  *  - `auto_map` / `custom_pipelines`: classes that load only with trust_remote_code=True, which
- *    imports and runs Python files of the repository -> REPO_REMOTE_CODE.
+ *    imports and runs Python files of the repository -> REPO_REMOTE_CODE (low: a fact for the
+ *    policy's remote-code rule; what the code does is judged in the Python files themselves).
  * Hydra `_target_` keys (NeMo) are another analyzer's concern.
  * The nesting depth is measured by a linear scan before JSON.parse sees the text.
  */
@@ -108,7 +109,7 @@ function reportRemoteCode(ctx: AnalysisContext, key: string, refs: readonly Remo
 
 export const jsonConfigAnalyzer: Analyzer = {
   id: 'json-config',
-  version: '1',
+  version: '2',
   description: 'JSON configs (config.json, tokenizer_config.json, chat_template.json): chat templates, auto_map/custom_pipelines (trust_remote_code), nesting depth',
   sniff(input) {
     return sniffJsonObject(input.head) ? { format: 'json', confidence: 0.6 } : null;

@@ -6,14 +6,17 @@
  *  - GNU long names/links ('L'/'K'), pax extended headers ('x', and global 'g') override
  *    path, linkpath and size; the ustar prefix is joined as tarfile does;
  *  - types tarfile does not know are regular files to it (extractfile reads them), so they
- *    are scanned too; links are reported, directories and devices skipped.
+ *    are scanned too; directories and devices skipped.
+ * Links are judged once the walk is over (archive.ts reportLinks): one that stays inside the
+ * archive (a Hugging Face cache snapshot's snapshots/<rev>/f -> ../../blobs/<sha>) is a fact,
+ * one that leads outside is a finding.
  * A bad header after the first stops the walk with ARCHIVE_CORRUPT; earlier members were
  * already scanned (tarfile silently treats it as the end, so nothing after it loads).
  */
 import { SliceSource } from '../source/slice.js';
 import type { ByteSource } from '../source/types.js';
 import type { AnalysisContext, Analyzer, Claim, SniffInput } from './types.js';
-import { asError, emitSourceFailure, emitTraversal, scanAndReport } from './archive.js';
+import { asError, emitSourceFailure, emitTraversal, reportLinks, scanAndReport, type ArchiveLink } from './archive.js';
 
 const BLOCK = 512;
 /** Longest GNU long name / pax header we hold in memory; longer ones are corrupt for our purposes. */
@@ -102,6 +105,7 @@ async function analyzeTar(source: ByteSource, ctx: AnalysisContext): Promise<voi
   let offset = 0;
   let count = 0;
   const names: string[] = [];
+  const links: ArchiveLink[] = [];
   const global = new Map<string, string>();
   let pending: Pending = { pax: new Map() };
   const corrupt = (message: string, at: number, details: Record<string, string | number> = {}): void => {
@@ -193,15 +197,7 @@ async function analyzeTar(source: ByteSource, ctx: AnalysisContext): Promise<voi
     names.push(name);
     emitTraversal(ctx, name, offset);
     const isDir = type === '5' || (type === '0' && name.endsWith('/'));
-    if (type === '1' || type === '2') {
-      ctx.emit({
-        rule: 'ARCHIVE_SYMLINK',
-        message: `${name} is a ${type === '2' ? 'symbolic' : 'hard'} link to ${JSON.stringify(linkname)}`,
-        offset,
-        evidence: { details: { member: name, target: linkname, kind: type === '2' ? 'symlink' : 'hardlink' } },
-      });
-      emitTraversal(ctx, linkname, offset);
-    }
+    if (type === '1' || type === '2') links.push({ name, target: linkname, kind: type === '2' ? 'symlink' : 'hardlink', offset });
     // Links, devices, fifos and directories carry no data in tar; everything else is a file to tarfile.
     if (!isDir && !NOT_FILES.has(type)) {
       let available = size;
@@ -217,6 +213,7 @@ async function analyzeTar(source: ByteSource, ctx: AnalysisContext): Promise<voi
     }
     offset = next(size);
   }
+  reportLinks(ctx, links);
   ctx.fact('tar.members', count);
   const set = new Set(names);
   if (['sys_info', 'pickle', 'storages', 'tensors'].every((n) => set.has(n))) ctx.fact('container', 'pytorch-legacy-tar');
@@ -224,7 +221,7 @@ async function analyzeTar(source: ByteSource, ctx: AnalysisContext): Promise<voi
 
 export const tarAnalyzer: Analyzer = {
   id: 'tar',
-  version: '1',
+  version: '2',
   description: 'Tar archives (v7, ustar, GNU, pax) as Python tarfile reads them: every file member, links, traversal names, member limit; PyTorch legacy tar detection',
   sniff: sniffTar,
   async analyze(source: ByteSource, ctx: AnalysisContext): Promise<void> {

@@ -8,7 +8,9 @@
  *    (PyTorch does not check CRCs); encryption flags are reported and the member is scanned
  *    anyway (PyTorch ignores them), ARCHIVE_ENCRYPTED only when the data proves encrypted;
  *  - bytes before the archive are scanned as the member `<prepended data>`: torch.load checks
- *    for `PK\x03\x04` at offset 0 and otherwise unpickles the file from its start.
+ *    for `PK\x03\x04` at offset 0 and otherwise unpickles the file from its start;
+ *  - symbolic links (Unix mode in the external attributes, target as the data) are judged
+ *    together at the end: inside the archive a fact, leading outside a finding (archive.ts).
  * CRC: computed on the fly from the bytes the scan reads (CrcSource); when the scan stopped
  * early, the rest is read only if at most CRC_VERIFY_BYTES remain (CRC_VERIFY_FLAGGED for
  * members flagged as encrypted, where the CRC is what tells encrypted from plain).
@@ -17,7 +19,8 @@ import { SliceSource } from '../source/slice.js';
 import { SourceError, type ByteSource } from '../source/types.js';
 import { DecompressingSource, type Codec } from '../source/decompress.js';
 import type { AnalysisContext, Analyzer, Claim, SniffInput } from './types.js';
-import { CrcSource, SizedSource, asError, emitSourceFailure, emitTraversal, scanAndReport, sizeOf } from './archive.js';
+import { CrcSource, SizedSource, asError, emitSourceFailure, emitTraversal, reportLinks, scanAndReport, sizeOf, type ArchiveLink } from './archive.js';
+import { SIGNATURE_HEADER_SIZE, parseStartHeader } from './sevenzip/header.js';
 import {
   SIG_LOCAL,
   eocdCandidates,
@@ -53,6 +56,22 @@ function methodName(m: number): string {
   return METHOD_NAMES[m] ?? `method ${m}`;
 }
 
+/**
+ * A zip stored (Copy method) as a member of a 7z archive sits inside the 7z's packed area:
+ * the 7z analyzer hands it to the engine as a member, where it is read as a zip; claiming the
+ * whole 7z as a zip with "prepended data" would only report the 7z itself as suspicious.
+ * Bytes of the packed area outside every member are scanned by the 7z analyzer too.
+ */
+function insideSevenZip(head: Uint8Array, size: number, eocd: number): boolean {
+  try {
+    const start = parseStartHeader(head);
+    const packedEnd = SIGNATURE_HEADER_SIZE + (start?.nextHeaderOffset ?? 0);
+    return start !== null && eocd + 22 <= packedEnd && packedEnd + start.nextHeaderSize <= size;
+  } catch {
+    return false;
+  }
+}
+
 export function sniffZip(input: SniffInput): Claim | null {
   const h = input.head;
   if (h[0] === 0x50 && h[1] === 0x4b && h[2] === 0x03 && h[3] === 0x04) return { format: 'zip', confidence: 0.95 };
@@ -60,6 +79,7 @@ export function sniffZip(input: SniffInput): Claim | null {
   if (input.size === null || input.tail.length < 22) return null;
   const tailStart = input.size - input.tail.length;
   for (const pos of eocdCandidates(input.tail)) {
+    if (insideSevenZip(input.head, input.size, tailStart + pos)) continue;
     const cdSize = u32(input.tail, pos + 12);
     const cdOffset = u32(input.tail, pos + 16);
     const eocd = tailStart + pos;
@@ -226,16 +246,42 @@ function reportFlags(ctx: AnalysisContext, entry: CentralEntry, localFlags = 0):
   });
 }
 
-function reportSymlink(ctx: AnalysisContext, entry: CentralEntry): void {
-  const mode = entry.externalAttributes >>> 16;
-  if ((mode & 0o170000) === 0o120000) {
-    ctx.emit({
-      rule: 'ARCHIVE_SYMLINK',
-      message: `${entry.name} is a symbolic link`,
-      offset: entry.offset,
-      evidence: { details: { member: entry.name, mode: mode.toString(8) } },
-    });
+const MAX_LINK_TARGET = 4096;
+
+function isSymlink(entry: CentralEntry): boolean {
+  return ((entry.externalAttributes >>> 16) & 0o170000) === 0o120000;
+}
+
+/**
+ * A zip symlink (Info-ZIP: Unix mode S_IFLNK in the external attributes) stores its target as
+ * the member's data. Null when it cannot be read (then the link is reported as it is).
+ */
+async function linkTarget(ctx: AnalysisContext, source: ByteSource, size: number, entry: CentralEntry, local: LocalHeader): Promise<string | null> {
+  const codec = METHOD_CODECS.get(entry.method);
+  if (codec === undefined || entry.flags & ENCRYPTION_FLAGS || entry.uncompressedSize > MAX_LINK_TARGET) return null;
+  const raw = new SliceSource(entry.name, source, local.dataOffset, Math.max(0, Math.min(entry.compressedSize, size - local.dataOffset)));
+  const member =
+    codec === 'stored'
+      ? raw
+      : new DecompressingSource(entry.name, raw, codec, { maxBytes: MAX_LINK_TARGET + 1, maxRatio: ctx.limits.maxCompressionRatio, charge: (n) => ctx.chargeDecompressed(n), declaredSize: entry.uncompressedSize });
+  try {
+    const b = await member.read(0, MAX_LINK_TARGET + 1);
+    if (b.length > MAX_LINK_TARGET || b.includes(0)) return null;
+    return new TextDecoder('utf-8', { fatal: true }).decode(b);
+  } catch {
+    return null;
+  } finally {
+    if (member instanceof DecompressingSource) await member.close();
   }
+}
+
+function reportUnreadableLink(ctx: AnalysisContext, entry: CentralEntry): void {
+  ctx.emit({
+    rule: 'ARCHIVE_SYMLINK',
+    message: `${entry.name} is a symbolic link whose target could not be read`,
+    offset: entry.offset,
+    evidence: { details: { member: entry.name, mode: (entry.externalAttributes >>> 16).toString(8), kind: 'symlink' } },
+  });
 }
 
 function reportDeclaredBomb(ctx: AnalysisContext, entry: CentralEntry): void {
@@ -404,8 +450,17 @@ async function analyzeZip(input: ByteSource, ctx: AnalysisContext): Promise<void
 
   // Local headers (and the bytes just behind them, a tensor's head) are read one member after
   // another; telling the source which come next lets a remote source fetch them together.
+  const links: ArchiveLink[] = [];
+  try {
+    await scanEntries(ctx, source, size, entries, torchPrefixes, links);
+  } finally {
+    reportLinks(ctx, links);
+  }
+}
+
+async function scanEntries(ctx: AnalysisContext, source: ByteSource, size: number, entries: readonly CentralEntry[], torchPrefixes: ReadonlySet<string>, links: ArchiveLink[]): Promise<void> {
   const PREFETCH_AHEAD = 32;
-  const headerRange = (e: (typeof entries)[number]) => ({ offset: e.localOffset, length: 30 + e.nameBytes.length });
+  const headerRange = (e: CentralEntry) => ({ offset: e.localOffset, length: 30 + e.nameBytes.length });
   source.prefetch?.(entries.slice(0, PREFETCH_AHEAD).map(headerRange));
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
@@ -416,9 +471,13 @@ async function analyzeZip(input: ByteSource, ctx: AnalysisContext): Promise<void
       return;
     }
     emitTraversal(ctx, entry.name, entry.offset);
-    reportSymlink(ctx, entry);
     reportDeclaredBomb(ctx, entry);
     const local = await readLocalHeader(source, entry.localOffset);
+    if (isSymlink(entry)) {
+      const target = local instanceof SourceError ? null : await linkTarget(ctx, source, size, entry, local);
+      if (target === null) reportUnreadableLink(ctx, entry);
+      else links.push({ name: entry.name, target, kind: 'symlink', offset: entry.offset });
+    }
     reportFlags(ctx, entry, local instanceof SourceError ? 0 : local.flags);
     if (local instanceof SourceError) {
       ctx.emit({
@@ -436,7 +495,7 @@ async function analyzeZip(input: ByteSource, ctx: AnalysisContext): Promise<void
 
 export const zipAnalyzer: Analyzer = {
   id: 'zip',
-  version: '1',
+  version: '2',
   description:
     'Zip archives as PyTorch (miniz) and Python read them: EOCD/ZIP64, prepended bytes, every central-directory member (stored, deflate, bzip2, lzma, zstd, xz), local/central mismatches, duplicates, CRC, flags, traversal, links, bombs; PyTorch/TorchScript/npz detection',
   sniff: sniffZip,

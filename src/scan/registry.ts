@@ -9,6 +9,7 @@ import { recognisedAnalyzer } from '../formats/recognised.js';
 import { safetensorsAnalyzer } from '../formats/safetensors.js';
 import { zipAnalyzer } from '../formats/zip.js';
 import { tarAnalyzer } from '../formats/tar.js';
+import { sevenZipAnalyzer } from '../formats/sevenzip/analyzer.js';
 import { compressedAnalyzers } from '../formats/compressed.js';
 import { ggufAnalyzer } from '../formats/gguf.js';
 import { jsonConfigAnalyzer } from '../formats/json-config.js';
@@ -26,7 +27,7 @@ import { tfliteAnalyzer } from '../formats/tflite.js';
 import { parquetAnalyzer } from '../formats/parquet/analyzer.js';
 import { arrowIpcAnalyzer } from '../formats/arrow/analyzer.js';
 
-export const ANALYZERS: readonly Analyzer[] = [zipAnalyzer, tarAnalyzer, ...compressedAnalyzers, npyAnalyzer, safetensorsAnalyzer, kerasH5Analyzer, kerasArchiveAnalyzer, hydraYamlAnalyzer, msgpackAnalyzer, ggufAnalyzer, jsonConfigAnalyzer, jinjaTemplateAnalyzer, pythonAnalyzer, executableAnalyzer, savedModelAnalyzer, kerasMetadataAnalyzer, onnxAnalyzer, tfliteAnalyzer, parquetAnalyzer, arrowIpcAnalyzer, pickleAnalyzer, recognisedAnalyzer];
+export const ANALYZERS: readonly Analyzer[] = [zipAnalyzer, tarAnalyzer, sevenZipAnalyzer, ...compressedAnalyzers, npyAnalyzer, safetensorsAnalyzer, kerasH5Analyzer, kerasArchiveAnalyzer, hydraYamlAnalyzer, msgpackAnalyzer, ggufAnalyzer, jsonConfigAnalyzer, jinjaTemplateAnalyzer, pythonAnalyzer, executableAnalyzer, savedModelAnalyzer, kerasMetadataAnalyzer, onnxAnalyzer, tfliteAnalyzer, parquetAnalyzer, arrowIpcAnalyzer, pickleAnalyzer, recognisedAnalyzer];
 
 export function analyzerVersions(list: readonly Analyzer[] = ANALYZERS): Record<string, string> {
   return Object.fromEntries(list.map((a) => [a.id, a.version]));

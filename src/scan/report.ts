@@ -80,8 +80,11 @@ export interface RepositoryReport {
   remoteCode: {
     /** True when some config refers to code that loads only with trust_remote_code=True. */
     needed: boolean;
-    /** Python files it would import (`repo:file` for another repository) and whether each is in the directory. */
-    files: Array<{ file: string; present: boolean }>;
+    /**
+     * Python files it would import (`repo:file` for another repository), whether each is in the
+     * directory, and the highest severity of its own findings (what the code does; null = none).
+     */
+    files: Array<{ file: string; present: boolean; maxSeverity?: Severity | null }>;
     /** The references as written, `config file: Slot=module.Class`. */
     references: string[];
   };

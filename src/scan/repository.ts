@@ -60,7 +60,7 @@ function advice(safetensors: string[], pickle: string[], gguf: string[]): string
   return 'no model weights recognised';
 }
 
-function summarise(dir: string, markers: string[], card: Record<string, unknown> | null, files: readonly FileReport[], present: ReadonlySet<string>): RepositoryReport {
+function summarise(dir: string, markers: string[], card: Record<string, unknown> | null, files: readonly FileReport[], present: ReadonlyMap<string, FileReport>): RepositoryReport {
   const rel = (p: string) => relative(dir, p).split(sep).join('/');
   const formats: Record<string, number> = {};
   const safetensors: string[] = [];
@@ -92,7 +92,11 @@ function summarise(dir: string, markers: string[], card: Record<string, unknown>
     formats,
     remoteCode: {
       needed: remoteFiles.size > 0,
-      files: [...remoteFiles].sort().map((file) => ({ file, present: !file.includes(':') && present.has(file) })),
+      // Needing the code is the fact; how dangerous loading it is comes from the code file's own findings.
+      files: [...remoteFiles].sort().map((file) => {
+        const report = file.includes(':') ? undefined : present.get(file);
+        return report ? { file, present: true, maxSeverity: report.maxSeverity } : { file, present: false };
+      }),
       references: references.slice(0, 100),
     },
     chatTemplates,
@@ -143,7 +147,7 @@ export async function summariseRepositories(inputs: readonly string[], files: re
   const out: RepositoryReport[] = [];
   for (const [dir, { markers, card }] of repos) {
     const list = members.get(dir) ?? [];
-    const present = new Set(list.map((f) => relative(dir, resolve(f.path)).split(sep).join('/')));
+    const present = new Map(list.map((f) => [relative(dir, resolve(f.path)).split(sep).join('/'), f]));
     const report = summarise(dir, markers, card, list, present);
     // The path as the user gave it (relative stays relative) when a file sits directly in the directory.
     const direct = list.find((f) => resolve(dirname(f.path)) === dir);

@@ -21,12 +21,15 @@ import { SourceError, type ByteSource } from './types.js';
 import { BufferedInput, type DecoderStream } from './codecs/input.js';
 import { deflateFamily } from './codecs/zlib.js';
 import { bzip2 } from './codecs/bzip2.js';
-import { lzmaAuto, zipLzma } from './codecs/lzma.js';
+import { lzmaAuto, rawLzma, rawLzma2, zipLzma } from './codecs/lzma.js';
+import { bcjX86, delta } from './codecs/filters.js';
 import { zstd } from './codecs/zstd.js';
 
-export type Codec = 'deflate-raw' | 'zlib' | 'gzip' | 'bzip2' | 'xz' | 'lzma-alone' | 'zip-lzma' | 'zstd';
+export type Codec = 'deflate-raw' | 'zlib' | 'gzip' | 'bzip2' | 'xz' | 'lzma-alone' | 'zip-lzma' | 'zstd' | RawCodec;
+/** Codecs without a header of their own: their properties come from the container (7z coders). */
+export type RawCodec = 'lzma-raw' | 'lzma2-raw' | 'bcj-x86' | 'delta';
 
-export const CODECS: readonly Codec[] = ['deflate-raw', 'zlib', 'gzip', 'bzip2', 'xz', 'lzma-alone', 'zip-lzma', 'zstd'];
+export const CODECS: readonly Codec[] = ['deflate-raw', 'zlib', 'gzip', 'bzip2', 'xz', 'lzma-alone', 'zip-lzma', 'zstd', 'lzma-raw', 'lzma2-raw', 'bcj-x86', 'delta'];
 
 export const WINDOW_BYTES = 4 * 1024 * 1024;
 export const RATIO_GRACE = 1024 * 1024;
@@ -44,8 +47,10 @@ export interface DecompressOptions {
   ratioGraceBytes?: number;
   /** Output kept behind the read position for cheap backward reads. */
   windowBytes?: number;
-  /** zip-lzma only: uncompressed size from the central directory, or null when an end marker is used. */
+  /** zip-lzma and lzma-raw: uncompressed size from the container's directory, or null when an end marker is used. */
   declaredSize?: number | null;
+  /** Raw codecs: the coder properties the container stores (LZMA: 5 bytes, LZMA2/Delta: 1, BCJ: 0 or 4). */
+  props?: Uint8Array;
 }
 
 /** Counts the compressed bytes every decoder run fetches (for bytesRead and the ratio check). */
@@ -68,7 +73,7 @@ class CountingSource implements ByteSource {
   }
 }
 
-function startDecoder(codec: Codec, src: ByteSource, declaredSize: number | null): DecoderStream {
+function startDecoder(codec: Codec, src: ByteSource, declaredSize: number | null, props: Uint8Array): DecoderStream {
   switch (codec) {
     case 'deflate-raw':
     case 'zlib':
@@ -83,6 +88,14 @@ function startDecoder(codec: Codec, src: ByteSource, declaredSize: number | null
       return zipLzma(new BufferedInput(src), declaredSize);
     case 'zstd':
       return zstd(new BufferedInput(src));
+    case 'lzma-raw':
+      return rawLzma(new BufferedInput(src), props, declaredSize);
+    case 'lzma2-raw':
+      return rawLzma2(new BufferedInput(src), props);
+    case 'bcj-x86':
+      return bcjX86(new BufferedInput(src), props);
+    case 'delta':
+      return delta(new BufferedInput(src), props);
   }
 }
 
@@ -197,7 +210,7 @@ export class DecompressingSource implements ByteSource {
     const want = offset + length;
     while (!this.ended && this.produced < want) {
       if (this.failure_) break;
-      if (!this.decoder) this.decoder = startDecoder(this.codec, this.input, this.opts.declaredSize ?? null);
+      if (!this.decoder) this.decoder = startDecoder(this.codec, this.input, this.opts.declaredSize ?? null, this.opts.props ?? new Uint8Array(0));
       let r: IteratorResult<Uint8Array, void>;
       try {
         r = await this.decoder.next();

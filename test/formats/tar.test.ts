@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { BufferSource } from '../../src/source/buffer.js';
@@ -70,15 +71,48 @@ with tarfile.open(os.path.join(OUT, 'model.tar.gz'), 'w:gz') as t:
 
   it('reports links and traversal names', async () => {
     const { rec } = await scan(py.file('links.tar'));
+    // The hard link to a member stays inside the archive: a fact, not a finding.
     const links = rec.findings.filter((f) => f.rule === 'ARCHIVE_SYMLINK');
-    expect(links.map((f) => [f.details.member, f.details.kind, f.details.target])).toEqual([
-      ['sym', 'symlink', '../../etc/passwd'],
-      ['hard', 'hardlink', 'real'],
-    ]);
+    expect(links.map((f) => [f.details.member, f.details.kind, f.details.target, f.details.reason])).toEqual([['sym', 'symlink', '../../etc/passwd', 'its target climbs above the archive root']]);
     const trav = rec.findings.filter((f) => f.rule === 'ARCHIVE_PATH_TRAVERSAL').map((f) => f.details.member);
-    expect(trav).toEqual(['../../etc/passwd', '../escape.pkl']);
+    expect(trav.sort()).toEqual(['../../etc/passwd', '../escape.pkl']);
+    expect(rec.facts.get('archive.links')).toBe(2);
+    expect(rec.facts.get('archive.links.inside')).toBe(1);
     expect(memberNames(rec)).toEqual(['real', '../escape.pkl']);
   });
+
+  it('a Hugging Face cache snapshot (relative links to blobs) has no link finding; link chains that climb out do', async () => {
+    const hf = runPython(`
+import sys, tarfile, tempfile
+sys.path.insert(0, ${JSON.stringify(join(process.cwd(), 'test/corpus/benign'))})
+import gen_archives
+root = tempfile.mkdtemp()
+repo = gen_archives.hf_cache(root)
+with tarfile.open(os.path.join(OUT, 'hf.tar'), 'w') as t:
+    t.add(os.path.join(root, repo), arcname=repo)
+def link(t, name, target):
+    s = tarfile.TarInfo(name); s.type = tarfile.SYMTYPE; s.linkname = target; t.addfile(s)
+with tarfile.open(os.path.join(OUT, 'chain.tar'), 'w') as t:
+    link(t, 'deep/deeper/l1', '../../x')
+    link(t, 'deep/deeper/chain', 'l1/../..')
+    link(t, 'loop1', 'loop2/a')
+    link(t, 'loop2', 'loop1/b')
+    link(t, 'fine', 'deep/deeper/l1')
+`);
+    const { rec } = await scan(hf.file('hf.tar'));
+    expect(rec.findings).toEqual([]);
+    expect(rec.facts.get('archive.links')).toBe(3);
+    expect(rec.facts.get('archive.links.inside')).toBe(3);
+    expect(memberNames(rec).filter((n) => n.includes('/blobs/'))).toHaveLength(3);
+    const chain = await scan(hf.file('chain.tar'));
+    const sym = chain.rec.findings.filter((f) => f.rule === 'ARCHIVE_SYMLINK').map((f) => [f.details.member, f.details.reason]);
+    expect(sym).toEqual([
+      ['deep/deeper/chain', 'its target climbs above the archive root'],
+      ['loop1', 'its target goes through too many links (a loop)'],
+      ['loop2', 'its target goes through too many links (a loop)'],
+    ]);
+    expect(chain.rec.facts.get('archive.links.inside')).toBe(2);
+  }, 60_000);
 
   it('caps the member count', async () => {
     const { rec } = await scan(py.file('many.tar'), { limits: { maxMembers: 10 } });

@@ -202,9 +202,29 @@ describe('zip: header tricks', () => {
     expect(memberNames(rec)).toEqual(names);
   });
 
-  it('flags symlinks from unix mode bits', async () => {
-    const { rec } = await scan(buildZip([{ name: 'link', data: '/etc/passwd', externalAttributes: (0o120777 << 16) >>> 0 }]));
-    expect(findingsOf(rec, 'ARCHIVE_SYMLINK')[0]!.details.member).toBe('link');
+  it('flags symlinks from unix mode bits that lead outside the archive', async () => {
+    const link = (name: string, data: string, method = 0) => ({ name, data, method, externalAttributes: (0o120777 << 16) >>> 0 });
+    const { rec } = await scan(
+      buildZip([
+        link('link', '/etc/passwd'),
+        link('snap/rev/up', '../../../secret', 8),
+        { name: 'blobs/abc', data: 'weights' },
+        link('snap/rev/config.json', '../../blobs/abc', 8),
+        link('snap/rev/sibling', 'config.json'),
+      ]),
+    );
+    expect(findingsOf(rec, 'ARCHIVE_SYMLINK').map((f) => [f.details.member, f.details.target])).toEqual([
+      ['link', '/etc/passwd'],
+      ['snap/rev/up', '../../../secret'],
+    ]);
+    expect(findingsOf(rec, 'ARCHIVE_PATH_TRAVERSAL').map((f) => f.details.link)).toEqual(['link', 'snap/rev/up']);
+    expect(rec.facts.get('archive.links')).toBe(4);
+    expect(rec.facts.get('archive.links.inside')).toBe(2);
+  });
+
+  it('a symlink whose target cannot be read is still reported', async () => {
+    const { rec } = await scan(buildZip([{ name: 'link', data: 'x'.repeat(5000), externalAttributes: (0o120777 << 16) >>> 0 }]));
+    expect(findingsOf(rec, 'ARCHIVE_SYMLINK').map((f) => f.message)).toEqual(['link is a symbolic link whose target could not be read']);
   });
 
   it('stops a ratio bomb with ARCHIVE_BOMB', async () => {

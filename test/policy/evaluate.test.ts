@@ -215,12 +215,16 @@ describe('formats', () => {
 });
 
 describe('remote-code', () => {
+  const REMOTE_CODE = 'malicious/repo_remote_code/modeling_fixture.py';
   const needs = repo({ remoteCode: { needed: true, files: ['modeling_fixture.py'] } });
 
-  it('off: the REPO_REMOTE_CODE finding is judged by scan-severity (high blocks)', async () => {
+  it('off: the REPO_REMOTE_CODE finding is a low notice for scan-severity; the code file decides', async () => {
     const d = defaultPolicy().evaluate(input(await file(REMOTE_CONFIG, 'config.json'), { repo: needs }));
-    expect(d.verdict).toBe('block');
-    expect(d.outcomes.map((o) => [o.rule, o.finding?.rule])).toEqual([['scan-severity', 'REPO_REMOTE_CODE']]);
+    expect(d.verdict).toBe('allow');
+    expect(d.outcomes).toEqual([]);
+    const code = defaultPolicy().evaluate(input(await file(REMOTE_CODE, 'modeling_fixture.py'), { repo: needs }));
+    expect(code.verdict).toBe('block');
+    expect(code.outcomes.map((o) => [o.rule, o.finding?.rule, o.finding?.severity])).toEqual([['scan-severity', 'PYTHON_DANGEROUS_CALL', 'critical']]);
   });
 
   it('block: the repository and the finding are the rule’s, scan-severity leaves them alone', async () => {
@@ -231,7 +235,7 @@ describe('remote-code', () => {
       ['remote-code', 'block', null],
       ['remote-code', 'block', 'REPO_REMOTE_CODE'],
     ]);
-    expect(d.outcomes[1]!.reason).toMatch(/^config\.json: auto_map needs trust_remote_code=True: .* \(high, rule remote-code\)$/);
+    expect(d.outcomes[1]!.reason).toMatch(/^config\.json: auto_map needs trust_remote_code=True: .* \(low, rule remote-code\)$/);
     // Every file of such a repository is held, weights included.
     expect(p.evaluate(input(await file(SAFETENSORS, 'model.safetensors'), { repo: needs })).verdict).toBe('block');
     expect(p.evaluate(input(await file(SAFETENSORS, 'model.safetensors'))).verdict).toBe('allow');

@@ -1,11 +1,13 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pc from 'picocolors';
 import { scanPath } from '../../src/index.js';
 import { renderConsole } from '../../src/cli/render/console.js';
 import { FIXTURES } from '../helpers/manifest.js';
+import { runPython } from '../helpers/python.js';
+import { defaultPolicy, parsePolicy } from '../../src/policy/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'mg-repo-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -36,7 +38,7 @@ describe('repository summary of a directory scan', () => {
     expect(r.remoteCode.needed).toBe(true);
     expect(r.remoteCode.files).toEqual([
       { file: 'configuration_a.py', present: false },
-      { file: 'modeling_a.py', present: true },
+      { file: 'modeling_a.py', present: true, maxSeverity: 'critical' },
     ]);
     expect(r.license).toBe('apache-2.0');
     expect(r.maxSeverity).toBe('critical');
@@ -85,5 +87,57 @@ describe('repository summary of a directory scan', () => {
   it('single files and scanBytes reports carry no repositories field', async () => {
     const report = await scanPath(join(FIXTURES, 'benign/config_bert.json'));
     expect(report.repositories).toBeUndefined();
+  });
+});
+
+describe('custom code (trust_remote_code): a repository fact, judged by what the code does', () => {
+  // Written by transformers itself: register_for_auto_class + save_pretrained copy the modules
+  // and write config.json with auto_map (test/corpus/benign/gen_archives.py).
+  let benign: string;
+  beforeAll(() => {
+    benign = join(
+      runPython(`
+import sys
+sys.path.insert(0, ${JSON.stringify(join(process.cwd(), 'test/corpus/benign'))})
+import gen_archives
+gen_archives.custom_code_repo(OUT)
+`).dir,
+      'repo_custom_code',
+    );
+  }, 180_000);
+
+  it('benign custom modelling code: the repository needs it, no file has a finding at medium or above', async () => {
+    const report = await scanPath(benign);
+    const r = report.repositories![0]!;
+    expect(r.remoteCode.needed).toBe(true);
+    expect(r.remoteCode.files).toEqual([
+      { file: 'configuration_tiny.py', present: true, maxSeverity: null },
+      { file: 'modeling_tiny.py', present: true, maxSeverity: null },
+    ]);
+    const loud = report.files.flatMap((f) => f.findings.filter((x) => ['medium', 'high', 'critical'].includes(x.severity)).map((x) => `${f.path}: ${x.rule}`));
+    expect(loud).toEqual([]);
+    const config = report.files.find((f) => f.path.endsWith('config.json'))!;
+    expect(config.findings.map((x) => [x.rule, x.severity])).toEqual([['REPO_REMOTE_CODE', 'low']]);
+    expect(r.maxSeverity).toBe('low');
+    // The policy's remote-code rule still holds it when an operator turns it on.
+    const on = parsePolicy('rules:\n  remote-code:\n    action: block\n');
+    const d = on.evaluate({ repo: { id: 'acme/custom', type: 'model', revision: 'main', commit: 'c0ffee', remoteCode: { needed: r.remoteCode.needed, files: r.remoteCode.files.map((f) => f.file) } }, file: null, group: 'default', now: new Date(), waivers: [] });
+    expect(d.verdict).toBe('block');
+    expect(defaultPolicy().evaluate({ repo: { id: 'acme/custom', type: 'model', revision: 'main', commit: 'c0ffee' }, file: { path: 'config.json', sha256: null, size: 1, report: config }, group: 'default', now: new Date(), waivers: [] }).verdict).toBe('allow');
+  });
+
+  it('the same repository with a module that reaches the host keeps its high/critical findings', async () => {
+    const dir = repo('custom-evil', {
+      'config.json': JSON.stringify({ auto_map: { AutoModel: 'modeling_tiny.TinyModel' } }),
+      'modeling_tiny.py': 'import subprocess\nimport torch\nsubprocess.run(["sh", "-c", "echo x"])\nclass TinyModel(torch.nn.Module):\n    def forward(self, x):\n        return eval("x")\n',
+    });
+    const report = await scanPath(dir);
+    const code = report.files.find((f) => f.path.endsWith('modeling_tiny.py'))!;
+    expect(code.findings.map((x) => [x.rule, x.evidence.details?.['call'], x.severity])).toEqual([
+      ['PYTHON_DANGEROUS_CALL', 'subprocess.run', 'critical'],
+      ['PYTHON_DANGEROUS_CALL', 'eval', 'critical'],
+    ]);
+    expect(report.repositories![0]!.maxSeverity).toBe('critical');
+    expect(report.repositories![0]!.remoteCode.files).toEqual([{ file: 'modeling_tiny.py', present: true, maxSeverity: 'critical' }]);
   });
 });

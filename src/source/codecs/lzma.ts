@@ -595,3 +595,23 @@ export async function* zipLzma(input: BufferedInput, size: number | null): Decod
   const dictSize = (p[1]! | (p[2]! << 8) | (p[3]! << 16) | (p[4]! << 24)) >>> 0;
   yield* lzma1Body(input, props, dictSize, size);
 }
+
+/**
+ * 7z coder 03 01 01: raw LZMA1 data; the five property bytes (lc/lp/pb, dictionary size) sit in
+ * the coder's properties, and the size comes from the folder's unpack sizes.
+ */
+export async function* rawLzma(input: BufferedInput, propBytes: Uint8Array, size: number | null): DecoderStream {
+  if (propBytes.length < 5) throw corrupt('LZMA coder properties too short', { length: propBytes.length });
+  const props = decodePropsByte(propBytes[0]!);
+  if (!props) throw corrupt('invalid LZMA properties', { props: propBytes[0]! });
+  const dictSize = (propBytes[1]! | (propBytes[2]! << 8) | (propBytes[3]! << 16) | (propBytes[4]! << 24)) >>> 0;
+  yield* lzma1Body(input, props, dictSize, size);
+}
+
+/** 7z coder 21: raw LZMA2 chunks; the one property byte encodes the dictionary size as in .xz. */
+export async function* rawLzma2(input: BufferedInput, propBytes: Uint8Array): DecoderStream {
+  const dictByte = propBytes[0] ?? -1;
+  if (propBytes.length < 1 || dictByte > 40) throw corrupt('invalid LZMA2 dictionary size', { props: dictByte });
+  const dictSize = dictByte === 40 ? 0xffffffff : (2 | (dictByte & 1)) * 2 ** (Math.floor(dictByte / 2) + 11);
+  yield* lzma2Body(input, dictSize);
+}
