@@ -182,6 +182,11 @@ export class PickleCollector {
       this.checkNested(canonical, ev.call, ev.offset);
       return;
     }
+    if (ev.result !== undefined && via) {
+      // An attrgetter/itemgetter applied: it evaluates to what it reaches, which is judged.
+      this.reached(ev.result, 'referenced', ev.opcode, ev.offset, chain, via);
+      return;
+    }
     if (callee.k === 'call' && this.onRebuiltCall(callee, ev, chain)) return;
     // The callable was computed at load time (getattr, import_module, resolve_name, a call
     // result). Where the chain names a global it is classified like a direct import; the call is
@@ -278,10 +283,12 @@ export class PickleCollector {
       case 'code':
         this.rebuiltCode(args);
         break;
-      case 'function':
-        this.rebuilt.set(call, { role, name: str(args[2]) });
-        this.rebuild.functions.push(str(args[2]));
+      case 'function': {
+        const name = args[2]?.k === 'str' ? args[2].v : codeName(args[0]);
+        this.rebuilt.set(call, { role, name });
+        this.rebuild.functions.push(name);
         break;
+      }
       case 'class':
         this.rebuilt.set(call, { role, name: str(args[1]) });
         this.rebuild.classes.push(str(args[1]));
@@ -336,8 +343,11 @@ export class PickleCollector {
       const role = TYPE_ROLES[made.name];
       if (role === 'code') this.rebuiltCode(ev.call.k === 'call' ? ev.call.args : []);
       if (role) {
-        if (ev.call.k === 'call' && role !== 'code') this.rebuilt.set(ev.call, { role, name: role === 'function' ? (ev.call.args[2]?.k === 'str' ? ev.call.args[2].v : '?') : role });
-        if (role === 'function') this.rebuild.functions.push('?');
+        if (ev.call.k === 'call' && role === 'function') {
+          const name = ev.call.args[2]?.k === 'str' ? ev.call.args[2].v : codeName(ev.call.args[0]);
+          this.rebuilt.set(ev.call, { role, name });
+          this.rebuild.functions.push(name);
+        } else if (ev.call.k === 'call' && role !== 'code') this.rebuilt.set(ev.call, { role, name: role });
         return true;
       }
       // Any other type (MappingProxyType, SimpleNamespace...) is classified like types.<name>.
@@ -430,7 +440,7 @@ export class PickleCollector {
     this.judgePartials();
     const rebuildProblem = this.judgeRebuild();
     for (const g of this.globals.values()) {
-      const use: GlobalUse = g.how === 'referenced' ? 'imported' : 'called';
+      let use: GlobalUse = g.how === 'referenced' ? 'imported' : 'called';
       this.ctx.recordImport({ global: g.global, canonical: g.cls.canonical, verdict: g.cls.verdict, use, opcode: g.opcode, offset: g.offset });
       if (g.cls.verdict === 'safe') continue;
       const canonical = g.cls.canonical;
@@ -439,6 +449,8 @@ export class PickleCollector {
         const p = this.wrapperProblems.get(canonical);
         if (!p) continue;
         extra = `; ${p.why}`;
+        g.how = 'called';
+        use = 'called';
         if (p.chain) g.chain = p.chain;
       } else if (REBUILDERS.has(canonical) || (g.how === 'referenced' && g.values.length > 0 && g.values.every((v) => this.explained.has(v)))) {
         // Rebuild helpers, and what they take as arguments (type as a metaclass, setattr as a
@@ -479,6 +491,13 @@ export class PickleCollector {
     }
     this.globals.clear();
   }
+}
+
+/** A code object's name: the second string among its constructor's arguments (filename, name, qualname). */
+function codeName(code: Value | undefined): string {
+  if (code?.k !== 'call') return '?';
+  const strs = code.args.filter((a): a is Extract<Value, { k: 'str' }> => a.k === 'str');
+  return strs[1]?.v ?? '?';
 }
 
 function describe(v: Value): string {
