@@ -320,6 +320,11 @@ export class PickleMachine {
         this.emit(fn, v, opcode, via, result);
         return result;
       }
+      if (kind === 'rebuild_from_type' && first) {
+        this.emit(fn, v, opcode, via);
+        this.call(first, args[2] ? argList(args[2]) : [], opcode, undefined, 'torch._tensor._rebuild_from_type_v2', depth + 1);
+        return v;
+      }
       if (kind === 'create_array' && first) {
         this.emit(fn, v, opcode, via);
         return this.call(first, second ? argList(second) : [], opcode, undefined, 'dill._dill._create_array', depth + 1);

@@ -21,7 +21,7 @@ const MODULE_ALIASES: Record<string, string> = {
 
 export const defaultCanonical: Canonical = (module, name) => `${MODULE_ALIASES[module] ?? module}.${name}`;
 
-export type WrapperKind = 'getattr' | 'partial' | 'attrgetter' | 'itemgetter' | 'methodcaller' | 'create_array';
+export type WrapperKind = 'getattr' | 'partial' | 'attrgetter' | 'itemgetter' | 'methodcaller' | 'create_array' | 'rebuild_from_type';
 
 /** Canonical names of the wrappers the machine evaluates. */
 export const WRAPPERS: ReadonlyMap<string, WrapperKind> = new Map<string, WrapperKind>([
@@ -33,6 +33,9 @@ export const WRAPPERS: ReadonlyMap<string, WrapperKind> = new Map<string, Wrappe
   ['operator.methodcaller', 'methodcaller'],
   // dill pickles numpy arrays as _create_array(f, args, state, npdict): f(*args), then __setstate__.
   ['dill._dill._create_array', 'create_array'],
+  // Tensor subclasses: _rebuild_from_type_v2(func, new_type, args, state) calls func(*args), then
+  // turns the result into new_type and gives it the state.
+  ['torch._tensor._rebuild_from_type_v2', 'rebuild_from_type'],
 ]);
 
 /** Canonical dotted path of a value that names an importable object, aliases applied at the root. */

@@ -61,6 +61,15 @@ describe('wrappers are judged by what they reach', () => {
     expect(dangerous(f, 'operator.methodcaller')?.message).toBe('calls operator.methodcaller (named _operator.methodcaller); calls os.system');
   });
 
+  it('torch._tensor._rebuild_from_type_v2 is judged by the function it calls: a tensor rebuild is quiet, os.system critical', async () => {
+    const benign = await findings(asm(op.GLOBAL('torch._tensor', '_rebuild_from_type_v2'), op.MARK, op.GLOBAL('torch._utils', '_rebuild_tensor_v2'), op.GLOBAL('torch', 'Tensor'), op.EMPTY_TUPLE, op.EMPTY_DICT, op.TUPLE, op.REDUCE, op.STOP));
+    expect(loud(benign)).toEqual([]);
+    const f = await findings(asm(op.GLOBAL('torch._tensor', '_rebuild_from_type_v2'), op.MARK, op.GLOBAL('posix', 'system'), op.GLOBAL('torch', 'Tensor'), op.STRING('echo mg'), op.TUPLE1, op.EMPTY_DICT, op.TUPLE, op.REDUCE, op.STOP));
+    expect(dangerous(f, 'os.system')?.evidence.use).toBe('called');
+    expect(dangerous(f, 'os.system')?.evidence.chain).toBe("posix.system('echo mg')");
+    expect(dangerous(f, 'torch._tensor._rebuild_from_type_v2')?.message).toBe('calls torch._tensor._rebuild_from_type_v2; calls os.system');
+  });
+
   it('getattr with a literal name is judged by the attribute it reaches: safe, or dangerous', async () => {
     const benign = await findings(asm(op.GLOBAL('builtins', 'getattr'), op.GLOBAL('zoneinfo', 'ZoneInfo'), op.STRING('_unpickle'), op.TUPLE2, op.REDUCE,
       op.STRING('UTC'), op.INT(1), op.TUPLE2, op.REDUCE, op.STOP));

@@ -263,6 +263,13 @@ export class PickleCollector {
       return;
     }
     if (kind === 'create_array') return;
+    if (kind === 'rebuild_from_type') {
+      // The tensor subclass it converts to: created without __init__, then given the state.
+      const t = call.args[1];
+      if (t?.k === 'global') this.note(`${t.module}.${t.name}`, this.classify(t.module, t.name), 'constructed', `${ev.opcode} (${canonical})`, ev.offset, chain);
+      else this.wrapperProblems.set(canonical, { why: 'converts to a type the scanner cannot resolve', chain, offset: ev.offset });
+      return;
+    }
     // attrgetter/itemgetter/methodcaller instances: judged when applied (machine reports `via`).
     if (!call.args.every((a) => a.k === 'str' || a.k === 'int') && !this.wrapperProblems.has(canonical)) {
       this.wrapperProblems.set(canonical, { why: 'built with arguments the scanner cannot read', chain, offset: ev.offset });
@@ -308,8 +315,14 @@ export class PickleCollector {
           this.rebuild.problems.push({ why: `${canonical} imports a module named at load time`, chain, offset: ev.offset });
           break;
         }
+        // A module in a rebuilt function's globals: importing a standard or installed module runs
+        // nothing the file chose; what the code does with it shows in its names. Modules that
+        // exist to run processes or native code count as dangerous names of the code.
+        const root = mod.v.split('.')[0]!;
+        if (this.rebuild.names.size < 200) this.rebuild.names.add(mod.v);
+        if (DANGEROUS_CODE_NAMES.has(root)) this.rebuild.dangerous.add(mod.v);
         const cls = this.classifyPath(mod.v);
-        if (cls.verdict !== 'safe') this.note(mod.v, cls, 'referenced', `${ev.opcode} (${canonical})`, ev.offset, chain);
+        if (cls.verdict === 'unknown') this.note(mod.v, cls, 'referenced', `${ev.opcode} (${canonical})`, ev.offset, chain);
         break;
       }
       case 'setattr': {
