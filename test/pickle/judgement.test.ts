@@ -98,6 +98,19 @@ describe('unknown globals: called vs constructed', () => {
     expect(loud(f)).toEqual([]);
   });
 
+  it('an unknown class whose __new__ receives arguments from the file is medium', async () => {
+    const f = await findings(asm(op.PROTO(2), op.GLOBAL('somepkg.expr', 'Func'), op.STRING('__import__("os")'), op.TUPLE1, op.NEWOBJ, op.STOP));
+    const u = f.find((x) => x.rule === 'PICKLE_UNKNOWN_GLOBAL');
+    expect([u?.severity, u?.message]).toEqual(['medium', 'calls somepkg.expr.Func, which is not known to be safe']);
+  });
+
+  it('a rebuilt class defining __setstate__ makes the rebuilt code a problem (BUILD runs it during the load)', async () => {
+    const f = await findings(asm(op.GLOBAL('dill._dill', '_create_type'), op.MARK, op.GLOBAL('builtins', 'type'), op.STRING('C'), op.GLOBAL('builtins', 'object'), op.TUPLE1,
+      op.EMPTY_DICT, op.STRING('__setstate__'), op.GLOBAL('builtins', 'print'), op.SETITEM, op.TUPLE, op.REDUCE, op.STOP));
+    expect(f.find((x) => x.rule === 'PICKLE_CODE_REBUILT')?.message).toMatch(/rebuilt class C defines __setstate__, which the load itself can invoke/);
+    expect(dangerous(f, 'dill._dill._create_type')?.severity).toBe('critical');
+  });
+
   it('copyreg._reconstructor over a dangerous base still reports the base as called', async () => {
     const f = await findings(asm(op.GLOBAL('copy_reg', '_reconstructor'), op.GLOBAL('somepkg', 'X'), op.GLOBAL('subprocess', 'Popen'), op.STRING('id'), op.TUPLE3, op.REDUCE, op.STOP));
     expect(dangerous(f, 'subprocess.Popen')?.evidence.use).toBe('called');

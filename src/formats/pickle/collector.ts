@@ -52,6 +52,13 @@ interface GlobalSeen {
   values: Value[];
 }
 
+/** Special methods Python calls implicitly while unpickling (BUILD, hashing keys, class creation). */
+const IMPLICIT_DUNDERS = new Set([
+  '__setstate__', '__new__', '__set_name__', '__init_subclass__', '__class_getitem__', '__hash__', '__del__',
+  '__getattr__', '__getattribute__', '__setattr__', '__set__', '__get__', '__reduce__', '__reduce_ex__',
+  '__instancecheck__', '__subclasscheck__', '__index__', '__setitem__', '__missing__', '__prepare__',
+]);
+
 /** Reconstructors that create an instance of their first argument with __new__ only. */
 const NEW_ONLY = new Set(['copyreg.__newobj__', 'copyreg.__newobj_ex__']);
 const RECONSTRUCTOR = 'copyreg._reconstructor';
@@ -147,8 +154,15 @@ export class PickleCollector {
     return cls;
   }
 
-  private howOf(opcode: string): How {
-    return opcode === 'NEWOBJ' || opcode === 'NEWOBJ_EX' ? 'constructed' : 'called';
+  /**
+   * NEWOBJ without arguments is cls.__new__(cls): an empty instance. With arguments, __new__ runs
+   * on values the file chose (sympy's Function.__new__ parses strings with eval), so it counts
+   * as a call.
+   */
+  private howOf(opcode: string, call?: Value): How {
+    if (opcode !== 'NEWOBJ' && opcode !== 'NEWOBJ_EX') return 'called';
+    if (call?.k !== 'call' || call.args.length > 0) return 'called';
+    return !call.kwargs || (call.kwargs.k === 'dict' && call.kwargs.len === 0) ? 'constructed' : 'called';
   }
 
   onCall(ev: CallEvent): void {
@@ -174,7 +188,7 @@ export class PickleCollector {
         this.onRebuild(role, canonical, ev, chain);
         return;
       }
-      this.note(`${callee.module}.${callee.name}`, cls, this.constructs(canonical, ev) ? 'referenced' : this.howOf(ev.opcode), ev.opcode + (via ? ` through ${via}` : ''), ev.offset, chain);
+      this.note(`${callee.module}.${callee.name}`, cls, this.constructs(canonical, ev) ? 'referenced' : this.howOf(ev.opcode, ev.call), ev.opcode + (via ? ` through ${via}` : ''), ev.offset, chain);
       if (via) {
         if (cls.verdict === 'dangerous' && !this.wrapperProblems.has(via)) this.wrapperProblems.set(via, { why: `calls ${canonical}`, chain, offset: ev.offset });
         if (cls.verdict !== 'safe') this.computedCall(ev, chain);
@@ -216,7 +230,10 @@ export class PickleCollector {
     const cls = ev.call.args[0];
     if (cls?.k !== 'global') return false;
     if (NEW_ONLY.has(canonical)) {
-      this.note(`${cls.module}.${cls.name}`, this.classify(cls.module, cls.name), 'constructed', `${ev.opcode} (${canonical})`, ev.offset, render(ev.call));
+      // __newobj__(cls, *args) / __newobj_ex__(cls, args, kwargs): arguments reach cls.__new__.
+      const rest = ev.call.args.slice(1);
+      const bare = canonical === 'copyreg.__newobj__' ? rest.length === 0 : rest.every((a) => (a.k === 'tuple' || a.k === 'dict') && a.len === 0);
+      this.note(`${cls.module}.${cls.name}`, this.classify(cls.module, cls.name), bare ? 'constructed' : 'called', `${ev.opcode} (${canonical})`, ev.offset, render(ev.call));
       return true;
     }
     if (canonical === RECONSTRUCTOR) {
@@ -296,10 +313,27 @@ export class PickleCollector {
         this.rebuild.functions.push(name);
         break;
       }
-      case 'class':
-        this.rebuilt.set(call, { role, name: str(args[1]) });
-        this.rebuild.classes.push(str(args[1]));
+      case 'class': {
+        const name = str(args[1]);
+        this.rebuilt.set(call, { role, name });
+        this.rebuild.classes.push(name);
         if (args[0]) this.explained.add(args[0]);
+        // A rebuilt metaclass or base runs its own code while this class is created.
+        for (const b of [args[0], ...(args[2]?.k === 'tuple' ? args[2].items : [])]) {
+          const made = b ? this.rebuilt.get(b) : undefined;
+          if (made?.role === 'class') this.rebuild.problems.push({ why: `class ${name} is created from ${made.name}, itself rebuilt from bytecode (its metaclass or __init_subclass__ code runs during the load)`, chain, offset: ev.offset });
+        }
+        // dill passes the class namespace directly.
+        if (canonical.startsWith('dill.') && args[3]) this.classNamespace(name, args[3], chain, ev.offset);
+        break;
+      }
+      case 'setstate':
+        // cloudpickle's _class_setstate(cls, (namespace, slots)) fills the class after creation.
+        if (canonical.endsWith('._class_setstate') && args[0] && args[1]) {
+          const made = this.rebuilt.get(args[0]);
+          const st = args[1];
+          this.classNamespace(made?.name ?? '?', st.k === 'tuple' ? (st.items[0] ?? st) : st, chain, ev.offset);
+        }
         break;
       case 'cell':
         this.rebuilt.set(call, { role, name: 'cell' });
@@ -334,6 +368,24 @@ export class PickleCollector {
       }
       default:
         break;
+    }
+  }
+
+  /**
+   * Methods the loader itself may invoke on a rebuilt class or its instances (BUILD calls
+   * __setstate__, a dict key is hashed, class creation calls __set_name__...): if the namespace
+   * defines one as code, that code can run during the load. A namespace not fully visible is
+   * treated the same way.
+   */
+  private classNamespace(name: string, ns: Value, chain: string, offset: number): void {
+    if (ns.k !== 'dict' || ns.entries.length < ns.len) {
+      this.rebuild.problems.push({ why: `the namespace of rebuilt class ${name} is not fully visible to the scanner`, chain, offset });
+      return;
+    }
+    for (const [k, v] of ns.entries) {
+      if (k.k === 'str' && IMPLICIT_DUNDERS.has(k.v) && v.k !== 'none') {
+        this.rebuild.problems.push({ why: `rebuilt class ${name} defines ${k.v}, which the load itself can invoke`, chain, offset });
+      }
     }
   }
 
