@@ -163,6 +163,7 @@ w('cloud_popen.pkl', cloudpickle.dumps(lambda: __import__('subprocess').Popen(['
       op.SHORT_BINBYTES([]), op.SHORT_BINBYTES([]), op.EMPTY_TUPLE, op.EMPTY_TUPLE, op.TUPLE, op.REDUCE];
     const f = await findings(asm(op.GLOBAL('dill._dill', '_create_function'), op.MARK, ...code, op.EMPTY_DICT, op.STRING('f'), op.TUPLE, op.REDUCE, op.EMPTY_TUPLE, op.REDUCE, op.STOP));
     expect(f.find((x) => x.rule === 'PICKLE_CODE_REBUILT')?.message).toMatch(/calls function f, rebuilt from bytecode in the pickle, during the load/);
+    expect(f.find((x) => x.rule === 'PICKLE_CODE_REBUILT')?.severity).toBe('critical');
     expect(dangerous(f, 'dill._dill._create_function')?.severity).toBe('critical');
     expect(f.some((x) => x.rule === 'PICKLE_COMPUTED_CALL')).toBe(true);
   });

@@ -66,6 +66,8 @@ const RECONSTRUCTOR = 'copyreg._reconstructor';
 /** Why a wrapper or rebuild helper could not be accepted, for the finding's reason. */
 interface Unjustified {
   why: string;
+  /** Code from the file runs inside the load itself. */
+  runs?: boolean;
   chain?: string;
   offset: number;
 }
@@ -424,7 +426,7 @@ export class PickleCollector {
     if (made.role === 'cell') return true;
     // A rebuilt function called, or a rebuilt class called (its __init__ runs): code from the
     // pickle runs during the load.
-    this.rebuild.problems.push({ why: `calls ${made.role} ${made.name}, rebuilt from bytecode in the pickle, during the load`, chain, offset: ev.offset });
+    this.rebuild.problems.push({ why: `calls ${made.role} ${made.name}, rebuilt from bytecode in the pickle, during the load`, chain, offset: ev.offset, runs: true });
     this.computedCall(ev, chain);
     return true;
   }
@@ -492,7 +494,7 @@ export class PickleCollector {
     const names = [...r.names].slice(0, 40).join(', ');
     this.ctx.emit({
       rule: 'PICKLE_CODE_REBUILT',
-      severity: problems.length ? 'high' : 'low',
+      severity: problems.some((p) => p.runs) ? 'critical' : problems.length ? 'high' : 'low',
       message: `rebuilds ${what || `${r.code} code object${r.code === 1 ? '' : 's'}`} from bytecode (dill/cloudpickle); it runs when called${problems.length ? `; ${problems.map((p) => p.why).join('; ')}` : ', and the load does not call it'}`,
       offset: r.offset,
       evidence: { details: { codeObjects: r.code, names }, ...(problems[0]?.chain ? { chain: problems[0].chain } : {}) },
@@ -517,7 +519,7 @@ export class PickleCollector {
         g.how = 'called';
         use = 'called';
         if (p.chain) g.chain = p.chain;
-      } else if (REBUILDERS.has(canonical) || (g.how === 'referenced' && g.values.length > 0 && g.values.every((v) => this.explained.has(v)))) {
+      } else if (REBUILDERS.has(canonical) || (g.how === 'referenced' && g.values.length === g.count && g.values.every((v) => this.explained.has(v)))) {
         // Rebuild helpers, and what they take as arguments (type as a metaclass, setattr as a
         // getattr default), are acceptable exactly when the rebuilt code is.
         if (!rebuildProblem) continue;
