@@ -16,9 +16,10 @@ import type { GlobalUse } from '../../core/findings.js';
 import type { GlobalClassification } from '../../rules/globals.js';
 import type { AnalysisContext } from '../types.js';
 import type { AnomalyEvent, CallEvent, GlobalEvent } from '../../pickle/machine.js';
-import { dottedPath, render, type Value } from '../../pickle/values.js';
+import { render, type Value } from '../../pickle/values.js';
 import { canonicalPath, partialParts, WRAPPERS } from '../../pickle/wrappers.js';
-import { codeStrings, DANGEROUS_CODE_NAMES, REBUILDERS, TYPE_ROLES, type RebuildRole } from './rebuild.js';
+import { REBUILDERS } from './rebuild.js';
+import { RebuildJudge, type Problem } from './rebuild-judge.js';
 
 /** Canonical names whose first argument is serialized data that the call deserialises. */
 const NESTED_LOADERS = new Set([
@@ -52,25 +53,9 @@ interface GlobalSeen {
   values: Value[];
 }
 
-/** Special methods Python calls implicitly while unpickling (BUILD, hashing keys, class creation). */
-const IMPLICIT_DUNDERS = new Set([
-  '__setstate__', '__new__', '__set_name__', '__init_subclass__', '__class_getitem__', '__hash__', '__del__',
-  '__getattr__', '__getattribute__', '__setattr__', '__set__', '__get__', '__reduce__', '__reduce_ex__',
-  '__instancecheck__', '__subclasscheck__', '__index__', '__setitem__', '__missing__', '__prepare__',
-]);
-
 /** Reconstructors that create an instance of their first argument with __new__ only. */
 const NEW_ONLY = new Set(['copyreg.__newobj__', 'copyreg.__newobj_ex__']);
 const RECONSTRUCTOR = 'copyreg._reconstructor';
-
-/** Why a wrapper or rebuild helper could not be accepted, for the finding's reason. */
-interface Unjustified {
-  why: string;
-  /** Code from the file runs inside the load itself. */
-  runs?: boolean;
-  chain?: string;
-  offset: number;
-}
 
 export class PickleCollector {
   private globals = new Map<string, GlobalSeen>();
@@ -80,14 +65,19 @@ export class PickleCollector {
   readonly nested: NestedData[] = [];
   private canonCache = new Map<string, string>();
   /** Wrapper globals (canonical) whose use reached something dangerous or unresolvable. */
-  private wrapperProblems = new Map<string, Unjustified>();
+  private wrapperProblems = new Map<string, Problem>();
   /** partial instances built, judged at flush (BUILD may swap their function afterwards). */
   private partials: Array<{ inst: Extract<Value, { k: 'call' }>; offset: number }> = [];
-  /** Values produced by rebuild helpers, with their role. */
-  private rebuilt = new WeakMap<object, { role: RebuildRole; name: string }>();
-  /** Globals referenced as an argument a rebuild helper expects (type as the metaclass...). */
-  private explained = new WeakSet<object>();
-  private rebuild = { code: 0, functions: [] as string[], classes: [] as string[], names: new Set<string>(), dangerous: new Set<string>(), incomplete: false, problems: [] as Unjustified[], offset: -1 };
+  private readonly rebuild = new RebuildJudge({
+    module: (name, helper, ev, chain) => {
+      const cls = this.classifyPath(name);
+      if (cls.verdict === 'unknown') this.note(name, cls, 'referenced', `${ev.opcode} (${helper})`, ev.offset, chain);
+    },
+    type: (name, ev, chain) => {
+      const cls = this.classify('types', name);
+      if (cls.verdict !== 'safe') this.note(`types.${name}`, cls, this.howOf(ev.opcode, ev.call), `${ev.opcode} (${render(ev.callee)})`, ev.offset, chain);
+    },
+  });
 
   constructor(private readonly ctx: AnalysisContext) {}
 
@@ -187,7 +177,7 @@ export class PickleCollector {
       }
       const role = REBUILDERS.get(canonical);
       if (role !== undefined) {
-        this.onRebuild(role, canonical, ev, chain);
+        this.rebuild.onHelper(role, canonical, ev, chain);
         return;
       }
       this.note(`${callee.module}.${callee.name}`, cls, this.constructs(canonical, ev) ? 'referenced' : this.howOf(ev.opcode, ev.call), ev.opcode + (via ? ` through ${via}` : ''), ev.offset, chain);
@@ -203,7 +193,11 @@ export class PickleCollector {
       this.reached(ev.result, 'referenced', ev.opcode, ev.offset, chain, via);
       return;
     }
-    if (callee.k === 'call' && this.onRebuiltCall(callee, ev, chain)) return;
+    if (callee.k === 'call') {
+      const r = this.rebuild.onCallOf(callee, ev, chain);
+      if (r === 'runs') this.computedCall(ev, chain);
+      if (r !== 'no') return;
+    }
     // The callable was computed at load time (getattr, import_module, resolve_name, a call
     // result). Where the chain names a global it is classified like a direct import; the call is
     // reported as computed unless it resolves to a global known to be safe (then the indirection
@@ -211,7 +205,7 @@ export class PickleCollector {
     const path = this.pathOf(callee);
     const role = path !== null ? REBUILDERS.get(path) : undefined;
     if (path !== null && role !== undefined) {
-      this.onRebuild(role, path, ev, chain);
+      this.rebuild.onHelper(role, path, ev, chain);
       return;
     }
     if (path !== null) {
@@ -269,7 +263,7 @@ export class PickleCollector {
       // getattr(obj, 'name'): judged by the attribute it reaches.
       this.reached(ev.result, 'referenced', ev.opcode, ev.offset, chain, canonical);
       const dflt = call.k === 'call' ? call.args[2] : undefined;
-      if (dflt && this.isRebuildPath(this.pathOf(ev.result))) this.explained.add(dflt);
+      if (dflt && this.isRebuildPath(this.pathOf(ev.result))) this.rebuild.explained.add(dflt);
       return;
     }
     if (call.k !== 'call') return;
@@ -297,138 +291,6 @@ export class PickleCollector {
 
   private isRebuildPath(path: string | null): boolean {
     return path !== null && REBUILDERS.has(path);
-  }
-
-  private onRebuild(role: RebuildRole, canonical: string, ev: CallEvent, chain: string): void {
-    const call = ev.call;
-    if (call.k !== 'call') return;
-    if (this.rebuild.offset < 0) this.rebuild.offset = ev.offset;
-    const args = call.args;
-    const str = (v: Value | undefined) => (v?.k === 'str' ? v.v : '?');
-    switch (role) {
-      case 'code':
-        this.rebuiltCode(args);
-        break;
-      case 'function': {
-        const name = args[2]?.k === 'str' ? args[2].v : codeName(args[0]);
-        this.rebuilt.set(call, { role, name });
-        this.rebuild.functions.push(name);
-        break;
-      }
-      case 'class': {
-        const name = str(args[1]);
-        this.rebuilt.set(call, { role, name });
-        this.rebuild.classes.push(name);
-        if (args[0]) this.explained.add(args[0]);
-        // A rebuilt metaclass or base runs its own code while this class is created.
-        for (const b of [args[0], ...(args[2]?.k === 'tuple' ? args[2].items : [])]) {
-          const made = b ? this.rebuilt.get(b) : undefined;
-          if (made?.role === 'class') this.rebuild.problems.push({ why: `class ${name} is created from ${made.name}, itself rebuilt from bytecode (its metaclass or __init_subclass__ code runs during the load)`, chain, offset: ev.offset });
-        }
-        // dill passes the class namespace directly.
-        if (canonical.startsWith('dill.') && args[3]) this.classNamespace(name, args[3], chain, ev.offset);
-        break;
-      }
-      case 'setstate':
-        // cloudpickle's _class_setstate(cls, (namespace, slots)) fills the class after creation.
-        if (canonical.endsWith('._class_setstate') && args[0] && args[1]) {
-          const made = this.rebuilt.get(args[0]);
-          const st = args[1];
-          this.classNamespace(made?.name ?? '?', st.k === 'tuple' ? (st.items[0] ?? st) : st, chain, ev.offset);
-        }
-        break;
-      case 'cell':
-        this.rebuilt.set(call, { role, name: 'cell' });
-        break;
-      case 'type': {
-        const name = str(args[0]);
-        this.rebuilt.set(call, { role, name });
-        break;
-      }
-      case 'import': {
-        const mod = args[0];
-        if (mod?.k !== 'str') {
-          this.rebuild.problems.push({ why: `${canonical} imports a module named at load time`, chain, offset: ev.offset });
-          break;
-        }
-        // A module in a rebuilt function's globals: importing a standard or installed module runs
-        // nothing the file chose; what the code does with it shows in its names. Modules that
-        // exist to run processes or native code count as dangerous names of the code.
-        const root = mod.v.split('.')[0]!;
-        if (this.rebuild.names.size < 200) this.rebuild.names.add(mod.v);
-        if (DANGEROUS_CODE_NAMES.has(root)) this.rebuild.dangerous.add(mod.v);
-        const cls = this.classifyPath(mod.v);
-        if (cls.verdict === 'unknown') this.note(mod.v, cls, 'referenced', `${ev.opcode} (${canonical})`, ev.offset, chain);
-        break;
-      }
-      case 'setattr': {
-        const target = args[0];
-        if (!(target && typeof target === 'object' && this.rebuilt.has(target))) {
-          this.rebuild.problems.push({ why: `${canonical} sets an attribute on something the pickle did not rebuild`, chain, offset: ev.offset });
-        }
-        break;
-      }
-      default:
-        break;
-    }
-  }
-
-  /**
-   * Methods the loader itself may invoke on a rebuilt class or its instances (BUILD calls
-   * __setstate__, a dict key is hashed, class creation calls __set_name__...): if the namespace
-   * defines one as code, that code can run during the load. A namespace not fully visible is
-   * treated the same way.
-   */
-  private classNamespace(name: string, ns: Value, chain: string, offset: number): void {
-    if (ns.k !== 'dict' || ns.entries.length < ns.len) {
-      this.rebuild.problems.push({ why: `the namespace of rebuilt class ${name} is not fully visible to the scanner`, chain, offset });
-      return;
-    }
-    for (const [k, v] of ns.entries) {
-      if (k.k === 'str' && IMPLICIT_DUNDERS.has(k.v) && v.k !== 'none') {
-        this.rebuild.problems.push({ why: `rebuilt class ${name} defines ${k.v}, which the load itself can invoke`, chain, offset });
-      }
-    }
-  }
-
-  private rebuiltCode(args: readonly Value[]): void {
-    this.rebuild.code++;
-    const { strings, complete } = codeStrings(args);
-    if (!complete) this.rebuild.incomplete = true;
-    for (const s of strings) {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(s)) continue;
-      if (this.rebuild.names.size < 200) this.rebuild.names.add(s);
-      if (DANGEROUS_CODE_NAMES.has(s)) this.rebuild.dangerous.add(s);
-    }
-  }
-
-  /** A call of something a rebuild helper produced. Returns false when it is not one. */
-  private onRebuiltCall(callee: Extract<Value, { k: 'call' }>, ev: CallEvent, chain: string): boolean {
-    const made = this.rebuilt.get(callee);
-    if (!made) return false;
-    if (made.role === 'type') {
-      const role = TYPE_ROLES[made.name];
-      if (role === 'code') this.rebuiltCode(ev.call.k === 'call' ? ev.call.args : []);
-      if (role) {
-        if (ev.call.k === 'call' && role === 'function') {
-          const name = ev.call.args[2]?.k === 'str' ? ev.call.args[2].v : codeName(ev.call.args[0]);
-          this.rebuilt.set(ev.call, { role, name });
-          this.rebuild.functions.push(name);
-        } else if (ev.call.k === 'call' && role !== 'code') this.rebuilt.set(ev.call, { role, name: role });
-        return true;
-      }
-      // Any other type (MappingProxyType, SimpleNamespace...) is classified like types.<name>.
-      const cls = this.classify('types', made.name);
-      if (cls.verdict !== 'safe') this.note(`types.${made.name}`, cls, this.howOf(ev.opcode), `${ev.opcode} (${describe(callee)})`, ev.offset, chain);
-      return true;
-    }
-    if (made.role === 'class' && (ev.opcode === 'NEWOBJ' || ev.opcode === 'NEWOBJ_EX')) return true;
-    if (made.role === 'cell') return true;
-    // A rebuilt function called, or a rebuilt class called (its __init__ runs): code from the
-    // pickle runs during the load.
-    this.rebuild.problems.push({ why: `calls ${made.role} ${made.name}, rebuilt from bytecode in the pickle, during the load`, chain, offset: ev.offset, runs: true });
-    this.computedCall(ev, chain);
-    return true;
   }
 
   private computedCall(ev: CallEvent, chain: string): void {
@@ -480,32 +342,10 @@ export class PickleCollector {
     this.partials = [];
   }
 
-  /** The rebuild summary: what code the pickle carries, and whether any of it is a problem. */
-  private judgeRebuild(): Unjustified | null {
-    const r = this.rebuild;
-    if (r.offset < 0 && r.code === 0) return null;
-    const problems = [...r.problems];
-    if (r.dangerous.size) problems.push({ why: `the rebuilt code uses ${[...r.dangerous].sort().join(', ')}`, offset: r.offset });
-    if (r.incomplete) problems.push({ why: 'the rebuilt code objects are not fully visible to the scanner', offset: r.offset });
-    const what = [
-      r.functions.length ? `${r.functions.length} function${r.functions.length > 1 ? 's' : ''} (${[...new Set(r.functions)].slice(0, 8).join(', ')})` : '',
-      r.classes.length ? `${r.classes.length} class${r.classes.length > 1 ? 'es' : ''} (${[...new Set(r.classes)].slice(0, 8).join(', ')})` : '',
-    ].filter(Boolean).join(' and ');
-    const names = [...r.names].slice(0, 40).join(', ');
-    this.ctx.emit({
-      rule: 'PICKLE_CODE_REBUILT',
-      severity: problems.some((p) => p.runs) ? 'critical' : problems.length ? 'high' : 'low',
-      message: `rebuilds ${what || `${r.code} code object${r.code === 1 ? '' : 's'}`} from bytecode (dill/cloudpickle); it runs when called${problems.length ? `; ${problems.map((p) => p.why).join('; ')}` : ', and the load does not call it'}`,
-      offset: r.offset,
-      evidence: { details: { codeObjects: r.code, names }, ...(problems[0]?.chain ? { chain: problems[0].chain } : {}) },
-    });
-    return problems[0] ?? null;
-  }
-
   /** Emit one finding per distinct global (after all pickles of the stream, so uses are merged). */
   flush(): void {
     this.judgePartials();
-    const rebuildProblem = this.judgeRebuild();
+    const rebuildProblem = this.rebuild.summary(this.ctx);
     for (const g of this.globals.values()) {
       let use: GlobalUse = g.how === 'referenced' ? 'imported' : 'called';
       this.ctx.recordImport({ global: g.global, canonical: g.cls.canonical, verdict: g.cls.verdict, use, opcode: g.opcode, offset: g.offset });
@@ -519,7 +359,7 @@ export class PickleCollector {
         g.how = 'called';
         use = 'called';
         if (p.chain) g.chain = p.chain;
-      } else if (REBUILDERS.has(canonical) || (g.how === 'referenced' && g.values.length === g.count && g.values.every((v) => this.explained.has(v)))) {
+      } else if (REBUILDERS.has(canonical) || (g.how === 'referenced' && g.values.length === g.count && g.values.every((v) => this.rebuild.explained.has(v)))) {
         // Rebuild helpers, and what they take as arguments (type as a metaclass, setattr as a
         // getattr default), are acceptable exactly when the rebuilt code is.
         if (!rebuildProblem) continue;
@@ -558,13 +398,6 @@ export class PickleCollector {
     }
     this.globals.clear();
   }
-}
-
-/** A code object's name: the second string among its constructor's arguments (filename, name, qualname). */
-function codeName(code: Value | undefined): string {
-  if (code?.k !== 'call') return '?';
-  const strs = code.args.filter((a): a is Extract<Value, { k: 'str' }> => a.k === 'str');
-  return strs[1]?.v ?? '?';
 }
 
 function describe(v: Value): string {
