@@ -4,8 +4,11 @@ a plain dill dump of a numpy array, and sympy expressions. Usage: python gen_dil
 import importlib
 import os
 import pickle
+import shutil
 import sys
 import textwrap
+
+sys.dont_write_bytecode = True  # nothing but the pickles may be left in OUTDIR
 
 OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
@@ -48,8 +51,7 @@ with open(os.path.join(MODDIR, "mg_user_model.py"), "w") as f:
     '''))
 sys.path.insert(0, MODDIR)
 user = importlib.import_module("mg_user_model")
-os.remove(os.path.join(MODDIR, "mg_user_model.py"))
-os.rmdir(MODDIR) if not os.listdir(MODDIR) else None
+shutil.rmtree(MODDIR)
 
 objects = {
     "function": user.preprocess,
