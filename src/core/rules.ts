@@ -18,6 +18,7 @@ const kinds: RuleKind[] = [
   // pickle: what would run
   { id: 'PICKLE_DANGEROUS_GLOBAL', severity: 'critical', title: 'Pickle imports or calls a dangerous global' },
   { id: 'PICKLE_UNKNOWN_GLOBAL', severity: 'medium', title: 'Pickle imports a global that is not known to be safe' },
+  { id: 'PICKLE_CODE_REBUILT', severity: 'low', title: 'Pickle rebuilds Python functions or classes from bytecode (dill, cloudpickle)' },
   { id: 'PICKLE_COMPUTED_CALL', severity: 'high', title: 'Pickle calls a callable computed at load time' },
   { id: 'PICKLE_NESTED_PICKLE', severity: 'high', title: 'Pickle deserialises embedded serialized data' },
   // pickle: structure

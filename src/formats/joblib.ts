@@ -18,8 +18,41 @@ function entry(state: Value, key: string): Value | undefined {
   return undefined;
 }
 
+const MAX_DTYPE_DEPTH = 8;
+
+/**
+ * Whether a structured or subarray dtype (from its BUILD state tuple: version, byteorder,
+ * subarray, names, fields, elsize, alignment, flags) can hold Python objects. Only a dtype whose
+ * every field is seen and free of objects is raw data; anything not fully visible (fields beyond
+ * the sampled ones, a memo reference the machine lost) is reported as unresolved.
+ */
+function structuredHoldsObjects(st: Extract<Value, { k: 'tuple' }>, depth: number): boolean | string {
+  if (depth > MAX_DTYPE_DEPTH) return 'dtype nested too deeply';
+  const flags = st.items[7];
+  // NPY_ITEM_REFCOUNT (bit 0) is set on every dtype that contains an object anywhere.
+  if (flags?.k === 'int' && typeof flags.v === 'number' && flags.v & 1) return true;
+  const sub = st.items[2];
+  if (sub && sub.k !== 'none') {
+    if (sub.k !== 'tuple' || !sub.items[0]) return 'subarray dtype not readable';
+    const base = dtypeInfo(sub.items[0], depth + 1);
+    if (typeof base === 'string') return base;
+    if (base.object) return true;
+  }
+  const fields = st.items[4];
+  if (fields && fields.k !== 'none') {
+    if (fields.k !== 'dict' || fields.entries.length !== fields.len) return 'structured dtype fields not all visible';
+    for (const [, spec] of fields.entries) {
+      if (spec.k !== 'tuple' || !spec.items[0]) return 'structured dtype field not readable';
+      const f = dtypeInfo(spec.items[0], depth + 1);
+      if (typeof f === 'string') return f;
+      if (f.object) return true;
+    }
+  }
+  return false;
+}
+
 /** numpy dtype itemsize from the dtype's pickled form: numpy.dtype('f8', False, True) + BUILD state. */
-function dtypeInfo(d: Value): { itemsize: number; object: boolean } | string {
+function dtypeInfo(d: Value, depth = 0): { itemsize: number; object: boolean } | string {
   if (d.k !== 'call' || !(dottedPath(d.fn) ?? '').endsWith('.dtype')) return 'dtype is not a numpy.dtype call';
   const spec = d.args[0];
   if (spec?.k !== 'str') return 'dtype spec is not a string';
@@ -30,8 +63,10 @@ function dtypeInfo(d: Value): { itemsize: number; object: boolean } | string {
   // Flexible and structured dtypes carry their size in the state tuple (elsize, index 5).
   const st = d.state;
   if (st?.k === 'tuple') {
-    const fields = st.items[4];
-    if (fields && fields.k === 'dict' && fields.len > 0) return 'structured dtype (fields may hold objects)';
+    const holds = structuredHoldsObjects(st, depth);
+    if (typeof holds === 'string') return holds;
+    // joblib writes any array whose dtype has objects (dtype.hasobject) as a nested pickle.
+    if (holds) return { itemsize: 8, object: true };
     const elsize = st.items[5];
     if (elsize?.k === 'int' && typeof elsize.v === 'number' && elsize.v > 0) return { itemsize: elsize.v, object: false };
   }

@@ -13,6 +13,7 @@ import type { Limits } from '../core/limits.js';
 import { OPS, HIGHEST_PROTOCOL, type OpInfo } from './opcodes.js';
 import type { PickleReader } from './reader.js';
 import { FALSE, NONE, TRUE, argList, sample, str, type Value } from './values.js';
+import { attrChain, defaultCanonical, itemOf, partialParts, wrapperKind, type Canonical } from './wrappers.js';
 import { decodeLatin1, decodePyStringRepr, decodeRawUnicodeEscape, decodeUtf8, isDottedIdentifier } from './text.js';
 
 export type AnomalyRule =
@@ -38,6 +39,10 @@ export interface CallEvent {
   call: Value;
   opcode: string;
   offset: number;
+  /** The wrapper the call went through (functools.partial, operator.methodcaller...). */
+  via?: string;
+  /** What the call evaluates to when the machine can tell (getattr, attrgetter, itemgetter). */
+  result?: Value;
 }
 
 export interface AnomalyEvent {
@@ -60,6 +65,8 @@ export interface MachineEvents {
   /** Raw data skipped on behalf of a hook (for facts and the trailing-data logic). */
   skipped?(offset: number, bytes: number, why: string): void;
   build?(inst: Value, state: Value, offset: number): BuildAction | undefined;
+  /** Canonical dotted name of a global, so wrappers are recognised under any alias. */
+  canonical?: Canonical;
 }
 
 export interface RunResult {
@@ -81,6 +88,10 @@ export interface MachineBudget {
 }
 
 const MAX_LINE = 16 * 1024 * 1024;
+/** Arguments kept per call and items per tuple: enough for a code object's 18 constructor fields. */
+const CALL_ARGS = 32;
+/** Wrappers of wrappers followed before the call is reported as it stands. */
+const MAX_WRAPPER_DEPTH = 8;
 /** After this many anomalies a run stops: the stream is not a pickle any loader would finish. */
 const MAX_ANOMALIES = 64;
 
@@ -290,18 +301,63 @@ export class PickleMachine {
     return v;
   }
 
-  private call(fn: Value, args: Value[], opcode: string, kwargs?: Value): Value {
-    const v: Value = { k: 'call', fn, args: sample(args), op: opcode, offset: this.opStart };
+  /**
+   * A call the loader makes. Wrappers are evaluated (see wrappers.ts): a call through a partial,
+   * a methodcaller or dill's _create_array is reported as the call it becomes, with `via` naming
+   * the wrapper, and getattr/attrgetter/itemgetter evaluate to the attribute or item they reach.
+   */
+  private call(fn: Value, args: Value[], opcode: string, kwargs?: Value, via?: string, depth = 0): Value {
+    const v: Value = { k: 'call', fn, args: sample(args, CALL_ARGS), op: opcode, offset: this.opStart };
     if (kwargs) v.kwargs = kwargs;
-    // getattr(x, 'name') evaluates to x.name: keep it as an attribute so a later call resolves.
-    const first = args[0];
-    const second = args[1];
-    if (fn.k === 'global' && first && second?.k === 'str' && isGetattr(fn)) {
-      this.ev.call({ callee: fn, call: v, opcode, offset: this.opStart });
-      return { k: 'attr', obj: first, name: second.v, offset: this.opStart };
+    const canonical = this.ev.canonical ?? defaultCanonical;
+    const at = this.opStart;
+    if (depth < MAX_WRAPPER_DEPTH) {
+      const kind = wrapperKind(fn, canonical);
+      const first = args[0];
+      const second = args[1];
+      if (kind === 'getattr' && first && second?.k === 'str') {
+        const result: Value = { k: 'attr', obj: first, name: second.v, offset: at };
+        this.emit(fn, v, opcode, via, result);
+        return result;
+      }
+      if (kind === 'rebuild_from_type' && first) {
+        this.emit(fn, v, opcode, via);
+        this.call(first, args[2] ? argList(args[2]) : [], opcode, undefined, 'torch._tensor._rebuild_from_type_v2', depth + 1);
+        return v;
+      }
+      if (kind === 'create_array' && first) {
+        this.emit(fn, v, opcode, via);
+        return this.call(first, second ? argList(second) : [], opcode, undefined, 'dill._dill._create_array', depth + 1);
+      }
+      if (fn.k === 'call') {
+        const inner = wrapperKind(fn.fn, canonical);
+        if (inner === 'partial') {
+          const p = partialParts(fn);
+          if (p.func) return this.call(p.func, [...p.args, ...args], opcode, kwargs, 'functools.partial', depth + 1);
+        } else if (inner === 'attrgetter' && first && fn.args.length > 0 && fn.args.every((a) => a.k === 'str')) {
+          const attrs = fn.args.map((a) => attrChain(first, (a as { v: string }).v, at));
+          const result: Value = attrs.length === 1 ? attrs[0]! : { k: 'tuple', items: attrs, len: attrs.length };
+          this.emit(fn, v, opcode, 'operator.attrgetter', result);
+          return result;
+        } else if (inner === 'itemgetter' && first && fn.args.length === 1) {
+          const result = itemOf(first, fn.args[0]!, at);
+          this.emit(fn, v, opcode, 'operator.itemgetter', result);
+          return result;
+        } else if (inner === 'methodcaller' && first && fn.args[0]?.k === 'str') {
+          const method: Value = { k: 'attr', obj: first, name: fn.args[0].v, offset: at };
+          return this.call(method, fn.args.slice(1), opcode, fn.kwargs, 'operator.methodcaller', depth + 1);
+        }
+      }
     }
-    this.ev.call({ callee: fn, call: v, opcode, offset: this.opStart });
+    this.emit(fn, v, opcode, via);
     return v;
+  }
+
+  private emit(callee: Value, call: Value, opcode: string, via?: string, result?: Value): void {
+    const ev: CallEvent = { callee, call, opcode, offset: this.opStart };
+    if (via !== undefined) ev.via = via;
+    if (result !== undefined) ev.result = result;
+    this.ev.call(ev);
   }
 
   private memoPut(idx: number, v: Value): void {
@@ -568,7 +624,7 @@ export class PickleMachine {
         return false;
       case 0x74: { // TUPLE
         const items = this.popMark();
-        this.push({ k: 'tuple', items: sample(items), len: items.length });
+        this.push({ k: 'tuple', items: sample(items, CALL_ARGS), len: items.length });
         return false;
       }
       case 0x85: // TUPLE1
@@ -769,6 +825,13 @@ export class PickleMachine {
       this.anomaly('JOBLIB_UNRESOLVED_ARRAY', `cannot locate the raw array data that follows this object (${action.why}); the rest of the stream was not read`, true);
       return;
     }
+    // joblib commits the pickle frame before writing an array (raw bytes or a nested pickle) and
+    // reads it from the file itself, after any frame: what follows is outside framing. A frame
+    // still open here is a stream joblib never writes, read differently by its unpickler.
+    if (this.frameEnd >= 0 && r.pos < this.frameEnd) {
+      this.anomaly('PICKLE_FRAME_VIOLATION', `array data starts ${this.frameEnd - r.pos} bytes before the end of the current frame; joblib reads it from after the frame`);
+    }
+    this.frameEnd = -1;
     if (action.kind === 'nested-pickle') {
       if (this.nesting >= 16) this.anomaly('PICKLE_STACK_ANOMALY', 'nested pickles deeper than 16', true);
       const inner = new PickleMachine(r, this.limits, this.ev, this.budget, this.nesting + 1, this.frameMode);
@@ -777,9 +840,6 @@ export class PickleMachine {
       return;
     }
     const start = r.pos;
-    // joblib commits the pickle frame before writing raw data, and reads the data from the file
-    // itself, after any frame: the bytes skipped here are outside framing.
-    this.frameEnd = -1;
     let bytes = action.bytes;
     if (action.paddingPrefix) {
       this.needSync(1);
@@ -788,10 +848,6 @@ export class PickleMachine {
     if (!(await r.skip(bytes))) this.truncated();
     this.ev.skipped?.(start, r.pos - start, 'array data');
   }
-}
-
-function isGetattr(fn: Extract<Value, { k: 'global' }>): boolean {
-  return fn.name === 'getattr' && (fn.module === 'builtins' || fn.module === '__builtin__');
 }
 
 function leSigned(b: Uint8Array): number | bigint {

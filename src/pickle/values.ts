@@ -29,8 +29,8 @@ export const NONE: Value = { k: 'none' };
 export const TRUE: Value = { k: 'bool', v: true };
 export const FALSE: Value = { k: 'bool', v: false };
 
-export function sample(items: Value[]): Value[] {
-  return items.length > SAMPLE ? items.slice(0, SAMPLE) : items;
+export function sample(items: Value[], keep = SAMPLE): Value[] {
+  return items.length > keep ? items.slice(0, keep) : items;
 }
 
 export function str(v: string, len = v.length): Value {

@@ -1,23 +1,25 @@
 /**
  * Turns the pickle machine's events into findings: classifies every global against the
- * catalogue, tells imported from called, resolves attribute chains (getattr, import_module,
- * resolve_name) to the dotted name they reach, and records what calls a computed callable.
+ * catalogue, tells referenced from constructed from called, resolves attribute chains (getattr,
+ * import_module, resolve_name) and wrappers (partial, attrgetter, methodcaller) to the dotted
+ * name they reach, judges dill/cloudpickle rebuilt code (rebuild.ts), and records what calls a
+ * computed callable.
+ *
+ * Severity of a global absent from the catalogue follows what the load does with it: called
+ * with arguments (REDUCE, INST, OBJ: runs a function body or __init__) is medium; merely
+ * referenced, or constructed with __new__ and given its state (NEWOBJ, copyreg.__newobj__,
+ * copyreg._reconstructor over object, then BUILD), which is how every class instance is pickled,
+ * is low. Dangerous globals keep their catalogue severity however they are used, except the
+ * wrappers and rebuild helpers, which are reported only when what they reach is not acceptable.
  */
 import type { GlobalUse } from '../../core/findings.js';
 import type { GlobalClassification } from '../../rules/globals.js';
 import type { AnalysisContext } from '../types.js';
 import type { AnomalyEvent, CallEvent, GlobalEvent } from '../../pickle/machine.js';
-import { dottedPath, render, type Value } from '../../pickle/values.js';
-
-interface GlobalSeen {
-  global: string;
-  cls: GlobalClassification;
-  use: GlobalUse;
-  opcode: string;
-  offset: number;
-  chain?: string;
-  count: number;
-}
+import { render, type Value } from '../../pickle/values.js';
+import { canonicalPath, partialParts, WRAPPERS } from '../../pickle/wrappers.js';
+import { REBUILDERS } from './rebuild.js';
+import { RebuildJudge, type Problem } from './rebuild-judge.js';
 
 /** Canonical names whose first argument is serialized data that the call deserialises. */
 const NESTED_LOADERS = new Set([
@@ -35,76 +37,267 @@ export interface NestedData {
   via: string;
 }
 
+/** How a global was used: the strongest use wins. */
+type How = 'referenced' | 'constructed' | 'called';
+const HOW_RANK: Record<How, number> = { referenced: 0, constructed: 1, called: 2 };
+
+interface GlobalSeen {
+  global: string;
+  cls: GlobalClassification;
+  how: How;
+  opcode: string;
+  offset: number;
+  chain?: string;
+  count: number;
+  /** Every global value the machine resolved for it (to tell explained references apart). */
+  values: Value[];
+}
+
+/** Reconstructors that create an instance of their first argument with __new__ only. */
+const NEW_ONLY = new Set(['copyreg.__newobj__', 'copyreg.__newobj_ex__']);
+const RECONSTRUCTOR = 'copyreg._reconstructor';
+
 export class PickleCollector {
   private globals = new Map<string, GlobalSeen>();
   private anomalyCounts = new Map<string, number>();
   private anomalySeen = new Set<string>();
   private computed = 0;
   readonly nested: NestedData[] = [];
+  private canonCache = new Map<string, string>();
+  /** Wrapper globals (canonical) whose use reached something dangerous or unresolvable. */
+  private wrapperProblems = new Map<string, Problem>();
+  /** partial instances built, judged at flush (BUILD may swap their function afterwards). */
+  private partials: Array<{ inst: Extract<Value, { k: 'call' }>; offset: number }> = [];
+  private readonly rebuild = new RebuildJudge({
+    module: (name, helper, ev, chain) => {
+      const cls = this.classifyPath(name);
+      if (cls.verdict === 'unknown') this.note(name, cls, 'referenced', `${ev.opcode} (${helper})`, ev.offset, chain);
+    },
+    type: (name, ev, chain) => {
+      const cls = this.classify('types', name);
+      if (cls.verdict !== 'safe') this.note(`types.${name}`, cls, this.howOf(ev.opcode, ev.call), `${ev.opcode} (${render(ev.callee)})`, ev.offset, chain);
+    },
+  });
 
   constructor(private readonly ctx: AnalysisContext) {}
+
+  /** Canonical dotted name, for the machine's wrapper recognition (cached: called per call). */
+  readonly canonical = (module: string, name: string): string => {
+    const key = `${module}\u0000${name}`;
+    let c = this.canonCache.get(key);
+    if (c === undefined) {
+      c = this.classify(module, name).canonical;
+      this.canonCache.set(key, c);
+    }
+    return c;
+  };
 
   private classify(module: string, name: string): GlobalClassification {
     return this.ctx.globals.classify(module, name);
   }
 
-  private note(global: string, cls: GlobalClassification, use: GlobalUse, opcode: string, offset: number, chain?: string): void {
+  private classifyPath(path: string): GlobalClassification {
+    const dot = path.indexOf('.');
+    if (dot >= 0) return this.classify(path.slice(0, dot), path.slice(dot + 1));
+    // A bare module name (subimport('os')): a dangerous module matches by prefix through any
+    // attribute; the placeholder attribute is dropped from the name reported.
+    const cls = this.classify(path, '__name__');
+    return { ...cls, canonical: cls.canonical.replace(/\.__name__$/, '') };
+  }
+
+  private pathOf(v: Value): string | null {
+    return canonicalPath(v, this.canonical);
+  }
+
+  private note(global: string, cls: GlobalClassification, how: How, opcode: string, offset: number, chain?: string, value?: Value): void {
     const key = cls.canonical;
-    const seen = this.globals.get(key);
+    let seen = this.globals.get(key);
     if (!seen) {
-      const rec: GlobalSeen = { global, cls, use, opcode, offset, count: 1 };
-      if (chain !== undefined) rec.chain = chain;
-      this.globals.set(key, rec);
-      return;
-    }
-    seen.count++;
-    if (use === 'called' && seen.use !== 'called') {
-      seen.use = 'called';
+      seen = { global, cls, how, opcode, offset, count: 0, values: [] };
+      if (chain !== undefined) seen.chain = chain;
+      this.globals.set(key, seen);
+    } else if (HOW_RANK[how] > HOW_RANK[seen.how]) {
+      seen.how = how;
       seen.opcode = opcode;
       seen.offset = offset;
       if (chain !== undefined) seen.chain = chain;
     }
+    seen.count++;
+    if (value && seen.values.length < 64) seen.values.push(value);
   }
 
   onGlobal(ev: GlobalEvent): void {
-    this.note(`${ev.module}.${ev.name}`, this.classify(ev.module, ev.name), 'imported', ev.opcode, ev.offset);
+    this.note(`${ev.module}.${ev.name}`, this.classify(ev.module, ev.name), 'referenced', ev.opcode, ev.offset, undefined, ev.value);
+  }
+
+  /** A value reached through a wrapper or getattr: classify where it points. */
+  private reached(v: Value, how: How, opcode: string, offset: number, chain: string, wrapper: string | undefined): GlobalClassification | null {
+    const path = this.pathOf(v);
+    if (path === null) {
+      if (wrapper) this.wrapperProblems.set(wrapper, { why: `reaches a value the scanner cannot resolve: ${render(v)}`, chain, offset });
+      return null;
+    }
+    if (REBUILDERS.has(path)) return null;
+    const cls = this.classifyPath(path);
+    if (cls.verdict !== 'safe' && v.k !== 'global') this.note(path, cls, how, `${opcode} (resolved through ${describe(v)})`, offset, chain);
+    if (wrapper && cls.verdict === 'dangerous' && !this.wrapperProblems.has(wrapper)) {
+      this.wrapperProblems.set(wrapper, { why: `reaches ${cls.canonical}`, chain, offset });
+    }
+    return cls;
+  }
+
+  /**
+   * NEWOBJ without arguments is cls.__new__(cls): an empty instance. With arguments, __new__ runs
+   * on values the file chose (sympy's Function.__new__ parses strings with eval), so it counts
+   * as a call.
+   */
+  private howOf(opcode: string, call?: Value): How {
+    if (opcode !== 'NEWOBJ' && opcode !== 'NEWOBJ_EX') return 'called';
+    if (call?.k !== 'call' || call.args.length > 0) return 'called';
+    return !call.kwargs || (call.kwargs.k === 'dict' && call.kwargs.len === 0) ? 'constructed' : 'called';
   }
 
   onCall(ev: CallEvent): void {
     const callee = ev.callee;
     const chain = render(ev.call);
     if (ev.opcode === 'BUILD') {
-      // BUILD calls __setstate__ on the instance: attribute it to the class that made it.
-      if (callee.k === 'call' && callee.fn.k === 'global') {
-        const g = callee.fn;
-        this.note(`${g.module}.${g.name}`, this.classify(g.module, g.name), 'called', 'BUILD', ev.offset, chain);
-      }
+      // BUILD gives an instance its state (__setstate__ or a __dict__ update): attribute it to
+      // the class that made the instance, as a construction.
+      const cls = callee.k === 'call' ? this.constructedClass(callee) : null;
+      if (cls) this.note(`${cls.module}.${cls.name}`, this.classify(cls.module, cls.name), 'constructed', 'BUILD', ev.offset, chain);
       return;
     }
+    const via = ev.via;
     if (callee.k === 'global') {
       const cls = this.classify(callee.module, callee.name);
-      this.note(`${callee.module}.${callee.name}`, cls, 'called', ev.opcode, ev.offset, chain);
-      this.checkNested(cls.canonical, ev.call, ev.offset);
+      const canonical = cls.canonical;
+      if (WRAPPERS.has(canonical)) {
+        this.onWrapperCall(canonical, ev, chain);
+        return;
+      }
+      const role = REBUILDERS.get(canonical);
+      if (role !== undefined) {
+        this.rebuild.onHelper(role, canonical, ev, chain);
+        return;
+      }
+      this.note(`${callee.module}.${callee.name}`, cls, this.constructs(canonical, ev) ? 'referenced' : this.howOf(ev.opcode, ev.call), ev.opcode + (via ? ` through ${via}` : ''), ev.offset, chain);
+      if (via) {
+        if (cls.verdict === 'dangerous' && !this.wrapperProblems.has(via)) this.wrapperProblems.set(via, { why: `calls ${canonical}`, chain, offset: ev.offset });
+        if (cls.verdict !== 'safe') this.computedCall(ev, chain);
+      }
+      this.checkNested(canonical, ev.call, ev.offset);
       return;
     }
+    if (ev.result !== undefined && via) {
+      // An attrgetter/itemgetter applied: it evaluates to what it reaches, which is judged.
+      this.reached(ev.result, 'referenced', ev.opcode, ev.offset, chain, via);
+      return;
+    }
+    if (callee.k === 'call') {
+      const r = this.rebuild.onCallOf(callee, ev, chain);
+      if (r === 'runs') this.computedCall(ev, chain);
+      if (r !== 'no') return;
+    }
     // The callable was computed at load time (getattr, import_module, resolve_name, a call
-    // result): the indirection itself is the evasion technique, so it is always reported, and
-    // where the chain names a global it is classified like a direct import.
-    const path = dottedPath(callee);
+    // result). Where the chain names a global it is classified like a direct import; the call is
+    // reported as computed unless it resolves to a global known to be safe (then the indirection
+    // hides nothing: it is how some libraries pickle classmethods, e.g. zoneinfo.ZoneInfo._unpickle).
+    const path = this.pathOf(callee);
+    const role = path !== null ? REBUILDERS.get(path) : undefined;
+    if (path !== null && role !== undefined) {
+      this.rebuild.onHelper(role, path, ev, chain);
+      return;
+    }
     if (path !== null) {
-      const dot = path.indexOf('.');
-      const cls = dot < 0 ? this.classify(path, '') : this.classify(path.slice(0, dot), path.slice(dot + 1));
-      if (cls.verdict !== 'safe') this.note(path, cls, 'called', `${ev.opcode} (resolved through ${describe(callee)})`, ev.offset, chain);
+      const cls = this.classifyPath(path);
+      if (cls.verdict !== 'safe') this.note(path, cls, this.howOf(ev.opcode), `${ev.opcode} (resolved through ${describe(callee)})`, ev.offset, chain);
+      if (via && cls.verdict === 'dangerous' && !this.wrapperProblems.has(via)) this.wrapperProblems.set(via, { why: `calls ${cls.canonical}`, chain, offset: ev.offset });
       this.checkNested(cls.canonical, ev.call, ev.offset);
+      if (cls.verdict === 'safe') return;
+    } else if (via && !this.wrapperProblems.has(via)) {
+      this.wrapperProblems.set(via, { why: 'calls a value the scanner cannot resolve', chain, offset: ev.offset });
     }
     this.computedCall(ev, chain);
+  }
+
+  /** copyreg.__newobj__(cls) / _reconstructor(cls, object, None) create cls without calling it. */
+  private constructs(canonical: string, ev: CallEvent): boolean {
+    if (ev.call.k !== 'call') return false;
+    const cls = ev.call.args[0];
+    if (cls?.k !== 'global') return false;
+    if (NEW_ONLY.has(canonical)) {
+      // __newobj__(cls, *args) / __newobj_ex__(cls, args, kwargs): arguments reach cls.__new__.
+      const rest = ev.call.args.slice(1);
+      const bare = canonical === 'copyreg.__newobj__' ? rest.length === 0 : rest.every((a) => (a.k === 'tuple' || a.k === 'dict') && a.len === 0);
+      this.note(`${cls.module}.${cls.name}`, this.classify(cls.module, cls.name), bare ? 'constructed' : 'called', `${ev.opcode} (${canonical})`, ev.offset, render(ev.call));
+      return true;
+    }
+    if (canonical === RECONSTRUCTOR) {
+      // _reconstructor(cls, base, state) calls base.__init__(obj, state) unless base is object.
+      const base = ev.call.args[1];
+      const basePath = base ? this.pathOf(base) : null;
+      this.note(`${cls.module}.${cls.name}`, this.classify(cls.module, cls.name), 'constructed', `${ev.opcode} (${canonical})`, ev.offset, render(ev.call));
+      if (base?.k === 'global' && basePath !== 'builtins.object') this.note(`${base.module}.${base.name}`, this.classify(base.module, base.name), 'called', `${ev.opcode} (${canonical} base)`, ev.offset, render(ev.call));
+      return true;
+    }
+    return false;
+  }
+
+  /** The class an instance was made from (for BUILD). */
+  private constructedClass(inst: Extract<Value, { k: 'call' }>): Extract<Value, { k: 'global' }> | null {
+    const fn = inst.fn;
+    if (fn.k !== 'global') return null;
+    const canonical = this.canonical(fn.module, fn.name);
+    if (NEW_ONLY.has(canonical) || canonical === RECONSTRUCTOR) {
+      const cls = inst.args[0];
+      return cls?.k === 'global' ? cls : null;
+    }
+    if (WRAPPERS.has(canonical) || REBUILDERS.has(canonical)) return null;
+    return fn;
+  }
+
+  private onWrapperCall(canonical: string, ev: CallEvent, chain: string): void {
+    const kind = WRAPPERS.get(canonical)!;
+    const call = ev.call;
+    if (ev.result !== undefined) {
+      // getattr(obj, 'name'): judged by the attribute it reaches.
+      this.reached(ev.result, 'referenced', ev.opcode, ev.offset, chain, canonical);
+      const dflt = call.k === 'call' ? call.args[2] : undefined;
+      if (dflt && this.isRebuildPath(this.pathOf(ev.result))) this.rebuild.explained.add(dflt);
+      return;
+    }
+    if (call.k !== 'call') return;
+    if (kind === 'partial') {
+      this.partials.push({ inst: call, offset: ev.offset });
+      return;
+    }
+    if (kind === 'getattr') {
+      this.wrapperProblems.set(canonical, { why: 'the attribute name is computed at load time', chain, offset: ev.offset });
+      return;
+    }
+    if (kind === 'create_array') return;
+    if (kind === 'rebuild_from_type') {
+      // The tensor subclass it converts to: created without __init__, then given the state.
+      const t = call.args[1];
+      if (t?.k === 'global') this.note(`${t.module}.${t.name}`, this.classify(t.module, t.name), 'constructed', `${ev.opcode} (${canonical})`, ev.offset, chain);
+      else this.wrapperProblems.set(canonical, { why: 'converts to a type the scanner cannot resolve', chain, offset: ev.offset });
+      return;
+    }
+    // attrgetter/itemgetter/methodcaller instances: judged when applied (machine reports `via`).
+    if (!call.args.every((a) => a.k === 'str' || a.k === 'int') && !this.wrapperProblems.has(canonical)) {
+      this.wrapperProblems.set(canonical, { why: 'built with arguments the scanner cannot read', chain, offset: ev.offset });
+    }
+  }
+
+  private isRebuildPath(path: string | null): boolean {
+    return path !== null && REBUILDERS.has(path);
   }
 
   private computedCall(ev: CallEvent, chain: string): void {
     if (++this.computed > MAX_COMPUTED_FINDINGS) return;
     this.ctx.emit({
       rule: 'PICKLE_COMPUTED_CALL',
-      message: `calls a value computed at load time: ${chain}`,
+      message: `calls a value computed at load time: ${chain}${ev.via ? ` (through ${ev.via})` : ''}`,
       offset: ev.offset,
       evidence: { opcode: ev.opcode, chain },
     });
@@ -135,28 +328,60 @@ export class PickleCollector {
     this.ctx.emit({ rule: ev.rule, message: ev.message, offset: ev.offset, evidence: { details: { fatal: ev.fatal } } });
   }
 
+  /** partial(func, ...): judged by the function it holds after any BUILD. */
+  private judgePartials(): void {
+    for (const { inst, offset } of this.partials) {
+      const func = partialParts(inst).func;
+      const chain = render(inst);
+      if (!func) {
+        this.wrapperProblems.set('functools.partial', { why: 'wraps nothing the scanner can see', chain, offset });
+        continue;
+      }
+      this.reached(func, 'referenced', 'REDUCE', offset, chain, 'functools.partial');
+    }
+    this.partials = [];
+  }
+
   /** Emit one finding per distinct global (after all pickles of the stream, so uses are merged). */
   flush(): void {
+    this.judgePartials();
+    const rebuildProblem = this.rebuild.summary(this.ctx);
     for (const g of this.globals.values()) {
-      this.ctx.recordImport({ global: g.global, canonical: g.cls.canonical, verdict: g.cls.verdict, use: g.use, opcode: g.opcode, offset: g.offset });
+      let use: GlobalUse = g.how === 'referenced' ? 'imported' : 'called';
+      this.ctx.recordImport({ global: g.global, canonical: g.cls.canonical, verdict: g.cls.verdict, use, opcode: g.opcode, offset: g.offset });
       if (g.cls.verdict === 'safe') continue;
-      const verb = g.use === 'called' ? 'calls' : 'imports';
-      const alias = g.global !== g.cls.canonical ? ` (named ${g.global})` : '';
+      const canonical = g.cls.canonical;
+      let extra = '';
+      if (WRAPPERS.has(canonical)) {
+        const p = this.wrapperProblems.get(canonical);
+        if (!p) continue;
+        extra = `; ${p.why}`;
+        g.how = 'called';
+        use = 'called';
+        if (p.chain) g.chain = p.chain;
+      } else if (REBUILDERS.has(canonical) || (g.how === 'referenced' && g.values.length === g.count && g.values.every((v) => this.rebuild.explained.has(v)))) {
+        // Rebuild helpers, and what they take as arguments (type as a metaclass, setattr as a
+        // getattr default), are acceptable exactly when the rebuilt code is.
+        if (!rebuildProblem) continue;
+        extra = `; ${rebuildProblem.why}`;
+      }
+      const verb = g.how === 'called' ? 'calls' : g.how === 'constructed' ? 'constructs' : 'imports';
+      const alias = g.global !== canonical ? ` (named ${g.global})` : '';
       const evidence = {
         global: g.global,
-        canonical: g.cls.canonical,
-        use: g.use,
+        canonical,
+        use,
         opcode: g.opcode,
         ...(g.chain !== undefined ? { chain: g.chain } : {}),
         ...(g.cls.matched !== undefined ? { matched: g.cls.matched } : {}),
         ...(g.cls.reason !== undefined ? { reason: g.cls.reason } : {}),
-        details: { occurrences: g.count },
+        details: { occurrences: g.count, how: g.how },
       };
       if (g.cls.verdict === 'dangerous') {
         this.ctx.emit({
           rule: 'PICKLE_DANGEROUS_GLOBAL',
           severity: g.cls.severity,
-          message: `${verb} ${g.cls.canonical}${alias}`,
+          message: `${verb} ${canonical}${alias}${extra}`,
           offset: g.offset,
           evidence,
           references: g.cls.references,
@@ -164,8 +389,8 @@ export class PickleCollector {
       } else {
         this.ctx.emit({
           rule: 'PICKLE_UNKNOWN_GLOBAL',
-          severity: g.cls.severity,
-          message: `${verb} ${g.cls.canonical}${alias}, which is not known to be safe`,
+          severity: g.how === 'called' ? 'medium' : 'low',
+          message: `${verb} ${canonical}${alias}, which is not known to be safe`,
           offset: g.offset,
           evidence,
         });

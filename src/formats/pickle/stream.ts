@@ -36,6 +36,7 @@ export async function scanPickleStream(src: ByteSource, ctx: AnalysisContext, st
     call: collector.onCall.bind(collector),
     anomaly: collector.onAnomaly.bind(collector),
     build: joblibBuildHook,
+    canonical: collector.canonical,
     skipped: () => {
       summary.joblibArrays++;
     },
