@@ -123,7 +123,9 @@ function repositoryRules(c: Collector, rules: RuleSet, repo: RepoFacts, now: Dat
     }
   }
 
-  if (rules['remote-code'].action !== 'off' && repo.remoteCode?.needed) {
+  if (rules['remote-code'].action !== 'off' && repo.remoteCode?.needed === 'unknown') {
+    c.add('remote-code', 'block', `${name}: whether it needs trust_remote_code is unknown (${oneLine(repo.remoteCode.reason, 120)})`);
+  } else if (rules['remote-code'].action !== 'off' && repo.remoteCode?.needed === true && 'files' in repo.remoteCode) {
     const files = repo.remoteCode.files.map((f) => oneLine(f, 80));
     const list = files.length === 0 ? '' : ` (${files.slice(0, 2).join(', ')}${files.length > 2 ? `, ${files.length - 2} more` : ''})`;
     c.add('remote-code', 'block', `${name} needs trust_remote_code${list}`);
@@ -138,6 +140,8 @@ function repositoryRules(c: Collector, rules: RuleSet, repo: RepoFacts, now: Dat
 
   const up = rules['upstream-verdict'];
   if (up.action !== 'off' && repo.upstreamScan && !repo.upstreamScan.scansDone) c.add('upstream-verdict', up['not-scanned'], `${name} has not been scanned by the upstream hub`);
+  // Not knowing what the hub says about a file is not knowing it is clean.
+  if (up.action !== 'off' && !repo.upstreamScan) c.add('upstream-verdict', up.unknown, `the upstream hub's verdict on ${name} is unknown (it could not be fetched)`);
 
   const age = rules['min-age'];
   if (age.action !== 'off') {
