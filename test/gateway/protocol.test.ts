@@ -168,7 +168,7 @@ describe('hostile requests get a 400 with a message', () => {
 describe('operations', () => {
   it('exposes health, readiness and Prometheus metrics', async () => {
     expect((await fetch(`${s.base}/healthz`)).status).toBe(200);
-    expect(await (await fetch(`${s.base}/readyz`)).json()).toEqual({ status: 'ready', store: true });
+    expect(await (await fetch(`${s.base}/readyz`)).json()).toEqual({ status: 'ready', store: true, disk: true, upstream: true });
     const m = await (await fetch(`${s.base}/metrics`)).text();
     expect(m).toMatch(/^modelgate_verdicts_total\{verdict="block"\} [1-9]/m);
     expect(m).toMatch(/^modelgate_cache_hits_total\{kind="verdict"\} [1-9]/m);
@@ -189,7 +189,7 @@ describe('upstream faults: nothing cached, nothing served, an audit record', () 
     const r = await raw(s.base, '/acme/fault-500/resolve/main/weights.bin');
     s.hub.app.hub.faults.clear();
     expect(r.status).toBe(502);
-    expect(String(r.headers['x-error-message'])).toBe('modelgate: upstream answered 500 to the download');
+    expect(String(r.headers['x-error-message'])).toBe('modelgate: upstream answered 500 to the download (expected 200)');
     expect(blobCount()).toBe(before);
   });
 
@@ -221,7 +221,7 @@ describe('upstream faults: nothing cached, nothing served, an audit record', () 
     const r = await raw(s.base, '/acme/fault-redirect/resolve/main/weights.bin');
     s.hub.app.hub.faults.clear();
     expect(r.status).toBe(502);
-    expect(String(r.headers['x-error-message'])).toBe('modelgate: upstream redirected the download to unexpected host evil.example.invalid');
+    expect(String(r.headers['x-error-message'])).toBe('modelgate: upstream redirected the download to unexpected host evil.example.invalid; allow it with upstreamRedirectHosts (MODELGATE_UPSTREAM_REDIRECT_HOSTS)');
   });
 
   it('an unknown repository passes the upstream 404 and its error code through', async () => {
