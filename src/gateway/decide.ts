@@ -169,10 +169,7 @@ export class Gatekeeper {
 function remoteCodeFrom(f: ScannedFile): { needed: boolean; files: string[] } {
   const hits = f.scan.report.findings.filter((x) => x.rule === 'REPO_REMOTE_CODE');
   const files = new Set<string>();
-  for (const h of hits) {
-    const d = h.evidence.details ?? {};
-    for (const v of Object.values(d)) if (typeof v === 'string' && v.endsWith('.py')) files.add(v);
-  }
+  for (const h of hits) for (const file of h.evidence.files ?? []) files.add(file);
   return { needed: hits.length > 0, files: [...files] };
 }
 

@@ -46,15 +46,14 @@ function atLeastThreshold(s: Severity, t: Threshold): boolean {
 }
 
 /**
- * The finding as a headline phrase. Pickle global findings read as a sentence after the file name
- * (`model.bin calls os.system`); the alias the pickle used stays in the finding, not the headline.
+ * The finding as a headline phrase. Findings that read as a sentence after the file name carry
+ * that clause (`evidence.phrase`: `model.bin calls os.system`, the alias the pickle used left in
+ * the finding); the others are `file: message`.
  */
 function findingPhrase(file: string, f: Finding): string {
-  const g = f.evidence?.global;
-  let msg = f.message;
-  if (g !== undefined && f.evidence.canonical !== undefined && g !== f.evidence.canonical) msg = msg.replace(` (named ${g})`, '');
-  msg = oneLine(msg, MAX_PHRASE);
-  return /^(calls|imports|passes) /.test(msg) ? `${file} ${msg}` : `${file}: ${msg}`;
+  const phrase = f.evidence?.phrase;
+  if (typeof phrase === 'string' && phrase !== '') return `${file} ${oneLine(phrase, MAX_PHRASE)}`;
+  return `${file}: ${oneLine(f.message, MAX_PHRASE)}`;
 }
 
 function locationOf(file: string, f: Finding): string {

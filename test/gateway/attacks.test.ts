@@ -323,6 +323,27 @@ describe('11: smaller holes', () => {
   });
 });
 
+describe('16: structured findings', () => {
+  it('pickle findings carry their verb and clause; the refusal is built from them', async () => {
+    const r = await get('/acme/evil-bert/resolve/main/pytorch_model.bin');
+    expect(r.status).toBe(403);
+    const scanId = /\/reports\/([A-Za-z0-9_-]+)/.exec(r.headers.get('x-error-message')!)![1]!;
+    const report = (await (await fetch(`${s.base}/reports/${scanId}?format=json`)).json()) as { report: { findings: Array<{ rule: string; evidence: { verb?: string; phrase?: string; canonical?: string } }> } };
+    const f = report.report.findings.find((x) => x.rule === 'PICKLE_DANGEROUS_GLOBAL')!;
+    expect(f.evidence).toMatchObject({ verb: 'calls', phrase: 'calls os.system', canonical: 'os.system' });
+  });
+
+  it('custom-code files come from the finding as a list, each file counted', async () => {
+    repo('remote3', {
+      'config.json': JSON.stringify({ model_type: 'x', auto_map: { AutoConfig: 'configuration_x.XConfig', AutoModel: 'modeling_x.XModel', AutoTokenizer: ['tokenization_x.XTokenizer', null] } }),
+      'weights.bin': randomBytes(4096),
+    });
+    const r = await get('/acme/remote3/resolve/main/weights.bin');
+    expect(r.status).toBe(403);
+    expect(r.headers.get('x-error-message')).toMatch(/^blocked by modelgate: acme\/remote3 needs trust_remote_code \(configuration_x\.py, modeling_x\.py, 1 more\) \(rule remote-code\)/);
+  });
+});
+
 describe('16: one exit per request', () => {
   it('a throw in the decision step is answered and audited', async () => {
     const gk = s.gw.ctx.gatekeeper;

@@ -3,7 +3,7 @@
  * catalogue, tells imported from called, resolves attribute chains (getattr, import_module,
  * resolve_name) to the dotted name they reach, and records what calls a computed callable.
  */
-import type { GlobalUse } from '../../core/findings.js';
+import type { FindingVerb, GlobalUse } from '../../core/findings.js';
 import type { GlobalClassification } from '../../rules/globals.js';
 import type { AnalysisContext } from '../types.js';
 import type { AnomalyEvent, CallEvent, GlobalEvent } from '../../pickle/machine.js';
@@ -106,7 +106,7 @@ export class PickleCollector {
       rule: 'PICKLE_COMPUTED_CALL',
       message: `calls a value computed at load time: ${chain}`,
       offset: ev.offset,
-      evidence: { opcode: ev.opcode, chain },
+      evidence: { opcode: ev.opcode, chain, verb: 'calls', phrase: `calls a value computed at load time: ${chain}` },
     });
   }
 
@@ -119,7 +119,13 @@ export class PickleCollector {
         rule: 'PICKLE_NESTED_PICKLE',
         message: `passes ${arg.len} bytes embedded in the pickle to ${canonical}; they are scanned as a nested stream`,
         offset,
-        evidence: { canonical, use: 'called', details: { embeddedOffset: arg.at, embeddedBytes: arg.len } },
+        evidence: {
+          canonical,
+          use: 'called',
+          verb: 'passes',
+          phrase: `passes ${arg.len} bytes embedded in the pickle to ${canonical}; they are scanned as a nested stream`,
+          details: { embeddedOffset: arg.at, embeddedBytes: arg.len },
+        },
       });
     }
   }
@@ -140,19 +146,22 @@ export class PickleCollector {
     for (const g of this.globals.values()) {
       this.ctx.recordImport({ global: g.global, canonical: g.cls.canonical, verdict: g.cls.verdict, use: g.use, opcode: g.opcode, offset: g.offset });
       if (g.cls.verdict === 'safe') continue;
-      const verb = g.use === 'called' ? 'calls' : 'imports';
+      const verb: FindingVerb = g.use === 'called' ? 'calls' : 'imports';
       const alias = g.global !== g.cls.canonical ? ` (named ${g.global})` : '';
+      const known = g.cls.verdict === 'dangerous';
       const evidence = {
         global: g.global,
         canonical: g.cls.canonical,
         use: g.use,
+        verb,
+        phrase: `${verb} ${g.cls.canonical}${known ? '' : ', which is not known to be safe'}`,
         opcode: g.opcode,
         ...(g.chain !== undefined ? { chain: g.chain } : {}),
         ...(g.cls.matched !== undefined ? { matched: g.cls.matched } : {}),
         ...(g.cls.reason !== undefined ? { reason: g.cls.reason } : {}),
         details: { occurrences: g.count },
       };
-      if (g.cls.verdict === 'dangerous') {
+      if (known) {
         this.ctx.emit({
           rule: 'PICKLE_DANGEROUS_GLOBAL',
           severity: g.cls.severity,
