@@ -65,6 +65,7 @@ export class FileService {
   /** Recent verdicts in memory: a hot file's HEADs and GETs then cost no database round trip. */
   private hot = new Map<string, { scan: StoredScan; blobPath: string; size: number }>();
   private metaFlight = new LocalFlight();
+  private judgedFlight = new LocalFlight();
   /** File metadata by (repo, commit, path): immutable for a commit, so safe to keep in memory. */
   private metas = new Map<string, FileMeta>();
   /** (user, repository) pairs upstream recently confirmed, until when. */
@@ -165,7 +166,9 @@ export class FileService {
     // A file already judged needs no coordination: it is served even while the flight's backend
     // (Redis) is down; only new work waits for it, and fails closed without it.
     if (meta.sha256 && this.unverifiable(meta) === null) {
-      const hit = await this.judged(meta.sha256).catch(() => null);
+      const sha256 = meta.sha256;
+      // In-process single flight: a storm on a blob held only by a shared store fetches it once here.
+      const hit = await this.judgedFlight.run(sha256, () => this.judged(sha256)).catch(() => null);
       if (hit) {
         this.metrics.inc('modelgate_cache_hits_total', { kind: 'verdict' });
         return this.fromCache(meta, meta.sha256, hit);

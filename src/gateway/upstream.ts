@@ -275,7 +275,7 @@ export class Upstream {
 
 function pickErrorHeaders(h: Dispatcher.ResponseData['headers']): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const k of ['x-error-code', 'x-error-message']) {
+  for (const k of ['x-error-code', 'x-error-message', 'retry-after']) {
     const v = header(h, k);
     if (v !== undefined) out[k] = v;
   }

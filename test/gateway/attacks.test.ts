@@ -185,6 +185,21 @@ describe('6: unexpected upstream statuses', () => {
     }
   });
 
+  it("upstream's rate limit reaches the client as a 429 with its Retry-After", async () => {
+    repo('rate-limited', { 'weights.bin': randomBytes(4096) });
+    let left = 1;
+    liar.handlers.push((req, res) => {
+      if (!(req.method === 'GET' && pathOf(req).startsWith('/acme/rate-limited/resolve/')) || left <= 0) return false;
+      left--;
+      res.writeHead(429, { 'retry-after': '7', 'x-error-message': 'slow down' });
+      res.end();
+      return true;
+    });
+    const r = await get('/acme/rate-limited/resolve/main/weights.bin');
+    expect([r.status, r.headers.get('retry-after'), r.headers.get('x-error-message')]).toEqual([429, '7', 'slow down']);
+    expect((await get('/acme/rate-limited/resolve/main/weights.bin')).status).toBe(200);
+  });
+
   it('a metadata request answered 204 is a 502, not a file', async () => {
     const head = await fetch(`${s.hub.url}/acme/head-204/resolve/main/weights.bin`, { method: 'HEAD' });
     const headers: Record<string, string> = {};

@@ -37,7 +37,7 @@ interface Progress {
 type Outcome =
   /** Not audited: no identity (nothing to attribute), or a HEAD answered "still scanning". */
   | { kind: 'unaudited'; status: number; message: string; code?: string; retryAfter?: number }
-  | { kind: 'error'; status: number; message: string; code?: string; upstreamStatus: number | null }
+  | { kind: 'error'; status: number; message: string; code?: string; retryAfter?: number; upstreamStatus: number | null }
   | { kind: 'refused'; decision: Decision; message: string }
   | { kind: 'serve'; file: ScannedFile; decision: Decision; warning: string | null; blob: FileHandle | null };
 
@@ -64,12 +64,14 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
 }
 
 /** Map a failure to the status and message a client should see (fail closed: nothing served). */
-export function failure(e: unknown): { status: number; message: string; code?: string; upstreamStatus: number | null } {
+export function failure(e: unknown): { status: number; message: string; code?: string; retryAfter?: number; upstreamStatus: number | null } {
   if (e instanceof UpstreamError) {
     if (e.kind === 'status' && e.status !== null && FORWARDED_UPSTREAM.has(e.status)) {
       const code = e.headers['x-error-code'];
       const msg = e.headers['x-error-message'] ?? `upstream answered ${e.status}`;
-      return { status: e.status, message: msg, upstreamStatus: e.status, ...(code ? { code } : {}) };
+      // Clients honour Retry-After on 429: pass upstream's (seconds only; a date is dropped).
+      const retry = Number(e.headers['retry-after']);
+      return { status: e.status, message: msg, upstreamStatus: e.status, ...(code ? { code } : {}), ...(Number.isSafeInteger(retry) && retry >= 0 ? { retryAfter: retry } : {}) };
     }
     // Any other status (a 2xx or 304 where the file was expected, a 5xx) is the upstream failing.
     if (e.kind === 'timeout') return { status: 504, message: `modelgate: ${e.message}`, upstreamStatus: e.status };
@@ -121,7 +123,8 @@ async function decideOutcome(ctx: GatewayContext, req: FastifyRequest, t: Resolv
   p.decision = decision;
   const reportUrl = `${ctx.base()}/reports/${got.scan.id}`;
   if (decision.verdict === 'block') return { kind: 'refused', decision, message: refusalMessage(decision, t.path, reportUrl) };
-  const warning = decision.verdict === 'warn' ? warningMessage(decision, t.path, reportUrl) : null;
+  // Clients log each warning topic once per process: the topic names the file, so every warned file shows.
+  const warning = decision.verdict === 'warn' ? warningMessage(decision, t.path, reportUrl, `modelgate ${t.id}/${t.path}`) : null;
   if (head) return { kind: 'serve', file: got, decision, warning, blob: null };
 
   // Content-Length comes from the blob actually opened, and it must be what the client was told.
@@ -183,7 +186,7 @@ async function exit(ctx: GatewayContext, req: FastifyRequest, reply: FastifyRepl
     return refuse(reply, 503, 'modelgate could not record the audit entry; refusing to serve');
   }
   if (verdict !== 'error') ctx.metrics.inc('modelgate_verdicts_total', { verdict });
-  if (o.kind === 'error') return refuse(reply, o.status, o.message, o.code ? { code: o.code } : {});
+  if (o.kind === 'error') return refuse(reply, o.status, o.message, { ...(o.code ? { code: o.code } : {}), ...(o.retryAfter !== undefined ? { retryAfter: o.retryAfter } : {}) });
   if (o.kind === 'refused' && req.method !== 'HEAD') return refuse(reply, 403, o.message);
   if (o.kind === 'refused') {
     // HEAD keeps the real metadata so that the client's GET gets (and shows) the refusal.
@@ -197,8 +200,7 @@ function serve(reply: FastifyReply, req: FastifyRequest, t: ResolveTarget, o: Ex
   const { file, blob } = o;
   const size = file.size;
   metaHeaders(reply, file.meta, size);
-  // Clients log each warning topic once per process: make the topic the file, so every warned file shows.
-  if (o.warning) reply.header('x-hf-warning', headerSafe(o.warning.replace(/^modelgate;/, `modelgate ${t.id}/${t.path};`)));
+  if (o.warning) reply.header('x-hf-warning', headerSafe(o.warning));
   if (blob === null) return reply.code(200).header('content-length', String(size)).send();
   const range = parseRange(req.headers.range, size);
   if (range.kind === 'unsatisfiable') {
