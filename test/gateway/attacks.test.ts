@@ -37,6 +37,15 @@ rules:
 let s: Stack;
 let liar: Liar;
 
+/**
+ * Unique, plainly harmless bytes: text the scanner judges clean. Random bytes are not: about one
+ * 64 KiB buffer in 200 sniffs as a pickle or msgpack and is (rightly) refused, which would flake.
+ */
+function filler(n: number): Buffer {
+  const line = `modelgate attack-suite filler ${randomBytes(8).toString('hex')}\n`;
+  return Buffer.from(line.repeat(Math.ceil(n / line.length)).slice(0, n));
+}
+
 function repo(name: string, files: Record<string, Buffer | string>): void {
   const dir = join(s.repos, 'acme', name);
   for (const [f, bytes] of Object.entries(files)) {
@@ -106,17 +115,17 @@ beforeAll(async () => {
   liar.target = s.hub.url;
   repo('carrier', { 'notes.bin': CARRIER });
   repo('smuggle', { 'weights.bin': PREFIX });
-  for (const st of [201, 204, 206, 304]) repo(`status-${st}`, { 'weights.bin': randomBytes(4096) });
-  repo('head-204', { 'weights.bin': randomBytes(4096) });
+  for (const st of [201, 204, 206, 304]) repo(`status-${st}`, { 'weights.bin': filler(4096) });
+  repo('head-204', { 'weights.bin': filler(4096) });
   repo('hub-flagged', {
-    'weights.bin': randomBytes(4096),
-    'other.bin': randomBytes(4096),
+    'weights.bin': filler(4096),
+    'other.bin': filler(4096),
     '.hub-security.json': JSON.stringify({ scansDone: true, files: { 'weights.bin': { status: 'unsafe' }, 'other.bin': { status: 'safe' } } }),
   });
-  repo('storm', { 'weights.bin': randomBytes(64 * 1024) });
-  repo('drip-config', { 'config.json': DRIP_CONFIG, 'weights.bin': randomBytes(4096) });
+  repo('storm', { 'weights.bin': filler(64 * 1024) });
+  repo('drip-config', { 'config.json': DRIP_CONFIG, 'weights.bin': filler(4096) });
   repo('weird-etag', { 'notes.txt': 'hello\n' });
-  repo('throws', { 'weights.bin': randomBytes(4096) });
+  repo('throws', { 'weights.bin': filler(4096) });
 }, 60_000);
 
 afterAll(async () => {
@@ -186,7 +195,7 @@ describe('6: unexpected upstream statuses', () => {
   });
 
   it("upstream's rate limit reaches the client as a 429 with its Retry-After", async () => {
-    repo('rate-limited', { 'weights.bin': randomBytes(4096) });
+    repo('rate-limited', { 'weights.bin': filler(4096) });
     let left = 1;
     liar.handlers.push((req, res) => {
       if (!(req.method === 'GET' && pathOf(req).startsWith('/acme/rate-limited/resolve/')) || left <= 0) return false;
@@ -351,7 +360,7 @@ describe('16: structured findings', () => {
   it('custom-code files come from the finding as a list, each file counted', async () => {
     repo('remote3', {
       'config.json': JSON.stringify({ model_type: 'x', auto_map: { AutoConfig: 'configuration_x.XConfig', AutoModel: 'modeling_x.XModel', AutoTokenizer: ['tokenization_x.XTokenizer', null] } }),
-      'weights.bin': randomBytes(4096),
+      'weights.bin': filler(4096),
     });
     const r = await get('/acme/remote3/resolve/main/weights.bin');
     expect(r.status).toBe(403);
@@ -488,7 +497,7 @@ describe('11: Redis down, disk full, readiness', () => {
   }
 
   it('with Redis down, files already judged are still served; new work is refused (503) naming Redis', async () => {
-    repo('fresh-redis', { 'weights.bin': randomBytes(4096) });
+    repo('fresh-redis', { 'weights.bin': filler(4096) });
     expect((await get('/acme/tiny-bert/resolve/main/config.json')).status).toBe(200);
     const flight = new RedisFlight({ url: 'redis://127.0.0.1:1' });
     const g = await second({ flight });
@@ -505,7 +514,7 @@ describe('11: Redis down, disk full, readiness', () => {
   });
 
   it('a full cache disk is named as such (503), not blamed on the upstream', async () => {
-    repo('fresh-disk', { 'weights.bin': randomBytes(4096) });
+    repo('fresh-disk', { 'weights.bin': filler(4096) });
     const real = await openBlobStore(undefined, s.dataDir);
     const full: BlobStore = {
       has: (h) => real.has(h),
