@@ -209,6 +209,22 @@ describe('6: unexpected upstream statuses', () => {
     expect((await get('/acme/rate-limited/resolve/main/weights.bin')).status).toBe(200);
   });
 
+  it('an API call answered 206 or 304 is a 502, not passed on', async () => {
+    for (const status of [206, 304]) {
+      const fragment = `/api/models/acme/tiny-bert/tree/`;
+      let left = 1;
+      liar.handlers.push((req, res) => {
+        if (!(req.method === 'GET' && pathOf(req).startsWith(fragment)) || left <= 0) return false;
+        left--;
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(status === 304 ? undefined : '[]');
+        return true;
+      });
+      const r = await get('/api/models/acme/tiny-bert/tree/main');
+      expect([r.status, r.headers.get('x-error-message')]).toEqual([502, `modelgate: upstream answered ${status} to /api/models/acme/tiny-bert (expected 200)`]);
+    }
+  });
+
   it('a metadata request answered 204 is a 502, not a file', async () => {
     const head = await fetch(`${s.hub.url}/acme/head-204/resolve/main/weights.bin`, { method: 'HEAD' });
     const headers: Record<string, string> = {};

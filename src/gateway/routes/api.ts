@@ -89,6 +89,11 @@ export async function handleApi(ctx: GatewayContext, req: FastifyRequest, reply:
     ctx.metrics.inc('modelgate_upstream_errors_total', { kind: e instanceof UpstreamError ? e.kind : 'unknown' });
     return refuse(reply, e instanceof UpstreamError && e.kind === 'timeout' ? 504 : 502, `modelgate: ${(e as Error).message}`);
   }
+  // A 2xx other than 200 (201, 204, 206) or a 304 is not the answer asked for: never passed on as one.
+  if (res.status < 400 && res.status !== 200) {
+    ctx.metrics.inc('modelgate_upstream_errors_total', { kind: 'status' });
+    return refuse(reply, 502, `modelgate: upstream answered ${res.status} to ${apiPrefix(t)} (expected 200)`);
+  }
   let body: Buffer | string = res.body;
   const isJson = (res.headers['content-type'] ?? '').includes('json');
   if (isJson && res.status < 400) {
