@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { loadPolicy } from '../policy/load.js';
@@ -69,6 +70,18 @@ function blobStoreError(config: GatewayConfig): (e: unknown) => never {
   };
 }
 
+/** Room for at least one more download's buffers and the database's journal. */
+const MIN_FREE_BYTES = 64 << 20;
+
+async function diskWritable(dir: string): Promise<boolean> {
+  try {
+    const st = await statfs(dir);
+    return st.bavail * st.bsize >= MIN_FREE_BYTES;
+  } catch {
+    return false;
+  }
+}
+
 export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
   mkdirSync(config.dataDir, { recursive: true });
   const store = deps.store ?? (await openStore(config.store!));
@@ -78,12 +91,18 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   await blobs.sweep().catch(blobStoreError(config));
   const policy = deps.policy ?? loadPolicy(config.policy);
   const metrics = new Metrics();
-  const upstream = new Upstream({ base: config.upstream, redirectHosts: config.upstreamRedirectHosts, timeoutMs: config.upstreamTimeoutMs });
+  const upstream = new Upstream({
+    base: config.upstream,
+    redirectHosts: config.upstreamRedirectHosts,
+    timeoutMs: config.upstreamTimeoutMs,
+    downloadTimeoutMs: config.downloadTimeoutMs,
+    apiMaxBytes: config.upstreamApiMaxBytes,
+  });
   const pool = new ScanPool(config.scanWorkers, config.limits);
   const engineKey = engineKeyOf(ScanPool.engineInfo(config.limits));
   const redisFlight = !deps.flight && config.redis ? new RedisFlight({ url: config.redis, leaseMs: config.flightLeaseMs }) : null;
   const files = new FileService(store, blobs, upstream, pool, engineKey, metrics, config.branchTtlMs, deps.flight ?? redisFlight ?? new LocalFlight(), config.upstreamAuth === 'pass');
-  const gatekeeper = new Gatekeeper(store, files, upstream, policy);
+  const gatekeeper = new Gatekeeper(store, files, upstream, policy, { factsTimeoutMs: config.factsTimeoutMs, configJsonMaxBytes: config.configJsonMaxBytes });
   const audit = new AuditSink(store, config.auditWebhook, config.auditSyslog);
   metrics.gauge('modelgate_scans_pending', () => pool.pending);
 
@@ -120,8 +139,13 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     const storeOk = await store.ping().catch(() => false);
     const redisOk = redisFlight ? await redisFlight.ping() : null;
     const blobsOk = blobs.ping ? await blobs.ping() : null;
-    const ok = ready && storeOk && redisOk !== false && blobsOk !== false;
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', store: storeOk, ...(redisOk !== null ? { redis: redisOk } : {}), ...(blobsOk !== null ? { blobs: blobsOk } : {}) });
+    // A full or read-only cache disk refuses every new download: not ready.
+    const diskOk = await diskWritable(config.dataDir);
+    const upstreamOk = await upstream.ping();
+    const ok = ready && storeOk && redisOk !== false && blobsOk !== false && diskOk && upstreamOk;
+    return reply
+      .code(ok ? 200 : 503)
+      .send({ status: ok ? 'ready' : 'not ready', store: storeOk, ...(redisOk !== null ? { redis: redisOk } : {}), ...(blobsOk !== null ? { blobs: blobsOk } : {}), disk: diskOk, upstream: upstreamOk });
   });
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
   app.get<{ Params: { id: string } }>('/reports/:id', (req, reply) => handleReport(ctx, req, reply));
