@@ -3,12 +3,13 @@
  * fastify server speaking the Hub protocol. Routes parse raw URLs themselves (revisions arrive
  * percent-encoded and must be split before decoding), so one catch-all dispatches.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { loadPolicy } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
+import { engineKeyOf } from '../scan/engine-key.js';
 import { openBlobStore, SHARED_SWEEP_MIN_AGE_MS } from '../store/blobs-open.js';
 import { StoreError } from '../store/errors.js';
 import { openStore } from '../store/open.js';
@@ -43,12 +44,6 @@ export interface Gateway {
   /** Listen on the configured host/port; resolves to the public base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
-}
-
-/** What a cache key must change with: scanner, analyzers and rules. */
-export function engineKeyOf(info: { version: string; rulesVersion: string; analyzers: Record<string, string> }): string {
-  const h = createHash('sha256').update(JSON.stringify([info.version, info.rulesVersion, Object.entries(info.analyzers).sort()])).digest('hex');
-  return `${info.version}+${h.slice(0, 12)}`;
 }
 
 /** Start-up failures of the blob store name the blob store, not the database. */
