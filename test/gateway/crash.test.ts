@@ -3,24 +3,39 @@
  * restarted on the same data directory: the partial download is never served or cached, the
  * next request downloads, scans and serves the whole file, and earlier verdicts survive.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadGatewayConfig } from '../../src/gateway/config.js';
+import { ScanPool } from '../../src/gateway/scan-pool.js';
+import { createGateway } from '../../src/gateway/server.js';
 import { startHub } from '../../src/hub/server.js';
+import { openBlobStore } from '../../src/store/blobs-open.js';
+import type { BlobStore, BlobWriter } from '../../src/store/types.js';
 import { serveProcess } from '../helpers/serve-process.js';
 
 const serve = (upstream: string, dataDir: string) => serveProcess(['--upstream', upstream, '--data-dir', dataDir]);
 
-
+/**
+ * The same bytes on every run (sha256 in counter mode), so the verdict is too: random bytes
+ * now and then start with a magic number and make the file a different format.
+ */
+function fixedBytes(size: number): Buffer {
+  const out = Buffer.alloc(size);
+  for (let i = 0, off = 0; off < size; i++, off += 32) createHash('sha256').update(`modelgate crash ${i}`).digest().copy(out, off);
+  // A leading NUL and no magic number anywhere at the start: binary data of no known format.
+  out[0] = 0;
+  return out;
+}
 
 const listTmp = (dataDir: string) => (existsSync(join(dataDir, 'cache', 'tmp')) ? readdirSync(join(dataDir, 'cache', 'tmp')) : []);
 
 describe('crash safety', () => {
   const repos = mkdtempSync(join(tmpdir(), 'mg-crash-repos-'));
   const dataDir = mkdtempSync(join(tmpdir(), 'mg-crash-data-'));
-  const payload = randomBytes(3 * 1024 * 1024);
+  const payload = fixedBytes(3 * 1024 * 1024);
   let hub: Awaited<ReturnType<typeof startHub>>;
 
   beforeAll(async () => {
@@ -52,6 +67,67 @@ describe('crash safety', () => {
       expect(Buffer.from(await res.arrayBuffer()).equals(payload)).toBe(true);
     } finally {
       second.child.kill('SIGTERM');
+    }
+  });
+});
+
+describe('a scan that cannot read its own file is not a verdict', () => {
+  it('the scan pool fails (it does not report SCAN_UNREADABLE) when the downloaded file is gone', async () => {
+    const pool = new ScanPool(1);
+    try {
+      await expect(pool.scan(join(tmpdir(), 'mg-no-such-dir', 'gone.partial'), 'weights.bin')).rejects.toThrow(/cannot read the downloaded file/);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a temp file removed before its scan answers 502 once and is not cached: the next request gets the file', async () => {
+    const repos = mkdtempSync(join(tmpdir(), 'mg-io-repos-'));
+    const dataDir = mkdtempSync(join(tmpdir(), 'mg-io-data-'));
+    const payload = fixedBytes(256 * 1024);
+    mkdirSync(join(repos, 'acme', 'io'), { recursive: true });
+    writeFileSync(join(repos, 'acme', 'io', 'weights.bin'), payload);
+    const hub = await startHub({ dir: repos, logger: false });
+    const real = await openBlobStore(undefined, dataDir);
+    let sabotage = 1;
+    // The first download's scan is pointed at a path that does not exist, as when a temp file
+    // is removed underneath a scan; publishing still uses the real temp file.
+    const blobs: BlobStore = {
+      has: (h) => real.has(h),
+      localPath: (h) => real.localPath(h),
+      size: (h) => real.size(h),
+      sweep: () => real.sweep(),
+      async create(): Promise<BlobWriter> {
+        const w = await real.create();
+        const gone = sabotage-- > 0;
+        return {
+          get tempPath() {
+            return gone ? `${w.tempPath}.removed` : w.tempPath;
+          },
+          get written() {
+            return w.written;
+          },
+          write: (c) => w.write(c),
+          finish: () => w.finish(),
+          commit: (h) => w.commit(h),
+          abort: () => w.abort(),
+        };
+      },
+    };
+    const cfg = loadGatewayConfig({ env: {}, flags: { host: '127.0.0.1', port: 0, upstream: hub.url, dataDir, logLevel: 'silent', scanWorkers: 1 } });
+    const gw = await createGateway(cfg, { blobs });
+    try {
+      const base = await gw.listen();
+      const url = `${base}/acme/io/resolve/main/weights.bin`;
+      const first = await fetch(url);
+      expect(first.status).toBe(502);
+      expect(await first.text()).toContain('could not be scanned (scan failed: cannot read the downloaded file: cannot open weights.bin: ENOENT)');
+      const second = await fetch(url);
+      expect(second.status).toBe(200);
+      expect(Buffer.from(await second.arrayBuffer()).equals(payload)).toBe(true);
+    } finally {
+      await gw.close();
+      await hub.close();
     }
   });
 });
