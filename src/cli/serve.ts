@@ -59,7 +59,7 @@ export function registerServe(program: Command): void {
         throw e;
       }
       // Loaded on demand: `scan` should not pay for (or depend on) the server's modules.
-      const { createGateway, BlobStoreStartError } = await import('../gateway/server.js');
+      const { createGateway, BlobStoreStartError, ListenError } = await import('../gateway/server.js');
       const { PolicyError } = await import('../policy/index.js');
       const { reloadPolicy } = await import('../gateway/policy-reload.js');
       const { StoreError } = await import('../store/errors.js');
@@ -73,7 +73,15 @@ export function registerServe(program: Command): void {
         if (e instanceof StoreError && (e.kind === 'invalid' || e.kind === 'unavailable' || e.kind === 'corrupt')) throw new ServeUsageError(`store ${cfg.store}: ${e.message}`);
         throw e;
       }
-      const base = await gw.listen();
+      let base: string;
+      try {
+        base = await gw.listen();
+      } catch (e) {
+        // Release the store, workers and timers, or the process would never exit.
+        await gw.close().catch(() => undefined);
+        if (e instanceof ListenError) throw new ServeUsageError(e.message);
+        throw e;
+      }
       process.stderr.write(
         [
           `modelgate gateway listening on ${base} (upstream ${cfg.upstream}, data in ${cfg.dataDir})`,

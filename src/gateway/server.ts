@@ -22,7 +22,7 @@ import { Gatekeeper } from './decide.js';
 import { FileService, LocalFlight, type Flight } from './files.js';
 import { RedisFlight } from './flight-redis.js';
 import { refuse } from './http.js';
-import { Metrics } from './metrics.js';
+import { Metrics, routeLabel, statusLabel } from './metrics.js';
 import { BadRequest, parseApi, parseResolve } from './paths.js';
 import { registerAdmin } from './routes/admin.js';
 import { handleApi } from './routes/api.js';
@@ -45,6 +45,20 @@ export interface Gateway {
   listen(): Promise<string>;
   close(): Promise<void>;
 }
+
+/** The address is taken (or not ours to take): `serve` says so in one line and exits 2. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+  constructor(
+    readonly address: string,
+    readonly code: string,
+  ) {
+    super(`cannot listen on ${address}: ${code === 'EADDRINUSE' ? 'address already in use (is another modelgate running?)' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : code}`);
+  }
+}
+
+/** How often temporary files left by crashed writers are looked for (besides start-up). */
+const SWEEP_EVERY_MS = 10 * 60_000;
 
 /** Start-up failures of the blob store name the blob store, not the database. */
 export class BlobStoreStartError extends Error {
@@ -102,14 +116,19 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.addHook('onResponse', async (req, reply) => {
-    const route = parseResolve(req.raw.url ?? '') ? 'resolve' : (req.raw.url ?? '').startsWith('/api/') ? 'api' : (req.raw.url ?? '').split('/')[1] || 'root';
-    metrics.inc('modelgate_requests_total', { route, status: String(reply.statusCode) });
+    const route = routeLabel(req.raw.url ?? '/', (u) => parseResolve(u) !== null);
+    metrics.inc('modelgate_requests_total', { route, status: statusLabel(reply.statusCode) });
   });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', String(req.id));
   });
 
   let ready = false;
+  // Downloads orphaned by a crash of this or another process are removed while the gateway runs.
+  const sweeper = setInterval(() => {
+    blobs.sweep().catch((e: unknown) => app.log.warn({ err: e }, 'sweeping temporary blob files failed'));
+  }, SWEEP_EVERY_MS);
+  sweeper.unref();
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const storeOk = await store.ping().catch(() => false);
@@ -147,7 +166,15 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     app,
     ctx,
     async listen() {
-      await app.listen({ host: config.host, port: config.port });
+      try {
+        await app.listen({ host: config.host, port: config.port });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+          throw new ListenError(config.host.includes(':') ? `[${config.host}]:${config.port}` : `${config.host}:${config.port}`, code);
+        }
+        throw e;
+      }
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.port;
       base = publicBase(config, port);
@@ -156,6 +183,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     },
     async close() {
       ready = false;
+      clearInterval(sweeper);
       await app.close();
       await pool.close();
       audit.close();

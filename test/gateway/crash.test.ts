@@ -14,6 +14,8 @@ import { createGateway } from '../../src/gateway/server.js';
 import { startHub } from '../../src/hub/server.js';
 import { openBlobStore } from '../../src/store/blobs-open.js';
 import type { BlobStore, BlobWriter } from '../../src/store/types.js';
+import { spawn } from 'node:child_process';
+import { packageRoot } from '../../src/core/package.js';
 import { serveProcess } from '../helpers/serve-process.js';
 
 const serve = (upstream: string, dataDir: string) => serveProcess(['--upstream', upstream, '--data-dir', dataDir]);
@@ -71,6 +73,56 @@ describe('crash safety', () => {
   });
 });
 
+/** Runs `serve` to its exit (or gives up after `ms`): its exit code and stderr. */
+function serveToExit(args: string[], ms: number): Promise<{ code: number | 'still running'; stderr: string }> {
+  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'modelgate.js'), 'serve', '--log-level', 'silent', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve({ code: 'still running', stderr });
+    }, ms);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stderr });
+    });
+  });
+}
+
+describe('two gateways on one data directory', () => {
+  it('a second serve on a busy port exits 2 with one line naming the address, and deletes none of the first one\'s downloads', async () => {
+    const repos = mkdtempSync(join(tmpdir(), 'mg-two-repos-'));
+    const dataDir = mkdtempSync(join(tmpdir(), 'mg-two-data-'));
+    mkdirSync(join(repos, 'acme', 'big'), { recursive: true });
+    writeFileSync(join(repos, 'acme', 'big', 'weights.bin'), fixedBytes(3 * 1024 * 1024));
+    const hub = await startHub({ dir: repos, logger: false });
+    hub.app.hub.faults.set([{ method: 'GET', path: '/acme/big/resolve/**', action: { kind: 'stall', afterBytes: 1024 * 1024 } }]);
+    const first = await serve(hub.url, dataDir);
+    try {
+      void fetch(`${first.base}/acme/big/resolve/main/weights.bin`).catch(() => undefined);
+      for (let i = 0; i < 100 && listTmp(dataDir).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      const inProgress = listTmp(dataDir);
+      expect(inProgress).toHaveLength(1);
+      const port = new URL(first.base).port;
+
+      const busy = await serveToExit(['--upstream', hub.url, '--data-dir', dataDir, '--port', port], 20_000);
+      expect(busy.code).toBe(2);
+      expect(busy.stderr).toBe(`modelgate: cannot listen on 127.0.0.1:${port}: address already in use (is another modelgate running?)\n`);
+      expect(listTmp(dataDir)).toEqual(inProgress);
+
+      // A second gateway that does start on the same directory leaves the live download alone too.
+      const second = await serve(hub.url, dataDir);
+      second.child.kill('SIGTERM');
+      expect(listTmp(dataDir)).toEqual(inProgress);
+    } finally {
+      first.child.kill('SIGKILL');
+      hub.app.hub.faults.clear();
+      await hub.close();
+    }
+  });
+});
+
 describe('a scan that cannot read its own file is not a verdict', () => {
   it('the scan pool fails (it does not report SCAN_UNREADABLE) when the downloaded file is gone', async () => {
     const pool = new ScanPool(1);
@@ -119,10 +171,11 @@ describe('a scan that cannot read its own file is not a verdict', () => {
     try {
       const base = await gw.listen();
       const url = `${base}/acme/io/resolve/main/weights.bin`;
-      const first = await fetch(url);
+      // connection: close, because gw.close() (fastify) can wait on a client's keep-alive socket.
+      const first = await fetch(url, { headers: { connection: 'close' } });
       expect(first.status).toBe(502);
       expect(await first.text()).toContain('could not be scanned (scan failed: cannot read the downloaded file: cannot open weights.bin: ENOENT)');
-      const second = await fetch(url);
+      const second = await fetch(url, { headers: { connection: 'close' } });
       expect(second.status).toBe(200);
       expect(Buffer.from(await second.arrayBuffer()).equals(payload)).toBe(true);
     } finally {
