@@ -63,6 +63,7 @@ export function registerServe(program: Command): void {
       const { PolicyError } = await import('../policy/index.js');
       const { reloadPolicy } = await import('../gateway/policy-reload.js');
       const { StoreError } = await import('../store/errors.js');
+      const { redactStoreUrl } = await import('../store/open.js');
       let gw;
       try {
         gw = await createGateway(cfg);
@@ -70,7 +71,9 @@ export function registerServe(program: Command): void {
         // A bad policy file or store URL is the user's input: one line, exit 2.
         if (e instanceof PolicyError) throw new ServeUsageError(e.message);
         if (e instanceof BlobStoreStartError && (e.cause.kind === 'invalid' || e.cause.kind === 'unavailable')) throw new ServeUsageError(e.message);
-        if (e instanceof StoreError && (e.kind === 'invalid' || e.kind === 'unavailable' || e.kind === 'corrupt')) throw new ServeUsageError(`store ${cfg.store}: ${e.message}`);
+        if (e instanceof StoreError && (e.kind === 'invalid' || e.kind === 'unavailable' || e.kind === 'corrupt')) throw new ServeUsageError(redactStoreUrl(cfg.store ?? '', `store ${cfg.store}: ${e.message}`));
+        // Anything else still goes to stderr: never with a store password in it.
+        if (e instanceof Error) e.message = redactStoreUrl(cfg.store ?? '', redactStoreUrl(cfg.blobStore ?? '', e.message));
         throw e;
       }
       let base: string;

@@ -123,6 +123,15 @@ describe('two gateways on one data directory', () => {
   });
 });
 
+describe('start-up errors', () => {
+  it('an unreachable PostgreSQL store is one line, exit 2, without the password', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'mg-pg-data-'));
+    const r = await serveToExit(['--port', '0', '--data-dir', dataDir, '--store', 'postgres://mg:s3cret-pw@127.0.0.1:1/modelgate'], 30_000);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('modelgate: store postgres://mg:***@127.0.0.1:1/modelgate: migrate: connect ECONNREFUSED 127.0.0.1:1\n');
+  });
+});
+
 describe('a scan that cannot read its own file is not a verdict', () => {
   it('the scan pool fails (it does not report SCAN_UNREADABLE) when the downloaded file is gone', async () => {
     const pool = new ScanPool(1);
