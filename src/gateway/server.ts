@@ -119,6 +119,17 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     const route = routeLabel(req.raw.url ?? '/', (u) => parseResolve(u) !== null);
     metrics.inc('modelgate_requests_total', { route, status: statusLabel(reply.statusCode) });
   });
+  // A client's mistake (bad JSON, a malformed path) is logged at info without a stack: only
+  // failures of the gateway itself are errors worth a stack trace.
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status < 500) {
+      req.log.info({ status, reason: err.message }, 'client error');
+      return refuse(reply, status, `bad request: ${err.message}`);
+    }
+    req.log.error({ err }, 'request failed');
+    return refuse(reply, status, 'internal error');
+  });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', String(req.id));
   });

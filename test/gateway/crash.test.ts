@@ -123,6 +123,40 @@ describe('two gateways on one data directory', () => {
   });
 });
 
+describe('logs', () => {
+  it('client errors (400) are logged at info without a stack; nothing at error level', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'mg-log-data-'));
+    const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'modelgate.js'), 'serve', '--port', '0', '--data-dir', dataDir, '--upstream', 'http://127.0.0.1:1', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const base = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        const m = /listening on (http:\/\/\S+)/.exec(err);
+        if (m) resolve(m[1]!);
+      });
+      child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+    });
+    try {
+      const bad = [
+        await fetch(`${base}/acme/x/resolve/main/..%2fetc%2fpasswd`),
+        await fetch(`${base}/acme/x/resolve/ma%00in/config.json`),
+        await fetch(`${base}/api/models/acme/x/paths-info/main`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{bad' }),
+      ];
+      expect(bad.map((r) => r.status)).toEqual([400, 400, 400]);
+      expect(bad[2]!.headers.get('x-error-message')).toMatch(/^bad request: Body is not valid JSON/);
+      await new Promise((r) => setTimeout(r, 300));
+      const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string });
+      expect(lines.filter((l) => l.msg === 'request completed')).toHaveLength(3);
+      expect(lines.filter((l) => l.level >= 40)).toEqual([]);
+      expect(out).not.toContain('"stack"');
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+});
+
 describe('start-up errors', () => {
   it('an unreachable PostgreSQL store is one line, exit 2, without the password', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'mg-pg-data-'));
