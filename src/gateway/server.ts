@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { loadPolicy } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
 import { engineKeyOf } from '../scan/engine-key.js';
 import { openBlobStore, SHARED_SWEEP_MIN_AGE_MS } from '../store/blobs-open.js';
@@ -24,6 +23,7 @@ import { RedisFlight } from './flight-redis.js';
 import { refuse } from './http.js';
 import { Metrics, routeLabel, statusLabel } from './metrics.js';
 import { BadRequest, parseApi, parseResolve } from './paths.js';
+import { loadGatewayPolicy } from './policy-reload.js';
 import { registerAdmin } from './routes/admin.js';
 import { handleApi } from './routes/api.js';
 import { handleReport } from './routes/reports.js';
@@ -85,7 +85,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   // Replicas share the data directory: start-up must not sweep another replica's live download.
   const blobs = deps.blobs ?? (await openBlobStore(config.blobStore, config.dataDir, config.redis ? { sweepMinAgeMs: SHARED_SWEEP_MIN_AGE_MS } : {}).catch(blobStoreError(config)));
   await blobs.sweep().catch(blobStoreError(config));
-  const policy = deps.policy ?? loadPolicy(config.policy);
+  const policy = deps.policy ?? loadGatewayPolicy(config.policy);
   const metrics = new Metrics();
   const upstream = new Upstream({ base: config.upstream, redirectHosts: config.upstreamRedirectHosts, timeoutMs: config.upstreamTimeoutMs });
   const pool = new ScanPool(config.scanWorkers, config.limits);
