@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { packageRoot } from '../core/package.js';
 import type { Severity } from '../core/findings.js';
-import type { AnalysisContext, Analyzer, SniffInput } from './types.js';
+import type { AnalysisContext, Analyzer, Claim, SniffInput } from './types.js';
 
 const MAX_TEXT = 16 * 1024 * 1024;
 const MAX_DEPTH = 200;
@@ -57,7 +57,7 @@ export function hydraRules(): HydraRules {
 
 const under = (path: string, prefix: string) => path === prefix || path.startsWith(prefix + '.');
 
-function sniffHydra(input: SniffInput) {
+function sniffHydra(input: SniffInput): Claim | null {
   const h = input.head;
   if (h.length === 0 || h.includes(0)) return null;
   const text = new TextDecoder('utf-8', { fatal: false }).decode(h.subarray(0, 64 * 1024));

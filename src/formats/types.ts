@@ -7,6 +7,7 @@ import type { Evidence, GlobalUse, Severity } from '../core/findings.js';
 import type { Limits } from '../core/limits.js';
 import type { ByteSource } from '../source/types.js';
 import type { GlobalCatalogue } from '../rules/globals.js';
+import type { FormatId } from './catalogue.js';
 
 /** What sniffing sees: the first and last bytes of a source (tail empty when the size is unknown). */
 export interface SniffInput {
@@ -18,8 +19,8 @@ export interface SniffInput {
 }
 
 export interface Claim {
-  /** Format id, e.g. `pickle`, `pytorch-zip`, `zip`, `npy`, `gzip`. */
-  format: string;
+  /** Format id from the catalogue (formats/catalogue.ts), e.g. `pickle`, `zip`, `npy`, `gzip`. */
+  format: FormatId;
   /** 0..1; the engine picks the highest. Magic numbers are ~0.9+, heuristics lower. */
   confidence: number;
   /** Analyzer-private data computed while sniffing (e.g. the EOCD offset). */
