@@ -5,6 +5,7 @@
  */
 import type { Evidence, GlobalUse, Severity } from '../core/findings.js';
 import type { Limits } from '../core/limits.js';
+import type { RuleId } from '../core/rules.js';
 import type { ByteSource } from '../source/types.js';
 import type { GlobalCatalogue } from '../rules/globals.js';
 import type { FormatId } from './catalogue.js';
@@ -28,7 +29,8 @@ export interface Claim {
 }
 
 export interface FindingDraft {
-  rule: string;
+  /** A rule id from core/rules.ts (checked by the compiler). */
+  rule: RuleId;
   /** Defaults to the rule's default severity from core/rules. */
   severity?: Severity;
   message: string;

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatsWhere, isFormatId } from '../../src/formats/catalogue.js';
+import type { Claim, FindingDraft } from '../../src/formats/types.js';
 import { scanPath } from '../../src/index.js';
 import { STREAM_FORMATS } from '../../src/remote/scan.js';
 import { FIXTURES } from '../helpers/manifest.js';
@@ -39,5 +40,16 @@ describe('format catalogue', () => {
     expect([...formatsWhere('pickle')].sort()).toEqual(['joblib-zfile', 'pickle', 'pytorch-legacy']);
     expect([...formatsWhere('executable')].sort()).toEqual(['elf', 'macho', 'pe', 'script']);
     expect([...STREAM_FORMATS].sort()).toEqual(['bzip2', 'gzip', 'joblib-zfile', 'lzma', 'pickle', 'xz', 'zlib', 'zstd']);
+  });
+});
+
+describe('typed vocabularies (checked by tsc, which `npm test` runs first)', () => {
+  it('a claim of an uncatalogued format and a finding of an unknown rule do not compile', () => {
+    // @ts-expect-error -- 'pytorch-zip' is a policy refinement, not a format an analyzer claims
+    const claim: Claim = { format: 'pytorch-zip', confidence: 1 };
+    // @ts-expect-error -- no such rule in src/core/rules.ts
+    const draft: FindingDraft = { rule: 'PICKLE_EVIL', message: 'x' };
+    const ok: FindingDraft = { rule: 'SCAN_ERROR', message: 'x' };
+    expect([claim.format, draft.rule, ok.rule]).toEqual(['pytorch-zip', 'PICKLE_EVIL', 'SCAN_ERROR']);
   });
 });
