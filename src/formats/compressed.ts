@@ -52,7 +52,7 @@ interface StreamSpec {
 function streamAnalyzer(spec: StreamSpec): Analyzer {
   return {
     id: spec.id,
-    version: '1',
+    version: '2',
     description: spec.description,
     sniff: spec.sniff,
     async analyze(source: ByteSource, ctx: AnalysisContext, claim: Claim): Promise<void> {
