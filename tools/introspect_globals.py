@@ -60,6 +60,10 @@ LIBRARIES = [
     'optax', 'yaml',
 ]
 
+# Imported at the top level only (plus whatever that imports): walking every submodule costs
+# minutes (sympy's submodules alone took over 15 minutes of imports), for no pickle-relevant gain.
+SHALLOW = {'sympy', 'jax', 'flax', 'optax'}
+
 # Never imported: side effects on import (GUI, browser, printing, CLI entry points), Windows-only,
 # or test suites. Matched as whole-segment prefixes.
 SKIP = {
@@ -108,6 +112,10 @@ REVIEWED = {
 }
 
 
+def log(msg: str) -> None:
+    print(f'[introspect] {msg}', file=sys.stderr, flush=True)
+
+
 def skipped(name: str) -> bool:
     segs = name.split('.')
     if any(s in SKIP_SEGMENTS for s in segs[1:]):
@@ -124,7 +132,8 @@ class Catalogue:
         with open(path, encoding='utf-8') as f:
             doc = yaml.safe_load(f)
         self.aliases = {a['from']: a['to'] for a in doc['aliases']}
-        self.dangerous = {d['match'] for d in doc['dangerous']}
+        self.severity = {d['match']: d['severity'] for d in doc['dangerous']}
+        self.dangerous = set(self.severity)
         self.safe = sorted({m for s in doc['safe'] for m in ([s['match']] if isinstance(s['match'], str) else s['match'])})
 
     def canonical(self, path: str) -> str:
@@ -134,6 +143,14 @@ class Catalogue:
             if to is not None:
                 return '.'.join([to] + segs[i:])
         return path
+
+    def covering(self, path: str) -> str | None:
+        """The most specific dangerous entry that is a prefix of path (after aliases)."""
+        segs = self.canonical(path).split('.')
+        for i in range(len(segs), 0, -1):
+            if '.'.join(segs[:i]) in self.dangerous:
+                return '.'.join(segs[:i])
+        return None
 
     def is_dangerous(self, path: str, extra: set[str] = frozenset()) -> bool:
         segs = self.canonical(path).split('.')
@@ -183,7 +200,7 @@ def library_names(lib: str) -> list[str]:
     if spec is None:
         return []
     out = {lib}
-    if spec.submodule_search_locations:
+    if spec.submodule_search_locations and lib not in SHALLOW:
         walk(lib, list(spec.submodule_search_locations), out)
     return sorted(out)
 
@@ -556,7 +573,7 @@ def module_of(path: str, names) -> str | None:
     return None
 
 
-def reaches_facts(only: list[str] | None = None) -> list[dict]:
+def reaches_facts(cat: Catalogue, only: list[str] | None = None) -> list[dict]:
     mods = parse_sources(stdlib_files(), only)
     best = ReachAnalysis(mods).solve()
     tag = 'v' + '.'.join(map(str, sys.version_info[:3]))
@@ -574,6 +591,13 @@ def reaches_facts(only: list[str] | None = None) -> list[dict]:
         sinks = sorted(info['sinks'])
         file, sink_line = info['at'].rsplit(':', 1)
         review = REVIEWED.get(node)
+        # A path a reviewed `high` entry of globals.yaml already covers keeps that severity unless
+        # the fact shows code execution (eval/exec): starting a fixed program (platform, webbrowser)
+        # is what the reviewer rated.
+        severity = 'critical'
+        cover = cat.covering(node)
+        if cover and cat.severity[cover] == 'high' and not {'eval', 'exec'} & set(sinks):
+            severity = 'high'
         entry = {
             'path': node,
             'kind': kind,
@@ -584,9 +608,12 @@ def reaches_facts(only: list[str] | None = None) -> list[dict]:
             'defined': f'{src.rel}:{line}',
             'reference': f'https://github.com/python/cpython/blob/{tag}/{file}#L{sink_line}',
             'verdict': 'reviewed-benign' if review else 'dangerous',
+            'severity': severity,
         }
         if review:
             entry['review'] = review
+        elif severity == 'high':
+            entry['review'] = f'keeps the severity of the reviewed globals.yaml entry {cover} (high): no eval/exec reached'
         out.append(entry)
     return out
 
@@ -597,7 +624,9 @@ def reaches_facts(only: list[str] | None = None) -> list[dict]:
 def collect(module_names: list[str], cat: Catalogue, reach_dangerous: set[str], limit_to: set[str] | None = None) -> dict:
     loaded: dict[str, types.ModuleType] = {}
     failed = 0
-    for name in module_names:
+    for i, name in enumerate(module_names):
+        if i % 500 == 0:
+            log(f'importing {i}/{len(module_names)}: {name}')
         mod = import_quietly(name)
         if mod is None:
             failed += 1
@@ -711,18 +740,21 @@ def catalogue_paths(cat: Catalogue, reach: list[dict]) -> dict:
 
 def build(limit_modules: list[str] | None = None, committed: dict | None = None) -> dict:
     cat = Catalogue(YAML)
-    reach = reaches_facts(limit_modules)
+    reach = reaches_facts(cat, limit_modules)
     # which alias targets are relevant depends on every verdict: a partial run uses the committed ones
     reach_dangerous = {r['path'] for r in (committed or {'reaches': reach})['reaches'] if r['verdict'] == 'dangerous'}
+    log(f'reaches: {len(reach)} facts')
     if limit_modules is None:
         names = stdlib_names()
         for lib in LIBRARIES:
             names += library_names(lib)
+        log(f'walking {len(names)} modules')
         got = collect(names, cat, reach_dangerous)
     else:
         for n in limit_modules:
             import_quietly(n)
         got = collect(limit_modules, cat, reach_dangerous, set(limit_modules))
+    log(f'collected from {got["modules"]} modules ({got["failed"]} failed to import)')
     cp = catalogue_paths(cat, reach)
     reexports = dict(cp['reexports'])
     reexports.update(got['reexports'])
@@ -733,17 +765,18 @@ def build(limit_modules: list[str] | None = None, committed: dict | None = None)
     by_target: dict[str, list[str]] = {}
     for path, target in got['aliases'].items():
         by_target.setdefault(target, []).append(path)
-    by_kind: dict[str, list[str]] = {}
+    by_kind: dict[str, dict[str, str]] = {}
     for path, k in kinds.items():
-        by_kind.setdefault(k, []).append(path)
+        if path not in got['aliases']:  # an alias path is a module by definition
+            by_kind.setdefault(k, {})[path] = k
     libs = {lib: v for lib in LIBRARIES if (v := version_of(lib)) is not None}
     return {
         'about': [
             'Facts about Python globals, generated by introspecting the real libraries (nothing is unpickled).',
             f'Regenerate: {COMMAND}; review the diff; docs/rules/globals.md explains each section.',
             'moduleAliases: real module -> attribute paths that are that module under another path.',
-            'reexports: path -> real definition site (__module__.__qualname__ resolving to the same object).',
-            'kinds: class/function/module/other -> paths.',
+            'reexports: module -> {name: real definition site (__module__.__qualname__ resolving to the same object)}.',
+            'kinds: class/function/other -> module -> names (every moduleAliases path is a module).',
             'reaches: stdlib callables whose code evaluates/executes/imports code, starts processes or loads native code (AST analysis; verdict reviewed).',
         ],
         'generated': {
@@ -754,10 +787,23 @@ def build(limit_modules: list[str] | None = None, committed: dict | None = None)
             'modulesWalked': got['modules'],
         },
         'moduleAliases': {t: sorted(ps) for t, ps in sorted(by_target.items())},
-        'reexports': dict(sorted(reexports.items())),
-        'kinds': {k: sorted(ps) for k, ps in sorted(by_kind.items())},
+        'reexports': by_module(reexports),
+        'kinds': {k: {m: sorted(names) for m, names in by_module(ps).items()} for k, ps in sorted(by_kind.items())},
         'reaches': reach,
     }
+
+
+def by_module(pairs: dict[str, str]) -> dict[str, dict[str, str]]:
+    """`a.b.c: v` -> `{a.b: {c: v}}`, sorted: the module prefix is written once."""
+    out: dict[str, dict[str, str]] = {}
+    for path, v in pairs.items():
+        mod, _, name = path.rpartition('.')
+        out.setdefault(mod, {})[name] = v
+    return {m: dict(sorted(d.items())) for m, d in sorted(out.items())}
+
+
+def flat(grouped: dict[str, dict[str, str]]) -> dict[str, str]:
+    return {f'{m}.{n}': v for m, d in grouped.items() for n, v in d.items()}
 
 
 def dump(facts: dict) -> str:
@@ -767,7 +813,18 @@ def dump(facts: dict) -> str:
     for i, key in enumerate(keys):
         val = facts[key]
         comma = ',' if i < len(keys) - 1 else ''
-        if isinstance(val, dict) and key in ('moduleAliases', 'reexports', 'kinds'):
+        if key == 'kinds':
+            lines.append(f' {json.dumps(key)}: {{')
+            kinds = list(val.items())
+            for j, (k, groups) in enumerate(kinds):
+                lines.append(f'  {json.dumps(k)}: {{')
+                gi = list(groups.items())
+                for g, (m, names) in enumerate(gi):
+                    c = ',' if g < len(gi) - 1 else ''
+                    lines.append(f'   {json.dumps(m)}: {json.dumps(names, separators=(",", ":"))}{c}')
+                lines.append(f'  }}{"," if j < len(kinds) - 1 else ""}')
+            lines.append(f' }}{comma}')
+        elif isinstance(val, dict) and key in ('moduleAliases', 'reexports'):
             lines.append(f' {json.dumps(key)}: {{')
             items = list(val.items())
             for j, (k, v) in enumerate(items):
@@ -796,7 +853,7 @@ def subset(facts: dict, modules: list[str]) -> dict:
     aliases = {t: [p for p in ps if mine(p)] for t, ps in facts['moduleAliases'].items()}
     return {
         'moduleAliases': {t: ps for t, ps in aliases.items() if ps},
-        'reexports': {p: d for p, d in facts['reexports'].items() if mine(p)},
+        'reexports': {p: d for p, d in flat(facts['reexports']).items() if mine(p)},
         'reaches': [r for r in facts['reaches'] if module_of(r['path'], mods) in mods],
     }
 
@@ -833,9 +890,13 @@ def main() -> int:
         f.write(text)
     print(f'wrote {args.out}: {len(text)} bytes, '
           f'{sum(len(v) for v in facts["moduleAliases"].values())} module aliases, '
-          f'{len(facts["reexports"])} re-exports, {len(facts["reaches"])} reaches facts', file=sys.stderr)
+          f'{len(flat(facts["reexports"]))} re-exports, {len(facts["reaches"])} reaches facts', file=sys.stderr)
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter finalisation: some imported extension modules abort in it.
+    os._exit(code)
