@@ -142,28 +142,23 @@ export function parseGlobalFacts(text: string, file = 'globals-facts.json'): Glo
   if (!Array.isArray(doc.reaches)) bad(file, 'reaches', 'must be a list');
   const reaches = doc.reaches.map((r, i) => reachFact(file, i, r));
 
-  // Validate eagerly (a malformed file must fail at load, not at the first scan); the only map
-  // built, the inverse of moduleAliases, is built on first use. Nested objects are read with
-  // Object.hasOwn, so names such as `constructor` or `__proto__` never reach Object.prototype.
+  // Shapes are checked here; every name is checked by checkFactNames (run by the tests and the
+  // generator), not on each load: the per-name pass costs as much as JSON.parse itself.
   let aliasCount = 0;
   let maxDepth = 0;
   for (const [target, paths] of Object.entries(aliases)) {
-    dotted(file, 'moduleAliases', target);
     for (const p of strings(file, `moduleAliases.${target}`, paths)) {
-      dotted(file, `moduleAliases.${target}`, p);
-      maxDepth = Math.max(maxDepth, p.split('.').length);
+      let depth = 1;
+      for (let i = 0; i < p.length; i++) if (p.charCodeAt(i) === 46) depth++;
+      if (depth > maxDepth) maxDepth = depth;
       aliasCount++;
     }
   }
   let reexportCount = 0;
   for (const [mod, names] of Object.entries(reexports)) {
-    dotted(file, 'reexports', mod);
     if (!isRecord(names)) bad(file, `reexports.${mod}`, 'must be an object');
-    for (const [n, d] of Object.entries(names)) {
-      dotted(file, `reexports.${mod}`, n);
-      dotted(file, `reexports.${mod}.${n}`, d);
-      reexportCount++;
-    }
+    for (const d of Object.values(names)) if (typeof d !== 'string') bad(file, `reexports.${mod}`, 'definitions must be strings');
+    reexportCount += Object.keys(names).length;
     maxDepth = Math.max(maxDepth, mod.split('.').length + 1);
   }
   for (const [k, groups] of Object.entries(kinds)) {
@@ -202,17 +197,47 @@ export function parseGlobalFacts(text: string, file = 'globals-facts.json'): Glo
     kind(path: string): GlobalKind | undefined {
       if (moduleOf().has(path)) return 'module';
       const dot = path.lastIndexOf('.');
-      if (dot < 0) return undefined;
       kindSets ??= Object.entries(kindsOf).map(([k, groups]) => [
         k as GlobalKind,
         new Map(Object.entries(groups).map(([mod, names]) => [mod, new Set(names)])),
       ]);
-      const mod = path.slice(0, dot);
+      const mod = dot < 0 ? '' : path.slice(0, dot);
       const name = path.slice(dot + 1);
       for (const [k, groups] of kindSets) if (groups.get(mod)?.has(name)) return k;
       return undefined;
     },
   };
+}
+
+/** Every dotted name in the facts text is a Python dotted name; returns the offending ones. */
+export function checkFactNames(text: string): string[] {
+  const doc = JSON.parse(text) as {
+    moduleAliases: Record<string, string[]>;
+    reexports: Record<string, Record<string, string>>;
+    kinds: Record<string, Record<string, string[]>>;
+  };
+  const bad: string[] = [];
+  const check = (where: string, v: string) => {
+    if (!DOTTED.test(v)) bad.push(`${where}: ${JSON.stringify(v)}`);
+  };
+  for (const [t, paths] of Object.entries(doc.moduleAliases)) {
+    check('moduleAliases', t);
+    for (const p of paths) check(`moduleAliases.${t}`, p);
+  }
+  for (const [m, names] of Object.entries(doc.reexports)) {
+    check('reexports', m);
+    for (const [n, d] of Object.entries(names)) {
+      check(`reexports.${m}`, n);
+      check(`reexports.${m}.${n}`, d);
+    }
+  }
+  for (const [k, groups] of Object.entries(doc.kinds)) {
+    for (const [m, names] of Object.entries(groups)) {
+      if (m !== '') check(`kinds.${k}`, m); // '' groups top-level names (`os`)
+      for (const n of names) check(`kinds.${k}.${m}`, n);
+    }
+  }
+  return bad;
 }
 
 /** The dangerous entries the reviewed reaches facts stand for (calling them runs code or a process). */

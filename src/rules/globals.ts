@@ -297,6 +297,22 @@ function trieInsert<T>(root: TrieNode<T>, segs: readonly string[], value: T): vo
   node.value = value;
 }
 
+/** Insert unless the node already holds a value; true when inserted. */
+function trieInsertIfAbsent<T>(root: TrieNode<T>, segs: readonly string[], value: T): boolean {
+  let node = root;
+  for (const s of segs) {
+    let next = node.children.get(s);
+    if (!next) {
+      next = { children: new Map() };
+      node.children.set(s, next);
+    }
+    node = next;
+  }
+  if (node.value !== undefined) return false;
+  node.value = value;
+  return true;
+}
+
 interface DangerHit {
   rule: DangerRule;
   /** Canonical path of the (suffix) candidate that matched; computed only for the reported hit. */
@@ -326,21 +342,20 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
   /** Dangerous entries from the reviewed reaches facts, by path. */
   private readonly reachRules = new Map<string, DangerRule>();
 
+  private factsState: GlobalFacts | undefined;
+
+  /**
+   * `loadFacts` is called on first use (the first classification), not here: parsing the 1.3 MB
+   * facts file is most of the catalogue's load cost, and runs that never meet a pickle skip it.
+   */
   constructor(
     readonly rules: GlobalRules,
     readonly source: string,
     contentHash: string,
-    readonly facts: GlobalFacts = noFacts(),
+    private readonly loadFacts: () => GlobalFacts = noFacts,
   ) {
     this.version = `${rules.version}+${contentHash.slice(0, 12)}`;
     for (const a of rules.aliases) trieInsert(this.aliasTrie, a.from.split('.'), a);
-    // A reviewed YAML entry for the same path keeps its own words; otherwise the fact's.
-    const yamlDanger = new Set(rules.dangerous.map((d) => d.match));
-    for (const r of reachRules(facts)) {
-      if (yamlDanger.has(r.match)) continue;
-      this.reachRules.set(r.match, r);
-      trieInsert(this.dangerTrie, r.match.split('.'), r);
-    }
     for (const d of rules.dangerous) trieInsert(this.dangerTrie, d.match.split('.'), d);
     for (const d of rules.dangerousAttributes) this.attributes.set(d.match, d);
     for (const s of rules.safe) {
@@ -351,6 +366,18 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
       }
     }
     this.checkConsistency();
+  }
+
+  /** The generated facts, loaded (and their reaches verdicts added to the dangerous entries) once. */
+  get facts(): GlobalFacts {
+    if (this.factsState) return this.factsState;
+    const facts = this.loadFacts();
+    // A reviewed YAML entry for the same path keeps its own words; otherwise the fact's.
+    for (const r of reachRules(facts)) {
+      if (trieInsertIfAbsent(this.dangerTrie, r.match.split('.'), r)) this.reachRules.set(r.match, r);
+    }
+    this.factsState = facts;
+    return facts;
   }
 
   /** Longest alias whose `from` is a segment prefix of `segs[start..]`. */
@@ -373,12 +400,14 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
 
   /** Longest generated rewrite (module alias or re-export) whose key is a prefix of `segs`. */
   private factAt(segs: readonly string[]): { to: string; len: number } | undefined {
+    const facts = this.factsState;
+    if (!facts) return undefined;
     let best: { to: string; len: number } | undefined;
     let key = '';
-    const n = Math.min(segs.length, this.facts.maxDepth);
+    const n = Math.min(segs.length, facts.maxDepth);
     for (let i = 0; i < n; i++) {
       key = i === 0 ? segs[0]! : `${key}.${segs[i]!}`;
-      const to = this.facts.rewrite(key);
+      const to = facts.rewrite(key);
       if (to !== undefined) best = { to, len: i + 1 };
     }
     return best;
@@ -435,7 +464,8 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
     const hits: DangerHit[] = [];
     const canonicalStr = this.aliasSegments(segs).join('.');
     const canonical = canonicalStr.split('.');
-    const resolved = this.facts.maxDepth > 0 ? this.resolveSegments(segs) : canonical;
+    const withFacts = (this.factsState?.maxDepth ?? 0) > 0;
+    const resolved = withFacts ? this.resolveSegments(segs) : canonical;
     const seenAttr = new Set<string>();
     for (const list of [segs, canonical, resolved]) {
       for (let j = 1; j < list.length; j++) {
@@ -458,7 +488,7 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
       if (raw && raw !== viaAlias) hits.push({ rule: raw, canonical: () => segs.slice(i).join('.'), at: i, matched: raw.match });
       // The real object behind the path (facts applied): reported only when it adds severity, so
       // names already dangerous as written keep their familiar canonical name.
-      if (this.facts.maxDepth > 0) {
+      if (withFacts) {
         const resolved = this.resolveSegments(segs, i);
         const viaFacts = this.prefixHit(resolved, none, 0);
         const written = viaAlias ?? raw;
@@ -516,6 +546,7 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
   }
 
   classify(module: string, name: string): GlobalClassification {
+    void this.facts; // loads the facts on first use
     const m = String(module).trim();
     const n = String(name).trim();
     const parsed = splitInput(m, n);
@@ -628,8 +659,28 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
     }
   }
 
+  /**
+   * Safe entries the facts make dangerous on their full path (a reaches verdict on a safe entry,
+   * or a safe entry that is really a dangerous object). A reviewer must decide each, so the test
+   * suite requires this list to be empty; it is not run at load time because it costs more than
+   * the rest of loading (every CLI run loads the catalogue).
+   */
+  factsConflicts(): { safe: string; dangerous: string; canonical: string }[] {
+    void this.facts;
+    const out: { safe: string; dangerous: string; canonical: string }[] = [];
+    for (const s of this.rules.safe) {
+      for (const pattern of s.match) {
+        for (const h of this.dangerHits(patternBody(pattern).split('.')).filter((x) => x.at <= 0)) {
+          out.push({ safe: pattern, dangerous: h.matched, canonical: h.canonical() });
+        }
+      }
+    }
+    return out;
+  }
+
   /** Safe entries that some dangerous entry matches on a proper suffix (kept explicit by tests). */
   shadowedSafeEntries(): { safe: string; dangerous: string; suffix: string }[] {
+    void this.facts;
     const out: { safe: string; dangerous: string; suffix: string }[] = [];
     for (const s of this.rules.safe) {
       for (const pattern of s.match) {
@@ -662,7 +713,7 @@ export type GlobalCatalogueImpl = YamlGlobalCatalogue;
 export function loadGlobalCatalogue(
   path?: string,
   factsPath?: string | null,
-): LoadedGlobalCatalogue & { shadowedSafeEntries: YamlGlobalCatalogue['shadowedSafeEntries'] } {
+): LoadedGlobalCatalogue & Pick<YamlGlobalCatalogue, 'shadowedSafeEntries' | 'factsConflicts'> {
   const file = resolve(path ?? defaultGlobalsPath());
   let text: string;
   try {
@@ -672,7 +723,7 @@ export function loadGlobalCatalogue(
   }
   const rules = parseGlobalRules(text, file);
   const hash = createHash('sha256').update(text);
-  let facts: GlobalFacts | undefined;
+  let facts: (() => GlobalFacts) | undefined;
   const sibling = join(dirname(file), 'globals-facts.json');
   const fp = factsPath !== undefined ? factsPath : path === undefined ? defaultFactsPath() : existsSync(sibling) ? sibling : null;
   if (fp !== null) {
@@ -682,7 +733,8 @@ export function loadGlobalCatalogue(
     } catch (e) {
       throw new Error(`cannot read globals facts ${fp}: ${(e as Error).message}`);
     }
-    facts = parseGlobalFacts(factsText, fp);
+    const factsFile = fp;
+    facts = () => parseGlobalFacts(factsText, factsFile);
     // the version goes into cache keys: new facts must invalidate cached verdicts
     hash.update('\0facts\0').update(factsText);
   }
