@@ -7,7 +7,7 @@ Run with the venv that holds the ML stack (never unpickles or loads any model fi
     /opt/mg-venv/bin/python tools/introspect_globals.py --check    # exit 1 if the committed file differs
     /opt/mg-venv/bin/python tools/introspect_globals.py --check-modules random tempfile torch.serialization
                                   # cheap: re-derive only the facts whose source module is listed
-                                  # (plus all stdlib reaches facts) and compare with the committed file
+                                  # (reaches: from their stdlib import closure) and compare
 
 What it writes (every list sorted, so the file is deterministic for the same library versions):
 
@@ -15,7 +15,8 @@ What it writes (every list sorted, so the file is deterministic for the same lib
   moduleAliases    target module -> attribute paths that ARE that module under another path
                    (`random._os` is `os`). Only targets the catalogue cares about: modules matched
                    by a dangerous entry of rules/globals.yaml, or holding one (numpy holds
-                   numpy.load), or holding a reaches verdict.
+                   numpy.load), or holding a reaches verdict, or holding a renamed alias to such a
+                   module (random holds _os), so chains like `m.rnd._os` resolve hop by hop.
   reexports        path -> real definition site (`__module__` + `__qualname__`, checked to resolve to
                    the same object) for catalogue entries, public attributes of the modules the
                    catalogue lists, and any module attribute that is a dangerous callable under
@@ -621,7 +622,8 @@ def reaches_facts(cat: Catalogue, only: list[str] | None = None) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 # Aliases, re-exports, kinds
 
-def collect(module_names: list[str], cat: Catalogue, reach_dangerous: set[str], limit_to: set[str] | None = None) -> dict:
+def collect(module_names: list[str], cat: Catalogue, reach_dangerous: set[str], limit_to: set[str] | None = None,
+            seed_relevant: frozenset[str] = frozenset()) -> dict:
     loaded: dict[str, types.ModuleType] = {}
     failed = 0
     for i, name in enumerate(module_names):
@@ -649,6 +651,7 @@ def collect(module_names: list[str], cat: Catalogue, reach_dangerous: set[str], 
         return any(d.startswith(pre) for d in cat.dangerous) or any(d.startswith(pre) for d in reach_dangerous)
 
     rel_cache: dict[str, bool] = {}
+    module_attrs: dict[str, str] = {}  # every attribute path that is another module
     aliases: dict[str, str] = {}
     reexports: dict[str, str] = {}
     kinds: dict[str, str] = {}
@@ -673,8 +676,7 @@ def collect(module_names: list[str], cat: Catalogue, reach_dangerous: set[str], 
                     continue
                 if t not in rel_cache:
                     rel_cache[t] = relevant(t)
-                if rel_cache[t]:
-                    aliases[path] = t
+                module_attrs[path] = t
                 continue
             if attr.startswith('__'):
                 continue
@@ -689,6 +691,23 @@ def collect(module_names: list[str], cat: Catalogue, reach_dangerous: set[str], 
             if cat.is_dangerous(canon, reach_dangerous) and not cat.is_dangerous(path, reach_dangerous):
                 reexports[path] = canon
                 kinds[path] = k
+    # Chains: `x.rnd._os` where x.rnd is `random` and random._os is `os`. A module holding a
+    # renamed alias (name differs from the module's own) to a relevant module is relevant too, to a
+    # fixpoint, so that the first hop is recorded and resolution continues from its target.
+    # Same-name holders (`m.os`) need no hop: any suffix `os.system` is already read as os.
+    for holder in seed_relevant:
+        rel_cache[holder] = True
+    changed = True
+    while changed:
+        changed = False
+        for path, t in module_attrs.items():
+            holder, _, attr = path.rpartition('.')
+            if rel_cache.get(t) and attr != t.rsplit('.', 1)[-1] and not rel_cache.get(holder):
+                rel_cache[holder] = True
+                changed = True
+    for path, t in module_attrs.items():
+        if rel_cache.get(t):
+            aliases[path] = t
     return {'aliases': aliases, 'reexports': reexports, 'kinds': kinds, 'failed': failed,
             'modules': len(loaded)}
 
@@ -753,7 +772,10 @@ def build(limit_modules: list[str] | None = None, committed: dict | None = None)
     else:
         for n in limit_modules:
             import_quietly(n)
-        got = collect(limit_modules, cat, reach_dangerous, set(limit_modules))
+        # holders of renamed aliases, as the full run found them (the subset cannot see them all)
+        seed = frozenset(p.rpartition('.')[0] for t, ps in committed['moduleAliases'].items() for p in ps
+                         if p.rpartition('.')[2] != t.rsplit('.', 1)[-1])
+        got = collect(limit_modules, cat, reach_dangerous, set(limit_modules), seed)
     log(f'collected from {got["modules"]} modules ({got["failed"]} failed to import)')
     cp = catalogue_paths(cat, reach)
     reexports = dict(cp['reexports'])

@@ -129,6 +129,12 @@ describe('module attributes that are dangerous modules', () => {
     expect(r.reason).toContain('rules/globals-facts.json');
   });
 
+  it('follows chains hop by hop: email.utils.random is random, whose _os is os', () => {
+    expect(facts.rewrite('email.utils.random')).toBe('random');
+    expect(yamlOnly.classify('email.utils', 'random._os.system').verdict).toBe('unknown');
+    expect(cat.classify('email.utils', 'random._os.system')).toMatchObject({ verdict: 'dangerous', severity: 'critical', canonical: 'os.system' });
+  });
+
   it('every recorded alias to os reaches os.system critical, whatever the spelling', () => {
     const doc = JSON.parse(readFileSync(defaultFactsPath(), 'utf8')) as { moduleAliases: Record<string, string[]> };
     const paths = doc.moduleAliases['os'] ?? [];
