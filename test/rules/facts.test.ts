@@ -232,6 +232,19 @@ describe('scanner: a hand-made pickle reaching os.system through a module attrib
     expect(rule(f, 'PICKLE_DANGEROUS_GLOBAL').map((h) => [h.severity, h.evidence.canonical])).toEqual([['critical', 'os.system']]);
   });
 
+  it('protocol-0 GLOBAL with a dotted module torch.serialization.os + system is PICKLE_DANGEROUS_GLOBAL critical', async () => {
+    const bytes = asm(op.GLOBAL('torch.serialization.os', 'system'), op.MARK, op.STRING('echo hi'), op.TUPLE, op.REDUCE, op.STOP);
+    const f = (await scanBytes(bytes, 'model.pkl')).files[0]!;
+    expect(rule(f, 'PICKLE_DANGEROUS_GLOBAL').map((h) => [h.severity, h.evidence.canonical])).toEqual([['critical', 'os.system']]);
+  });
+
+  it('protocol-0 GLOBAL email.utils + random._os.system (a two-hop chain) is PICKLE_DANGEROUS_GLOBAL critical', async () => {
+    const bytes = asm(op.GLOBAL('email.utils', 'random._os.system'), op.MARK, op.STRING('echo hi'), op.TUPLE, op.REDUCE, op.STOP);
+    const f = (await scanBytes(bytes, 'model.pkl')).files[0]!;
+    expect(rule(f, 'PICKLE_UNKNOWN_GLOBAL')).toEqual([]);
+    expect(rule(f, 'PICKLE_DANGEROUS_GLOBAL').map((h) => [h.severity, h.evidence.canonical])).toEqual([['critical', 'os.system']]);
+  });
+
   it('GLOBAL timeit.timeit called with a statement is PICKLE_DANGEROUS_GLOBAL critical', async () => {
     const bytes = asm(op.GLOBAL('timeit', 'timeit'), op.MARK, op.STRING('1'), op.TUPLE, op.REDUCE, op.STOP);
     const f = (await scanBytes(bytes, 'model.pkl')).files[0]!;
