@@ -48,6 +48,13 @@ export interface GlobalClassification {
   references: string[];
   /** What the canonical path names in the libraries the facts were generated from, when known. */
   kind?: GlobalKind;
+  /**
+   * Set when the only dangerous readings come from reaches facts (the global's code reaches
+   * eval/exec/import/processes when CALLED): importing or referencing it runs nothing. dill and
+   * cloudpickle by-value classes reference such globals (dataclasses._create_fn in a rebuilt
+   * function's globals, typing.NamedTuple in __orig_bases__) without calling them.
+   */
+  onlyWhenCalled?: true;
 }
 
 export interface GlobalCatalogue {
@@ -555,10 +562,15 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
     const canonical = this.resolveSegments(parsed);
     const canonicalStr = canonical.join('.');
     const kind = this.kindOf(canonicalStr, parsed);
-    const withKind = (c: GlobalClassification): GlobalClassification => (kind ? { ...c, kind } : c);
     const hits = this.dangerHits(parsed);
     // A hit on the whole path or an attribute makes it dangerous whatever else matches; the worst
     // reading (e.g. the critical os.system inside pathlib.os.system) is the one reported.
+    const onlyCalls = hits.length > 0 && hits.every((h) => this.reachRules.get(h.rule.match) === h.rule);
+    const withKind = (c: GlobalClassification): GlobalClassification => ({
+      ...c,
+      ...(kind ? { kind } : {}),
+      ...(onlyCalls && c.verdict === 'dangerous' ? { onlyWhenCalled: true as const } : {}),
+    });
     if (hits.some((h) => h.at <= 0)) return withKind(this.reportHit(YamlGlobalCatalogue.worst(hits), parsed));
 
     // Only an exact entry may outweigh a suffix-only reading; patterns (`.*`, `.**`) never do.

@@ -179,6 +179,21 @@ describe('standard-library helpers that reach eval, exec or processes', () => {
     expect(r.reason).toMatch(reason);
   });
 
+  it('says when only a call is dangerous (reaches facts), never for names dangerous on import', () => {
+    expect(cat.classify('timeit', 'timeit').onlyWhenCalled).toBe(true);
+    expect(cat.classify('dataclasses', '_create_fn').onlyWhenCalled).toBe(true);
+    expect(cat.classify('os', 'system').onlyWhenCalled).toBeUndefined();
+    expect(cat.classify('random', '_os.system').onlyWhenCalled).toBeUndefined();
+    expect(cat.classify('collections', 'OrderedDict').onlyWhenCalled).toBeUndefined();
+  });
+
+  it('a reviewed-benign fact stops propagation: typing.NamedTuple (cloudpickle references it) is not made dangerous', () => {
+    expect(facts.reaches.find((r) => r.path === 'collections.namedtuple')).toMatchObject({ verdict: 'reviewed-benign' });
+    expect(facts.reaches.some((r) => r.path === 'typing.NamedTuple')).toBe(false);
+    expect(cat.classify('typing', 'NamedTuple').verdict).toBe('unknown');
+    expect(cat.classify('collections', 'namedtuple')).toMatchObject({ verdict: 'dangerous', severity: 'high' });
+  });
+
   it('reached through a dotted path the helper is still critical', () => {
     expect(cat.classify('tomllib._parser', 'warnings._getcategory')).toMatchObject({ verdict: 'dangerous', severity: 'critical' });
   });
