@@ -3,16 +3,22 @@
  * file starts from. policy.example.yaml at the repository root is this policy written out with
  * comments; a test keeps the two equal.
  *
- * Only scan-severity is on: a file with a high or critical finding, or one that could not be fully
- * scanned, is blocked; medium findings are let through with a warning. Every other rule needs
- * facts only the operator can judge (which repositories, formats, licences), so it starts off.
+ * Only scan-severity is on: a file with a finding at medium or above, or one that could not be
+ * fully scanned, is blocked -- the same line `modelgate scan` draws for its exit code. Medium is
+ * where an attack that needs a global outside the catalogue lands (an unknown callable invoked
+ * during the load), so serving it with a warning would let exactly those attacks through; the
+ * benign corpus (test/corpus/benign) keeps everyday files below it. Low findings (an unknown
+ * class merely referenced, unrecognised bytes such as tokenizer.model) stay in the report and the
+ * audit record but neither warn nor block: a warning on every tokenizer trains people to ignore
+ * warnings. Every other rule needs facts only the operator can judge (which repositories,
+ * formats, licences), so it starts off.
  */
 import type { RuleSet } from './schema.js';
 
 export const DEFAULT_VERSION = 'default';
 
 export const DEFAULT_RULES: RuleSet = {
-  'scan-severity': { action: 'block', block: 'high', warn: 'medium', unscannable: 'block' },
+  'scan-severity': { action: 'block', block: 'medium', warn: 'medium', unscannable: 'block' },
   repositories: { action: 'off', allow: [], deny: [] },
   // Report formats that are never model weights: text (README), JSON (config.json,
   // tokenizer.json), chat templates, Hydra YAML configs, dataset files (Parquet, Arrow IPC) and

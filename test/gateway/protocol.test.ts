@@ -103,11 +103,11 @@ describe('resolve', () => {
     expect(upstreamGets(s, file) - before).toBe(1);
   });
 
-  it('a medium finding is served with X-HF-Warning under the default policy', async () => {
+  it('a medium finding is refused under the default policy (as `modelgate scan` fails on it), with no byte of the file', async () => {
     const r = await raw(s.base, '/acme/odd-model/resolve/main/weights.pkl');
-    expect(r.status).toBe(200);
-    expect(String(r.headers['x-hf-warning'])).toMatch(/^modelgate acme\/odd-model\/weights\.pkl; weights\.pkl: PROTO: duplicate PROTO \(2 then 4\) \(medium, rule scan-severity\)/);
-    expect(r.body).toEqual(readFileSync(join(FIXTURES, 'anomalies', 'duplicate_proto.pkl')));
+    expect(r.status).toBe(403);
+    expect(String(r.headers['x-error-message'])).toMatch(/^blocked by modelgate: weights\.pkl: PROTO: duplicate PROTO \(2 then 4\) \(medium, rule scan-severity\)/);
+    expect(r.body.includes(readFileSync(join(FIXTURES, 'anomalies', 'duplicate_proto.pkl')))).toBe(false);
   });
 
   it('a waiver lets a blocked file through until it is revoked, and both changes are audited', async () => {

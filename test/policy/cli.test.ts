@@ -60,16 +60,19 @@ describe('modelgate policy test', () => {
     const byPath = new Map<string, Row>(out.files.map((f: Row) => [f.path, f]));
     expect(out.files).toHaveLength(2);
     expect(byPath.get(MAL)!.decision.verdict).toBe('block');
-    expect(byPath.get(MEDIUM)!.decision.verdict).toBe('warn');
+    expect(byPath.get(MEDIUM)!.decision.verdict).toBe('block');
     expect(byPath.get(MAL)!.decision.outcomes[0]!.reason).toBe(`${MAL} calls os.system (critical, rule scan-severity)`);
     // The report's hashes are what hash-scoped waivers match.
     expect(byPath.get(MAL)!.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('--fail-on warn fails on a warning; the default fails only on a block', async () => {
-    expect((await cli(['policy', 'test', MEDIUM])).code).toBe(0);
-    expect((await cli(['policy', 'test', '--fail-on', 'warn', MEDIUM])).code).toBe(1);
-    expect((await cli(['policy', 'test', '--fail-on', 'warn', CLEAN])).code).toBe(0);
+    // The default policy blocks medium; a policy that only warns on it shows the difference.
+    const lenient = write('lenient.yaml', 'rules:\n  scan-severity: {block: high, warn: medium}\n');
+    expect((await cli(['policy', 'test', MEDIUM])).code).toBe(1);
+    expect((await cli(['policy', 'test', '--policy', lenient, MEDIUM])).code).toBe(0);
+    expect((await cli(['policy', 'test', '--policy', lenient, '--fail-on', 'warn', MEDIUM])).code).toBe(1);
+    expect((await cli(['policy', 'test', '--policy', lenient, '--fail-on', 'warn', CLEAN])).code).toBe(0);
   });
 
   it('applies the policy file, groups, the repository and facts', async () => {

@@ -43,11 +43,13 @@ describe('scan-severity', () => {
     expect(d.policyVersion).toBe(defaultPolicy().version);
   });
 
-  it('allows a clean file and warns on a medium finding by default', async () => {
+  it('allows a clean file and blocks a medium finding by default (warns on it when block is high)', async () => {
     expect(defaultPolicy().evaluate(input(await file(SAFETENSORS, 'model.safetensors')))).toMatchObject({ verdict: 'allow', outcomes: [], waived: [] });
-    const d = defaultPolicy().evaluate(input(await file(TRUNCATED, 'model.pkl')));
-    expect(d.verdict).toBe('warn');
-    expect(reasons(d)).toEqual(['warn: model.pkl: pickle data was truncated (medium, rule scan-severity)']);
+    const f = await file(TRUNCATED, 'model.pkl');
+    const d = defaultPolicy().evaluate(input(f));
+    expect(d.verdict).toBe('block');
+    expect(reasons(d)).toEqual(['block: model.pkl: pickle data was truncated (medium, rule scan-severity)']);
+    expect(reasons(policy('rules:\n  scan-severity:\n    block: high\n').evaluate(input(f)))).toEqual(['warn: model.pkl: pickle data was truncated (medium, rule scan-severity)']);
   });
 
   it('ignores low findings by default and warns on them when warn is low', async () => {
@@ -112,8 +114,8 @@ describe('scan-severity', () => {
     const reversed: FileReport = { ...r, findings: [...r.findings].reverse() };
     const d = policy('rules:\n  scan-severity:\n    block: medium\n').evaluate(input({ path: 'model.pkl', sha256: null, size: null, report: reversed }));
     expect(reasons(d)).toEqual(['block: model.pkl calls os.system (critical, rule scan-severity)', 'block: model.pkl: invalid opcode 0xff (medium, rule scan-severity)']);
-    const byDefault = defaultPolicy().evaluate(input({ path: 'model.pkl', sha256: null, size: null, report: reversed }));
-    expect(reasons(byDefault)).toEqual(['block: model.pkl calls os.system (critical, rule scan-severity)', 'warn: model.pkl: invalid opcode 0xff (medium, rule scan-severity)']);
+    const lenient = policy('rules:\n  scan-severity:\n    block: high\n').evaluate(input({ path: 'model.pkl', sha256: null, size: null, report: reversed }));
+    expect(reasons(lenient)).toEqual(['block: model.pkl calls os.system (critical, rule scan-severity)', 'warn: model.pkl: invalid opcode 0xff (medium, rule scan-severity)']);
   });
 
   it('judges a severity it does not know as critical (a report from a newer engine)', async () => {
@@ -365,6 +367,7 @@ describe('groups', () => {
   const p = policy(
     [
       'rules:',
+      '  scan-severity: {block: high}',
       '  formats:',
       '    allow: [safetensors]',
       'groups:',

@@ -47,7 +47,7 @@ describe('refusalMessage', () => {
 
 describe('warningMessage', () => {
   it('is `modelgate; <reason>; see <url>` for X-HF-Warning', async () => {
-    const d = defaultPolicy().evaluate(input(await file(TRUNCATED, 'model.pkl')));
+    const d = parsePolicy('rules:\n  scan-severity:\n    block: high\n').evaluate(input(await file(TRUNCATED, 'model.pkl')));
     expect(d.verdict).toBe('warn');
     expect(warningMessage(d, 'model.pkl', URL)).toBe(`modelgate; model.pkl: pickle data was truncated (medium, rule scan-severity); see ${URL}`);
   });

@@ -18,10 +18,10 @@ function error(yaml: string): string {
 }
 
 describe('defaults and the example file', () => {
-  it('the default policy: scan-severity blocks high and unscannable, warns medium; the rest is off', () => {
+  it('the default policy: scan-severity blocks medium and above and unscannable files; the rest is off', () => {
     const p = defaultPolicy();
     expect(p.rulesFor('default')).toEqual(DEFAULT_RULES);
-    expect(DEFAULT_RULES['scan-severity']).toEqual({ action: 'block', block: 'high', warn: 'medium', unscannable: 'block' });
+    expect(DEFAULT_RULES['scan-severity']).toEqual({ action: 'block', block: 'medium', warn: 'medium', unscannable: 'block' });
     for (const [name, rule] of Object.entries(DEFAULT_RULES)) if (name !== 'scan-severity') expect([name, rule.action]).toEqual([name, 'off']);
     expect(p.version).toMatch(/^default\+[0-9a-f]{12}$/);
     expect(loadPolicy(undefined).version).toBe(p.version);
@@ -43,7 +43,7 @@ describe('defaults and the example file', () => {
 });
 
 describe('version', () => {
-  const base = 'version: "2025-06"\nrules:\n  scan-severity:\n    block: high\n    warn: medium\n';
+  const base = 'version: "2025-06"\nrules:\n  scan-severity:\n    block: medium\n    warn: medium\n';
 
   it('is the declared version plus a hash of the effective rules', () => {
     expect(parsePolicy(base).version).toMatch(/^2025-06\+[0-9a-f]{12}$/);
@@ -54,10 +54,10 @@ describe('version', () => {
   it('ignores comments, layout and key order; changes with any rule or group', () => {
     const v = parsePolicy(base).version;
     expect(parsePolicy(`# a comment\n${base}`).version).toBe(v);
-    expect(parsePolicy('version: "2025-06"\nrules:\n  scan-severity: {warn: medium, block: high}\n').version).toBe(v);
+    expect(parsePolicy('version: "2025-06"\nrules:\n  scan-severity: {warn: medium, block: medium}\n').version).toBe(v);
     // Spelling out a default is the same policy.
     expect(parsePolicy('version: "2025-06"\n').version).toBe(v);
-    expect(parsePolicy(base.replace('block: high', 'block: critical')).version).not.toBe(v);
+    expect(parsePolicy(base.replace('block: medium', 'block: critical')).version).not.toBe(v);
     expect(parsePolicy(`${base}groups:\n  research:\n    rules:\n      scan-severity: {action: warn}\n`).version).not.toBe(v);
   });
 });

@@ -67,7 +67,7 @@ describe('waivers', () => {
 
   it('a block waived leaves a warning standing', async () => {
     const f = await file('malicious/nullifai_payload_then_invalid_opcode.pkl', 'model.pkl');
-    const d = defaultPolicy().evaluate(input(f, { waivers: [waiver({ rule: 'PICKLE_DANGEROUS_GLOBAL' })] }));
+    const d = parsePolicy('rules:\n  scan-severity:\n    block: high\n').evaluate(input(f, { waivers: [waiver({ rule: 'PICKLE_DANGEROUS_GLOBAL' })] }));
     expect(d.verdict).toBe('warn');
     expect(d.outcomes.map((o) => o.reason)).toEqual(['model.pkl: invalid opcode 0xff (medium, rule scan-severity)']);
   });
