@@ -6,11 +6,13 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { SEVERITIES, type Severity } from '../core/findings.js';
 import type { FileReport } from '../scan/report.js';
+import { auditStats, ruleLikePattern } from './audit-stats.js';
 import type { AuditTable, Database, FileMetaTable, ScansTable, SqlDialect, TokensTable, WaiversTable } from './db.js';
 import { StoreError, toStoreError } from './errors.js';
 import type {
   AuditQuery,
   AuditRecord,
+  AuditStats,
   AuditVerdict,
   FileMeta,
   Store,
@@ -337,6 +339,7 @@ export class SqlStore implements Store {
       if (q.verdict !== undefined) query = query.where('verdict', '=', oneOf(VERDICTS, q.verdict, 'query.verdict', 'invalid'));
       if (q.client !== undefined) query = query.where('client', '=', q.client);
       if (q.sha256 !== undefined) query = query.where('sha256', '=', q.sha256);
+      if (q.rule !== undefined) query = query.where(sql<boolean>`rules like ${ruleLikePattern(q.rule)} escape '\\'`);
       if (q.since !== undefined) query = query.where('time', '>=', normTime(q.since, 'query.since'));
       if (q.until !== undefined) query = query.where('time', '<', normTime(q.until, 'query.until'));
       if (q.before !== undefined) {
@@ -346,6 +349,10 @@ export class SqlStore implements Store {
       const rows = await query.orderBy('id', 'desc').limit(clampLimit(q.limit)).execute();
       return rows.map(rowToAudit);
     });
+  }
+
+  auditStats(since: string, top: number): Promise<AuditStats> {
+    return this.run('auditStats', () => auditStats(this.db, normTime(since, 'stats.since'), Math.min(100, Math.max(1, Math.floor(top)))));
   }
 
   addWaiver(w: Waiver): Promise<void> {

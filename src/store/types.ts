@@ -68,11 +68,22 @@ export interface AuditQuery {
   verdict?: AuditVerdict;
   client?: string;
   sha256?: string;
+  /** A policy rule that fired (exact name). */
+  rule?: string;
   since?: string;
   until?: string;
   /** Records with id < before (pagination cursor, newest first). */
   before?: number;
   limit?: number;
+}
+
+/** The console's overview: decisions per UTC day and the most frequent refusals. */
+export interface AuditStats {
+  days: Array<{ day: string } & Record<AuditVerdict, number>>;
+  topBlockedRepos: Array<{ repo: string; count: number }>;
+  /** Finding rules over the newest warned/blocked records (`findingSample` of them). */
+  topFindingKinds: Array<{ rule: string; count: number }>;
+  findingSample: number;
 }
 
 export interface Waiver {
@@ -117,6 +128,8 @@ export interface Store {
   /** Durable before it resolves: the gateway awaits it before finishing a response. */
   appendAudit(rec: AuditRecord): Promise<number>;
   queryAudit(q: AuditQuery): Promise<AuditRecord[]>;
+  /** Aggregates over records at or after `since` (the `top` most frequent repos and kinds). */
+  auditStats(since: string, top: number): Promise<AuditStats>;
 
   addWaiver(w: Waiver): Promise<void>;
   revokeWaiver(id: string, at: string): Promise<boolean>;
