@@ -150,6 +150,7 @@ describe('console over HTTP', () => {
     expect(no.res.status).toBe(403);
     expect((await c.req('/console/logout', { method: 'POST', form: { csrf: 'x'.repeat(csrf.length) } })).res.status).toBe(403);
     expect((await c.req('/console/logout', { method: 'POST', form: { csrf }, headers: { origin: 'https://attacker.example' } })).res.status).toBe(403);
+    expect((await c.req('/console/logout', { method: 'POST', form: { csrf }, headers: { 'sec-fetch-site': 'cross-site' } })).res.status).toBe(403);
     expect((await c.req('/console')).res.status).toBe(200);
     const out = await c.req('/console/logout', { method: 'POST', form: { csrf } });
     expect(out.res.status).toBe(303);
@@ -260,6 +261,9 @@ describe('console over HTTP', () => {
     expect(r!.rules.length).toBeGreaterThan(0);
     expect(text).toContain(`<code>${r!.rules[0]!.rule}</code>`);
     expect(text).toMatch(/os\.system/);
+    // Member path inside the file, not the gateway's cache path.
+    expect(text).toContain('in pytorch_model.bin › pytorch_model/data.pkl at byte');
+    expect(text).not.toContain(s.dataDir);
     const ruleId = /href="\/console\/rules\/([A-Z0-9_]+)"/.exec(text)![1]!;
     expect(r!.findings.map((f) => f.rule)).toContain(ruleId);
     const doc = await new Client(s.base).req(`/console/rules/${ruleId}`, { headers: bearer });

@@ -20,7 +20,8 @@ h1{font-size:1.5rem;margin:.6rem 0 1rem}h2{font-size:1.15rem;margin:1.6rem 0 .6r
 table{border-collapse:collapse;width:100%}th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;border-bottom:1px solid var(--line)}
 th{background:var(--band);font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .scroll{overflow-x:auto}
-code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em;word-break:break-all}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em;overflow-wrap:anywhere}
+td.time{white-space:nowrap}
 .muted{color:var(--muted)}
 .verdict{display:inline-block;min-width:3.6rem;text-align:center;border-radius:3px;padding:0 .4rem;color:#fff;font-size:.85rem;font-weight:600}
 .v-allow{background:var(--allow)}.v-warn{background:var(--warn)}.v-block{background:var(--block)}.v-error{background:var(--error)}
@@ -42,3 +43,6 @@ dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dl.f
 .chain{background:var(--band);padding:.2rem .4rem;margin-top:.3rem;display:block}
 @media (max-width:40rem){main{padding:.6rem}.hide-narrow{display:none}}
 `;
+
+/** A favicon of our own, so the browser's automatic /favicon.ico request is not a 404 in the console. */
+export const FAVICON_SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#24292f"/><path d="M4 8l3 3 5-6" stroke="#fff" stroke-width="2" fill="none"/></svg>';

@@ -46,7 +46,7 @@ export function page(f: Frame, body: string): string {
     : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(f.title)} · modelgate console</title><link rel="stylesheet" href="/console/assets/console.css"></head>
+<title>${esc(f.title)} · modelgate console</title><link rel="stylesheet" href="/console/assets/console.css"><link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml"></head>
 <body><a class="skip" href="#main">Skip to content</a>
 <header><nav aria-label="Console"><span class="brand">modelgate</span>${links}</nav>${logout}</header>
 <main id="main">${body}</main></body></html>`;

@@ -12,7 +12,7 @@ import { packageRoot } from '../../core/package.js';
 import type { TokenRecord } from '../../store/types.js';
 import { hashSecret, requireAdmin } from '../auth.js';
 import type { GatewayContext } from '../context.js';
-import { CONSOLE_CSS } from './assets.js';
+import { CONSOLE_CSS, FAVICON_SVG } from './assets.js';
 import { collect, CSV_COLUMNS, csvRow } from './export.js';
 import { parseFilters } from './filters.js';
 import { activityPage } from './pages/activity.js';
@@ -43,7 +43,7 @@ function secureHeaders(reply: FastifyReply): FastifyReply {
     .header('content-security-policy', CSP)
     .header('x-frame-options', 'DENY')
     .header('x-content-type-options', 'nosniff')
-    .header('referrer-policy', 'no-referrer')
+    .header('referrer-policy', 'same-origin')
     .header('cache-control', 'no-store');
 }
 
@@ -92,6 +92,9 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
 
   /** Cross-site writes: a foreign Origin is refused outright, then the form must echo the token. */
   const sameOrigin = (req: FastifyRequest): boolean => {
+    const site = req.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
+    // Browsers send Origin on form posts (`null` under a no-referrer policy, hence same-origin above).
     const origin = req.headers.origin;
     if (!origin) return true;
     let host: string;
@@ -108,6 +111,8 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
   const frame = (w: Who) => ({ who: w.admin.name, ...(w.session ? { csrf: w.session.csrf } : {}) });
 
   app.get('/console/assets/console.css', async (_req, reply) => secureHeaders(reply).header('cache-control', 'max-age=300').type('text/css; charset=utf-8').send(CONSOLE_CSS));
+
+  app.get('/console/assets/favicon.svg', async (_req, reply) => secureHeaders(reply).header('cache-control', 'max-age=300').type('image/svg+xml').send(FAVICON_SVG));
 
   app.get('/console/', async (_req, reply) => secureHeaders(reply).code(308).header('location', '/console').send());
 

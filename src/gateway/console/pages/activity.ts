@@ -16,7 +16,7 @@ export function auditTable(records: readonly AuditRecord[], caption: string): st
       const rules = r.rules.length ? r.rules.map((x) => `<code>${esc(x.rule)}</code>`).join(', ') : '<span class="muted">none</span>';
       const kinds = [...new Set(r.findings.map((f) => f.rule))];
       const findings = kinds.length ? kinds.slice(0, 4).map((k) => `<code>${esc(k)}</code>`).join(', ') + (kinds.length > 4 ? ` +${kinds.length - 4}` : '') : '<span class="muted">none</span>';
-      return `<tr><td class="mono">${esc(r.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'))}</td><td>${verdictBadge(r.verdict)}</td>
+      return `<tr><td class="mono time">${esc(r.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'))}</td><td>${verdictBadge(r.verdict)}</td>
 <td><a href="/console/audit/${esc(r.id)}" class="mono">${esc(fileLabel(r))}</a></td>
 <td>${esc(r.client)}<span class="muted hide-narrow"> (${esc(r.group)})</span></td><td>${rules}</td><td class="hide-narrow">${findings}</td></tr>`;
     })

@@ -29,13 +29,14 @@ function findings(scan: StoredScan | null, rec: AuditRecord): string {
     const rows = r.findings
       .map((f) => {
         const ev = f.evidence;
-        const where = f.location.path.length ? esc(f.location.path.join(' › ')) : '';
+        // The first element is where the gateway scanned the bytes (a cache file): name the file instead.
+        const where = esc([rec.path ?? rec.repo, ...f.location.path.slice(1)].join(' › '));
         const offset = f.location.offset !== undefined ? ` at byte ${esc(f.location.offset)}` : '';
         const details = [
           ev.chain ? `<code class="chain">${esc(ev.chain)}</code>` : '',
           ev.global ? `<div>global <code>${esc(ev.global)}</code>${ev.canonical && ev.canonical !== ev.global ? ` (<code>${esc(ev.canonical)}</code>)` : ''}${ev.use ? `, ${esc(ev.use)}` : ''}</div>` : '',
           ev.reason ? `<div class="muted">${esc(ev.reason)}</div>` : '',
-          where || offset ? `<div class="muted">in ${where}${offset}</div>` : '',
+          `<div class="muted">in ${where}${offset}</div>`,
         ].join('');
         return `<tr><td>${esc(f.severity)}</td><td>${ruleLink(f.rule)}</td><td>${esc(f.message)}${details}</td></tr>`;
       })

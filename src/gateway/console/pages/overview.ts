@@ -38,9 +38,10 @@ export function lastDays(today: Date, n: number): string[] {
 }
 
 function niceMax(v: number): number {
-  if (v <= 5) return 5;
+  // Even, so that the middle grid line is a whole number.
+  if (v <= 4) return 4;
   const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+  for (const m of [1, 2, 4, 6, 8, 10]) if (m * p >= v) return m * p;
   return 10 * p;
 }
 
