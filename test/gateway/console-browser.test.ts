@@ -104,6 +104,14 @@ describe.skipIf(typeof pw === 'string')(`console in chromium${typeof pw === 'str
     await expect(page.getByText('os.system', { exact: false }).first().isVisible()).resolves.toBe(true);
     await page.screenshot({ path: join(SHOTS, 'console-file.png'), fullPage: true });
 
+    // Phone width: the page itself never scrolls sideways (wide tables scroll in their own box).
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const path of ['/console', '/console/activity']) {
+      await page.goto(s.base + path);
+      await expect(page.evaluate(() => document.documentElement.scrollWidth)).resolves.toBeLessThanOrEqual(390);
+    }
+    await page.screenshot({ path: join(SHOTS, 'console-activity-phone.png'), fullPage: true });
+
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.waitForURL(`${s.base}/console/login`);
 

@@ -41,7 +41,12 @@ header button{background:transparent;border-color:#fff}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
 .doc{white-space:pre-wrap;word-break:break-word;background:var(--band);padding:1rem;border:1px solid var(--line);border-radius:6px}
 .chain{background:var(--band);padding:.2rem .4rem;margin-top:.3rem;display:block}
-@media (max-width:40rem){main{padding:.6rem}.hide-narrow{display:none}}
+@media (max-width:40rem){main{padding:.6rem}.hide-narrow{display:none}
+table.records,.records tbody,.records tr,.records td{display:block}.records thead{display:none}
+.records tr{padding:.4rem 0;border-bottom:1px solid var(--line)}.records td{border:0;padding:.1rem .2rem}
+.records td.time{display:inline-block}.records td.time+td{display:inline-block}
+.records td.hide-narrow{display:none}.records caption{display:block;text-align:left}
+.records td[data-label]::before{content:attr(data-label) ": ";color:var(--muted)}}
 `;
 
 /** A favicon of our own, so the browser's automatic /favicon.ico request is not a 404 in the console. */

@@ -18,10 +18,10 @@ export function auditTable(records: readonly AuditRecord[], caption: string): st
       const findings = kinds.length ? kinds.slice(0, 4).map((k) => `<code>${esc(k)}</code>`).join(', ') + (kinds.length > 4 ? ` +${kinds.length - 4}` : '') : '<span class="muted">none</span>';
       return `<tr><td class="mono time">${esc(r.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'))}</td><td>${verdictBadge(r.verdict)}</td>
 <td><a href="/console/audit/${esc(r.id)}" class="mono">${esc(fileLabel(r))}</a></td>
-<td>${esc(r.client)}<span class="muted hide-narrow"> (${esc(r.group)})</span></td><td>${rules}</td><td class="hide-narrow">${findings}</td></tr>`;
+<td data-label="client">${esc(r.client)}<span class="muted hide-narrow"> (${esc(r.group)})</span></td><td data-label="rules">${rules}</td><td class="hide-narrow">${findings}</td></tr>`;
     })
     .join('\n');
-  return `<div class="scroll"><table><caption class="muted">${esc(caption)}</caption>
+  return `<div class="scroll"><table class="records"><caption class="muted">${esc(caption)}</caption>
 <thead><tr><th scope="col">time (UTC)</th><th scope="col">verdict</th><th scope="col">file</th><th scope="col">client</th><th scope="col">policy rules</th><th scope="col" class="hide-narrow">findings</th></tr></thead>
 <tbody>${rows}</tbody></table></div>`;
 }
