@@ -5,7 +5,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './db.js';
-import type { AuditStats, AuditVerdict } from './types.js';
+import type { AuditDay, AuditTop, AuditVerdict } from './types.js';
 
 /** Finding kinds are counted over at most this many of the newest warned/blocked records. */
 export const FINDING_SAMPLE = 5000;
@@ -22,14 +22,15 @@ export function ruleLikePattern(rule: string): string {
   return `%${needle.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-export async function auditStats(db: Kysely<Database>, since: string, top: number): Promise<AuditStats> {
+/** Decisions per UTC day for records with since <= time < until (until optional). */
+export async function auditDays(db: Kysely<Database>, since: string, until?: string): Promise<AuditDay[]> {
   const day = sql<string>`substr(time, 1, 10)`;
-  const dayRows = await db
+  let q = db
     .selectFrom('audit')
     .select([day.as('day'), 'verdict', (eb) => eb.fn.countAll<number | string>().as('n')])
-    .where('time', '>=', since)
-    .groupBy([day, 'verdict'])
-    .execute();
+    .where('time', '>=', since);
+  if (until !== undefined) q = q.where('time', '<', until);
+  const dayRows = await q.groupBy([day, 'verdict']).execute();
   const days = new Map<string, Record<AuditVerdict, number>>();
   for (const r of dayRows) {
     if (!(VERDICTS as readonly string[]).includes(r.verdict)) continue;
@@ -37,7 +38,10 @@ export async function auditStats(db: Kysely<Database>, since: string, top: numbe
     row[r.verdict as AuditVerdict] += Number(r.n);
     days.set(r.day, row);
   }
+  return [...days.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([d, c]) => ({ day: d, ...c }));
+}
 
+export async function auditTop(db: Kysely<Database>, since: string, top: number): Promise<AuditTop> {
   const repoRows = await db
     .selectFrom('audit')
     .select(['repo', (eb) => eb.fn.countAll<number | string>().as('n')])
@@ -78,7 +82,6 @@ export async function auditStats(db: Kysely<Database>, since: string, top: numbe
   }
 
   return {
-    days: [...days.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([d, c]) => ({ day: d, ...c })),
     topBlockedRepos: repoRows.map((r) => ({ repo: r.repo, count: Number(r.n) })),
     topFindingKinds: [...kinds.entries()]
       .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))

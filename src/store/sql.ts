@@ -6,13 +6,14 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { SEVERITIES, type Severity } from '../core/findings.js';
 import type { FileReport } from '../scan/report.js';
-import { auditStats, ruleLikePattern } from './audit-stats.js';
+import { auditDays, auditTop, ruleLikePattern } from './audit-stats.js';
 import type { AuditTable, Database, FileMetaTable, ScansTable, SqlDialect, TokensTable, WaiversTable } from './db.js';
 import { StoreError, toStoreError } from './errors.js';
 import type {
   AuditQuery,
   AuditRecord,
-  AuditStats,
+  AuditDay,
+  AuditTop,
   AuditVerdict,
   FileMeta,
   Store,
@@ -351,8 +352,12 @@ export class SqlStore implements Store {
     });
   }
 
-  auditStats(since: string, top: number): Promise<AuditStats> {
-    return this.run('auditStats', () => auditStats(this.db, normTime(since, 'stats.since'), Math.min(100, Math.max(1, Math.floor(top)))));
+  auditDays(since: string, until?: string): Promise<AuditDay[]> {
+    return this.run('auditDays', () => auditDays(this.db, normTime(since, 'days.since'), until === undefined ? undefined : normTime(until, 'days.until')));
+  }
+
+  auditTop(since: string, top: number): Promise<AuditTop> {
+    return this.run('auditTop', () => auditTop(this.db, normTime(since, 'top.since'), Math.min(100, Math.max(1, Math.floor(top)))));
   }
 
   addWaiver(w: Waiver): Promise<void> {

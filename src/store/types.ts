@@ -77,9 +77,11 @@ export interface AuditQuery {
   limit?: number;
 }
 
-/** The console's overview: decisions per UTC day and the most frequent refusals. */
-export interface AuditStats {
-  days: Array<{ day: string } & Record<AuditVerdict, number>>;
+/** Decisions of one UTC day (YYYY-MM-DD), by verdict. */
+export type AuditDay = { day: string } & Record<AuditVerdict, number>;
+
+/** The most frequent refusals since a time. */
+export interface AuditTop {
   topBlockedRepos: Array<{ repo: string; count: number }>;
   /** Finding rules over the newest warned/blocked records (`findingSample` of them). */
   topFindingKinds: Array<{ rule: string; count: number }>;
@@ -128,8 +130,10 @@ export interface Store {
   /** Durable before it resolves: the gateway awaits it before finishing a response. */
   appendAudit(rec: AuditRecord): Promise<number>;
   queryAudit(q: AuditQuery): Promise<AuditRecord[]>;
-  /** Aggregates over records at or after `since` (the `top` most frequent repos and kinds). */
-  auditStats(since: string, top: number): Promise<AuditStats>;
+  /** Decisions per UTC day, for records with since <= time < until. */
+  auditDays(since: string, until?: string): Promise<AuditDay[]>;
+  /** The `top` most blocked repositories and finding kinds at or after `since`. */
+  auditTop(since: string, top: number): Promise<AuditTop>;
 
   addWaiver(w: Waiver): Promise<void>;
   revokeWaiver(id: string, at: string): Promise<boolean>;

@@ -4,6 +4,8 @@ import { cookie, parseCookies, sameSecret, Sessions } from '../../src/gateway/co
 import { csvCell } from '../../src/gateway/console/export.js';
 import { esc } from '../../src/gateway/console/html.js';
 import { parseFilters } from '../../src/gateway/console/filters.js';
+import { DayCache } from '../../src/gateway/console/day-cache.js';
+import type { Store } from '../../src/store/types.js';
 
 const token = { id: 't1', name: 'ops' };
 
@@ -79,5 +81,32 @@ describe('console escaping, CSV cells and filters', () => {
     for (const bad of [{ verdict: 'maybe' }, { since: 'yesterday' }, { limit: '0' }, { limit: '201' }, { before: '-1' }, { sha256: 'abc' }]) {
       expect(parseFilters(bad).ok, JSON.stringify(bad)).toBe(false);
     }
+  });
+});
+
+describe('overview day counts', () => {
+  it('counts past days once per interval and today on every view', async () => {
+    const calls: Array<[string, string | undefined]> = [];
+    const store = {
+      auditDays: async (since: string, until?: string) => {
+        calls.push([since, until]);
+        return until ? [{ day: '2026-03-01', allow: 1, warn: 0, block: 0, error: 0 }] : [{ day: '2026-03-02', allow: 0, warn: 0, block: calls.length, error: 0 }];
+      },
+    } as unknown as Store;
+    let now = 0;
+    const cache = new DayCache(store, 1000, () => now);
+    const a = await cache.days('2026-03-01T00:00:00.000Z', '2026-03-02T00:00:00.000Z');
+    expect(a.map((d) => d.day)).toEqual(['2026-03-01', '2026-03-02']);
+    now = 500;
+    const b = await cache.days('2026-03-01T00:00:00.000Z', '2026-03-02T00:00:00.000Z');
+    expect(b[1]!.block).toBe(3);
+    expect(calls.filter(([, u]) => u !== undefined)).toHaveLength(1);
+    now = 1501;
+    await cache.days('2026-03-01T00:00:00.000Z', '2026-03-02T00:00:00.000Z');
+    expect(calls.filter(([, u]) => u !== undefined)).toHaveLength(2);
+    // A new day moves the window: recounted at once.
+    await cache.days('2026-03-02T00:00:00.000Z', '2026-03-03T00:00:00.000Z');
+    expect(calls.filter(([, u]) => u !== undefined)).toHaveLength(3);
+    expect(calls.filter(([, u]) => u === undefined)).toHaveLength(4);
   });
 });

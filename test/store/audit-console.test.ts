@@ -63,11 +63,15 @@ function contract(name: string, open: () => SqlStore): void {
       const store = open();
       try {
         await seed(store);
-        const s = await store.auditStats('2026-03-01T00:00:00Z', 10);
-        expect(s.days).toEqual([
+        expect(await store.auditDays('2026-03-01T00:00:00Z')).toEqual([
           { day: '2026-03-01', allow: 1, warn: 0, block: 1, error: 0 },
           { day: '2026-03-02', allow: 0, warn: 1, block: 3, error: 0 },
         ]);
+        expect(await store.auditDays('2026-01-01T00:00:00Z', '2026-03-02T00:00:00Z')).toEqual([
+          { day: '2026-02-01', allow: 0, warn: 0, block: 1, error: 0 },
+          { day: '2026-03-01', allow: 1, warn: 0, block: 1, error: 0 },
+        ]);
+        const s = await store.auditTop('2026-03-01T00:00:00Z', 10);
         expect(s.topBlockedRepos).toEqual([
           { repo: 'a/evil', count: 2 },
           { repo: 'b/denied', count: 1 },
@@ -80,7 +84,7 @@ function contract(name: string, open: () => SqlStore): void {
           { rule: 'pickle-import', count: 1 },
         ]);
         expect(s.findingSample).toBe(5);
-        expect((await store.auditStats('2026-03-01T00:00:00Z', 1)).topBlockedRepos).toEqual([{ repo: 'a/evil', count: 2 }]);
+        expect((await store.auditTop('2026-03-01T00:00:00Z', 1)).topBlockedRepos).toEqual([{ repo: 'a/evil', count: 2 }]);
       } finally {
         await store.close();
       }

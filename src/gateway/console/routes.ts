@@ -13,6 +13,7 @@ import type { TokenRecord } from '../../store/types.js';
 import { hashSecret, requireAdmin } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { CONSOLE_CSS, FAVICON_SVG } from './assets.js';
+import { DayCache } from './day-cache.js';
 import { collect, CSV_COLUMNS, csvRow } from './export.js';
 import { parseFilters } from './filters.js';
 import { activityPage } from './pages/activity.js';
@@ -63,6 +64,7 @@ function formFields(body: unknown): Record<string, string> {
 
 export function registerConsole(app: FastifyInstance, ctx: GatewayContext, health: () => Promise<Health>): void {
   const sessions = new Sessions();
+  const dayCache = new DayCache(ctx.store);
   const secure = (req: FastifyRequest) => req.protocol === 'https' || ctx.base().startsWith('https:');
 
   /** A bearer admin token, or a live session whose token is still an unrevoked admin. */
@@ -157,7 +159,7 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
     if (!w) return reply;
     const days = lastDays(new Date(), OVERVIEW_DAYS);
     const since = `${days[0]}T00:00:00.000Z`;
-    const [stats, recent, h] = await Promise.all([ctx.store.auditStats(since, TOP), ctx.store.queryAudit({ limit: RECENT }), health()]);
+    const [counts, top, recent, h] = await Promise.all([dayCache.days(since, `${days[days.length - 1]}T00:00:00.000Z`), ctx.store.auditTop(since, TOP), ctx.store.queryAudit({ limit: RECENT }), health()]);
     const rows: HealthRow[] = [
       { part: 'gateway', ok: h.ready, detail: h.ready ? 'listening' : 'not ready' },
       { part: 'store', ok: h.store, detail: /^postgres(ql)?:/i.test(ctx.config.store ?? '') ? 'PostgreSQL' : 'SQLite' },
@@ -167,7 +169,7 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
       ...(h.redis !== null ? [{ part: 'Redis', ok: h.redis, detail: 'download coordination between replicas' }] : []),
       { part: 'policy', ok: true, detail: `version ${ctx.gatekeeper.policy.version}` },
     ];
-    return html(reply, 200, overviewPage({ ...frame(w), days, stats, statsSince: since, recent, health: rows }));
+    return html(reply, 200, overviewPage({ ...frame(w), days, counts, top, statsSince: since, recent, health: rows }));
   });
 
   app.get('/console/activity', async (req, reply) => {

@@ -2,7 +2,7 @@
  * The overview: decisions per day as an inline SVG chart (no library, no script), the most
  * blocked repositories and finding kinds, the newest records and the health of each part.
  */
-import type { AuditRecord, AuditStats, AuditVerdict } from '../../../store/types.js';
+import type { AuditDay, AuditRecord, AuditTop, AuditVerdict } from '../../../store/types.js';
 import { esc, href, page } from '../html.js';
 import { auditTable } from './activity.js';
 
@@ -18,7 +18,8 @@ export interface OverviewView {
   csrf?: string;
   /** The UTC days shown, oldest first (gaps filled with zeros). */
   days: string[];
-  stats: AuditStats;
+  counts: AuditDay[];
+  top: AuditTop;
   statsSince: string;
   recent: AuditRecord[];
   health: HealthRow[];
@@ -45,8 +46,8 @@ function niceMax(v: number): number {
   return 10 * p;
 }
 
-export function decisionsChart(days: readonly string[], stats: AuditStats): string {
-  const byDay = new Map(stats.days.map((d) => [d.day, d]));
+export function decisionsChart(days: readonly string[], counts: readonly AuditDay[]): string {
+  const byDay = new Map(counts.map((d) => [d.day, d]));
   const rows = days.map((day) => byDay.get(day) ?? { day, allow: 0, warn: 0, block: 0, error: 0 });
   const W = 900;
   const H = 240;
@@ -96,18 +97,18 @@ function healthTable(rows: readonly HealthRow[]): string {
 
 export function overviewPage(v: OverviewView): string {
   const since = v.statsSince.slice(0, 10);
-  const repos = v.stats.topBlockedRepos.length
-    ? `<table><thead><tr><th scope="col">repository</th><th scope="col" class="num">blocked</th></tr></thead><tbody>${v.stats.topBlockedRepos
+  const repos = v.top.topBlockedRepos.length
+    ? `<table><thead><tr><th scope="col">repository</th><th scope="col" class="num">blocked</th></tr></thead><tbody>${v.top.topBlockedRepos
         .map((r) => `<tr><td><a class="mono" href="${href('/console/activity', { repo: r.repo, verdict: 'block', since })}">${esc(r.repo)}</a></td><td class="num">${r.count}</td></tr>`)
         .join('')}</tbody></table>`
     : '<p class="muted">Nothing blocked.</p>';
-  const kinds = v.stats.topFindingKinds.length
-    ? `<table><thead><tr><th scope="col">finding rule</th><th scope="col" class="num">records</th></tr></thead><tbody>${v.stats.topFindingKinds
+  const kinds = v.top.topFindingKinds.length
+    ? `<table><thead><tr><th scope="col">finding rule</th><th scope="col" class="num">records</th></tr></thead><tbody>${v.top.topFindingKinds
         .map((k) => `<tr><td><code>${esc(k.rule)}</code></td><td class="num">${k.count}</td></tr>`)
-        .join('')}</tbody></table><p class="muted">Counted over the newest ${v.stats.findingSample} warned or blocked records.</p>`
+        .join('')}</tbody></table><p class="muted">Counted over the newest ${v.top.findingSample} warned or blocked records.</p>`
     : '<p class="muted">No findings behind warnings or refusals.</p>';
   const body = `<h1>Overview</h1>
-<section aria-labelledby="h-days"><h2 id="h-days">Decisions per day, last ${v.days.length} days</h2>${decisionsChart(v.days, v.stats)}</section>
+<section aria-labelledby="h-days"><h2 id="h-days">Decisions per day, last ${v.days.length} days</h2>${decisionsChart(v.days, v.counts)}</section>
 <div class="grid">
 <section aria-labelledby="h-repos"><h2 id="h-repos">Most blocked repositories since ${esc(since)}</h2>${repos}</section>
 <section aria-labelledby="h-kinds"><h2 id="h-kinds">Most frequent finding kinds since ${esc(since)}</h2>${kinds}</section>
