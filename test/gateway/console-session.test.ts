@@ -1,6 +1,6 @@
 /** Console sessions: absolute lifetime, idle timeout, bounded count; cookies and their parsing. */
 import { describe, expect, it } from 'vitest';
-import { cookie, parseCookies, sameSecret, Sessions } from '../../src/gateway/console/session.js';
+import { cookie, LoginThrottle, parseCookies, sameSecret, Sessions } from '../../src/gateway/console/session.js';
 import { csvCell } from '../../src/gateway/console/export.js';
 import { esc } from '../../src/gateway/console/html.js';
 import { parseFilters } from '../../src/gateway/console/filters.js';
@@ -108,5 +108,24 @@ describe('overview day counts', () => {
     await cache.days('2026-03-02T00:00:00.000Z', '2026-03-03T00:00:00.000Z');
     expect(calls.filter(([, u]) => u !== undefined)).toHaveLength(3);
     expect(calls.filter(([, u]) => u === undefined)).toHaveLength(4);
+  });
+});
+
+describe('login throttle', () => {
+  it('refuses an address after 3 failures in the window, until the oldest leaves it', () => {
+    let now = 0;
+    const t = new LoginThrottle(3, 1000, 100, () => now);
+    for (let i = 0; i < 3; i++) {
+      expect(t.blockedFor('a')).toBe(0);
+      t.fail('a');
+      now += 100;
+    }
+    expect(t.blockedFor('a')).toBe(1);
+    expect(t.blockedFor('b')).toBe(0);
+    now = 1000;
+    expect(t.blockedFor('a')).toBe(0);
+    t.fail('a');
+    t.succeed('a');
+    expect(t.blockedFor('a')).toBe(0);
   });
 });

@@ -107,6 +107,20 @@ describe('console over HTTP', () => {
     expect((await c.login(client.secret)).status).toBe(401);
   });
 
+  it('throttles an address after 10 failed logins', async () => {
+    // A stack of its own: every other test here logs in from the same address.
+    const t = await startStack();
+    try {
+      const c = new Client(t.base);
+      for (let i = 0; i < 10; i++) expect((await c.login(`mg_guess_${i}`)).status).toBe(401);
+      const res = await c.login(ADMIN);
+      expect(res.status).toBe(429);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
+
   it('logs in with an admin token: HttpOnly SameSite=Strict session cookie, strict CSP, no framing', async () => {
     const c = new Client(s.base);
     const login = await c.req('/console/login');
@@ -176,6 +190,10 @@ describe('console over HTTP', () => {
       expect(text).not.toContain('\u202E');
       expect(text).toContain('evil/&lt;script&gt;alert(&quot;r&quot;)&lt;/script&gt;&#39;x');
     }
+    const overview = (await new Client(s.base).req('/console', { headers: bearer })).text;
+    // Finding kinds link to their rule page, except names that are not rule ids.
+    expect(overview).toContain('<a href="/console/rules/PICKLE_DANGEROUS_GLOBAL"><code>PICKLE_DANGEROUS_GLOBAL</code></a>');
+    expect(overview).toContain('<td><code>PICKLE_&lt;svg&gt;</code></td>');
     const { text } = await new Client(s.base).req(`/console/activity?repo=${encodeURIComponent(HOSTILE_REPO)}`, { headers: bearer });
     expect(text).toContain('a&quot;b&#39;&lt;img src=x onerror=alert(1)&gt;&lt;U+202E&gt;txt.exe');
     expect(text).toContain('&lt;b&gt;bob&lt;/b&gt;');

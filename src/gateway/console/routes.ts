@@ -21,7 +21,7 @@ import { filePage, RULE_ID } from './pages/file.js';
 import { loginPage } from './pages/login.js';
 import { lastDays, overviewPage, type HealthRow } from './pages/overview.js';
 import { esc, page } from './html.js';
-import { cookie, LOGIN_COOKIE, parseCookies, randomId, sameSecret, SESSION_COOKIE, Sessions, type Session } from './session.js';
+import { cookie, LOGIN_COOKIE, LoginThrottle, parseCookies, randomId, sameSecret, SESSION_COOKIE, Sessions, type Session } from './session.js';
 
 /** What the readiness probe computes, shared with the overview's health table. */
 export interface Health {
@@ -65,6 +65,7 @@ function formFields(body: unknown): Record<string, string> {
 export function registerConsole(app: FastifyInstance, ctx: GatewayContext, health: () => Promise<Health>): void {
   const sessions = new Sessions();
   const dayCache = new DayCache(ctx.store);
+  const throttle = new LoginThrottle();
   const secure = (req: FastifyRequest) => req.protocol === 'https' || ctx.base().startsWith('https:');
 
   /** A bearer admin token, or a live session whose token is still an unrevoked admin. */
@@ -130,15 +131,19 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
     if (!sameOrigin(req) || !sameSecret(parseCookies(req.headers.cookie)[LOGIN_COOKIE], f['csrf'] ?? '') || !f['csrf']) {
       return forbidden(reply, 'login refused: the form token is missing or does not match (reload the login page)');
     }
+    const wait = throttle.blockedFor(req.ip);
+    if (wait > 0) return secureHeaders(reply).code(429).header('retry-after', String(wait)).type('text/plain; charset=utf-8').send(`too many failed logins from this address: try again in ${wait} s\n`);
     const secret = (f['token'] ?? '').trim();
     const hash = hashSecret(secret);
     const token = secret ? await ctx.store.findToken(hash) : null;
     if (!token || token.revokedAt || token.role !== 'admin') {
+      throttle.fail(req.ip);
       ctx.log.warn({ ip: req.ip }, 'console login refused');
       const csrf = randomId();
       reply.header('set-cookie', cookie(LOGIN_COOKIE, csrf, { maxAgeS: 900, secure: secure(req) }));
       return html(reply, 401, loginPage(csrf, 'That is not a valid admin token.'));
     }
+    throttle.succeed(req.ip);
     const s = sessions.create(token, hash);
     ctx.log.info({ admin: token.name }, 'console login');
     reply.header('set-cookie', [cookie(SESSION_COOKIE, s.id, { maxAgeS: Math.floor((s.expiresAt - Date.now()) / 1000), secure: secure(req) }), cookie(LOGIN_COOKIE, '', { maxAgeS: 0, secure: secure(req) })]);

@@ -18,7 +18,7 @@ export interface FileView {
 /** Rule ids with a page under docs/rules (the console serves them at /console/rules/ID). */
 export const RULE_ID = /^[A-Z0-9][A-Z0-9_]{0,80}$/;
 
-function ruleLink(rule: string): string {
+export function ruleLink(rule: string): string {
   return RULE_ID.test(rule) ? `<a href="/console/rules/${esc(rule)}"><code>${esc(rule)}</code></a>` : `<code>${esc(rule)}</code>`;
 }
 

@@ -5,6 +5,7 @@
 import type { AuditDay, AuditRecord, AuditTop, AuditVerdict } from '../../../store/types.js';
 import { esc, href, page } from '../html.js';
 import { auditTable } from './activity.js';
+import { ruleLink } from './file.js';
 
 export interface HealthRow {
   part: string;
@@ -104,7 +105,7 @@ export function overviewPage(v: OverviewView): string {
     : '<p class="muted">Nothing blocked.</p>';
   const kinds = v.top.topFindingKinds.length
     ? `<table><thead><tr><th scope="col">finding rule</th><th scope="col" class="num">records</th></tr></thead><tbody>${v.top.topFindingKinds
-        .map((k) => `<tr><td><code>${esc(k.rule)}</code></td><td class="num">${k.count}</td></tr>`)
+        .map((k) => `<tr><td>${ruleLink(k.rule)}</td><td class="num">${k.count}</td></tr>`)
         .join('')}</tbody></table><p class="muted">Counted over the newest ${v.top.findingSample} warned or blocked records.</p>`
     : '<p class="muted">No findings behind warnings or refusals.</p>';
   const body = `<h1>Overview</h1>
