@@ -4,12 +4,12 @@
  * the activity filters, keyset pagination, the JSONL/CSV exports, the file page of a real
  * refusal; and once in a real browser (Debian's chromium through playwright-core).
  */
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CSP } from '../../src/gateway/console/routes.js';
 import type { AuditRecord } from '../../src/store/types.js';
+import { probePostgres } from '../store/pg-probe.js';
 import { ADMIN, startStack, type Stack } from './stack.js';
 
 const EVIL = '/acme/evil-bert/resolve/main/pytorch_model.bin';
@@ -306,5 +306,45 @@ describe('console behind https', () => {
     const res = await c.login(ADMIN);
     expect(res.status).toBe(303);
     expect(res.headers.getSetCookie().find((x) => x.startsWith('mg_console='))).toMatch(/; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/);
+  });
+});
+
+const probe = await probePostgres();
+if (!probe.ok) console.warn(`[console tests] SKIPPING the PostgreSQL pages: ${probe.reason}`);
+
+describe.skipIf(!probe.ok)(`console on PostgreSQL${probe.ok ? '' : ` — SKIPPED: ${probe.ok ? '' : probe.reason}`}`, () => {
+  let s: Stack;
+  const schema = `mg_test_console_gw_${process.pid}_${randomBytes(4).toString('hex')}`;
+  beforeAll(async () => {
+    const u = new URL(probe.ok ? probe.url : 'postgres://x');
+    u.searchParams.set('schema', schema);
+    s = await startStack({ config: { store: u.toString() } });
+    const r = await fetch(s.base + EVIL);
+    await r.arrayBuffer();
+    expect(r.status).toBe(403);
+    await s.gw.ctx.store.appendAudit(rec({ repo: 'pg/one', verdict: 'warn', rules: [{ rule: 'custom_code%', action: 'warn', reason: 'r' }] }));
+  }, 120_000);
+  afterAll(async () => {
+    await s?.close();
+    if (probe.ok) {
+      const c = new pg.Client({ connectionString: probe.url });
+      await c.connect();
+      await c.query(`drop schema if exists "${schema}" cascade`);
+      await c.end();
+    }
+  });
+
+  it('renders the overview, filters by rule and exports from PostgreSQL', async () => {
+    const home = await new Client(s.base).req('/console', { headers: bearer });
+    expect(home.res.status).toBe(200);
+    expect(home.text).toContain('PostgreSQL');
+    expect(home.text).toContain("0 allowed, 1 warned, 1 blocked, 0 errors in all.");
+    expect(home.text).toMatch(/acme\/evil-bert<\/a><\/td><td class="num">1</);
+    const byRule = await new Client(s.base).req(`/console/activity?rule=${encodeURIComponent('custom_code%')}`, { headers: bearer });
+    expect(rowsOf(byRule.text)).toHaveLength(1);
+    expect(rowsOf((await new Client(s.base).req('/console/activity?rule=custom', { headers: bearer })).text)).toHaveLength(0);
+    const csv = await new Client(s.base).req('/console/activity.csv?verdict=block', { headers: bearer });
+    expect(csv.text.split('\r\n').filter(Boolean)).toHaveLength(2);
+    expect(csv.text).toContain('"acme/evil-bert"');
   });
 });
