@@ -347,7 +347,13 @@ export class SqlStore implements Store {
         if (!Number.isSafeInteger(q.before)) throw new StoreError('invalid', `query.before: not an integer id: ${q.before}`);
         query = query.where('id', '<', q.before);
       }
-      const rows = await query.orderBy('id', 'desc').limit(clampLimit(q.limit)).execute();
+      if (q.after !== undefined) {
+        if (!Number.isSafeInteger(q.after)) throw new StoreError('invalid', `query.after: not an integer id: ${q.after}`);
+        query = query.where('id', '>', q.after);
+      }
+      const upward = q.after !== undefined && q.before === undefined;
+      const rows = await query.orderBy('id', upward ? 'asc' : 'desc').limit(clampLimit(q.limit)).execute();
+      if (upward) rows.reverse();
       return rows.map(rowToAudit);
     });
   }

@@ -74,6 +74,11 @@ export interface AuditQuery {
   until?: string;
   /** Records with id < before (pagination cursor, newest first). */
   before?: number;
+  /**
+   * Records with id > after. Without `before`, the `limit` OLDEST of them (the page just newer
+   * than a cursor), still returned newest first.
+   */
+  after?: number;
   limit?: number;
 }
 

@@ -228,24 +228,35 @@ describe('console over HTTP', () => {
     expect(bad.text).toContain('verdict must be allow, warn, block or error');
   });
 
-  it('pages through the log with a keyset cursor, without gaps or repeats', async () => {
-    const seen: string[] = [];
-    let url: string | null = '/console/activity?client=pager-bot&limit=3';
-    let pages = 0;
-    while (url) {
-      const { text } = await new Client(s.base).req(url, { headers: bearer });
-      const ids = rowsOf(text);
-      expect(ids.length).toBeLessThanOrEqual(3);
-      seen.push(...ids);
-      pages++;
-      const m = /<a href="([^"]+)" rel="next">/.exec(text);
-      url = m ? m[1]!.replace(/&amp;/g, '&') : null;
-      if (pages > 1) expect(text).toContain('« Newest');
-    }
-    expect(pages).toBe(3);
-    expect(seen).toHaveLength(7);
+  it('pages through the log with keyset cursors both ways, without gaps or repeats', async () => {
+    const newest = rowsOf((await new Client(s.base).req('/console/activity?client=pager-bot&limit=3', { headers: bearer })).text);
+    const down0 = newest[0]!;
+    const walk = async (start: string, rel: 'next' | 'prev'): Promise<string[][]> => {
+      const pages: string[][] = [];
+      let url: string | null = start;
+      while (url) {
+        const { res, text } = await new Client(s.base).req(url, { headers: bearer });
+        expect(res.status).toBe(200);
+        pages.push(rowsOf(text));
+        const m = new RegExp(`<a href="([^"]+)" rel="${rel}">`).exec(text);
+        url = m ? m[1]!.replace(/&amp;/g, '&') : null;
+        // Every page but the newest offers a way back to the newest.
+        expect(text.includes('« Newest')).toBe(!rowsOf(text).includes(down0));
+        expect(pages.length).toBeLessThan(10);
+      }
+      return pages;
+    };
+    const down = await walk('/console/activity?client=pager-bot&limit=3', 'next');
+    expect(down.map((p) => p.length)).toEqual([3, 3, 1]);
+    const seen = down.flat();
     expect(new Set(seen).size).toBe(7);
     expect(seen.map(Number)).toEqual([...seen.map(Number)].sort((a, b) => b - a));
+    // From the last page back up with "Newer": the same pages in reverse.
+    const lastOlder = Number(down[1]![2]);
+    const up = await walk(`/console/activity?client=pager-bot&limit=3&before=${lastOlder}`, 'prev');
+    expect(up).toEqual([down[2], down[1], down[0]]);
+    const bad = await new Client(s.base).req('/console/activity?before=5&after=2', { headers: bearer });
+    expect(bad.res.status).toBe(400);
   });
 
   it('exports what the filters select as JSONL and formula-safe CSV', async () => {

@@ -59,6 +59,21 @@ function contract(name: string, open: () => SqlStore): void {
       }
     });
 
+    it('pages newer with `after`: the oldest records above the cursor, newest first', async () => {
+      const store = open();
+      try {
+        await seed(store);
+        const all = (await store.queryAudit({})).map((r) => r.id!);
+        expect(all).toHaveLength(7);
+        const asc = [...all].reverse();
+        expect((await store.queryAudit({ after: asc[1]!, limit: 2 })).map((r) => r.id)).toEqual([asc[3], asc[2]]);
+        expect((await store.queryAudit({ after: asc[1]!, before: asc[5]!, limit: 10 })).map((r) => r.id)).toEqual([asc[4], asc[3], asc[2]]);
+        expect((await store.queryAudit({ after: asc[6]! })).length).toBe(0);
+      } finally {
+        await store.close();
+      }
+    });
+
     it('counts decisions per UTC day and ranks blocked repositories and finding kinds', async () => {
       const store = open();
       try {

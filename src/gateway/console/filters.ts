@@ -22,7 +22,7 @@ export interface ActivityFilters {
 /** What the form shows back (the raw text the operator typed). */
 export type FilterEcho = Record<keyof ActivityFilters, string>;
 
-export type Parsed = { ok: true; filters: ActivityFilters; query: AuditQuery; echo: FilterEcho; before?: number; limit: number } | { ok: false; error: string; echo: FilterEcho };
+export type Parsed = { ok: true; filters: ActivityFilters; query: AuditQuery; echo: FilterEcho; before?: number; after?: number; limit: number } | { ok: false; error: string; echo: FilterEcho };
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -61,13 +61,15 @@ export function parseFilters(raw: Record<string, unknown>): Parsed {
     if (!t) return { ok: false, error: `${k} must be a date (YYYY-MM-DD) or an ISO-8601 time`, echo };
     filters[k] = t;
   }
-  let before: number | undefined;
-  const b = str('before');
-  if (b) {
+  const cursor: { before?: number; after?: number } = {};
+  for (const k of ['before', 'after'] as const) {
+    const b = str(k);
+    if (!b) continue;
     const n = Number(b);
-    if (!Number.isSafeInteger(n) || n <= 0) return { ok: false, error: 'before must be a positive audit id', echo };
-    before = n;
+    if (!Number.isSafeInteger(n) || n < 0) return { ok: false, error: `${k} must be an audit id`, echo };
+    cursor[k] = n;
   }
+  if (cursor.before !== undefined && cursor.after !== undefined) return { ok: false, error: 'give before or after, not both', echo };
   let limit = PAGE_SIZE;
   const l = str('limit');
   if (l) {
@@ -75,5 +77,5 @@ export function parseFilters(raw: Record<string, unknown>): Parsed {
     if (!Number.isSafeInteger(n) || n < 1 || n > MAX_PAGE_SIZE) return { ok: false, error: `limit must be between 1 and ${MAX_PAGE_SIZE}`, echo };
     limit = n;
   }
-  return { ok: true, filters, query: { ...filters }, echo, ...(before !== undefined ? { before } : {}), limit };
+  return { ok: true, filters, query: { ...filters }, echo, ...cursor, limit };
 }

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { packageRoot } from '../../core/package.js';
-import type { TokenRecord } from '../../store/types.js';
+import type { AuditRecord, TokenRecord } from '../../store/types.js';
 import { hashSecret, requireAdmin } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { CONSOLE_CSS, FAVICON_SVG } from './assets.js';
@@ -181,11 +181,23 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
     const w = await gate(req, reply, 'page');
     if (!w) return reply;
     const p = parseFilters(req.query as Record<string, unknown>);
-    if (!p.ok) return html(reply, 400, activityPage({ ...frame(w), echo: p.echo, records: [], next: null, paged: false, limit: 50, error: p.error }));
-    const got = await ctx.store.queryAudit({ ...p.query, limit: p.limit + 1, ...(p.before !== undefined ? { before: p.before } : {}) });
-    const records = got.slice(0, p.limit);
-    const next = got.length > p.limit ? (records[records.length - 1]?.id ?? null) : null;
-    return html(reply, 200, activityPage({ ...frame(w), echo: p.echo, records, next, paged: p.before !== undefined, limit: p.limit }));
+    if (!p.ok) return html(reply, 400, activityPage({ ...frame(w), echo: p.echo, records: [], older: null, newer: null, limit: 50, error: p.error }));
+    // One record more than the page tells whether there is a further page in that direction.
+    let records: AuditRecord[];
+    let older: number | null;
+    let newer: number | null;
+    if (p.after !== undefined) {
+      const got = await ctx.store.queryAudit({ ...p.query, limit: p.limit + 1, after: p.after });
+      records = got.length > p.limit ? got.slice(1) : got;
+      newer = got.length > p.limit ? (records[0]?.id ?? null) : null;
+      older = records[records.length - 1]?.id ?? p.after + 1;
+    } else {
+      const got = await ctx.store.queryAudit({ ...p.query, limit: p.limit + 1, ...(p.before !== undefined ? { before: p.before } : {}) });
+      records = got.slice(0, p.limit);
+      older = got.length > p.limit ? (records[records.length - 1]?.id ?? null) : null;
+      newer = p.before !== undefined ? (records[0]?.id ?? p.before - 1) : null;
+    }
+    return html(reply, 200, activityPage({ ...frame(w), echo: p.echo, records, older, newer, limit: p.limit }));
   });
 
   for (const format of ['jsonl', 'csv'] as const) {

@@ -31,10 +31,10 @@ export interface ActivityView {
   csrf?: string;
   echo: FilterEcho;
   records: AuditRecord[];
-  /** Cursor for the next (older) page, when there is one. */
-  next: number | null;
-  /** Whether this is a later page (a link back to the newest is offered). */
-  paged: boolean;
+  /** Cursor (`before`) of the older page, when there is one. */
+  older: number | null;
+  /** Cursor (`after`) of the newer page, when this is not the newest. */
+  newer: number | null;
   limit: number;
   error?: string;
 }
@@ -52,7 +52,9 @@ ${input('since', 'from (UTC day or time)', 'text', ' placeholder="2026-01-31"')}
 ${input('sha256', 'sha256', 'text', ' class="mono"')}
 <button type="submit">Filter</button></form>`;
   const exports = `<p>Export what matches: <a href="${href('/console/activity.jsonl', e)}">JSONL</a> · <a href="${href('/console/activity.csv', e)}">CSV</a> <span class="muted">(newest first, at most 100,000 records)</span></p>`;
-  const pager = `<nav class="pager" aria-label="Pages">${v.paged ? `<a href="${href('/console/activity', filters)}">« Newest</a>` : ''}${v.next !== null ? `<a href="${href('/console/activity', { ...filters, before: v.next })}" rel="next">Older »</a>` : '<span class="muted">No older records.</span>'}</nav>`;
+  const pager = `<nav class="pager" aria-label="Pages">${
+    v.newer !== null ? `<a href="${href('/console/activity', filters)}">« Newest</a><a href="${href('/console/activity', { ...filters, after: v.newer })}" rel="prev">‹ Newer</a>` : ''
+  }${v.older !== null ? `<a href="${href('/console/activity', { ...filters, before: v.older })}" rel="next">Older ›</a>` : '<span class="muted">No older records.</span>'}</nav>`;
   const body = v.error
     ? `<p class="error-box" role="alert">${esc(v.error)}</p>`
     : `${auditTable(v.records, `${v.records.length} record${v.records.length === 1 ? '' : 's'} on this page, newest first`)}${pager}`;
