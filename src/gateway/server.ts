@@ -23,13 +23,13 @@ import { RedisFlight } from './flight-redis.js';
 import { refuse } from './http.js';
 import { Metrics } from './metrics.js';
 import { BadRequest, parseApi, parseResolve } from './paths.js';
-import { registerConsole, type Health } from './console/routes.js';
 import { registerAdmin } from './routes/admin.js';
 import { handleApi } from './routes/api.js';
 import { handleReport } from './routes/reports.js';
 import { handleResolve } from './routes/resolve.js';
 import { ScanPool } from './scan-pool.js';
 import { Upstream } from './upstream.js';
+import { registerConsole } from './console/routes.js';
 
 export interface GatewayDeps {
   store?: Store;
@@ -117,16 +117,18 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
 
   let ready = false;
   app.get('/healthz', async () => ({ status: 'ok' }));
-  const health = async (): Promise<Health> => ({ ready, store: await store.ping().catch(() => false), redis: redisFlight ? await redisFlight.ping() : null, blobs: blobs.ping ? await blobs.ping() : null });
   app.get('/readyz', async (_req, reply) => {
-    const { store: storeOk, redis: redisOk, blobs: blobsOk } = await health();
+    const storeOk = await store.ping().catch(() => false);
+    const redisOk = redisFlight ? await redisFlight.ping() : null;
+    const blobsOk = blobs.ping ? await blobs.ping() : null;
     const ok = ready && storeOk && redisOk !== false && blobsOk !== false;
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', store: storeOk, ...(redisOk !== null ? { redis: redisOk } : {}), ...(blobsOk !== null ? { blobs: blobsOk } : {}) });
   });
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
   app.get<{ Params: { id: string } }>('/reports/:id', (req, reply) => handleReport(ctx, req, reply));
   registerAdmin(app, ctx);
-  registerConsole(app, ctx, health);
+  // The same checks as /readyz, for the console's health table.
+  registerConsole(app, ctx, async () => ({ ready, store: await store.ping().catch(() => false), redis: redisFlight ? await redisFlight.ping() : null, blobs: blobs.ping ? await blobs.ping() : null }));
 
   app.all('/*', async (req, reply) => {
     const url = req.raw.url ?? '/';

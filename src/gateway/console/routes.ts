@@ -30,6 +30,9 @@ export interface Health {
   /** null when the part is not configured. */
   redis: boolean | null;
   blobs: boolean | null;
+  /** Free space in the data directory, and the upstream answering, when the probe checks them. */
+  disk?: boolean;
+  upstream?: boolean;
 }
 
 export const CSP = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -170,7 +173,8 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
       { part: 'store', ok: h.store, detail: /^postgres(ql)?:/i.test(ctx.config.store ?? '') ? 'PostgreSQL' : 'SQLite' },
       { part: 'blob store', ok: h.blobs, detail: h.blobs === null ? 'local files (no remote tier to probe)' : 'S3-compatible remote tier' },
       { part: 'scan workers', ok: true, detail: `${ctx.config.scanWorkers} worker${ctx.config.scanWorkers === 1 ? '' : 's'}, ${ctx.pool.pending} scan${ctx.pool.pending === 1 ? '' : 's'} waiting` },
-      { part: 'upstream', ok: null, detail: `${new URL(ctx.config.upstream).origin} (the readiness probe does not call it)` },
+      { part: 'upstream', ok: h.upstream ?? null, detail: `${new URL(ctx.config.upstream).origin}${h.upstream === undefined ? ' (the readiness probe does not call it)' : ''}` },
+      ...(h.disk !== undefined ? [{ part: 'cache disk', ok: h.disk, detail: 'room for new downloads in the data directory' }] : []),
       ...(h.redis !== null ? [{ part: 'Redis', ok: h.redis, detail: 'download coordination between replicas' }] : []),
       { part: 'policy', ok: true, detail: `version ${ctx.gatekeeper.policy.version}` },
     ];
