@@ -31,6 +31,7 @@ import { handleReport } from './routes/reports.js';
 import { handleResolve } from './routes/resolve.js';
 import { ScanPool } from './scan-pool.js';
 import { Upstream } from './upstream.js';
+import { registerConsole } from './console/routes.js';
 
 export interface GatewayDeps {
   store?: Store;
@@ -175,6 +176,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
   app.get<{ Params: { id: string } }>('/reports/:id', (req, reply) => handleReport(ctx, req, reply));
   registerAdmin(app, ctx);
+  // The same checks as /readyz, for the console's health table.
+  registerConsole(app, ctx, async () => ({ ready, store: await store.ping().catch(() => false), redis: redisFlight ? await redisFlight.ping() : null, blobs: blobs.ping ? await blobs.ping() : null }));
 
   app.all('/*', async (req, reply) => {
     const url = req.raw.url ?? '/';

@@ -6,11 +6,14 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { SEVERITIES, type Severity } from '../core/findings.js';
 import type { FileReport } from '../scan/report.js';
+import { auditDays, auditTop, ruleLikePattern } from './audit-stats.js';
 import type { AuditTable, Database, FileMetaTable, ScansTable, SqlDialect, TokensTable, WaiversTable } from './db.js';
 import { StoreError, toStoreError } from './errors.js';
 import type {
   AuditQuery,
   AuditRecord,
+  AuditDay,
+  AuditTop,
   AuditVerdict,
   FileMeta,
   Store,
@@ -337,15 +340,30 @@ export class SqlStore implements Store {
       if (q.verdict !== undefined) query = query.where('verdict', '=', oneOf(VERDICTS, q.verdict, 'query.verdict', 'invalid'));
       if (q.client !== undefined) query = query.where('client', '=', q.client);
       if (q.sha256 !== undefined) query = query.where('sha256', '=', q.sha256);
+      if (q.rule !== undefined) query = query.where(sql<boolean>`rules like ${ruleLikePattern(q.rule)} escape '\\'`);
       if (q.since !== undefined) query = query.where('time', '>=', normTime(q.since, 'query.since'));
       if (q.until !== undefined) query = query.where('time', '<', normTime(q.until, 'query.until'));
       if (q.before !== undefined) {
         if (!Number.isSafeInteger(q.before)) throw new StoreError('invalid', `query.before: not an integer id: ${q.before}`);
         query = query.where('id', '<', q.before);
       }
-      const rows = await query.orderBy('id', 'desc').limit(clampLimit(q.limit)).execute();
+      if (q.after !== undefined) {
+        if (!Number.isSafeInteger(q.after)) throw new StoreError('invalid', `query.after: not an integer id: ${q.after}`);
+        query = query.where('id', '>', q.after);
+      }
+      const upward = q.after !== undefined && q.before === undefined;
+      const rows = await query.orderBy('id', upward ? 'asc' : 'desc').limit(clampLimit(q.limit)).execute();
+      if (upward) rows.reverse();
       return rows.map(rowToAudit);
     });
+  }
+
+  auditDays(since: string, until?: string): Promise<AuditDay[]> {
+    return this.run('auditDays', () => auditDays(this.db, normTime(since, 'days.since'), until === undefined ? undefined : normTime(until, 'days.until')));
+  }
+
+  auditTop(since: string, top: number): Promise<AuditTop> {
+    return this.run('auditTop', () => auditTop(this.db, normTime(since, 'top.since'), Math.min(100, Math.max(1, Math.floor(top)))));
   }
 
   addWaiver(w: Waiver): Promise<void> {

@@ -68,11 +68,29 @@ export interface AuditQuery {
   verdict?: AuditVerdict;
   client?: string;
   sha256?: string;
+  /** A policy rule that fired (exact name). */
+  rule?: string;
   since?: string;
   until?: string;
   /** Records with id < before (pagination cursor, newest first). */
   before?: number;
+  /**
+   * Records with id > after. Without `before`, the `limit` OLDEST of them (the page just newer
+   * than a cursor), still returned newest first.
+   */
+  after?: number;
   limit?: number;
+}
+
+/** Decisions of one UTC day (YYYY-MM-DD), by verdict. */
+export type AuditDay = { day: string } & Record<AuditVerdict, number>;
+
+/** The most frequent refusals since a time. */
+export interface AuditTop {
+  topBlockedRepos: Array<{ repo: string; count: number }>;
+  /** Finding rules over the newest warned/blocked records (`findingSample` of them). */
+  topFindingKinds: Array<{ rule: string; count: number }>;
+  findingSample: number;
 }
 
 export interface Waiver {
@@ -117,6 +135,10 @@ export interface Store {
   /** Durable before it resolves: the gateway awaits it before finishing a response. */
   appendAudit(rec: AuditRecord): Promise<number>;
   queryAudit(q: AuditQuery): Promise<AuditRecord[]>;
+  /** Decisions per UTC day, for records with since <= time < until. */
+  auditDays(since: string, until?: string): Promise<AuditDay[]>;
+  /** The `top` most blocked repositories and finding kinds at or after `since`. */
+  auditTop(since: string, top: number): Promise<AuditTop>;
 
   addWaiver(w: Waiver): Promise<void>;
   revokeWaiver(id: string, at: string): Promise<boolean>;
