@@ -161,7 +161,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   }, SWEEP_EVERY_MS);
   sweeper.unref();
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  // One set of checks for /readyz and the console's health table.
+  const readiness = async () => {
     const storeOk = await store.ping().catch(() => false);
     const redisOk = redisFlight ? await redisFlight.ping() : null;
     const blobsOk = blobs.ping ? await blobs.ping() : null;
@@ -169,15 +170,18 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     const diskOk = await diskWritable(config.dataDir);
     const upstreamOk = await upstream.ping();
     const ok = ready && storeOk && redisOk !== false && blobsOk !== false && diskOk && upstreamOk;
+    return { ok, ready, store: storeOk, redis: redisOk, blobs: blobsOk, disk: diskOk, upstream: upstreamOk };
+  };
+  app.get('/readyz', async (_req, reply) => {
+    const r = await readiness();
     return reply
-      .code(ok ? 200 : 503)
-      .send({ status: ok ? 'ready' : 'not ready', store: storeOk, ...(redisOk !== null ? { redis: redisOk } : {}), ...(blobsOk !== null ? { blobs: blobsOk } : {}), disk: diskOk, upstream: upstreamOk });
+      .code(r.ok ? 200 : 503)
+      .send({ status: r.ok ? 'ready' : 'not ready', store: r.store, ...(r.redis !== null ? { redis: r.redis } : {}), ...(r.blobs !== null ? { blobs: r.blobs } : {}), disk: r.disk, upstream: r.upstream });
   });
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
   app.get<{ Params: { id: string } }>('/reports/:id', (req, reply) => handleReport(ctx, req, reply));
   registerAdmin(app, ctx);
-  // The same checks as /readyz, for the console's health table.
-  registerConsole(app, ctx, async () => ({ ready, store: await store.ping().catch(() => false), redis: redisFlight ? await redisFlight.ping() : null, blobs: blobs.ping ? await blobs.ping() : null }));
+  registerConsole(app, ctx, readiness);
 
   app.all('/*', async (req, reply) => {
     const url = req.raw.url ?? '/';
