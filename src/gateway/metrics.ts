@@ -18,7 +18,7 @@ const HELP: Record<string, [string, 'counter' | 'histogram' | 'gauge']> = {
  * The `route` label of modelgate_requests_total. Labels come from this fixed set, never from the
  * request: one label per unknown path would let anyone grow /metrics (and memory) without bound.
  */
-export const ROUTES = ['resolve', 'api', 'reports', 'admin', 'healthz', 'readyz', 'metrics', 'root', 'other'] as const;
+export const ROUTES = ['resolve', 'api', 'reports', 'admin', 'console', 'healthz', 'readyz', 'metrics', 'root', 'other'] as const;
 export type RouteLabel = (typeof ROUTES)[number];
 
 export function routeLabel(url: string, isResolve: (url: string) => boolean): RouteLabel {
@@ -34,7 +34,7 @@ export function routeLabel(url: string, isResolve: (url: string) => boolean): Ro
   return NAMED.has(first) ? (first as RouteLabel) : 'other';
 }
 
-const NAMED: ReadonlySet<string> = new Set<RouteLabel>(['reports', 'admin', 'healthz', 'readyz', 'metrics']);
+const NAMED: ReadonlySet<string> = new Set<RouteLabel>(['reports', 'admin', 'console', 'healthz', 'readyz', 'metrics']);
 
 /** HTTP statuses as labels: the three-digit codes a server sends, anything else 'other'. */
 export function statusLabel(code: number): string {

@@ -39,6 +39,7 @@ describe('metrics labels', () => {
     expect(routeLabel('/', isResolve)).toBe('root');
     expect(routeLabel('/%00/resolve/main/x', isResolve)).toBe('other');
     expect(routeLabel('/other', isResolve)).toBe('other');
+    expect(routeLabel('/console/activity?verdict=block', isResolve)).toBe('console');
     expect(routeLabel('/resolve', isResolve)).toBe('other');
   });
 });
