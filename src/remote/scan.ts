@@ -20,7 +20,7 @@ export const REMOTE_CRC_VERIFY_BYTES = 64 * 1024;
  * streams): ranges cannot skip anything there, so the read-ahead turns the scan into a
  * streamed download, which the report says.
  */
-export const STREAM_FORMATS: ReadonlySet<string> = new Set(['pickle', 'joblib-zfile', 'gzip', 'bzip2', 'xz', 'lzma', 'zstd', 'zlib']);
+export const STREAM_FORMATS: ReadonlySet<string> = new Set(['pickle', 'joblib-zfile', 'gzip', 'bzip2', 'xz', 'lzma', 'zstd', 'lz4', 'zlib']);
 
 export interface RemoteScanOptions extends ScanOptions {
   /** Hub endpoint; default: HF_ENDPOINT, else https://huggingface.co. */
