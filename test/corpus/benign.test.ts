@@ -16,8 +16,6 @@ const GENERATE_TIMEOUT = 600_000;
 const PENDING: Array<{ file: RegExp; reason: string }> = [
   { file: /^dcp_checkpoint\//, reason: 'torch.distributed and pathlib are dangerous prefixes in the catalogue (dangerous-entry review); the .distcp shard starts with bytes before a zip (ZIP_PREPENDED_DATA)' },
   { file: /^lightning(_weights_only)?\.ckpt$/, reason: 'hyper-parameters hold pathlib.PosixPath (dangerous prefix) and a __main__ enum called by value (REDUCE of an unknown class)' },
-  { file: /datetime_tz_dateutil|^pandas_(dataframe|to_pickle|multiindex)/, reason: 'dateutil.tz.tz.tzfile opens the path it is given: left unknown and called (medium) on purpose' },
-  { file: /^sympy_(matrix|trig)\.pkl$/, reason: 'sympy functions (sin, exp) and matrices get their arguments through __new__, which parses strings with eval-based sympify: real gadgets, medium on purpose' },
 ];
 const pending = (file: string) => PENDING.find((p) => p.file.test(file));
 

@@ -20,6 +20,9 @@ import { render, type Value } from '../../pickle/values.js';
 import { canonicalPath, partialParts, WRAPPERS } from '../../pickle/wrappers.js';
 import { REBUILDERS } from './rebuild.js';
 import { RebuildJudge, type Problem } from './rebuild-judge.js';
+import { CallJudge } from './call-judge.js';
+import { callConditionCatalogue } from '../../rules/call-conditions.js';
+import { atLeast, type Severity } from '../../core/findings.js';
 
 /** Canonical names whose first argument is serialized data that the call deserialises. */
 const NESTED_LOADERS = new Set([
@@ -40,6 +43,12 @@ export interface NestedData {
 /** How a global was used: the strongest use wins. */
 type How = 'referenced' | 'constructed' | 'called';
 const HOW_RANK: Record<How, number> = { referenced: 0, constructed: 1, called: 2 };
+
+/** Calls of a global listed in rules/call-conditions.yaml: how many met the condition, the worst that did not. */
+interface Conditioned {
+  accepted: number;
+  violation?: { why: string; severity: Severity; chain: string; offset: number; opcode: string };
+}
 
 interface GlobalSeen {
   global: string;
@@ -68,6 +77,8 @@ export class PickleCollector {
   private wrapperProblems = new Map<string, Problem>();
   /** partial instances built, judged at flush (BUILD may swap their function afterwards). */
   private partials: Array<{ inst: Extract<Value, { k: 'call' }>; offset: number }> = [];
+  private readonly calls: CallJudge;
+  private conditioned = new Map<string, Conditioned>();
   private readonly rebuild = new RebuildJudge({
     module: (name, helper, ev, chain) => {
       const cls = this.classifyPath(name);
@@ -79,7 +90,30 @@ export class PickleCollector {
     },
   });
 
-  constructor(private readonly ctx: AnalysisContext) {}
+  constructor(private readonly ctx: AnalysisContext) {
+    this.calls = new CallJudge(callConditionCatalogue(), this.canonical, (m, n) => this.classify(m, n).verdict === 'safe');
+  }
+
+  /**
+   * A direct call of an unknown global that rules/call-conditions.yaml lists: judged by its
+   * arguments. Returns the use to record ('referenced' when the call is harmless), or null when
+   * the global has no condition.
+   */
+  private conditionedUse(cls: GlobalClassification, args: readonly Value[], kwargs: Value | undefined, chain: string, offset: number, opcode: string): How | null {
+    if (cls.verdict !== 'unknown') return null;
+    const entry = this.calls.condition(cls.canonical);
+    if (!entry) return null;
+    let c = this.conditioned.get(cls.canonical);
+    if (!c) this.conditioned.set(cls.canonical, (c = { accepted: 0 }));
+    const v = this.calls.judge(entry, args, kwargs);
+    if (v.ok) {
+      c.accepted++;
+      return 'referenced';
+    }
+    const severity: Severity = v.seen ? entry.violated : 'medium';
+    if (!c.violation || (severity !== c.violation.severity && atLeast(severity, c.violation.severity))) c.violation = { why: v.why, severity, chain, offset, opcode };
+    return 'called';
+  }
 
   /** Canonical dotted name, for the machine's wrapper recognition (cached: called per call). */
   readonly canonical = (module: string, name: string): string => {
@@ -180,7 +214,9 @@ export class PickleCollector {
         this.rebuild.onHelper(role, canonical, ev, chain);
         return;
       }
-      this.note(`${callee.module}.${callee.name}`, cls, this.constructs(canonical, ev) ? 'referenced' : this.howOf(ev.opcode, ev.call), ev.opcode + (via ? ` through ${via}` : ''), ev.offset, chain);
+      let how: How = this.constructs(canonical, ev) ? 'referenced' : this.howOf(ev.opcode, ev.call);
+      if (how === 'called' && !via && ev.call.k === 'call') how = this.conditionedUse(cls, ev.call.args, ev.call.kwargs, chain, ev.offset, ev.opcode) ?? how;
+      this.note(`${callee.module}.${callee.name}`, cls, how, ev.opcode + (via ? ` through ${via}` : ''), ev.offset, chain);
       if (via) {
         if (cls.verdict === 'dangerous' && !this.wrapperProblems.has(via)) this.wrapperProblems.set(via, { why: `calls ${canonical}`, chain, offset: ev.offset });
         if (cls.verdict !== 'safe') this.computedCall(ev, chain);
@@ -229,7 +265,17 @@ export class PickleCollector {
       // __newobj__(cls, *args) / __newobj_ex__(cls, args, kwargs): arguments reach cls.__new__.
       const rest = ev.call.args.slice(1);
       const bare = canonical === 'copyreg.__newobj__' ? rest.length === 0 : rest.every((a) => (a.k === 'tuple' || a.k === 'dict') && a.len === 0);
-      this.note(`${cls.module}.${cls.name}`, this.classify(cls.module, cls.name), bare ? 'constructed' : 'called', `${ev.opcode} (${canonical})`, ev.offset, render(ev.call));
+      const c = this.classify(cls.module, cls.name);
+      const opcode = `${ev.opcode} (${canonical})`;
+      let how: How = bare ? 'constructed' : 'called';
+      if (!bare && !ev.via) {
+        const args = canonical === 'copyreg.__newobj__' ? rest : rest[0]?.k === 'tuple' ? rest[0].items : [{ k: 'unknown', why: 'arguments not a tuple' } as Value];
+        const kwargs = canonical === 'copyreg.__newobj__' ? undefined : rest[1];
+        // __newobj_ex__'s argument tuple may be sampled: judge() needs every argument.
+        const complete = canonical === 'copyreg.__newobj__' || rest[0]?.k !== 'tuple' || rest[0].items.length === rest[0].len;
+        how = this.conditionedUse(c, complete ? args : [{ k: 'unknown', why: 'arguments sampled' }], kwargs, render(ev.call), ev.offset, opcode) ?? how;
+      }
+      this.note(`${cls.module}.${cls.name}`, c, how, opcode, ev.offset, render(ev.call));
       return true;
     }
     if (canonical === RECONSTRUCTOR) {
@@ -365,6 +411,14 @@ export class PickleCollector {
         if (!rebuildProblem) continue;
         extra = `; ${rebuildProblem.why}`;
       }
+      const cond = g.cls.verdict === 'unknown' ? this.conditioned.get(canonical) : undefined;
+      if (cond && !cond.violation && cond.accepted > 0 && g.how !== 'called') continue; // every call met its condition
+      if (cond?.violation) {
+        extra = `; ${cond.violation.why}`;
+        g.chain = cond.violation.chain;
+        g.offset = cond.violation.offset;
+        g.opcode = cond.violation.opcode;
+      }
       const verb = g.how === 'called' ? 'calls' : g.how === 'constructed' ? 'constructs' : 'imports';
       const alias = g.global !== canonical ? ` (named ${g.global})` : '';
       const evidence = {
@@ -387,16 +441,19 @@ export class PickleCollector {
           references: g.cls.references,
         });
       } else {
+        const entry = cond ? this.calls.condition(canonical) : undefined;
         this.ctx.emit({
           rule: 'PICKLE_UNKNOWN_GLOBAL',
-          severity: g.how === 'called' ? 'medium' : 'low',
-          message: `${verb} ${canonical}${alias}, which is not known to be safe`,
+          severity: cond?.violation ? cond.violation.severity : g.how === 'called' ? 'medium' : 'low',
+          message: `${verb} ${canonical}${alias}, which is not known to be safe${extra}`,
           offset: g.offset,
-          evidence,
+          evidence: entry ? { ...evidence, reason: entry.reason } : evidence,
+          ...(entry ? { references: [...entry.references] } : {}),
         });
       }
     }
     this.globals.clear();
+    this.conditioned.clear();
   }
 }
 
