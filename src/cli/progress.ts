@@ -1,3 +1,5 @@
+import { terminalSafe } from './render/escape.js';
+
 /** A one-line progress bar on stderr, drawn only on a TTY and at most ~10 times a second. */
 export class Progress {
   private last = 0;
@@ -14,7 +16,8 @@ export class Progress {
     const count = total ? `${done}/${total}` : `${done}`;
     const cols = this.stream.columns ?? 80;
     const room = Math.max(10, cols - width - count.length - 12);
-    const name = label.length > room ? `…${label.slice(-room + 1)}` : label;
+    const safe = terminalSafe(label);
+    const name = safe.length > room ? `…${safe.slice(-room + 1)}` : safe;
     this.stream.write(`\r\x1b[2K${bar} ${count} files  ${name}`);
     this.drawn = true;
   }

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SEVERITIES, type Severity } from '../core/findings.js';
-import { parseStoreLocation, openStore } from '../store/open.js';
+import { parseStoreLocation, openStore, redactStoreUrl } from '../store/open.js';
 import { isStoreError } from '../store/errors.js';
 import type { SqlStore } from '../store/sql.js';
 import { buildStudy, DEFAULT_STUDY_OPTIONS, HUB_LEVELS, MAX_LIST_LIMIT, renderStudy, STUDY_FORMATS, type HubLevel, type StudyFormat } from '../study/index.js';
@@ -31,10 +31,6 @@ function boundedInt(name: string, min: number) {
   };
 }
 
-/** Store URLs may carry a password: never echo one back in a message. */
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
-}
 
 export function registerReport(program: Command, usage: (message: string) => Error): void {
   program
@@ -69,7 +65,7 @@ export function registerReport(program: Command, usage: (message: string) => Err
           top: flags.top,
           ...(flags.title !== undefined ? { title: flags.title } : {}),
         });
-        if (!r.ok) throw usage(`report: ${redact(location)}: ${r.error.message}`);
+        if (!r.ok) throw usage(`report: ${redactStoreUrl(location)}: ${r.error.message}`);
         const text = renderStudy(r.study, flags.format);
         if (flags.output !== undefined) await writeFile(flags.output, text);
         else process.stdout.write(text);

@@ -59,10 +59,11 @@ export function registerServe(program: Command): void {
         throw e;
       }
       // Loaded on demand: `scan` should not pay for (or depend on) the server's modules.
-      const { createGateway, BlobStoreStartError } = await import('../gateway/server.js');
+      const { createGateway, BlobStoreStartError, ListenError } = await import('../gateway/server.js');
       const { PolicyError } = await import('../policy/index.js');
       const { reloadPolicy } = await import('../gateway/policy-reload.js');
       const { StoreError } = await import('../store/errors.js');
+      const { redactStoreUrl } = await import('../store/open.js');
       let gw;
       try {
         gw = await createGateway(cfg);
@@ -70,10 +71,20 @@ export function registerServe(program: Command): void {
         // A bad policy file or store URL is the user's input: one line, exit 2.
         if (e instanceof PolicyError) throw new ServeUsageError(e.message);
         if (e instanceof BlobStoreStartError && (e.cause.kind === 'invalid' || e.cause.kind === 'unavailable')) throw new ServeUsageError(e.message);
-        if (e instanceof StoreError && (e.kind === 'invalid' || e.kind === 'unavailable' || e.kind === 'corrupt')) throw new ServeUsageError(`store ${cfg.store}: ${e.message}`);
+        if (e instanceof StoreError && (e.kind === 'invalid' || e.kind === 'unavailable' || e.kind === 'corrupt')) throw new ServeUsageError(redactStoreUrl(cfg.store ?? '', `store ${cfg.store}: ${e.message}`));
+        // Anything else still goes to stderr: never with a store password in it.
+        if (e instanceof Error) e.message = redactStoreUrl(cfg.store ?? '', redactStoreUrl(cfg.blobStore ?? '', e.message));
         throw e;
       }
-      const base = await gw.listen();
+      let base: string;
+      try {
+        base = await gw.listen();
+      } catch (e) {
+        // Release the store, workers and timers, or the process would never exit.
+        await gw.close().catch(() => undefined);
+        if (e instanceof ListenError) throw new ServeUsageError(e.message);
+        throw e;
+      }
       process.stderr.write(
         [
           `modelgate gateway listening on ${base} (upstream ${cfg.upstream}, data in ${cfg.dataDir})`,

@@ -48,7 +48,18 @@ export interface Evidence {
   reason?: string;
   /** Free-form details (sizes, names, limits) shown as key: value. */
   details?: Record<string, string | number | boolean>;
+  /**
+   * The finding as a clause that follows the file's name, aliases left out (`calls os.system`),
+   * for findings that read as one; headlines use it instead of taking the message apart.
+   */
+  phrase?: string;
+  /** The verb that clause starts with. */
+  verb?: FindingVerb;
+  /** Files of the repository the finding is about (the custom code a config makes transformers run). */
+  files?: string[];
 }
+
+export type FindingVerb = 'calls' | 'constructs' | 'imports' | 'passes';
 
 export interface Finding {
   rule: string;

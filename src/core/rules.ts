@@ -14,7 +14,7 @@ export interface RuleKind {
   unscannable?: boolean;
 }
 
-const kinds: RuleKind[] = [
+const kinds = [
   // pickle: what would run
   { id: 'PICKLE_DANGEROUS_GLOBAL', severity: 'critical', title: 'Pickle imports or calls a dangerous global' },
   { id: 'PICKLE_UNKNOWN_GLOBAL', severity: 'medium', title: 'Pickle imports a global that is not known to be safe' },
@@ -99,9 +99,12 @@ const kinds: RuleKind[] = [
   // Arrow IPC (dataset files: datasets' .arrow shards, Feather v2)
   { id: 'ARROW_PY_EXTENSION_TYPE', severity: 'high', title: 'Arrow IPC schema has a pickled Python extension type (arrow.py_extension_type)' },
   { id: 'ARROW_MALFORMED', severity: 'medium', unscannable: true, title: 'Arrow IPC file or stream schema is malformed' },
-];
+] as const satisfies readonly RuleKind[];
 
-export const RULES: ReadonlyMap<string, RuleKind> = new Map(kinds.map((k) => [k.id, k]));
+/** Every finding rule id: emitting one not in the table above is a compile error. */
+export type RuleId = (typeof kinds)[number]['id'];
+
+export const RULES: ReadonlyMap<string, RuleKind> = new Map(kinds.map((k): [string, RuleKind] => [k.id, k]));
 
 export function ruleKind(id: string): RuleKind {
   const k = RULES.get(id);

@@ -54,7 +54,7 @@ interface StreamSpec {
 function streamAnalyzer(spec: StreamSpec): Analyzer {
   return {
     id: spec.id,
-    version: '1',
+    version: '3',
     description: spec.description,
     sniff: spec.sniff,
     async analyze(source: ByteSource, ctx: AnalysisContext, claim: Claim): Promise<void> {

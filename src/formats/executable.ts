@@ -7,6 +7,7 @@
  * every member, GGUF included; this analyzer only names the payload in its finding.
  */
 import type { ByteSource } from '../source/types.js';
+import type { FormatId } from './catalogue.js';
 import type { AnalysisContext, Analyzer, Claim, SniffInput } from './types.js';
 import { eocdCandidates, readEndRecord, readLocalHeader, walkCentral } from './zip/structure.js';
 
@@ -25,7 +26,7 @@ const be32 = (b: Uint8Array, at: number) => ((b[at]! << 24) | (b[at + 1]! << 16)
 const le16 = (b: Uint8Array, at: number) => b[at]! | (b[at + 1]! << 8);
 const le32 = (b: Uint8Array, at: number) => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 
-function describe(h: Uint8Array): { format: string; label: string; confidence: number } | null {
+function describe(h: Uint8Array): { format: FormatId; label: string; confidence: number } | null {
   if (h.length >= 20 && h[0] === 0x7f && h[1] === 0x45 && h[2] === 0x4c && h[3] === 0x46) {
     const bits = h[4] === 2 ? '64-bit' : h[4] === 1 ? '32-bit' : 'unknown-class';
     const little = h[5] !== 2;
@@ -90,7 +91,7 @@ async function payload(source: ByteSource, tail: Uint8Array): Promise<{ members:
 
 export const executableAnalyzer: Analyzer = {
   id: 'executable',
-  version: '1',
+  version: '2',
   description: 'ELF, PE, Mach-O executables and shebang scripts (llamafiles: the appended zip and its GGUF are scanned by the zip analyzer)',
   sniff(input: SniffInput): Claim | null {
     const d = describe(input.head);

@@ -9,7 +9,7 @@
  * weight formats that carry such configs in their metadata (./instantiation.ts).
  */
 import { parse as parseYaml } from 'yaml';
-import type { AnalysisContext, Analyzer, SniffInput } from './types.js';
+import type { AnalysisContext, Analyzer, Claim, SniffInput } from './types.js';
 import { hydraRules, PYTHON_TAG, TARGET_LINE, TargetCheck, WALK_LIMITS, walkTargets } from './instantiation.js';
 
 export { hydraRules } from './instantiation.js';
@@ -20,7 +20,7 @@ const SNIFF_TARGET = /^[ \t]*(?:-[ \t]+)?["']?(_target_|__target__)["']?[ \t]*:/
 const SNIFF_CLASS_PATH = /^[ \t]*(?:-[ \t]+)?class_path[ \t]*:[ \t]*["']?[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+["']?[ \t]*$/m;
 const SNIFF_INIT_ARGS = /^[ \t]*init_args[ \t]*:/m;
 
-function sniffHydra(input: SniffInput) {
+function sniffHydra(input: SniffInput): Claim | null {
   const h = input.head;
   if (h.length === 0 || h.includes(0)) return null;
   const text = new TextDecoder('utf-8', { fatal: false }).decode(h.subarray(0, 64 * 1024));

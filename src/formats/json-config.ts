@@ -101,6 +101,7 @@ function reportRemoteCode(ctx: AnalysisContext, key: string, refs: readonly Remo
     evidence: {
       chain: refs.map((r) => `${r.slot} → ${r.reference}`).slice(0, 20).join('; '),
       reason: 'transformers imports these Python modules and runs them with the rights of the user who loads the model',
+      files,
       details: { key, files: files.join(', '), ...(foreign.length ? { otherRepositories: foreign.join(', ') } : {}) },
     },
     references: ['https://huggingface.co/docs/transformers/custom_models'],

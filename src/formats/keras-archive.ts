@@ -14,7 +14,7 @@ import { SliceSource } from '../source/slice.js';
 import { DecompressingSource, type Codec } from '../source/decompress.js';
 import { SourceError, type ByteSource } from '../source/types.js';
 import { SizedSource, asError, sizeOf } from './archive.js';
-import type { AnalysisContext, Analyzer, SniffInput } from './types.js';
+import type { AnalysisContext, Analyzer, Claim, SniffInput } from './types.js';
 import { findEnd, readLocalHeader, u16, u32, walkCentral, type CentralEntry } from './zip/structure.js';
 import { checkKerasConfig, parseConfig, reportSummary } from './keras/config.js';
 import { kerasRules } from './keras/rules.js';
@@ -59,7 +59,7 @@ function listedNames(input: SniffInput): string[] {
   return names;
 }
 
-function sniffKeras(input: SniffInput) {
+function sniffKeras(input: SniffInput): Claim | null {
   const h = input.head;
   if (!(h[0] === 0x50 && h[1] === 0x4b && (h[2] === 0x03 || h[2] === 0x05))) return null;
   const names = listedNames(input);
@@ -192,7 +192,7 @@ async function analyzeArchive(input: ByteSource, ctx: AnalysisContext): Promise<
 
 export const kerasArchiveAnalyzer: Analyzer = {
   id: 'keras-archive',
-  version: '1',
+  version: '3',
   description: 'Keras 3 .keras archives: config.json checked for Lambda bytecode, foreign module references and dangerous Keras objects; metadata.json version; code members (members themselves are scanned by the zip analyzer)',
   sniff: sniffKeras,
   async analyze(source, ctx) {

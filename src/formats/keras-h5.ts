@@ -14,14 +14,14 @@
  * recorded as a fact, with no finding. A file whose structure cannot be read is a finding.
  */
 import { SizedSource, sizeOf } from './archive.js';
-import type { AnalysisContext, Analyzer, SniffInput } from './types.js';
+import type { AnalysisContext, Analyzer, Claim, SniffInput } from './types.js';
 import { readRootAttributes, H5Error, signatureAt, type RootAttributes } from './hdf5/file.js';
 import type { Attribute } from './hdf5/attributes.js';
 import { checkKerasConfig, parseConfig, reportSummary } from './keras/config.js';
 import { kerasRules } from './keras/rules.js';
 import { reportKerasVersion } from './keras/version.js';
 
-function sniffHdf5(input: SniffInput) {
+function sniffHdf5(input: SniffInput): Claim | null {
   for (let at = 0; at + 8 <= input.head.length; at = at === 0 ? 512 : at * 2) {
     if (signatureAt(input.head, at)) return { format: 'hdf5', confidence: 0.9, hint: { at } };
   }
@@ -73,7 +73,7 @@ async function analyzeKeras(ctx: AnalysisContext, root: RootAttributes): Promise
 
 export const kerasH5Analyzer: Analyzer = {
   id: 'keras-h5',
-  version: '1',
+  version: '2',
   description: 'HDF5 (superblock 0-3, object headers v1/v2, compact and dense attributes, global heap strings): root attributes only; Keras legacy .h5 model_config/training_config checked for Lambda bytecode, foreign module references and dangerous Keras objects',
   sniff: sniffHdf5,
   async analyze(input, ctx) {

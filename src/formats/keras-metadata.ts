@@ -67,7 +67,7 @@ function dedupContext(ctx: AnalysisContext): AnalysisContext {
 
 export const kerasMetadataAnalyzer: Analyzer = {
   id: 'keras-metadata',
-  version: '1',
+  version: '2',
   description: 'tf.keras keras_metadata.pb beside a SavedModel: Lambda layers (marshalled bytecode or named functions)',
   sniff(input) {
     const c = sniffKerasMetadata(input);

@@ -196,7 +196,7 @@ function malformed(ctx: AnalysisContext, message: string, offset?: number): void
 
 export const msgpackAnalyzer: Analyzer = {
   id: 'msgpack',
-  version: '1',
+  version: '2',
   description: 'msgpack (Flax flax_model.msgpack): bounded structural walk skipping payloads by length; extension type codes checked against Flax\'s (1 ndarray, 2 complex, 3 numpy scalar)',
   sniff: sniffMsgpack,
   async analyze(input, ctx) {

@@ -105,7 +105,7 @@ function torchscriptChecks(ctx: AnalysisContext, scan: ReturnType<typeof scanPyt
 
 export const pythonAnalyzer: Analyzer = {
   id: 'python',
-  version: '1',
+  version: '2',
   description: 'Python source and TorchScript code: calls that reach the host (os.system, subprocess, eval/exec, network, pickle, ctypes), custom TorchScript operators',
   sniff(input) {
     const s = sniffPython(input.head);
@@ -142,7 +142,14 @@ export const pythonAnalyzer: Analyzer = {
         rule: 'PYTHON_DANGEROUS_CALL',
         severity: entry.severity,
         message: `calls ${call.resolved}${alias} at line ${call.line}`,
-        evidence: { matched: entry.pattern, reason: entry.reason, chain: `${call.written}(…)`, details: { call: call.resolved, line: call.line } },
+        evidence: {
+          matched: entry.pattern,
+          reason: entry.reason,
+          chain: `${call.written}(…)`,
+          verb: 'calls',
+          phrase: `calls ${call.resolved} at line ${call.line}`,
+          details: { call: call.resolved, line: call.line },
+        },
         references: entry.references,
       });
     }

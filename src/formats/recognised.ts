@@ -2,10 +2,11 @@
  * Formats we recognise by their bytes but do not analyse (yet). They are reported as
  * FORMAT_NOT_ANALYSED — unscannable, never clean — so a policy can block or warn on them.
  */
+import type { FormatId } from './catalogue.js';
 import type { Analyzer, SniffInput } from './types.js';
 
 interface Magic {
-  format: string;
+  format: FormatId;
   label: string;
   test(input: SniffInput): boolean;
 }

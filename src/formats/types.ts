@@ -5,8 +5,10 @@
  */
 import type { Evidence, GlobalUse, Severity } from '../core/findings.js';
 import type { Limits } from '../core/limits.js';
+import type { RuleId } from '../core/rules.js';
 import type { ByteSource } from '../source/types.js';
 import type { GlobalCatalogue } from '../rules/globals.js';
+import type { FormatId } from './catalogue.js';
 
 /** What sniffing sees: the first and last bytes of a source (tail empty when the size is unknown). */
 export interface SniffInput {
@@ -18,8 +20,8 @@ export interface SniffInput {
 }
 
 export interface Claim {
-  /** Format id, e.g. `pickle`, `pytorch-zip`, `zip`, `npy`, `gzip`. */
-  format: string;
+  /** Format id from the catalogue (formats/catalogue.ts), e.g. `pickle`, `zip`, `npy`, `gzip`. */
+  format: FormatId;
   /** 0..1; the engine picks the highest. Magic numbers are ~0.9+, heuristics lower. */
   confidence: number;
   /** Analyzer-private data computed while sniffing (e.g. the EOCD offset). */
@@ -27,7 +29,8 @@ export interface Claim {
 }
 
 export interface FindingDraft {
-  rule: string;
+  /** A rule id from core/rules.ts (checked by the compiler). */
+  rule: RuleId;
   /** Defaults to the rule's default severity from core/rules. */
   severity?: Severity;
   message: string;

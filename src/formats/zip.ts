@@ -506,7 +506,7 @@ async function scanEntries(ctx: AnalysisContext, source: ByteSource, size: numbe
 
 export const zipAnalyzer: Analyzer = {
   id: 'zip',
-  version: '2',
+  version: '3',
   description:
     'Zip archives as PyTorch (miniz) and Python read them: EOCD/ZIP64, prepended bytes, every central-directory member (stored, deflate, bzip2, lzma, zstd, xz), local/central mismatches, duplicates, CRC, flags, traversal, links, bombs; PyTorch/TorchScript/npz detection',
   sniff: sniffZip,

@@ -17,8 +17,15 @@ export const GatewayConfigSchema = z
     /** Base URL clients use to reach the gateway (links in refusals and pagination); derived from host:port if unset. */
     publicUrl: z.string().url().optional(),
     upstream: z.string().url().default('https://huggingface.co'),
-    /** Hosts the upstream may redirect downloads to (CDNs). The upstream's own host is always allowed. */
-    upstreamRedirectHosts: z.array(z.string().min(1)).default(['cdn-lfs.huggingface.co', 'cdn-lfs-us-1.huggingface.co', 'cdn-lfs-eu-1.huggingface.co', 'cas-bridge.xethub.hf.co', 'cdn-lfs.hf.co']),
+    /**
+     * Hosts the upstream may redirect downloads to (CDNs): a host name, or `.domain` for every host
+     * under it. The upstream's own host is always allowed; credentials go to no other host. The
+     * default follows the Hub's CDN domains (cdn-lfs*.hf.co, cas-bridge.xethub.hf.co,
+     * cdn-lfs*.huggingface.co), so a renamed CDN host keeps working.
+     */
+    upstreamRedirectHosts: z
+      .preprocess((v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v), z.array(z.string().regex(/^(\*?\.)?[A-Za-z0-9.-]+(:\d+)?$/, 'expected a host name, or .domain for every host under it')))
+      .default(['.hf.co', '.huggingface.co']),
     dataDir: z.string().min(1).default('./modelgate-data'),
     /** Store URL: a path / sqlite:PATH (default: <dataDir>/modelgate.db) or postgres://... */
     store: z.string().optional(),
@@ -46,7 +53,19 @@ export const GatewayConfigSchema = z
     auditWebhook: z.string().url().optional(),
     /** Also send audit records to syslog: udp://host:port or tcp://host:port (RFC 5424). */
     auditSyslog: z.string().regex(/^(udp|tcp):\/\/[^/\s]+:\d+$/, 'expected udp://host:port or tcp://host:port').optional(),
+    /** Per upstream read; also the overall bound on one upstream API answer. */
     upstreamTimeoutMs: z.coerce.number().int().min(100).default(30_000),
+    /** Overall bound on one upstream download, however steadily it trickles. */
+    downloadTimeoutMs: z.coerce.number().int().min(1000).default(60 * 60_000),
+    /** Largest upstream API (JSON) answer the gateway reads. */
+    upstreamApiMaxBytes: z.coerce.number().int().min(1024).default(32 << 20),
+    /**
+     * Bound on gathering a repository's facts for a decision (repo info, config.json for custom
+     * code): past it the missing facts are unknown, which the policy judges (fail closed).
+     */
+    factsTimeoutMs: z.coerce.number().int().min(100).default(60_000),
+    /** A config.json larger than this is not fetched for the custom-code fact (which is then unknown). */
+    configJsonMaxBytes: z.coerce.number().int().min(1024).default(4 << 20),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Scanner limits passed to every scan (see README, Limits). */
     limits: z.record(z.string(), z.number().positive()).default({}),
@@ -75,6 +94,10 @@ const ENV_KEYS: Record<string, keyof GatewayConfig> = {
   MODELGATE_AUDIT_SYSLOG: 'auditSyslog',
   MODELGATE_LOG_LEVEL: 'logLevel',
   MODELGATE_HEAD_HOLD_MS: 'headHoldMs',
+  MODELGATE_UPSTREAM_REDIRECT_HOSTS: 'upstreamRedirectHosts',
+  MODELGATE_DOWNLOAD_TIMEOUT_MS: 'downloadTimeoutMs',
+  MODELGATE_UPSTREAM_API_MAX_BYTES: 'upstreamApiMaxBytes',
+  MODELGATE_FACTS_TIMEOUT_MS: 'factsTimeoutMs',
 };
 
 export class ConfigError extends Error {}

@@ -3,12 +3,13 @@
  * repo info, the hub's own verdict, custom code from config.json), evaluates the policy with the
  * active waivers, and records the audit entry before any byte is answered.
  */
+import { createHash } from 'node:crypto';
 import type { Policy, Decision, RepoFacts } from '../policy/types.js';
 import type { AuditRecord, AuditVerdict, Store } from '../store/types.js';
-import type { FileService, ScannedFile } from './files.js';
+import { LocalFlight, type FileService, type ScannedFile } from './files.js';
 import type { ResolveTarget } from './paths.js';
 import { apiPrefix } from './paths.js';
-import type { Upstream } from './upstream.js';
+import { UpstreamError, type Upstream } from './upstream.js';
 
 export interface ClientIdentity {
   /** Token name or anonymous@ip: never a secret. */
@@ -33,8 +34,19 @@ interface UpstreamInfo {
   securityRepoStatus?: { scansDone?: boolean; filesWithIssues?: Array<{ path?: string; level?: string }> };
 }
 
+export interface GatekeeperOptions {
+  /** Bound on reading config.json for the custom-code fact; past it the fact is unknown. */
+  factsTimeoutMs: number;
+  /** A larger config.json is not fetched for the fact (unknown). */
+  configJsonMaxBytes: number;
+}
+
+const DEFAULT_OPTIONS: GatekeeperOptions = { factsTimeoutMs: 60_000, configJsonMaxBytes: 4 << 20 };
+
 export class Gatekeeper {
   private facts = new Map<string, CachedFacts>();
+  /** Concurrent asks for one repository's info share one upstream call. */
+  private infoFlight = new LocalFlight();
   #policy: Policy;
 
   constructor(
@@ -42,6 +54,7 @@ export class Gatekeeper {
     private readonly files: FileService,
     private readonly upstream: Upstream,
     policy: Policy,
+    private readonly opts: GatekeeperOptions = DEFAULT_OPTIONS,
   ) {
     this.#policy = policy;
   }
@@ -58,57 +71,94 @@ export class Gatekeeper {
     return prev;
   }
 
-  /** Repository facts at a commit; partial (never throwing) when upstream cannot say. */
+  /**
+   * Repository facts at a commit from the upstream's repo info (no download). Never throws: what
+   * could not be learned stays absent, which the policy reads as unknown. Only a complete answer
+   * is cached; a failed lookup is asked again by the next request.
+   */
   async repoFacts(t: ResolveTarget, commit: string, auth: Record<string, string>): Promise<RepoFacts> {
     const key = `${t.type}:${t.id}@${commit}`;
     const hit = this.facts.get(key);
-    if (hit && hit.expires > Date.now()) return hit.facts;
+    if (hit && hit.expires > Date.now()) return { ...hit.facts, revision: t.revision };
+    // Keyed by credentials too: one user's refusal (a gated repo) must not become another's.
+    const who = auth['authorization'] ? createHash('sha256').update(auth['authorization']).digest('hex').slice(0, 16) : '-';
+    const got = await this.infoFlight.run(`${who}|${key}`, () => this.fetchInfo(t, commit, auth));
+    if (got.complete) {
+      if (this.facts.size >= FACTS_MAX) this.facts.delete(this.facts.keys().next().value!);
+      this.facts.set(key, { facts: got.facts, expires: Date.now() + FACTS_TTL_MS });
+    }
+    return { ...got.facts, revision: t.revision };
+  }
+
+  private async fetchInfo(t: ResolveTarget, commit: string, auth: Record<string, string>): Promise<{ facts: RepoFacts; complete: boolean }> {
     const facts: RepoFacts = { type: t.type, id: t.id, revision: t.revision, commit };
+    let info: UpstreamInfo;
     try {
       const res = await this.upstream.api('GET', `${apiPrefix(t)}/revision/${commit}?securityStatus=true`, auth);
-      if (res.status === 200) {
-        const info = JSON.parse(res.body.toString('utf8')) as UpstreamInfo;
-        if (info.createdAt) facts.createdAt = info.createdAt;
-        if (info.lastModified) facts.lastModified = info.lastModified;
-        const lic = info.cardData?.license;
-        if (typeof lic === 'string') facts.license = lic;
-        else if (Array.isArray(lic) && typeof lic[0] === 'string') facts.license = lic[0];
-        if (Array.isArray(info.siblings)) facts.files = info.siblings.map((s) => s.rfilename).filter((x): x is string => typeof x === 'string');
-        const sec = info.securityRepoStatus;
-        if (sec && typeof sec.scansDone === 'boolean') {
-          facts.upstreamScan = {
-            scansDone: sec.scansDone,
-            filesWithIssues: (sec.filesWithIssues ?? [])
-              .filter((f): f is { path: string; level: 'unsafe' | 'caution' } => typeof f.path === 'string' && (f.level === 'unsafe' || f.level === 'caution'))
-              .map((f) => ({ path: f.path, level: f.level })),
-          };
-        }
-      }
+      if (res.status !== 200) return { facts, complete: false };
+      info = JSON.parse(res.body.toString('utf8')) as UpstreamInfo;
+      if (info === null || typeof info !== 'object') return { facts, complete: false };
     } catch {
-      // Facts stay partial: rules that need them decide what unknown means.
+      // Unknown facts: the rules that need them decide what unknown means.
+      return { facts, complete: false };
     }
-    // Custom code is declared in config.json (auto_map); its scan says which files it needs.
-    if (t.path !== 'config.json' && (facts.files === undefined || facts.files.includes('config.json'))) {
-      try {
-        const cfgTarget: ResolveTarget = { ...t, revision: commit, path: 'config.json' };
-        const meta = await this.files.metadata(cfgTarget, auth);
-        const scanned = await this.files.ensure(cfgTarget, meta, auth);
-        facts.remoteCode = remoteCodeFrom(scanned);
-      } catch {
-        // No config.json, or it could not be fetched: unknown.
-      }
+    if (typeof info.createdAt === 'string') facts.createdAt = info.createdAt;
+    if (typeof info.lastModified === 'string') facts.lastModified = info.lastModified;
+    const lic = info.cardData?.license;
+    if (typeof lic === 'string') facts.license = lic;
+    else if (Array.isArray(lic) && typeof lic[0] === 'string') facts.license = lic[0];
+    if (Array.isArray(info.siblings)) facts.files = info.siblings.map((s) => s?.rfilename).filter((x): x is string => typeof x === 'string');
+    const sec = info.securityRepoStatus;
+    if (sec && typeof sec.scansDone === 'boolean') {
+      facts.upstreamScan = {
+        scansDone: sec.scansDone,
+        filesWithIssues: (Array.isArray(sec.filesWithIssues) ? sec.filesWithIssues : [])
+          .filter((f): f is { path: string; level: 'unsafe' | 'caution' } => typeof f?.path === 'string' && (f.level === 'unsafe' || f.level === 'caution'))
+          .map((f) => ({ path: f.path, level: f.level })),
+      };
     }
-    if (this.facts.size >= FACTS_MAX) this.facts.delete(this.facts.keys().next().value!);
-    this.facts.set(key, { facts, expires: Date.now() + FACTS_TTL_MS });
-    return facts;
+    return { facts, complete: true };
+  }
+
+  /**
+   * Whether the repository needs custom code (config.json auto_map), bounded in time and size:
+   * a config.json that drips or is huge must not hold every file of its repository.
+   */
+  private async remoteCode(t: ResolveTarget, commit: string, auth: Record<string, string>, files: string[] | undefined): Promise<RepoFacts['remoteCode']> {
+    if (files !== undefined && !files.includes('config.json')) return undefined;
+    const cfgTarget: ResolveTarget = { ...t, revision: commit, path: 'config.json' };
+    const work = (async (): Promise<RepoFacts['remoteCode']> => {
+      const meta = await this.files.metadata(cfgTarget, auth);
+      if (meta.size > this.opts.configJsonMaxBytes) return { needed: 'unknown', reason: `config.json is ${meta.size} bytes, over configJsonMaxBytes (${this.opts.configJsonMaxBytes})` };
+      return remoteCodeFrom(await this.files.ensure(cfgTarget, meta, auth));
+    })().catch((e: unknown): RepoFacts['remoteCode'] => {
+      if (e instanceof UpstreamError && e.status === 404) return undefined;
+      return { needed: 'unknown', reason: `config.json could not be read: ${(e as Error).message}` };
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<RepoFacts['remoteCode']>((resolve) => {
+      timer = setTimeout(() => resolve({ needed: 'unknown', reason: `config.json was not read within factsTimeoutMs (${this.opts.factsTimeoutMs} ms)` }), this.opts.factsTimeoutMs);
+    });
+    try {
+      return await Promise.race([work, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The repository-level decision (file = null): made before anything is downloaded. */
+  async decideRepo(t: ResolveTarget, commit: string, client: ClientIdentity, auth: Record<string, string>): Promise<Decision> {
+    const [repo, waivers] = await Promise.all([this.repoFacts(t, commit, auth), this.store.listWaivers({ activeAt: new Date().toISOString() })]);
+    return this.policy.evaluate({ repo, file: null, group: client.group, now: new Date(), waivers });
   }
 
   async decide(t: ResolveTarget, file: ScannedFile, client: ClientIdentity, auth: Record<string, string>): Promise<Decision> {
     const [repo, waivers] = await Promise.all([this.repoFacts(t, file.meta.commit, auth), this.store.listWaivers({ activeAt: new Date().toISOString() })]);
-    if (t.path === 'config.json') repo.remoteCode = remoteCodeFrom(file);
+    const remote = t.path === 'config.json' ? remoteCodeFrom(file) : await this.remoteCode(t, file.meta.commit, auth, repo.files);
+    if (remote !== undefined) repo.remoteCode = remote;
     return this.policy.evaluate({
       repo,
-      file: { path: t.path, sha256: file.sha256, size: file.meta.size, report: file.scan.report },
+      file: { path: t.path, sha256: file.sha256, size: file.size, report: file.scan.report },
       group: client.group,
       now: new Date(),
       waivers,
@@ -116,13 +166,10 @@ export class Gatekeeper {
   }
 }
 
-function remoteCodeFrom(f: ScannedFile): RepoFacts['remoteCode'] {
+function remoteCodeFrom(f: ScannedFile): { needed: boolean; files: string[] } {
   const hits = f.scan.report.findings.filter((x) => x.rule === 'REPO_REMOTE_CODE');
   const files = new Set<string>();
-  for (const h of hits) {
-    const d = h.evidence.details ?? {};
-    for (const v of Object.values(d)) if (typeof v === 'string' && v.endsWith('.py')) files.add(v);
-  }
+  for (const h of hits) for (const file of h.evidence.files ?? []) files.add(file);
   return { needed: hits.length > 0, files: [...files] };
 }
 

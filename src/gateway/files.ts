@@ -5,13 +5,15 @@
  * download and one scan (single flight).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import type { BlobStore, FileMeta, Store, StoredScan } from '../store/types.js';
 import type { Metrics } from './metrics.js';
 import type { ScanPool } from './scan-pool.js';
 import type { ResolveTarget } from './paths.js';
-import { Upstream, UpstreamError } from './upstream.js';
+import { SinkError, Upstream, UpstreamError } from './upstream.js';
 
 const HEX40 = /^[0-9a-f]{40}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
 
 export type FileErrorKind = 'hash-mismatch' | 'scan-failed' | 'store-unavailable';
 
@@ -29,6 +31,8 @@ export interface ScannedFile {
   meta: FileMeta;
   sha256: string;
   blobPath: string;
+  /** The size of the blob on disk: what is served, whatever upstream announced. */
+  size: number;
   scan: StoredScan;
   /** True when served from cache without an upstream download. */
   cached: boolean;
@@ -59,8 +63,9 @@ export function gitBlobSha1Hasher(size: number): ReturnType<typeof createHash> {
 export class FileService {
   private branches = new Map<string, { commit: string; expires: number }>();
   /** Recent verdicts in memory: a hot file's HEADs and GETs then cost no database round trip. */
-  private hot = new Map<string, { scan: StoredScan; blobPath: string }>();
+  private hot = new Map<string, { scan: StoredScan; blobPath: string; size: number }>();
   private metaFlight = new LocalFlight();
+  private judgedFlight = new LocalFlight();
   /** File metadata by (repo, commit, path): immutable for a commit, so safe to keep in memory. */
   private metas = new Map<string, FileMeta>();
   /** (user, repository) pairs upstream recently confirmed, until when. */
@@ -157,31 +162,72 @@ export class FileService {
   }
 
   /** Bytes on disk, verified and scanned under the current engine; downloads at most once. */
-  ensure(t: ResolveTarget, meta: FileMeta, auth: Record<string, string>): Promise<ScannedFile> {
+  async ensure(t: ResolveTarget, meta: FileMeta, auth: Record<string, string>): Promise<ScannedFile> {
+    // A file already judged needs no coordination: it is served even while the flight's backend
+    // (Redis) is down; only new work waits for it, and fails closed without it.
+    if (meta.sha256 && this.unverifiable(meta) === null) {
+      const sha256 = meta.sha256;
+      // In-process single flight: a storm on a blob held only by a shared store fetches it once here.
+      const hit = await this.judgedFlight.run(sha256, () => this.judged(sha256)).catch(() => null);
+      if (hit) {
+        this.metrics.inc('modelgate_cache_hits_total', { kind: 'verdict' });
+        return this.fromCache(meta, meta.sha256, hit);
+      }
+    }
     const key = meta.sha256 ?? `${meta.repoType}:${meta.repo}@${meta.commit}:${meta.path}`;
     return this.flight.run(key, () => this.fetchAndScan(t, meta, auth));
   }
 
-  private remember(sha256: string, scan: StoredScan, blobPath: string): void {
+  private remember(sha256: string, scan: StoredScan, blobPath: string, size: number): void {
     if (this.hot.size >= 10_000) this.hot.delete(this.hot.keys().next().value!);
-    this.hot.set(sha256, { scan, blobPath });
+    this.hot.set(sha256, { scan, blobPath, size });
   }
 
-  private async cachedScan(sha256: string, displayName: string): Promise<{ scan: StoredScan; blobPath: string; rescanned: boolean } | null> {
+  /** A published blob and its verdict under the current engine, without new work; null when either is missing. */
+  private async judged(sha256: string): Promise<{ scan: StoredScan; blobPath: string; size: number } | null> {
     // Blobs are immutable and published only after their scan: a remembered pair stays valid.
     const hot = this.hot.get(sha256);
-    if (hot && hot.scan.engineKey === this.engineKey) return { ...hot, rescanned: false };
+    if (hot && hot.scan.engineKey === this.engineKey) return hot;
     const blobPath = await this.blobs.localPath(sha256);
     if (!blobPath) return null;
-    let scan = await this.store.getScan(sha256, this.engineKey);
-    if (scan) {
-      this.remember(sha256, scan, blobPath);
-      return { scan, blobPath, rescanned: false };
-    }
+    const scan = await this.store.getScan(sha256, this.engineKey);
+    if (!scan) return null;
+    const { size } = await stat(blobPath);
+    this.remember(sha256, scan, blobPath, size);
+    return { scan, blobPath, size };
+  }
+
+  private async cachedScan(sha256: string, displayName: string): Promise<{ scan: StoredScan; blobPath: string; size: number; rescanned: boolean } | null> {
+    const hit = await this.judged(sha256);
+    if (hit) return { ...hit, rescanned: false };
+    const blobPath = await this.blobs.localPath(sha256);
+    if (!blobPath) return null;
     // The blob is here but was scanned by another engine or rules version: rescan lazily.
-    scan = await this.scanBlob(blobPath, sha256, displayName);
-    this.remember(sha256, scan, blobPath);
-    return { scan, blobPath, rescanned: true };
+    const scan = await this.scanBlob(blobPath, sha256, displayName);
+    const { size } = await stat(blobPath);
+    this.remember(sha256, scan, blobPath, size);
+    return { scan, blobPath, size, rescanned: true };
+  }
+
+  /**
+   * A cached blob answers for this file only if it is what upstream announced, size included: an
+   * upstream that names a cached blob's sha256 with another size would otherwise get that size
+   * sent as Content-Length over a longer body, and the surplus read as the next response.
+   */
+  private fromCache(meta: FileMeta, sha256: string, hit: { scan: StoredScan; blobPath: string; size: number }): ScannedFile {
+    if (hit.size !== meta.size) {
+      throw new FileError(
+        'hash-mismatch',
+        `upstream announced ${meta.size} bytes for ${meta.path} with sha256 ${sha256.slice(0, 16)}..., but the verified copy of that sha256 has ${hit.size} bytes; nothing was served`,
+      );
+    }
+    return { meta, sha256, blobPath: hit.blobPath, size: hit.size, scan: hit.scan, cached: true };
+  }
+
+  /** Why a regular file's bytes could not be checked against what upstream announced, or null. */
+  private unverifiable(meta: FileMeta): string | null {
+    if (meta.lfs || HEX40.test(meta.etag) || HEX64.test(meta.etag)) return null;
+    return `upstream gave ${meta.path} no hash to verify its bytes against (its ETag is neither a git blob id nor a sha256, and it has no X-Linked-Etag); refused`;
   }
 
   private async scanBlob(path: string, sha256: string, displayName: string): Promise<StoredScan> {
@@ -208,6 +254,8 @@ export class FileService {
 
   private async fetchAndScan(t: ResolveTarget, meta: FileMeta, auth: Record<string, string>): Promise<ScannedFile> {
     const displayName = meta.path;
+    const why = this.unverifiable(meta);
+    if (why) throw new FileError('hash-mismatch', why);
     if (!meta.sha256) {
       // Another replica (or an earlier request) may have downloaded it and learned its sha256.
       const stored = await this.store.getFileMeta(meta.repoType, meta.repo, meta.commit, meta.path);
@@ -217,7 +265,7 @@ export class FileService {
       const hit = await this.cachedScan(meta.sha256, displayName);
       if (hit) {
         this.metrics.inc('modelgate_cache_hits_total', { kind: hit.rescanned ? 'blob' : 'verdict' });
-        return { meta, sha256: meta.sha256, blobPath: hit.blobPath, scan: hit.scan, cached: true };
+        return this.fromCache(meta, meta.sha256, hit);
       }
     }
     // The CDN location is short-lived: ask for it now, by commit.
@@ -246,6 +294,8 @@ export class FileService {
       if (sha1 && HEX40.test(meta.etag)) {
         const got = sha1.digest('hex');
         if (got !== meta.etag) throw new FileError('hash-mismatch', `downloaded bytes of ${meta.path} have git blob id ${got.slice(0, 12)}…, upstream announced ${meta.etag.slice(0, 12)}…`);
+      } else if (!meta.lfs && HEX64.test(meta.etag) && sha256 !== meta.etag) {
+        throw new FileError('hash-mismatch', `downloaded bytes of ${meta.path} have sha256 ${sha256.slice(0, 16)}…, upstream announced ${meta.etag.slice(0, 16)}…`);
       }
       const scan = (await this.store.getScan(sha256, this.engineKey)) ?? (await this.scanBlob(writer.tempPath, sha256, displayName));
       const tPublish = performance.now();
@@ -253,17 +303,30 @@ export class FileService {
       this.metrics.observe('modelgate_publish_duration_seconds', (performance.now() - tPublish) / 1000);
       const blobPath = await this.blobs.localPath(sha256);
       if (!blobPath) throw new FileError('store-unavailable', 'blob vanished after commit');
-      this.remember(sha256, scan, blobPath);
+      this.remember(sha256, scan, blobPath, meta.size);
       if (meta.sha256 !== sha256) {
         meta.sha256 = sha256;
         await this.store.putFileMeta(meta);
       }
       this.rememberMeta(meta);
-      return { meta, sha256, blobPath, scan, cached: false };
+      return { meta, sha256, blobPath, size: meta.size, scan, cached: false };
     } catch (e) {
-      await writer.abort();
+      await writer.abort().catch(() => undefined);
       if (e instanceof UpstreamError) this.metrics.inc('modelgate_upstream_errors_total', { kind: e.kind });
+      // The cache disk failing (full, read-only) is the gateway's fault, not the upstream's.
+      if (e instanceof SinkError) throw new FileError('store-unavailable', `the gateway's cache disk could not take the download (${diskReason(e.cause)})`);
+      if (DISK_CODES.has((e as NodeJS.ErrnoException)?.code ?? '')) throw new FileError('store-unavailable', `the gateway's cache disk could not take the download (${diskReason(e)})`);
       throw e;
     }
   }
+}
+
+const DISK_CODES = new Set(['ENOSPC', 'EROFS', 'EDQUOT', 'EIO']);
+
+function diskReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC') return 'ENOSPC: the cache disk is full';
+  if (code === 'EROFS') return 'EROFS: the cache disk is read-only';
+  if (code === 'EDQUOT') return 'EDQUOT: disk quota exceeded';
+  return code ?? 'write failed';
 }

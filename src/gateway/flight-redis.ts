@@ -14,6 +14,19 @@ const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call
 /** Extends the lease only if we still own it. */
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 
+/** Redis cannot be asked: new work (downloads, scans) is refused; already-judged files never get here. */
+export class FlightUnavailable extends Error {
+  readonly kind = 'flight-unavailable';
+  constructor(cause: unknown) {
+    super(`the download coordinator (Redis) is unavailable (${(cause as Error)?.message ?? String(cause)})`);
+    this.name = 'FlightUnavailable';
+  }
+}
+
+function unavailable(e: unknown): never {
+  throw new FlightUnavailable(e);
+}
+
 export interface RedisFlightOptions {
   url: string;
   /** Lease length; renewed at a third of it while the work runs. */
@@ -48,7 +61,7 @@ export class RedisFlight implements Flight {
   private async acrossReplicas<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const lease = this.prefix + key;
     for (;;) {
-      const got = await this.redis.set(lease, this.owner, 'PX', this.leaseMs, 'NX');
+      const got = await this.redis.set(lease, this.owner, 'PX', this.leaseMs, 'NX').catch(unavailable);
       if (got === 'OK') {
         const timer = setInterval(() => {
           this.redis.eval(RENEW, 1, lease, this.owner, String(this.leaseMs)).catch(() => undefined);
@@ -61,7 +74,7 @@ export class RedisFlight implements Flight {
         }
       }
       // Someone else is fetching: wait until their lease is gone (done, or expired with them).
-      while ((await this.redis.exists(lease)) === 1) await new Promise((r) => setTimeout(r, this.pollMs));
+      while ((await this.redis.exists(lease).catch(unavailable)) === 1) await new Promise((r) => setTimeout(r, this.pollMs));
     }
   }
 

@@ -14,6 +14,33 @@ const HELP: Record<string, [string, 'counter' | 'histogram' | 'gauge']> = {
   modelgate_scans_pending: ['Scans queued or running', 'gauge'],
 };
 
+/**
+ * The `route` label of modelgate_requests_total. Labels come from this fixed set, never from the
+ * request: one label per unknown path would let anyone grow /metrics (and memory) without bound.
+ */
+export const ROUTES = ['resolve', 'api', 'reports', 'admin', 'healthz', 'readyz', 'metrics', 'root', 'other'] as const;
+export type RouteLabel = (typeof ROUTES)[number];
+
+export function routeLabel(url: string, isResolve: (url: string) => boolean): RouteLabel {
+  const path = url.split('?')[0]!;
+  try {
+    if (isResolve(path)) return 'resolve';
+  } catch {
+    // A malformed resolve path (answered 400) is still counted, under 'other'.
+  }
+  if (path.startsWith('/api/')) return 'api';
+  const first = path.split('/')[1] ?? '';
+  if (first === '') return 'root';
+  return NAMED.has(first) ? (first as RouteLabel) : 'other';
+}
+
+const NAMED: ReadonlySet<string> = new Set<RouteLabel>(['reports', 'admin', 'healthz', 'readyz', 'metrics']);
+
+/** HTTP statuses as labels: the three-digit codes a server sends, anything else 'other'. */
+export function statusLabel(code: number): string {
+  return Number.isInteger(code) && code >= 100 && code <= 599 ? String(code) : 'other';
+}
+
 const BUCKETS = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300];
 
 function key(name: string, labels: Labels): string {

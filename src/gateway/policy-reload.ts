@@ -4,8 +4,48 @@
  * Both outcomes are audited, so the record shows which policy version made each decision and why
  * it changed.
  */
-import { loadPolicy } from '../policy/load.js';
+import { closeSync, constants as fsc, fstatSync, openSync, readSync } from 'node:fs';
+import { defaultPolicy, parsePolicy } from '../policy/load.js';
+import { PolicyError } from '../policy/schema.js';
+import type { CompiledPolicy } from '../policy/evaluate.js';
 import type { GatewayContext } from './context.js';
+
+/** Far above any real policy; a bound on what a reload reads. */
+export const MAX_POLICY_BYTES = 1 << 20;
+
+/**
+ * The policy file's text, read without ever blocking: opened non-blocking and refused unless it
+ * is a regular file (a FIFO or a device would stall the event loop, and with it every request,
+ * on SIGHUP) of at most MAX_POLICY_BYTES.
+ */
+export function readPolicyText(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK);
+  } catch (e) {
+    throw new PolicyError(`cannot read policy file ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new PolicyError(`policy file ${path} is not a regular file`);
+    if (st.size > MAX_POLICY_BYTES) throw new PolicyError(`policy file ${path} is larger than ${MAX_POLICY_BYTES} bytes`);
+    const buf = Buffer.alloc(st.size);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The configured policy file (read as above), or the default policy when none is configured. */
+export function loadGatewayPolicy(path: string | null | undefined): CompiledPolicy {
+  return path ? parsePolicy(readPolicyText(path), path) : defaultPolicy();
+}
 
 export type PolicyReload = { ok: true; version: string; previous: string; changed: boolean } | { ok: false; error: string; version: string };
 
@@ -22,7 +62,7 @@ export async function reloadPolicy(ctx: Pick<GatewayContext, 'config' | 'gatekee
   const base = { time: new Date().toISOString(), requestId: by.requestId, client: by.name, group: by.group, method: 'POST', repoType: 'model' as const, repo: '*', revision: '', commit: null, path: null, sha256: null, rules: [], findings: [], waivers: [], upstreamStatus: null, scanId: null };
   let next;
   try {
-    next = loadPolicy(ctx.config.policy);
+    next = loadGatewayPolicy(ctx.config.policy);
   } catch (e) {
     const error = (e as Error).message;
     ctx.log.error({ source, error }, 'policy reload failed; the running policy stays in force');

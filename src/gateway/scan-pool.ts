@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { packageRoot } from '../core/package.js';
 import type { Limits } from '../core/limits.js';
 import { Engine } from '../scan/engine.js';
-import { scanFileWith } from '../scan/scan.js';
+import { scanBlobFile } from './scan-blob.js';
 import type { FileReport } from '../scan/report.js';
 
 interface Pending {
@@ -80,7 +80,7 @@ export class ScanPool {
   scan(path: string, displayName: string): Promise<FileReport> {
     if (this.closed) return Promise.reject(new Error('scan pool is closed'));
     if (this.inProcess) {
-      return scanFileWith(this.inProcess, path).then((r) => ({ ...r, path: displayName }));
+      return scanBlobFile(this.inProcess, path, displayName);
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ path, displayName, resolve, reject });

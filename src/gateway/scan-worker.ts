@@ -1,8 +1,8 @@
 /** A scan worker thread: scans blob files with its own engine, one job at a time. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Engine } from '../scan/engine.js';
-import { scanFileWith } from '../scan/scan.js';
 import type { Limits } from '../core/limits.js';
+import { scanBlobFile } from './scan-blob.js';
 
 export interface ScanJob {
   id: number;
@@ -14,8 +14,7 @@ const engine = new Engine({ limits: (workerData as { limits?: Partial<Limits> } 
 
 parentPort?.on('message', async (job: ScanJob) => {
   try {
-    const report = await scanFileWith(engine, job.path);
-    report.path = job.displayName;
+    const report = await scanBlobFile(engine, job.path, job.displayName);
     parentPort!.postMessage({ id: job.id, report });
   } catch (e) {
     parentPort!.postMessage({ id: job.id, error: e instanceof Error ? e.message : String(e) });

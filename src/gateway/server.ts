@@ -3,12 +3,13 @@
  * fastify server speaking the Hub protocol. Routes parse raw URLs themselves (revisions arrive
  * percent-encoded and must be split before decoding), so one catch-all dispatches.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { loadPolicy } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
+import { engineKeyOf } from '../scan/engine-key.js';
 import { openBlobStore, SHARED_SWEEP_MIN_AGE_MS } from '../store/blobs-open.js';
 import { StoreError } from '../store/errors.js';
 import { openStore } from '../store/open.js';
@@ -21,8 +22,9 @@ import { Gatekeeper } from './decide.js';
 import { FileService, LocalFlight, type Flight } from './files.js';
 import { RedisFlight } from './flight-redis.js';
 import { refuse } from './http.js';
-import { Metrics } from './metrics.js';
+import { Metrics, routeLabel, statusLabel } from './metrics.js';
 import { BadRequest, parseApi, parseResolve } from './paths.js';
+import { loadGatewayPolicy } from './policy-reload.js';
 import { registerAdmin } from './routes/admin.js';
 import { handleApi } from './routes/api.js';
 import { handleReport } from './routes/reports.js';
@@ -45,11 +47,19 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** What a cache key must change with: scanner, analyzers and rules. */
-export function engineKeyOf(info: { version: string; rulesVersion: string; analyzers: Record<string, string> }): string {
-  const h = createHash('sha256').update(JSON.stringify([info.version, info.rulesVersion, Object.entries(info.analyzers).sort()])).digest('hex');
-  return `${info.version}+${h.slice(0, 12)}`;
+/** The address is taken (or not ours to take): `serve` says so in one line and exits 2. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+  constructor(
+    readonly address: string,
+    readonly code: string,
+  ) {
+    super(`cannot listen on ${address}: ${code === 'EADDRINUSE' ? 'address already in use (is another modelgate running?)' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : code}`);
+  }
 }
+
+/** How often temporary files left by crashed writers are looked for (besides start-up). */
+const SWEEP_EVERY_MS = 10 * 60_000;
 
 /** Start-up failures of the blob store name the blob store, not the database. */
 export class BlobStoreStartError extends Error {
@@ -69,6 +79,18 @@ function blobStoreError(config: GatewayConfig): (e: unknown) => never {
   };
 }
 
+/** Room for at least one more download's buffers and the database's journal. */
+const MIN_FREE_BYTES = 64 << 20;
+
+async function diskWritable(dir: string): Promise<boolean> {
+  try {
+    const st = await statfs(dir);
+    return st.bavail * st.bsize >= MIN_FREE_BYTES;
+  } catch {
+    return false;
+  }
+}
+
 export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
   mkdirSync(config.dataDir, { recursive: true });
   const store = deps.store ?? (await openStore(config.store!));
@@ -76,14 +98,20 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   // Replicas share the data directory: start-up must not sweep another replica's live download.
   const blobs = deps.blobs ?? (await openBlobStore(config.blobStore, config.dataDir, config.redis ? { sweepMinAgeMs: SHARED_SWEEP_MIN_AGE_MS } : {}).catch(blobStoreError(config)));
   await blobs.sweep().catch(blobStoreError(config));
-  const policy = deps.policy ?? loadPolicy(config.policy);
+  const policy = deps.policy ?? loadGatewayPolicy(config.policy);
   const metrics = new Metrics();
-  const upstream = new Upstream({ base: config.upstream, redirectHosts: config.upstreamRedirectHosts, timeoutMs: config.upstreamTimeoutMs });
+  const upstream = new Upstream({
+    base: config.upstream,
+    redirectHosts: config.upstreamRedirectHosts,
+    timeoutMs: config.upstreamTimeoutMs,
+    downloadTimeoutMs: config.downloadTimeoutMs,
+    apiMaxBytes: config.upstreamApiMaxBytes,
+  });
   const pool = new ScanPool(config.scanWorkers, config.limits);
   const engineKey = engineKeyOf(ScanPool.engineInfo(config.limits));
   const redisFlight = !deps.flight && config.redis ? new RedisFlight({ url: config.redis, leaseMs: config.flightLeaseMs }) : null;
   const files = new FileService(store, blobs, upstream, pool, engineKey, metrics, config.branchTtlMs, deps.flight ?? redisFlight ?? new LocalFlight(), config.upstreamAuth === 'pass');
-  const gatekeeper = new Gatekeeper(store, files, upstream, policy);
+  const gatekeeper = new Gatekeeper(store, files, upstream, policy, { factsTimeoutMs: config.factsTimeoutMs, configJsonMaxBytes: config.configJsonMaxBytes });
   const audit = new AuditSink(store, config.auditWebhook, config.auditSyslog);
   metrics.gauge('modelgate_scans_pending', () => pool.pending);
 
@@ -107,21 +135,42 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.addHook('onResponse', async (req, reply) => {
-    const route = parseResolve(req.raw.url ?? '') ? 'resolve' : (req.raw.url ?? '').startsWith('/api/') ? 'api' : (req.raw.url ?? '').split('/')[1] || 'root';
-    metrics.inc('modelgate_requests_total', { route, status: String(reply.statusCode) });
+    const route = routeLabel(req.raw.url ?? '/', (u) => parseResolve(u) !== null);
+    metrics.inc('modelgate_requests_total', { route, status: statusLabel(reply.statusCode) });
+  });
+  // A client's mistake (bad JSON, a malformed path) is logged at info without a stack: only
+  // failures of the gateway itself are errors worth a stack trace.
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status < 500) {
+      req.log.info({ status, reason: err.message }, 'client error');
+      return refuse(reply, status, `bad request: ${err.message}`);
+    }
+    req.log.error({ err }, 'request failed');
+    return refuse(reply, status, 'internal error');
   });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', String(req.id));
   });
 
   let ready = false;
+  // Downloads orphaned by a crash of this or another process are removed while the gateway runs.
+  const sweeper = setInterval(() => {
+    blobs.sweep().catch((e: unknown) => app.log.warn({ err: e }, 'sweeping temporary blob files failed'));
+  }, SWEEP_EVERY_MS);
+  sweeper.unref();
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const storeOk = await store.ping().catch(() => false);
     const redisOk = redisFlight ? await redisFlight.ping() : null;
     const blobsOk = blobs.ping ? await blobs.ping() : null;
-    const ok = ready && storeOk && redisOk !== false && blobsOk !== false;
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', store: storeOk, ...(redisOk !== null ? { redis: redisOk } : {}), ...(blobsOk !== null ? { blobs: blobsOk } : {}) });
+    // A full or read-only cache disk refuses every new download: not ready.
+    const diskOk = await diskWritable(config.dataDir);
+    const upstreamOk = await upstream.ping();
+    const ok = ready && storeOk && redisOk !== false && blobsOk !== false && diskOk && upstreamOk;
+    return reply
+      .code(ok ? 200 : 503)
+      .send({ status: ok ? 'ready' : 'not ready', store: storeOk, ...(redisOk !== null ? { redis: redisOk } : {}), ...(blobsOk !== null ? { blobs: blobsOk } : {}), disk: diskOk, upstream: upstreamOk });
   });
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
   app.get<{ Params: { id: string } }>('/reports/:id', (req, reply) => handleReport(ctx, req, reply));
@@ -152,7 +201,15 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     app,
     ctx,
     async listen() {
-      await app.listen({ host: config.host, port: config.port });
+      try {
+        await app.listen({ host: config.host, port: config.port });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+          throw new ListenError(config.host.includes(':') ? `[${config.host}]:${config.port}` : `${config.host}:${config.port}`, code);
+        }
+        throw e;
+      }
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.port;
       base = publicBase(config, port);
@@ -161,6 +218,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     },
     async close() {
       ready = false;
+      clearInterval(sweeper);
       await app.close();
       await pool.close();
       audit.close();

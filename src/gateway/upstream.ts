@@ -48,31 +48,89 @@ function unquote(s: string | undefined): string | null {
 
 export interface UpstreamOptions {
   base: string;
+  /** Hosts downloads may be redirected to: `host` exactly, or `.domain` / `*.domain` for any host under it. */
   redirectHosts: string[];
+  /** Per read (headers, each body chunk). */
   timeoutMs: number;
+  /** Overall bound on one download, however steadily it trickles. */
+  downloadTimeoutMs?: number;
+  /** Largest API answer (JSON) read into memory. */
+  apiMaxBytes?: number;
+}
+
+/** The setting operators change to let downloads follow redirects to another host. */
+export const REDIRECT_SETTING = 'upstreamRedirectHosts (MODELGATE_UPSTREAM_REDIRECT_HOSTS)';
+
+/** Whether `host` (hostname[:port]) is the upstream or matches one of the allowed patterns. */
+export function hostAllowed(host: string, upstreamHost: string, patterns: readonly string[]): boolean {
+  if (host === upstreamHost) return true;
+  const name = host.replace(/:\d+$/, '').toLowerCase();
+  return patterns.some((p) => {
+    const pat = p.toLowerCase();
+    if (pat.startsWith('*.') || pat.startsWith('.')) {
+      const suffix = pat.slice(pat.indexOf('.'));
+      return name.endsWith(suffix) && name.length > suffix.length;
+    }
+    return pat === host.toLowerCase() || pat === name;
+  });
+}
+
+/** A failure of the place the downloaded bytes go (the cache disk), not of the upstream. */
+export class SinkError extends Error {
+  constructor(override readonly cause: unknown) {
+    super((cause as Error)?.message ?? String(cause));
+    this.name = 'SinkError';
+  }
 }
 
 export class Upstream {
   readonly base: URL;
   private readonly agent: Agent;
-  private readonly allowed: Set<string>;
+  private readonly redirectHosts: string[];
+  private readonly downloadTimeoutMs: number;
+  private readonly apiMaxBytes: number;
+  private readonly apiTimeoutMs: number;
 
   constructor(opts: UpstreamOptions) {
     this.base = new URL(opts.base);
     this.agent = new Agent({ headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs, connectTimeout: Math.min(opts.timeoutMs, 10_000) });
-    this.allowed = new Set([this.base.host, ...opts.redirectHosts]);
+    this.redirectHosts = [...opts.redirectHosts];
+    this.downloadTimeoutMs = opts.downloadTimeoutMs ?? 60 * 60_000;
+    this.apiMaxBytes = opts.apiMaxBytes ?? 32 << 20;
+    this.apiTimeoutMs = opts.timeoutMs;
+  }
+
+  private allowed(host: string): boolean {
+    return hostAllowed(host, this.base.host, this.redirectHosts);
   }
 
   async close(): Promise<void> {
     await this.agent.close();
   }
 
-  private async call(url: URL, method: 'GET' | 'HEAD' | 'POST', headers: Record<string, string>, body?: string | Buffer): Promise<Dispatcher.ResponseData> {
+  private reachable: { ok: boolean; at: number } | null = null;
+
+  /** Whether the upstream answers HTTP at all (any status), remembered for 10 s: readiness probes are frequent. */
+  async ping(): Promise<boolean> {
+    if (this.reachable && Date.now() - this.reachable.at < 10_000) return this.reachable.ok;
+    let ok = false;
     try {
-      return await request(url, { method, headers: { 'accept-encoding': 'identity', 'user-agent': 'modelgate', ...headers }, ...(body !== undefined ? { body } : {}), dispatcher: this.agent });
+      const res = await request(this.base, { method: 'HEAD', dispatcher: this.agent, signal: AbortSignal.timeout(5000) });
+      await res.body.dump();
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    this.reachable = { ok, at: Date.now() };
+    return ok;
+  }
+
+  private async call(url: URL, method: 'GET' | 'HEAD' | 'POST', headers: Record<string, string>, body?: string | Buffer, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+    try {
+      return await request(url, { method, headers: { 'accept-encoding': 'identity', 'user-agent': 'modelgate', ...headers }, ...(body !== undefined ? { body } : {}), ...(signal ? { signal } : {}), dispatcher: this.agent });
     } catch (e) {
       const code = (e as { code?: string }).code ?? '';
-      if (code.includes('TIMEOUT')) throw new UpstreamError('timeout', `upstream timed out (${url.host})`);
+      if (code.includes('TIMEOUT') || signal?.aborted) throw new UpstreamError('timeout', `upstream timed out (${url.host})`);
       throw new UpstreamError('unreachable', `upstream unreachable (${url.host}: ${code || (e as Error).message})`);
     }
   }
@@ -91,13 +149,15 @@ export class Upstream {
         const next = new URL(loc, url);
         // A cross-host redirect is the CDN: the metadata is on this response.
         if (next.host !== url.host) {
-          if (!this.allowed.has(next.host)) throw new UpstreamError('redirect', `upstream redirected to unexpected host ${next.host}`);
+          if (!this.allowed(next.host)) throw new UpstreamError('redirect', `upstream redirected to unexpected host ${next.host}; allow it with ${REDIRECT_SETTING}`);
           return this.metadataFrom(h, commit, linked, next, res.statusCode);
         }
         url = next;
         continue;
       }
       if (res.statusCode >= 400) throw new UpstreamError('status', `upstream answered ${res.statusCode}`, res.statusCode, pickErrorHeaders(h));
+      // 204, 206, 304, a redirect without a location...: not an answer about the file.
+      if (res.statusCode !== 200) throw new UpstreamError('protocol', `upstream answered ${res.statusCode} to the metadata request (expected 200 or a redirect)`, res.statusCode);
       return this.metadataFrom(h, commit, linked, url, res.statusCode);
     }
     throw new UpstreamError('redirect', 'too many upstream redirects');
@@ -115,23 +175,28 @@ export class Upstream {
     return { commit, etag: etag ?? linked!, linkedEtag: linked, size, location: location.toString(), lfs };
   }
 
-  /** Stream a file's bytes to `sink`; follows redirects to allowed hosts only. */
+  /**
+   * Stream a file's bytes to `sink`; follows redirects to allowed hosts only. Bounded overall by
+   * the download deadline, not only per read: a body that drips a byte before each read timeout
+   * would otherwise hold the file (and every request waiting for it) forever.
+   */
   async download(location: string, auth: Record<string, string>, expectedSize: number, sink: (chunk: Uint8Array) => Promise<void>): Promise<number> {
+    const signal = AbortSignal.timeout(this.downloadTimeoutMs);
     let url = new URL(location);
     for (let hop = 0; hop < 5; hop++) {
       // Credentials go only to the upstream itself, never to a CDN.
-      const res = await this.call(url, 'GET', url.host === this.base.host ? auth : {});
+      const res = await this.call(url, 'GET', url.host === this.base.host ? auth : {}, undefined, signal);
       const loc = header(res.headers, 'location');
       if (res.statusCode >= 300 && res.statusCode < 400 && loc) {
         await res.body.dump();
         const next = new URL(loc, url);
-        if (!this.allowed.has(next.host)) throw new UpstreamError('redirect', `upstream redirected the download to unexpected host ${next.host}`);
+        if (!this.allowed(next.host)) throw new UpstreamError('redirect', `upstream redirected the download to unexpected host ${next.host}; allow it with ${REDIRECT_SETTING}`);
         url = next;
         continue;
       }
       if (res.statusCode !== 200) {
-        await res.body.dump();
-        throw new UpstreamError('status', `upstream answered ${res.statusCode} to the download`, res.statusCode);
+        await res.body.dump().catch(() => undefined);
+        throw new UpstreamError('status', `upstream answered ${res.statusCode} to the download (expected 200)`, res.statusCode, pickErrorHeaders(res.headers));
       }
       const enc = header(res.headers, 'content-encoding');
       if (enc && enc !== 'identity') {
@@ -143,10 +208,18 @@ export class Upstream {
         for await (const chunk of res.body) {
           n += (chunk as Buffer).length;
           if (n > expectedSize) throw new UpstreamError('protocol', `upstream sent more than the announced ${expectedSize} bytes`);
-          await sink(chunk as Buffer);
+          try {
+            await sink(chunk as Buffer);
+          } catch (e) {
+            throw new SinkError(e);
+          }
         }
       } catch (e) {
-        if (e instanceof UpstreamError) throw e;
+        if (e instanceof UpstreamError || e instanceof SinkError) {
+          res.body.destroy();
+          throw e;
+        }
+        if (signal.aborted) throw new UpstreamError('timeout', `upstream download exceeded the overall deadline of ${this.downloadTimeoutMs} ms after ${n} of ${expectedSize} bytes (downloadTimeoutMs)`);
         throw new UpstreamError('cut', `upstream download was cut after ${n} bytes: ${(e as Error).message}`);
       }
       if (n !== expectedSize) throw new UpstreamError('cut', `upstream download ended after ${n} of ${expectedSize} bytes`);
@@ -157,9 +230,11 @@ export class Upstream {
 
   /** An API call passed through (JSON). */
   async api(method: 'GET' | 'POST', pathAndQuery: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
+    // An answer is small: the per-read timeout bounds the whole of it, so a drip cannot hold it.
+    const signal = AbortSignal.timeout(this.apiTimeoutMs);
     let url = new URL(pathAndQuery, this.base);
     for (let hop = 0; hop < 5; hop++) {
-      const res = await this.call(url, method, headers, body);
+      const res = await this.call(url, method, headers, body, signal);
       const loc = header(res.headers, 'location');
       if (res.statusCode >= 300 && res.statusCode < 400 && loc) {
         await res.body.dump();
@@ -170,13 +245,29 @@ export class Upstream {
       }
       const out: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
-      let buf: Buffer;
+      // Bounded: a hostile or broken upstream must not fill the gateway's memory with one answer.
+      const declared = Number(out['content-length']);
+      if (Number.isFinite(declared) && declared > this.apiMaxBytes) {
+        res.body.destroy();
+        throw new UpstreamError('protocol', `upstream API answer of ${declared} bytes exceeds the ${this.apiMaxBytes}-byte limit (upstreamApiMaxBytes)`);
+      }
+      const chunks: Buffer[] = [];
+      let n = 0;
       try {
-        buf = Buffer.from(await res.body.arrayBuffer());
+        for await (const c of res.body) {
+          n += (c as Buffer).length;
+          if (n > this.apiMaxBytes) {
+            res.body.destroy();
+            throw new UpstreamError('protocol', `upstream API answer exceeds the ${this.apiMaxBytes}-byte limit (upstreamApiMaxBytes)`);
+          }
+          chunks.push(c as Buffer);
+        }
       } catch (e) {
+        if (e instanceof UpstreamError) throw e;
+        if (signal.aborted) throw new UpstreamError('timeout', `upstream API answer took longer than ${this.apiTimeoutMs} ms (upstreamTimeoutMs)`);
         throw new UpstreamError('cut', `upstream API response was cut: ${(e as Error).message}`);
       }
-      return { status: res.statusCode, headers: out, body: buf };
+      return { status: res.statusCode, headers: out, body: Buffer.concat(chunks) };
     }
     throw new UpstreamError('redirect', 'too many upstream API redirects');
   }
@@ -184,7 +275,7 @@ export class Upstream {
 
 function pickErrorHeaders(h: Dispatcher.ResponseData['headers']): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const k of ['x-error-code', 'x-error-message']) {
+  for (const k of ['x-error-code', 'x-error-message', 'retry-after']) {
     const v = header(h, k);
     if (v !== undefined) out[k] = v;
   }

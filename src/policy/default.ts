@@ -22,7 +22,7 @@ export const DEFAULT_RULES: RuleSet = {
   formats: { action: 'off', allow: [], ignore: ['text', 'json', 'jinja', 'hydra-yaml', 'parquet', 'arrow-ipc', 'unknown'] },
   'remote-code': { action: 'off' },
   license: { action: 'off', allow: [], unknown: 'block' },
-  'upstream-verdict': { action: 'off', unsafe: 'block', caution: 'warn', 'not-scanned': 'off' },
+  'upstream-verdict': { action: 'off', unsafe: 'block', caution: 'warn', 'not-scanned': 'off', unknown: 'block' },
   'min-age': { action: 'off', days: 7, unknown: 'block' },
   'pinned-revisions': { action: 'off', pins: {} },
 };

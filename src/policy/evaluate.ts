@@ -46,15 +46,14 @@ function atLeastThreshold(s: Severity, t: Threshold): boolean {
 }
 
 /**
- * The finding as a headline phrase. Pickle global findings read as a sentence after the file name
- * (`model.bin calls os.system`); the alias the pickle used stays in the finding, not the headline.
+ * The finding as a headline phrase. Findings that read as a sentence after the file name carry
+ * that clause (`evidence.phrase`: `model.bin calls os.system`, the alias the pickle used left in
+ * the finding); the others are `file: message`.
  */
 function findingPhrase(file: string, f: Finding): string {
-  const g = f.evidence?.global;
-  let msg = f.message;
-  if (g !== undefined && f.evidence.canonical !== undefined && g !== f.evidence.canonical) msg = msg.replace(` (named ${g})`, '');
-  msg = oneLine(msg, MAX_PHRASE);
-  return /^(calls|imports|passes) /.test(msg) ? `${file} ${msg}` : `${file}: ${msg}`;
+  const phrase = f.evidence?.phrase;
+  if (typeof phrase === 'string' && phrase !== '') return `${file} ${oneLine(phrase, MAX_PHRASE)}`;
+  return `${file}: ${oneLine(f.message, MAX_PHRASE)}`;
 }
 
 function locationOf(file: string, f: Finding): string {
@@ -123,7 +122,9 @@ function repositoryRules(c: Collector, rules: RuleSet, repo: RepoFacts, now: Dat
     }
   }
 
-  if (rules['remote-code'].action !== 'off' && repo.remoteCode?.needed) {
+  if (rules['remote-code'].action !== 'off' && repo.remoteCode?.needed === 'unknown') {
+    c.add('remote-code', 'block', `${name}: whether it needs trust_remote_code is unknown (${oneLine(repo.remoteCode.reason, 120)})`);
+  } else if (rules['remote-code'].action !== 'off' && repo.remoteCode?.needed === true && 'files' in repo.remoteCode) {
     const files = repo.remoteCode.files.map((f) => oneLine(f, 80));
     const list = files.length === 0 ? '' : ` (${files.slice(0, 2).join(', ')}${files.length > 2 ? `, ${files.length - 2} more` : ''})`;
     c.add('remote-code', 'block', `${name} needs trust_remote_code${list}`);
@@ -138,6 +139,8 @@ function repositoryRules(c: Collector, rules: RuleSet, repo: RepoFacts, now: Dat
 
   const up = rules['upstream-verdict'];
   if (up.action !== 'off' && repo.upstreamScan && !repo.upstreamScan.scansDone) c.add('upstream-verdict', up['not-scanned'], `${name} has not been scanned by the upstream hub`);
+  // Not knowing what the hub says about a file is not knowing it is clean.
+  if (up.action !== 'off' && !repo.upstreamScan) c.add('upstream-verdict', up.unknown, `the upstream hub's verdict on ${name} is unknown (it could not be fetched)`);
 
   const age = rules['min-age'];
   if (age.action !== 'off') {

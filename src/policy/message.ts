@@ -51,8 +51,11 @@ export function refusalMessage(decision: Decision, file: string | null, reportUr
   return compose('blocked by modelgate: ', reason, reportUrl);
 }
 
-/** X-HF-Warning value (`<topic>; <message>`) for a file the policy lets through with a warning. */
-export function warningMessage(decision: Decision, file: string | null, reportUrl: string | null): string {
+/**
+ * X-HF-Warning value (`<topic>; <message>`) for a file the policy lets through with a warning.
+ * Clients log each topic once per process, so the gateway makes the topic name the file.
+ */
+export function warningMessage(decision: Decision, file: string | null, reportUrl: string | null, topic = 'modelgate'): string {
   const reason = headline(decision.outcomes.filter((o) => o.action === 'warn'), `${file ?? 'this file'} was flagged by the policy`);
-  return compose('modelgate; ', reason, reportUrl);
+  return compose(`${topic}; `, reason, reportUrl);
 }

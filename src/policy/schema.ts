@@ -45,6 +45,8 @@ export interface UpstreamVerdictRule {
   unsafe: Action;
   caution: Action;
   'not-scanned': Action;
+  /** The upstream hub's verdict could not be learned (its API failed or said nothing). */
+  unknown: Action;
 }
 export interface MinAgeRule {
   action: Action;
@@ -92,7 +94,7 @@ export const RULE_SHAPES = {
   formats: z.object({ action, allow: z.array(formatName), ignore: z.array(formatName) }).partial().strict(),
   'remote-code': z.object({ action }).partial().strict(),
   license: z.object({ action, allow: z.array(licenseId), unknown: action }).partial().strict(),
-  'upstream-verdict': z.object({ action, unsafe: action, caution: action, 'not-scanned': action }).partial().strict(),
+  'upstream-verdict': z.object({ action, unsafe: action, caution: action, 'not-scanned': action, unknown: action }).partial().strict(),
   'min-age': z.object({ action, days: z.number().min(0).max(3650), unknown: action }).partial().strict(),
   'pinned-revisions': z.object({ action, pins: z.record(glob, z.array(commit).min(1)) }).partial().strict(),
 } as const satisfies Record<RuleName, z.ZodType>;

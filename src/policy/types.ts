@@ -20,10 +20,16 @@ export interface RepoFacts {
   createdAt?: string;
   lastModified?: string;
   license?: string;
-  /** Upstream hub verdict (securityStatus): files it flagged, and whether it scanned at all. */
+  /**
+   * Upstream hub verdict (securityStatus): files it flagged, and whether it scanned at all.
+   * Absent: unknown (not fetched, or the upstream said nothing), never "clean".
+   */
   upstreamScan?: { scansDone: boolean; filesWithIssues: Array<{ path: string; level: 'unsafe' | 'caution' }> };
-  /** config.json auto_map / custom code files (needs trust_remote_code). */
-  remoteCode?: { needed: boolean; files: string[] };
+  /**
+   * config.json auto_map / custom code files (needs trust_remote_code). Absent: the repository
+   * has no config.json. `needed: 'unknown'`: it has one that could not be read in time.
+   */
+  remoteCode?: { needed: boolean; files: string[] } | { needed: 'unknown'; reason: string };
   /** All file paths of the repository at this commit, when known. */
   files?: string[];
 }

@@ -20,7 +20,7 @@ import { Engine } from '../scan/engine.js';
 import { isStoreError } from '../store/errors.js';
 import { openStore } from '../store/open.js';
 import type { SqlStore } from '../store/sql.js';
-import { engineKeyOf } from './engine-key.js';
+import { engineKeyOf } from '../scan/engine-key.js';
 import { RedisLimiter } from './limiter.js';
 import { WorkerMetrics } from './metrics.js';
 import { keys, openRedis, redisOptions, type StatName } from './redis.js';

@@ -3,6 +3,7 @@
  * HttpRangeSource by the same engine as a local scan, so verdicts and exit codes are the same;
  * each FileReport says what the scan cost in bytes and requests.
  */
+import { formatsWhere } from '../formats/catalogue.js';
 import { SEVERITY_RANK } from '../core/findings.js';
 import { Engine, type ScanOptions } from '../scan/engine.js';
 import { buildReport } from '../scan/scan.js';
@@ -20,7 +21,7 @@ export const REMOTE_CRC_VERIFY_BYTES = 64 * 1024;
  * streams): ranges cannot skip anything there, so the read-ahead turns the scan into a
  * streamed download, which the report says.
  */
-export const STREAM_FORMATS: ReadonlySet<string> = new Set(['pickle', 'joblib-zfile', 'gzip', 'bzip2', 'xz', 'lzma', 'zstd', 'lz4', 'zlib']);
+export const STREAM_FORMATS: ReadonlySet<string> = formatsWhere('stream');
 
 export interface RemoteScanOptions extends ScanOptions {
   /** Hub endpoint; default: HF_ENDPOINT, else https://huggingface.co. */

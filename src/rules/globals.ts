@@ -23,13 +23,16 @@
  *  5. Anything else is unknown (medium).
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 // js-yaml parses this file ~8x faster than `yaml` (18 ms vs 140 ms), and every CLI run and scan
 // worker loads it; it also rejects duplicate keys by default.
 import { load as parseYaml } from 'js-yaml';
 import { packageRoot } from '../core/package.js';
 import type { Severity } from '../core/findings.js';
+import { noFacts, parseGlobalFacts, reachRules, type GlobalFacts, type GlobalKind } from './globals-facts.js';
+
+export type { GlobalFacts, GlobalKind, ReachFact } from './globals-facts.js';
 
 export type GlobalVerdict = 'safe' | 'dangerous' | 'unknown';
 
@@ -43,6 +46,15 @@ export interface GlobalClassification {
   matched?: string;
   reason?: string;
   references: string[];
+  /** What the canonical path names in the libraries the facts were generated from, when known. */
+  kind?: GlobalKind;
+  /**
+   * Set when the only dangerous readings come from reaches facts (the global's code reaches
+   * eval/exec/import/processes when CALLED): importing or referencing it runs nothing. dill and
+   * cloudpickle by-value classes reference such globals (dataclasses._create_fn in a rebuilt
+   * function's globals, typing.NamedTuple in __orig_bases__) without calling them.
+   */
+  onlyWhenCalled?: true;
 }
 
 export interface GlobalCatalogue {
@@ -92,6 +104,8 @@ export interface GlobalRules {
 
 export interface LoadedGlobalCatalogue extends GlobalCatalogue {
   readonly rules: GlobalRules;
+  /** Generated facts (rules/globals-facts.json): module aliases, re-exports, kinds, reaches. */
+  readonly facts: GlobalFacts;
   /** Where the data was read from. */
   readonly source: string;
   /** Canonical dotted path (aliases applied); hostile input is returned trimmed, unchanged. */
@@ -109,6 +123,13 @@ export { packageRoot };
 export function defaultGlobalsPath(): string {
   return join(packageRoot(), 'rules', 'globals.yaml');
 }
+
+export function defaultFactsPath(): string {
+  return join(packageRoot(), 'rules', 'globals-facts.json');
+}
+
+/** Most rewrites one path may go through (alias, then module attribute, then re-export...). */
+const MAX_REWRITES = 8;
 
 class RuleError extends Error {}
 
@@ -283,6 +304,22 @@ function trieInsert<T>(root: TrieNode<T>, segs: readonly string[], value: T): vo
   node.value = value;
 }
 
+/** Insert unless the node already holds a value; true when inserted. */
+function trieInsertIfAbsent<T>(root: TrieNode<T>, segs: readonly string[], value: T): boolean {
+  let node = root;
+  for (const s of segs) {
+    let next = node.children.get(s);
+    if (!next) {
+      next = { children: new Map() };
+      node.children.set(s, next);
+    }
+    node = next;
+  }
+  if (node.value !== undefined) return false;
+  node.value = value;
+  return true;
+}
+
 interface DangerHit {
   rule: DangerRule;
   /** Canonical path of the (suffix) candidate that matched; computed only for the reported hit. */
@@ -290,6 +327,8 @@ interface DangerHit {
   /** 0 = the whole path; > 0 = a suffix starting at that segment; -1 = an attribute hit. */
   at: number;
   matched: string;
+  /** Found only on the path resolved through the generated facts (module attribute, re-export). */
+  viaFacts?: boolean;
 }
 
 const RANK: Record<DangerSeverity, number> = { critical: 2, high: 1 };
@@ -307,11 +346,20 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
   private readonly safeExact = new Map<string, SafeInfo>();
   private readonly safeWildcard = new Map<string, SafeInfo>();
   private readonly safeSubtree = new Map<string, SafeInfo>();
+  /** Dangerous entries from the reviewed reaches facts, by path. */
+  private readonly reachRules = new Map<string, DangerRule>();
 
+  private factsState: GlobalFacts | undefined;
+
+  /**
+   * `loadFacts` is called on first use (the first classification), not here: parsing the 1.3 MB
+   * facts file is most of the catalogue's load cost, and runs that never meet a pickle skip it.
+   */
   constructor(
     readonly rules: GlobalRules,
     readonly source: string,
     contentHash: string,
+    private readonly loadFacts: () => GlobalFacts = noFacts,
   ) {
     this.version = `${rules.version}+${contentHash.slice(0, 12)}`;
     for (const a of rules.aliases) trieInsert(this.aliasTrie, a.from.split('.'), a);
@@ -325,6 +373,18 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
       }
     }
     this.checkConsistency();
+  }
+
+  /** The generated facts, loaded (and their reaches verdicts added to the dangerous entries) once. */
+  get facts(): GlobalFacts {
+    if (this.factsState) return this.factsState;
+    const facts = this.loadFacts();
+    // A reviewed YAML entry for the same path keeps its own words; otherwise the fact's.
+    for (const r of reachRules(facts)) {
+      if (trieInsertIfAbsent(this.dangerTrie, r.match.split('.'), r)) this.reachRules.set(r.match, r);
+    }
+    this.factsState = facts;
+    return facts;
   }
 
   /** Longest alias whose `from` is a segment prefix of `segs[start..]`. */
@@ -343,6 +403,45 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
     const a = this.aliasAt(segs, start);
     if (!a) return segs.slice(start);
     return [...a.rule.to.split('.'), ...segs.slice(start + a.len)];
+  }
+
+  /** Longest generated rewrite (module alias or re-export) whose key is a prefix of `segs`. */
+  private factAt(segs: readonly string[]): { to: string; len: number } | undefined {
+    const facts = this.factsState;
+    if (!facts) return undefined;
+    let best: { to: string; len: number } | undefined;
+    let key = '';
+    const n = Math.min(segs.length, facts.maxDepth);
+    for (let i = 0; i < n; i++) {
+      key = i === 0 ? segs[0]! : `${key}.${segs[i]!}`;
+      const to = facts.rewrite(key);
+      if (to !== undefined) best = { to, len: i + 1 };
+    }
+    return best;
+  }
+
+  /**
+   * The real object a path names: the YAML aliases and the generated facts (an attribute that IS
+   * another module, a re-exported callable) applied repeatedly, longest prefix first, until
+   * nothing applies (bounded; a cycle stops at the first repeat).
+   */
+  resolveSegments(segs: readonly string[], start = 0): string[] {
+    let cur = segs.slice(start);
+    const seen = new Set<string>();
+    for (let round = 0; round < MAX_REWRITES; round++) {
+      const y = this.aliasAt(cur, 0);
+      const f = this.factAt(cur);
+      let to: string;
+      let len: number;
+      if (f && (!y || f.len > y.len)) ({ to, len } = f);
+      else if (y) ({ to, len } = { to: y.rule.to, len: y.len });
+      else break;
+      const key = `${to}|${cur.length - len}`;
+      if (seen.has(key)) break;
+      seen.add(key);
+      cur = [...to.split('.'), ...cur.slice(len)];
+    }
+    return cur;
   }
 
   /**
@@ -372,8 +471,10 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
     const hits: DangerHit[] = [];
     const canonicalStr = this.aliasSegments(segs).join('.');
     const canonical = canonicalStr.split('.');
+    const withFacts = (this.factsState?.maxDepth ?? 0) > 0;
+    const resolved = withFacts ? this.resolveSegments(segs) : canonical;
     const seenAttr = new Set<string>();
-    for (const list of [segs, canonical]) {
+    for (const list of [segs, canonical, resolved]) {
       for (let j = 1; j < list.length; j++) {
         const a = this.attributes.get(list[j]!);
         if (a && !seenAttr.has(a.match)) {
@@ -392,6 +493,16 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
         hits.push({ rule: viaAlias, canonical: () => this.aliasSegments(segs, i).join('.'), at: i, matched: viaAlias.match });
       }
       if (raw && raw !== viaAlias) hits.push({ rule: raw, canonical: () => segs.slice(i).join('.'), at: i, matched: raw.match });
+      // The real object behind the path (facts applied): reported only when it adds severity, so
+      // names already dangerous as written keep their familiar canonical name.
+      if (withFacts) {
+        const resolved = this.resolveSegments(segs, i);
+        const viaFacts = this.prefixHit(resolved, none, 0);
+        const written = viaAlias ?? raw;
+        if (viaFacts && (!written || RANK[viaFacts.severity] > RANK[written.severity])) {
+          hits.push({ rule: viaFacts, canonical: () => resolved.join('.'), at: i, matched: viaFacts.match, viaFacts: true });
+        }
+      }
     }
     return hits;
   }
@@ -442,38 +553,69 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
   }
 
   classify(module: string, name: string): GlobalClassification {
+    void this.facts; // loads the facts on first use
     const m = String(module).trim();
     const n = String(name).trim();
     const parsed = splitInput(m, n);
     if (!parsed) return this.classifyMalformed(m, n);
 
-    const canonical = this.aliasSegments(parsed);
+    const canonical = this.resolveSegments(parsed);
     const canonicalStr = canonical.join('.');
+    const kind = this.kindOf(canonicalStr, parsed);
     const hits = this.dangerHits(parsed);
     // A hit on the whole path or an attribute makes it dangerous whatever else matches; the worst
     // reading (e.g. the critical os.system inside pathlib.os.system) is the one reported.
-    if (hits.some((h) => h.at <= 0)) return YamlGlobalCatalogue.report(YamlGlobalCatalogue.worst(hits));
+    const onlyCalls = hits.length > 0 && hits.every((h) => this.reachRules.get(h.rule.match) === h.rule);
+    const withKind = (c: GlobalClassification): GlobalClassification => ({
+      ...c,
+      ...(kind ? { kind } : {}),
+      ...(onlyCalls && c.verdict === 'dangerous' ? { onlyWhenCalled: true as const } : {}),
+    });
+    if (hits.some((h) => h.at <= 0)) return withKind(this.reportHit(YamlGlobalCatalogue.worst(hits), parsed));
 
     // Only an exact entry may outweigh a suffix-only reading; patterns (`.*`, `.**`) never do.
-    const safe = this.safeLookup(canonical);
-    if (safe && (hits.length === 0 || safe.pattern === canonicalStr)) {
-      return {
+    // The path as written (aliases only) and its real definition are both looked up: either
+    // names the same object.
+    const written = this.aliasSegments(parsed);
+    const writtenStr = written.join('.');
+    const safeWritten = this.safeLookup(written);
+    const safeReal = writtenStr === canonicalStr ? undefined : this.safeLookup(canonical);
+    const pick = [
+      { safe: safeWritten, path: writtenStr },
+      { safe: safeReal, path: canonicalStr },
+    ].find((s) => s.safe && (hits.length === 0 || s.safe.pattern === s.path));
+    if (pick?.safe) {
+      return withKind({
         verdict: 'safe',
         severity: 'info',
-        canonical: canonicalStr,
-        matched: safe.pattern,
-        reason: safe.rule.reason,
-        references: [...safe.rule.references],
-      };
+        canonical: pick.path,
+        matched: pick.safe.pattern,
+        reason: pick.safe.rule.reason,
+        references: [...pick.safe.rule.references],
+      });
     }
-    if (hits.length > 0) return YamlGlobalCatalogue.report(YamlGlobalCatalogue.worst(hits));
-    return {
+    if (hits.length > 0) return withKind(this.reportHit(YamlGlobalCatalogue.worst(hits), parsed));
+    return withKind({
       verdict: 'unknown',
       severity: 'medium',
       canonical: canonicalStr,
       reason: 'not in the catalogue of globals known to be safe',
       references: [],
-    };
+    });
+  }
+
+  /** Kind of the object named: of its real definition, else of the path as written. */
+  private kindOf(canonical: string, parsed: readonly string[]): GlobalKind | undefined {
+    return this.facts.kind(canonical) ?? this.facts.kind(parsed.join('.'));
+  }
+
+  /** Report a hit, saying so when the path only reaches its target through generated facts. */
+  private reportHit(hit: DangerHit, parsed: readonly string[]): GlobalClassification {
+    if (hit.viaFacts) {
+      const from = hit.at === 0 ? parsed.join('.') : parsed.slice(hit.at).join('.');
+      return YamlGlobalCatalogue.report(hit, `${from} is ${hit.canonical()} (module attribute or re-export, rules/globals-facts.json): `);
+    }
+    return YamlGlobalCatalogue.report(hit);
   }
 
   private classifyMalformed(m: string, n: string): GlobalClassification {
@@ -529,8 +671,28 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
     }
   }
 
+  /**
+   * Safe entries the facts make dangerous on their full path (a reaches verdict on a safe entry,
+   * or a safe entry that is really a dangerous object). A reviewer must decide each, so the test
+   * suite requires this list to be empty; it is not run at load time because it costs more than
+   * the rest of loading (every CLI run loads the catalogue).
+   */
+  factsConflicts(): { safe: string; dangerous: string; canonical: string }[] {
+    void this.facts;
+    const out: { safe: string; dangerous: string; canonical: string }[] = [];
+    for (const s of this.rules.safe) {
+      for (const pattern of s.match) {
+        for (const h of this.dangerHits(patternBody(pattern).split('.')).filter((x) => x.at <= 0)) {
+          out.push({ safe: pattern, dangerous: h.matched, canonical: h.canonical() });
+        }
+      }
+    }
+    return out;
+  }
+
   /** Safe entries that some dangerous entry matches on a proper suffix (kept explicit by tests). */
   shadowedSafeEntries(): { safe: string; dangerous: string; suffix: string }[] {
+    void this.facts;
     const out: { safe: string; dangerous: string; suffix: string }[] = [];
     for (const s of this.rules.safe) {
       for (const pattern of s.match) {
@@ -554,8 +716,16 @@ function splitInput(m: string, n: string): string[] | undefined {
 
 export type GlobalCatalogueImpl = YamlGlobalCatalogue;
 
-/** Load and validate a catalogue (default: rules/globals.yaml at the package root). */
-export function loadGlobalCatalogue(path?: string): LoadedGlobalCatalogue & { shadowedSafeEntries: YamlGlobalCatalogue['shadowedSafeEntries'] } {
+/**
+ * Load and validate a catalogue (default: rules/globals.yaml and rules/globals-facts.json at the
+ * package root). Without `factsPath`, an explicit YAML path uses the `globals-facts.json` beside it
+ * when there is one; `null` loads the YAML alone (tests of the matching rules). The default
+ * catalogue always needs its facts file, so a missing one is an error, never a silent downgrade.
+ */
+export function loadGlobalCatalogue(
+  path?: string,
+  factsPath?: string | null,
+): LoadedGlobalCatalogue & Pick<YamlGlobalCatalogue, 'shadowedSafeEntries' | 'factsConflicts'> {
   const file = resolve(path ?? defaultGlobalsPath());
   let text: string;
   try {
@@ -564,15 +734,30 @@ export function loadGlobalCatalogue(path?: string): LoadedGlobalCatalogue & { sh
     throw new Error(`cannot read globals catalogue ${file}: ${(e as Error).message}`);
   }
   const rules = parseGlobalRules(text, file);
-  const hash = createHash('sha256').update(text).digest('hex');
-  return new YamlGlobalCatalogue(rules, file, hash);
+  const hash = createHash('sha256').update(text);
+  let facts: (() => GlobalFacts) | undefined;
+  const sibling = join(dirname(file), 'globals-facts.json');
+  const fp = factsPath !== undefined ? factsPath : path === undefined ? defaultFactsPath() : existsSync(sibling) ? sibling : null;
+  if (fp !== null) {
+    let factsText: string;
+    try {
+      factsText = readFileSync(resolve(fp), 'utf8');
+    } catch (e) {
+      throw new Error(`cannot read globals facts ${fp}: ${(e as Error).message}`);
+    }
+    const factsFile = fp;
+    facts = () => parseGlobalFacts(factsText, factsFile);
+    // the version goes into cache keys: new facts must invalidate cached verdicts
+    hash.update('\0facts\0').update(factsText);
+  }
+  return new YamlGlobalCatalogue(rules, file, hash.digest('hex'), facts);
 }
 
 let cached: ReturnType<typeof loadGlobalCatalogue> | undefined;
 
 /** The catalogue shipped with the package, loaded once. */
 export function defaultGlobalCatalogue(): ReturnType<typeof loadGlobalCatalogue> {
-  cached ??= loadGlobalCatalogue();
+  cached ??= loadGlobalCatalogue(undefined, defaultFactsPath());
   return cached;
 }
 

@@ -38,6 +38,11 @@ const MIN_CONFIDENCE = 0.5;
  */
 const SECONDARY_CONFIDENCE = 0.85;
 
+export interface SniffResult {
+  claims: Array<{ analyzer: Analyzer; claim: Claim }>;
+  errors: Array<{ analyzer: Analyzer; error: unknown }>;
+}
+
 export class Engine {
   readonly limits: Limits;
   readonly analyzers: readonly Analyzer[];
@@ -62,18 +67,25 @@ export class Engine {
     return scan.report;
   }
 
-  sniff(head: Uint8Array, tail: Uint8Array, size: number | null, name: string): Array<{ analyzer: Analyzer; claim: Claim }> {
+  /**
+   * Every analyzer's claim on these bytes, best first, and the analyzers whose sniff threw: a
+   * sniff that crashes may be the one analyzer that would have read the file, so its failure is
+   * reported (the caller turns it into a SCAN_ERROR), never taken for "not mine".
+   */
+  sniff(head: Uint8Array, tail: Uint8Array, size: number | null, name: string): SniffResult {
     const claims: Array<{ analyzer: Analyzer; claim: Claim }> = [];
+    const errors: Array<{ analyzer: Analyzer; error: unknown }> = [];
     for (const analyzer of this.analyzers) {
       let claim: Claim | null = null;
       try {
         claim = analyzer.sniff({ head, tail, size, name });
-      } catch {
-        claim = null;
+      } catch (error) {
+        errors.push({ analyzer, error });
+        continue;
       }
       if (claim && claim.confidence >= MIN_CONFIDENCE) claims.push({ analyzer, claim });
     }
-    return claims.sort((a, b) => b.claim.confidence - a.claim.confidence);
+    return { claims: claims.sort((a, b) => b.claim.confidence - a.claim.confidence), errors };
   }
 }
 
@@ -237,7 +249,11 @@ class FileScan {
       return ['unreadable'];
     }
     if (head.length === 0) return ['empty'];
-    const claims = this.engine.sniff(head, tail, source.size, source.name);
+    const { claims, errors } = this.engine.sniff(head, tail, source.size, source.name);
+    for (const { analyzer, error } of errors) {
+      ctx.emit({ rule: 'SCAN_ERROR', message: `analyzer failed while sniffing (${analyzer.id} analyzer): ${errorText(error)}` });
+      this.markIncomplete(ctx, `analyzer error (${analyzer.id} analyzer)`);
+    }
     if (claims.length === 0) {
       if (ctx.depth === 0) {
         const text = isText(head);

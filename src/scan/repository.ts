@@ -11,11 +11,13 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { SEVERITY_RANK, type Severity } from '../core/findings.js';
+import { formatsWhere } from '../formats/catalogue.js';
 import type { FileReport, RepositoryReport } from './report.js';
 
 const MODEL_CARD_BYTES = 64 * 1024;
-const PICKLE_FORMATS = new Set(['pickle', 'joblib']);
-const EXECUTABLE_FORMATS = new Set(['elf', 'pe', 'macho', 'script']);
+// Derived from the format catalogue, which the analyzers' claims are checked against.
+const PICKLE_FORMATS: ReadonlySet<string> = formatsWhere('pickle');
+const EXECUTABLE_FORMATS: ReadonlySet<string> = formatsWhere('executable');
 
 /** A model card is a README.md opening with YAML front matter; returns that front matter. */
 async function modelCard(dir: string): Promise<Record<string, unknown> | null> {

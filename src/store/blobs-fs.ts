@@ -2,7 +2,10 @@
  * Content-addressed blob store on a local (or shared POSIX) filesystem:
  *
  *   <root>/blobs/ab/cd/<sha256>   published blobs, complete and verified
- *   <root>/tmp/<random>.partial   blobs being written
+ *   <root>/tmp/<host>~<pid>~<random>.partial   blobs being written, named after their writer
+ *
+ * Naming the writing process lets sweep() tell a crashed process's leftovers from another live
+ * process's download in progress (a second gateway started on the same data directory).
  *
  * tmp/ sits under the same root so that publishing is a rename within one filesystem, which is
  * atomic: a reader sees either no blob or the whole verified blob, never a prefix.
@@ -10,15 +13,18 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { StoreError, toStoreError } from './errors.js';
 import type { BlobStore, BlobWriter } from './types.js';
 
 export interface FsBlobStoreOptions {
   /**
-   * sweep() leaves temporary files younger than this alone. 0 (default) suits one process
-   * owning the directory; when replicas share it, set it above the longest download so a
-   * starting replica does not delete another's work in progress.
+   * sweep() removes a temporary file whose writer it cannot check (written on another host, or
+   * named the old way) only once it is older than this. 0 (default) suits one host owning the
+   * directory; when replicas on several hosts share it, set it above the longest download so a
+   * starting replica does not delete another's work in progress. Files of processes on this
+   * host are judged by their writer instead: kept while it lives, removed once it is gone.
    */
   sweepMinAgeMs?: number;
   /** Mode of blob files (default 0o600: gated models stay private to the service user). */
@@ -33,6 +39,23 @@ export interface FsBlobStoreOptions {
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
 const TEMP_SUFFIX = '.partial';
+/**
+ * A temp file of a live process untouched for this long is abandoned (a writer that lost it, or
+ * a reused pid): writers touch theirs with every chunk.
+ */
+export const STALE_TEMP_MS = 6 * 3600_000;
+const HOST = hostname().replace(/[^A-Za-z0-9.-]/g, '_').slice(0, 64) || 'host';
+const TEMP_NAME = /^([A-Za-z0-9._-]{1,64})~(\d{1,10})~[0-9a-f]+\.partial$/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists but belongs to another user.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /** Lower-cases and validates, so an upstream header can never become a path like `../x`. */
 export function checkSha256(sha256: string): string {
@@ -310,7 +333,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async create(): Promise<BlobWriter> {
-    const tempPath = join(this.tmpDir, randomBytes(16).toString('hex') + TEMP_SUFFIX);
+    const tempPath = join(this.tmpDir, `${HOST}~${process.pid}~${randomBytes(12).toString('hex')}${TEMP_SUFFIX}`);
     try {
       const fh = await open(tempPath, 'wx', this.#opts.fileMode);
       this.#live.add(tempPath);
@@ -320,6 +343,11 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  /**
+   * Removes temporary files no live writer owns: this process's own leftovers, those of dead
+   * processes on this host, files a live process has not touched for STALE_TEMP_MS, and files
+   * of unknown writers older than sweepMinAgeMs. Run at start-up and periodically.
+   */
   async sweep(): Promise<number> {
     let names: string[];
     try {
@@ -328,15 +356,18 @@ export class FsBlobStore implements BlobStore {
       if (isNotFound(e)) return 0;
       throw toStoreError(e, 'sweep blob temp files');
     }
-    const cutoff = Date.now() - this.#opts.sweepMinAgeMs;
+    const now = Date.now();
     let removed = 0;
     for (const name of names) {
       const p = join(this.tmpDir, name);
       if (this.#live.has(p)) continue;
       try {
-        if (this.#opts.sweepMinAgeMs > 0) {
-          const st = await stat(p);
-          if (st.mtimeMs > cutoff) continue;
+        const owner = TEMP_NAME.exec(name);
+        const pid = owner && owner[1] === HOST ? Number(owner[2]) : null;
+        if (pid !== null && pid !== process.pid && processAlive(pid)) {
+          if ((await stat(p)).mtimeMs > now - STALE_TEMP_MS) continue;
+        } else if (pid === null && this.#opts.sweepMinAgeMs > 0) {
+          if ((await stat(p)).mtimeMs > now - this.#opts.sweepMinAgeMs) continue;
         }
         await unlink(p);
         removed++;

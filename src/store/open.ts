@@ -38,3 +38,32 @@ export function openStore(urlOrPath: string): SqlStore {
   const loc = parseStoreLocation(urlOrPath);
   return loc.kind === 'postgres' ? openPostgresStore(loc.url) : openSqliteStore(loc.path);
 }
+
+/**
+ * A store or blob store URL as it may appear in a message: the password (and any `password=`
+ * parameter) replaced by `***`. Also scrubs the literal password from `text` when given, since
+ * drivers sometimes echo their connection string.
+ */
+export function redactStoreUrl(url: string, text?: string): string {
+  let password = '';
+  try {
+    const u = new URL(url);
+    password = u.password;
+  } catch {
+    // not a URL: nothing to hide beyond the patterns below
+  }
+  const scrub = (s: string): string => {
+    let out = s.replace(/(\/\/[^:@/\s]*):[^@/\s]*@/g, '$1:***@').replace(/([?&]password=)[^&\s]*/gi, '$1***');
+    for (const p of new Set([password, safeDecode(password)])) if (p.length >= 3) out = out.split(p).join('***');
+    return out;
+  };
+  return scrub(text ?? url);
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

@@ -13,7 +13,7 @@ import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { SEVERITIES, SEVERITY_RANK, type Severity } from '../core/findings.js';
 import { RULES } from '../core/rules.js';
 import { packageVersion } from '../core/package.js';
-import { engineKeyOf } from '../queue/engine-key.js';
+import { engineKeyOf } from '../scan/engine-key.js';
 import { Engine } from '../scan/engine.js';
 import type { Database, SqlDialect } from '../store/db.js';
 import { isStoreError } from '../store/errors.js';

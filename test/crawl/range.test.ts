@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHub, type HubServerOptions } from '../../src/hub/server.js';
-import { engineKeyOf } from '../../src/queue/engine-key.js';
+import { engineKeyOf } from '../../src/scan/engine-key.js';
 import { WorkerMetrics } from '../../src/queue/metrics.js';
 import { CrawlResults } from '../../src/queue/results.js';
 import { orThrow } from '../../src/queue/types.js';

@@ -6,9 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { engineKeyOf as gatewayEngineKeyOf } from '../../src/gateway/server.js';
 import { startHub } from '../../src/hub/server.js';
-import { engineKeyOf } from '../../src/queue/engine-key.js';
+import { engineKeyOf } from '../../src/scan/engine-key.js';
 import { WorkerMetrics } from '../../src/queue/metrics.js';
 import { CrawlResults } from '../../src/queue/results.js';
 import { jobIdOf, parseRepoSpec } from '../../src/queue/types.js';
@@ -21,11 +20,6 @@ import { openSqliteStore } from '../../src/store/sqlite.js';
 import { makeCrawlHub } from './helpers.js';
 
 describe('crawl rules', () => {
-  it('keys scans exactly like the gateway does', () => {
-    const info = new Engine().info;
-    expect(engineKeyOf(info)).toBe(gatewayEngineKeyOf(info));
-  });
-
   it('makes job ids without ":" from repo and revision', () => {
     expect(jobIdOf('model', 'acme/x', 'main')).toBe('model/acme/x@main');
     const spec = parseRepoSpec('datasets/acme/data@refs/pr/1', 'model');

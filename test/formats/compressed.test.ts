@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import type { FormatId } from '../../src/formats/catalogue.js';
 import { gzipSync } from 'node:zlib';
 import { BufferSource } from '../../src/source/buffer.js';
 import { compressedAnalyzers, zlibAnalyzer, lzmaAloneAnalyzer } from '../../src/formats/compressed.js';
@@ -126,7 +127,7 @@ describe('compressed: sniffing without false positives', () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...compressedAnalyzers), fc.uint8Array({ maxLength: 1024 }), async (a, b) => {
         const { ctx } = stubContext();
-        await a.analyze(new BufferSource('f', b), ctx, { format: a.id, confidence: 1, hint: { skip: 0 } });
+        await a.analyze(new BufferSource('f', b), ctx, { format: a.id as FormatId, confidence: 1, hint: { skip: 0 } });
       }),
       { numRuns: 300 },
     );

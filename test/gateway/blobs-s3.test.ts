@@ -150,10 +150,10 @@ describe('gateways sharing an S3 blob store', () => {
   it('with S3 unreachable, a gateway without the bytes refuses (503) instead of serving or downloading', async () => {
     const c = await gateway('c');
     const ready = await fetch(`${c.base}/readyz`);
-    expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready', store: true, blobs: true }]);
+    expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready', store: true, blobs: true, disk: true, upstream: true }]);
     await s3.stop();
     const notReady = await fetch(`${c.base}/readyz`);
-    expect([notReady.status, await notReady.json()]).toEqual([503, { status: 'not ready', store: true, blobs: false }]);
+    expect([notReady.status, await notReady.json()]).toEqual([503, { status: 'not ready', store: true, blobs: false, disk: true, upstream: true }]);
     // C finds the verdict in the shared store but cannot fetch the bytes from S3.
     const refused = await fetch(c.base + '/acme/shared/resolve/main/shared.bin');
     expect(refused.status).toBe(503);

@@ -56,8 +56,9 @@ describe('gated repositories through the gateway (upstreamAuth: pass)', () => {
 
   it('audits the refusals with the upstream status', async () => {
     const res = await fetch(`${s.base}/admin/audit?repo=acme/gated-bert&verdict=error`, { headers: { authorization: `Bearer ${ADMIN}` } });
-    const { records } = (await res.json()) as { records: Array<{ upstreamStatus: number | null; message: string; client: string }> };
-    expect(records.map((r) => r.upstreamStatus).sort()).toEqual([401, 403]);
+    const { records } = (await res.json()) as { records: Array<{ upstreamStatus: number | null; message: string; client: string; method: string }> };
+    // The two refused GETs, and the refused HEAD (every request that reaches a decision is audited).
+    expect(records.map((r) => `${r.method} ${r.upstreamStatus}`).sort()).toEqual(['GET 401', 'GET 403', 'HEAD 401']);
     expect(JSON.stringify(records)).not.toContain(BOB);
   });
 });

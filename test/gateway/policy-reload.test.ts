@@ -3,7 +3,8 @@
  * (a real `modelgate serve`). A new policy applies to the next decision; a broken file leaves the
  * running policy in force; both outcomes are audited.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +85,22 @@ describe('policy reload through the admin API', () => {
       ['block', 'strict'],
       ['warn', 'lenient'],
     ]);
+  });
+
+  it('refuses a FIFO or an oversized file as the policy without blocking; the running policy stays', async () => {
+    const running = ((await (await fetch(`${s.base}/admin/policy`, { headers: auth })).json()) as { version: string }).version;
+    rmSync(policyPath);
+    execFileSync('mkfifo', [policyPath]);
+    const fifo = await fetch(`${s.base}/admin/policy/reload`, { method: 'POST', headers: auth });
+    expect(fifo.status).toBe(400);
+    expect(((await fifo.json()) as { error: string }).error).toContain(`policy file ${policyPath} is not a regular file`);
+    rmSync(policyPath);
+    writeFileSync(policyPath, `# ${'x'.repeat(1 << 20)}\n${STRICT}`);
+    const big = await fetch(`${s.base}/admin/policy/reload`, { method: 'POST', headers: auth });
+    expect(big.status).toBe(400);
+    expect(((await big.json()) as { error: string }).error).toContain(`policy file ${policyPath} is larger than 1048576 bytes`);
+    expect(((await (await fetch(`${s.base}/admin/policy`, { headers: auth })).json()) as { version: string }).version).toBe(running);
+    expect((await fetch(`${s.base}/healthz`)).status).toBe(200);
   });
 });
 

@@ -290,12 +290,19 @@ describe('upstream-verdict', () => {
     expect(p.evaluate(input(null, { repo: scanned })).verdict).toBe('allow');
   });
 
-  it('not-scanned is off by default and configurable; no upstream verdict at all judges nothing', () => {
+  it('not-scanned is off by default and configurable', () => {
     const unscanned = repo({ upstreamScan: { scansDone: false, filesWithIssues: [] } });
     expect(p.evaluate(input(null, { repo: unscanned })).verdict).toBe('allow');
     const strict = policy('rules:\n  upstream-verdict:\n    not-scanned: warn\n');
     expect(reasons(strict.evaluate(input(null, { repo: unscanned })))).toEqual(['warn: acme/model has not been scanned by the upstream hub (rule upstream-verdict)']);
-    expect(strict.evaluate(input(null)).verdict).toBe('allow');
+  });
+
+  it('an unknown upstream verdict (not fetched) is not clean: unknown decides, block by default', () => {
+    const reason = "the upstream hub's verdict on acme/model is unknown (it could not be fetched) (rule upstream-verdict)";
+    expect(reasons(p.evaluate(input(null)))).toEqual([`block: ${reason}`]);
+    expect(reasons(policy('rules:\n  upstream-verdict:\n    unknown: warn\n').evaluate(input(null)))).toEqual([`warn: ${reason}`]);
+    expect(policy('rules:\n  upstream-verdict:\n    unknown: off\n').evaluate(input(null)).verdict).toBe('allow');
+    expect(defaultPolicy().evaluate(input(null)).verdict).toBe('allow');
   });
 
   it('caution can block, unsafe can be lowered, action off ignores all', async () => {

@@ -8,11 +8,16 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RULES } from '../../src/core/rules.js';
 import { scanBytes, type FileReport } from '../../src/index.js';
+import { ANALYZERS } from '../../src/scan/registry.js';
+import type { Analyzer } from '../../src/formats/types.js';
 import { FIXTURES } from '../helpers/manifest.js';
 
 function wellFormed(f: FileReport): void {
   for (const x of f.findings) {
     expect(RULES.has(x.rule), `unknown rule ${x.rule}`).toBe(true);
+    // SCAN_ERROR means an analyzer threw: hostile bytes must end in a finding about the bytes
+    // (corrupt, truncated, limit), never in a crash, which the fuzzing is here to find.
+    expect(x.rule, x.message).not.toBe('SCAN_ERROR');
     expect(x.location.path[0]).toBe(f.path);
   }
   if (!f.complete) expect(f.findings.some((x) => x.rule === 'SCAN_INCOMPLETE' || RULES.get(x.rule)?.unscannable)).toBe(true);
@@ -78,6 +83,35 @@ describe('random and mutated inputs', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('analyzer crashes are findings', () => {
+  const crashing: Analyzer = {
+    id: 'crashes-in-sniff',
+    version: '1',
+    description: 'test analyzer whose sniff throws',
+    sniff: () => {
+      throw new RangeError('offset is out of bounds');
+    },
+    analyze: async () => undefined,
+  };
+
+  it('a sniff that throws makes the file unscannable with a SCAN_ERROR naming the analyzer', async () => {
+    const f = (await scanBytes(new TextEncoder().encode('hello\n'), 'readme.txt', { analyzers: [crashing, ...ANALYZERS] })).files[0]!;
+    const errors = f.findings.filter((x) => x.rule === 'SCAN_ERROR');
+    expect(errors.map((x) => x.message)).toEqual(['analyzer failed while sniffing (crashes-in-sniff analyzer): offset is out of bounds']);
+    expect(f.complete).toBe(false);
+    expect(f.maxSeverity).toBe('medium');
+  });
+
+  it('a sniff that throws on a member marks the container incomplete and keeps the other findings', async () => {
+    const bytes = new Uint8Array(readFileSync(join(FIXTURES, 'malicious/torch_zip_reduce.pt')));
+    const onlyMembers: Analyzer = { ...crashing, sniff: (input) => (input.name.endsWith('.pkl') ? crashing.sniff(input) : null) };
+    const f = (await scanBytes(bytes, 'model.pt', { analyzers: [onlyMembers, ...ANALYZERS] })).files[0]!;
+    expect(f.findings.some((x) => x.rule === 'SCAN_ERROR' && x.location.path.length === 2)).toBe(true);
+    expect(f.maxSeverity).toBe('critical');
+    expect(f.complete).toBe(false);
   });
 });
 

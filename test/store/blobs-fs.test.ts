@@ -141,6 +141,24 @@ describe('filesystem blob store', () => {
     expect(await store.sweep()).toBe(0);
   });
 
+  it('sweep keeps the downloads of other live processes on this host and removes those of dead ones', async () => {
+    const dir = freshDir();
+    const store = await openFsBlobStore(dir);
+    const mine = await store.create();
+    const [host, pid] = basename(mine.tempPath).split('~');
+    expect(Number(pid)).toBe(process.pid);
+    // The parent of this test process is alive; pid 2^22+1 is above Linux's pid_max, so dead.
+    const live = `${host}~${process.ppid}~00ff.partial`;
+    const dead = `${host}~4194305~00ff.partial`;
+    const stale = `${host}~${process.ppid}~0abc.partial`;
+    for (const n of [live, dead, stale]) writeFileSync(join(dir, 'tmp', n), 'x');
+    const old = (Date.now() - 7 * 3600_000) / 1000;
+    utimesSync(join(dir, 'tmp', stale), old, old);
+    expect(await store.sweep()).toBe(2);
+    expect(tmpFiles(dir).sort()).toEqual([basename(mine.tempPath), live].sort());
+    await mine.abort();
+  });
+
   it('sweep with a minimum age spares recent files (replicas sharing a directory)', async () => {
     const dir = freshDir();
     const store = await openFsBlobStore(dir, { sweepMinAgeMs: 60_000 });

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scanBytes } from '../../src/index.js';
 import type { FileReport } from '../../src/index.js';
-import { engineKeyOf } from '../../src/queue/engine-key.js';
+import { engineKeyOf } from '../../src/scan/engine-key.js';
 import type { CrawlTables } from '../../src/queue/results.js';
 import { Engine } from '../../src/scan/engine.js';
 import type { SqlStore } from '../../src/store/sql.js';

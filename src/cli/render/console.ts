@@ -5,6 +5,7 @@ type Colors = ReturnType<typeof pc.createColors>;
 import type { Finding, Severity } from '../../core/findings.js';
 import { SEVERITIES, SEVERITY_RANK } from '../../core/findings.js';
 import type { FileReport, RepositoryReport, ScanReport } from '../../scan/report.js';
+import { terminalSafeDeep } from './escape.js';
 
 export interface ConsoleOptions {
   colors: Colors;
@@ -85,7 +86,9 @@ function repositoryBlock(r: RepositoryReport, o: ConsoleOptions): string[] {
   return lines;
 }
 
-export function renderConsole(report: ScanReport, o: ConsoleOptions): string {
+export function renderConsole(untrusted: ScanReport, o: ConsoleOptions): string {
+  // Every string below comes from scanned files: escape control characters once, here.
+  const report = terminalSafeDeep(untrusted);
   const c = o.colors;
   const out: string[] = [];
   for (const f of report.files) out.push(...fileBlock(f, o), '');

@@ -7,6 +7,7 @@
  */
 import { parse as parseJinja, tokenize as tokenizeJinja } from '@huggingface/jinja';
 import type { Severity } from '../../core/findings.js';
+import type { RuleId } from '../../core/rules.js';
 import { SEVERITY_RANK } from '../../core/findings.js';
 import type { PatternEntry } from '../../rules/patterns.js';
 import type { AnalysisContext } from '../types.js';
@@ -38,7 +39,7 @@ interface Hit {
   at?: number;
 }
 
-const RULE_OF: Record<TemplateSection, string> = {
+const RULE_OF: Record<TemplateSection, RuleId> = {
   attributes: 'CHAT_TEMPLATE_SANDBOX_ESCAPE',
   strings: 'CHAT_TEMPLATE_SANDBOX_ESCAPE',
   globals: 'CHAT_TEMPLATE_SUSPICIOUS_NAME',

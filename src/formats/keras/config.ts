@@ -15,6 +15,7 @@
  */
 import { BufferSource } from '../../source/buffer.js';
 import type { Severity } from '../../core/findings.js';
+import type { RuleId } from '../../core/rules.js';
 import type { AnalysisContext } from '../types.js';
 import { pathEscape } from '../protobuf/report.js';
 import { summariseMarshal } from './marshal.js';
@@ -58,7 +59,7 @@ class Walker {
 
   constructor(private readonly c: ConfigCheck) {}
 
-  private emit(rule: string, severity: Severity, message: string, details: Record<string, string | number | boolean>, extra: { reason?: string; matched?: string; global?: string; canonical?: string } = {}, refs: string[] = []): void {
+  private emit(rule: RuleId, severity: Severity, message: string, details: Record<string, string | number | boolean>, extra: { reason?: string; matched?: string; global?: string; canonical?: string } = {}, refs: string[] = []): void {
     // Dangerous references carry their own entry's CVE; the table's triggers fit the other kinds.
     const table = rule === 'KERAS_DANGEROUS_REFERENCE' ? [] : cvesForRule(this.c.rules, rule, this.c.format);
     const references = [...new Set([...refs, ...table])];

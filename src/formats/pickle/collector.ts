@@ -12,7 +12,7 @@
  * is low. Dangerous globals keep their catalogue severity however they are used, except the
  * wrappers and rebuild helpers, which are reported only when what they reach is not acceptable.
  */
-import type { GlobalUse } from '../../core/findings.js';
+import type { FindingVerb, GlobalUse } from '../../core/findings.js';
 import type { GlobalClassification } from '../../rules/globals.js';
 import type { AnalysisContext } from '../types.js';
 import type { AnomalyEvent, CallEvent, GlobalEvent } from '../../pickle/machine.js';
@@ -345,7 +345,7 @@ export class PickleCollector {
       rule: 'PICKLE_COMPUTED_CALL',
       message: `calls a value computed at load time: ${chain}${ev.via ? ` (through ${ev.via})` : ''}`,
       offset: ev.offset,
-      evidence: { opcode: ev.opcode, chain },
+      evidence: { opcode: ev.opcode, chain, verb: 'calls', phrase: `calls a value computed at load time: ${chain}` },
     });
   }
 
@@ -358,7 +358,13 @@ export class PickleCollector {
         rule: 'PICKLE_NESTED_PICKLE',
         message: `passes ${arg.len} bytes embedded in the pickle to ${canonical}; they are scanned as a nested stream`,
         offset,
-        evidence: { canonical, use: 'called', details: { embeddedOffset: arg.at, embeddedBytes: arg.len } },
+        evidence: {
+          canonical,
+          use: 'called',
+          verb: 'passes',
+          phrase: `passes ${arg.len} bytes embedded in the pickle to ${canonical}; they are scanned as a nested stream`,
+          details: { embeddedOffset: arg.at, embeddedBytes: arg.len },
+        },
       });
     }
   }
@@ -419,19 +425,22 @@ export class PickleCollector {
         g.offset = cond.violation.offset;
         g.opcode = cond.violation.opcode;
       }
-      const verb = g.how === 'called' ? 'calls' : g.how === 'constructed' ? 'constructs' : 'imports';
+      const verb: FindingVerb = g.how === 'called' ? 'calls' : g.how === 'constructed' ? 'constructs' : 'imports';
+      const known = g.cls.verdict === 'dangerous';
       const alias = g.global !== canonical ? ` (named ${g.global})` : '';
       const evidence = {
         global: g.global,
         canonical,
         use,
+        verb,
+        phrase: `${verb} ${canonical}${known ? '' : ', which is not known to be safe'}`,
         opcode: g.opcode,
         ...(g.chain !== undefined ? { chain: g.chain } : {}),
         ...(g.cls.matched !== undefined ? { matched: g.cls.matched } : {}),
         ...(g.cls.reason !== undefined ? { reason: g.cls.reason } : {}),
         details: { occurrences: g.count, how: g.how },
       };
-      if (g.cls.verdict === 'dangerous') {
+      if (known) {
         this.ctx.emit({
           rule: 'PICKLE_DANGEROUS_GLOBAL',
           severity: g.cls.severity,

@@ -13,7 +13,7 @@
 import { crc32 } from 'node:zlib';
 import { SliceSource } from '../../source/slice.js';
 import { SourceError, type ByteSource } from '../../source/types.js';
-import type { AnalysisContext, Analyzer, SniffInput } from '../types.js';
+import type { AnalysisContext, Analyzer, Claim, SniffInput } from '../types.js';
 import { CrcSource, asError, emitSourceFailure, emitTraversal, reportLinks, scanAndReport, type ArchiveLink } from '../archive.js';
 import { Id, SIGNATURE, SIGNATURE_HEADER_SIZE, corrupt, folderUnpackSize, parseEncodedHeader, parseHeader, parseStartHeader, type FileEntry, type Header, type StreamsInfo } from './header.js';
 import { FolderSource, folderMethods, openFolder } from './folder.js';
@@ -30,7 +30,7 @@ const S_IFLNK = 0o120000;
 const UNIX_EXTENSION = 0x8000;
 const REPARSE_POINT = 0x400;
 
-export function sniffSevenZip(input: SniffInput): { format: string; confidence: number } | null {
+export function sniffSevenZip(input: SniffInput): Claim | null {
   return SIGNATURE.every((x, i) => input.head[i] === x) ? { format: '7z', confidence: 0.95 } : null;
 }
 

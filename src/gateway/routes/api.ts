@@ -27,11 +27,30 @@ export function stripXet(v: unknown, depth = 0): unknown {
   return v;
 }
 
-/** Rewrite upstream absolute links to the gateway's base; drop Xet link relations. */
+/**
+ * Rewrite upstream links to the gateway's base; drop Xet link relations and every link to
+ * another host: clients follow pagination links with the user's token, which must never reach a
+ * host the upstream names (only the gateway, which talks to the upstream itself).
+ */
 export function rewriteLink(link: string, upstreamOrigin: string, base: string): string | null {
-  const parts = link.split(/,(?=\s*<)/).map((p) => p.trim()).filter((p) => !/rel="?xet-/.test(p));
-  if (!parts.length) return null;
-  return parts.map((p) => p.replace(/^<([^>]*)>/, (_m, url: string) => `<${url.startsWith(upstreamOrigin) ? base + url.slice(upstreamOrigin.length) : url.startsWith('/') ? base + url : url}>`)).join(', ');
+  const parts = link
+    .split(/,(?=\s*<)/)
+    .map((p) => p.trim())
+    .filter((p) => !/rel="?xet-/.test(p));
+  const out: string[] = [];
+  for (const p of parts) {
+    const m = /^<([^>]*)>(.*)$/s.exec(p);
+    if (!m) continue;
+    let target: URL;
+    try {
+      target = new URL(m[1]!, `${upstreamOrigin}/`);
+    } catch {
+      continue;
+    }
+    if (target.origin !== upstreamOrigin) continue;
+    out.push(`<${base}${target.pathname}${target.search}>${m[2]}`);
+  }
+  return out.length ? out.join(', ') : null;
 }
 
 function upstreamPath(t: ApiTarget, rawUrl: string): string {
@@ -69,6 +88,11 @@ export async function handleApi(ctx: GatewayContext, req: FastifyRequest, reply:
   } catch (e) {
     ctx.metrics.inc('modelgate_upstream_errors_total', { kind: e instanceof UpstreamError ? e.kind : 'unknown' });
     return refuse(reply, e instanceof UpstreamError && e.kind === 'timeout' ? 504 : 502, `modelgate: ${(e as Error).message}`);
+  }
+  // A 2xx other than 200 (201, 204, 206) or a 304 is not the answer asked for: never passed on as one.
+  if (res.status < 400 && res.status !== 200) {
+    ctx.metrics.inc('modelgate_upstream_errors_total', { kind: 'status' });
+    return refuse(reply, 502, `modelgate: upstream answered ${res.status} to ${apiPrefix(t)} (expected 200)`);
   }
   let body: Buffer | string = res.body;
   const isJson = (res.headers['content-type'] ?? '').includes('json');

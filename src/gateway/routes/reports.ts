@@ -1,11 +1,31 @@
 /**
  * /reports/<id>: one scan, as JSON (Accept: application/json or ?format=json) or a plain HTML
  * page. Everything in a report comes from an attacker-controlled file: escape all of it.
+ *
+ * A scan belongs to bytes, not to a repository: every file with the same sha256 shares it, so
+ * the page names the file by its sha256, never by the path it had in whichever (possibly
+ * private) repository it was first downloaded from. Member names inside it are part of the bytes
+ * and stay. With requireClientToken, reports need a client token like downloads.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FileReport } from '../../scan/report.js';
 import type { StoredScan } from '../../store/types.js';
+import { identify } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { refuse } from '../http.js';
+
+/** The scan as shown to anyone holding its id: the top-level name replaced by the content hash. */
+export function shareableScan(scan: StoredScan): StoredScan {
+  const name = `sha256:${scan.sha256}`;
+  const r = scan.report;
+  const report: FileReport = {
+    ...r,
+    path: name,
+    findings: r.findings.map((f) => ({ ...f, location: { ...f.location, path: [name, ...f.location.path.slice(1)] } })),
+    imports: r.imports.map((i) => ({ ...i, path: [name, ...i.path.slice(1)] })),
+  };
+  return { ...scan, report };
+}
 
 export function esc(s: unknown): string {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -48,8 +68,13 @@ ${r.findings.length ? `<table><thead><tr><th>severity</th><th>rule</th><th>findi
 export async function handleReport(ctx: GatewayContext, req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply): Promise<FastifyReply> {
   const { id } = req.params;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return refuse(reply, 400, 'invalid report id');
-  const scan = await ctx.store.getScanById(id);
-  if (!scan) return refuse(reply, 404, `no report ${id}`);
+  if (ctx.config.requireClientToken) {
+    const who = await identify(req, ctx.store, ctx.config);
+    if (!who.ok) return refuse(reply, who.status, who.message);
+  }
+  const stored = await ctx.store.getScanById(id);
+  if (!stored) return refuse(reply, 404, `no report ${id}`);
+  const scan = shareableScan(stored);
   const q = req.query as { format?: string };
   const wantsJson = q.format === 'json' || (req.headers.accept ?? '').includes('application/json');
   if (wantsJson) return reply.type('application/json; charset=utf-8').send(JSON.stringify({ id: scan.id, sha256: scan.sha256, engine: scan.engineKey, createdAt: scan.createdAt, report: scan.report }));
