@@ -5,7 +5,10 @@
  * dangerous, and so does any longer path through a carved-out name.
  */
 import { describe, expect, it } from 'vitest';
-import { defaultGlobalCatalogue } from '../../src/rules/globals.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultGlobalCatalogue, loadGlobalCatalogue, parseGlobalRules } from '../../src/rules/globals.js';
 import { atLeast, scanBytes, type Finding } from '../../src/index.js';
 import { asm, op } from '../helpers/asm.js';
 
@@ -66,5 +69,32 @@ describe('carve-outs under dangerous prefixes', () => {
       op.GLOBAL('pathlib', 'PosixPath'), op.STRING('/tmp/x'), op.TUPLE1, op.REDUCE, op.STRING('owned'), op.TUPLE2, op.REDUCE, op.STOP), 'w.pkl')).files[0]!;
     const w = bad.findings.find((x) => x.rule === 'PICKLE_DANGEROUS_GLOBAL' && x.evidence.canonical === 'pathlib.PosixPath.write_text');
     expect(w?.severity).toBe('high');
+  });
+});
+
+describe('carve-outs are refused unless exact, inside their entry, and unclaimed by another danger', () => {
+  const yaml = (dangerous: string) => `version: 1\naliases: []\nsafe: []\ndangerous:\n${dangerous}`;
+  const load = (text: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mg-carve-'));
+    writeFileSync(join(dir, 'globals.yaml'), text);
+    return loadGlobalCatalogue(join(dir, 'globals.yaml'), null);
+  };
+  const entry = (match: string, carve: string, sev = 'high') =>
+    `  - match: ${match}\n    severity: ${sev}\n    reason: r\n    references: [x]\n` + (carve ? `    carve_outs:\n      - { match: ${carve}, reason: r, references: [x] }\n` : '');
+
+  it('a carve-out outside its entry is an error', () => {
+    expect(() => parseGlobalRules(yaml(entry('pathlib', 'os.PathLike')))).toThrow(/is not under pathlib/);
+  });
+  it('a carve-out without a reason is an error', () => {
+    expect(() => parseGlobalRules(yaml('  - match: pathlib\n    severity: high\n    reason: r\n    references: [x]\n    carve_outs:\n      - { match: pathlib.Path, references: [x] }\n'))).toThrow(/reason/);
+  });
+  it('a carve-out also matched by a deeper dangerous entry that does not list it is an error', () => {
+    expect(() => load(yaml(entry('torch.distributed', 'torch.distributed.rpc.RRef') + entry('torch.distributed.rpc', '', 'critical')))).toThrow(/torch.distributed.rpc, which does not carve it out/);
+  });
+  it('a valid carve-out makes only the exact path safe', () => {
+    const c = load(yaml(entry('pathlib', 'pathlib.PosixPath')));
+    expect(c.classify('pathlib', 'PosixPath').verdict).toBe('safe');
+    expect(c.classify('pathlib', 'PosixPath.write_text').verdict).toBe('dangerous');
+    expect(c.classify('pathlib', 'PurePath').verdict).toBe('dangerous');
   });
 });
