@@ -134,7 +134,9 @@ async function* frame(input: BufferedInput, start: number): DecoderStream {
     if (raw) {
       out = body;
     } else {
-      const dst = new Uint8Array(history.length + h.blockMax);
+      // A sequence of k input bytes yields at most ~255k bytes (a length byte of 255 adds 255),
+      // so small blocks get small buffers: many tiny blocks cannot make us zero 4 MiB each.
+      const dst = new Uint8Array(history.length + Math.min(h.blockMax, size * 260 + 64));
       dst.set(history, 0);
       let end: number;
       try {
