@@ -35,6 +35,13 @@ describe('sympy functions are judged by what they sympify', () => {
     expect(unknown(b, 'sympy.functions.elementary.trigonometric.sin')?.severity).toBe('high');
   });
 
+  it('copyreg.__newobj_ex__(sin, (<string>,), {}) and NEWOBJ_EX with a string keyword are high', async () => {
+    const ex = await findings(asm(op.PROTO(2), op.GLOBAL('copyreg', '__newobj_ex__'), op.GLOBAL(...SIN), op.BINUNICODE(PAYLOAD), op.TUPLE1, op.EMPTY_DICT, op.TUPLE3, op.REDUCE, op.STOP));
+    expect(unknown(ex, 'sympy.functions.elementary.trigonometric.sin')?.severity).toBe('high');
+    const kw = await findings(asm(op.PROTO(4), op.GLOBAL(...SIN), op.EMPTY_TUPLE, op.EMPTY_DICT, op.BINUNICODE('evaluate'), op.BINUNICODE(PAYLOAD), op.SETITEM, op.NEWOBJ_EX, op.STOP));
+    expect(unknown(kw, 'sympy.functions.elementary.trigonometric.sin')?.severity).toBe('high');
+  });
+
   it('a string hidden in a tuple argument or in a nested sympy call is found', async () => {
     const inTuple = await findings(asm(op.PROTO(2), op.GLOBAL(...SIN), op.MARK, op.INT(1), op.BINUNICODE(PAYLOAD), op.TUPLE, op.TUPLE1, op.NEWOBJ, op.STOP));
     expect(unknown(inTuple, 'sympy.functions.elementary.trigonometric.sin')?.severity).toBe('high');

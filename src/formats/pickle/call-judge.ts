@@ -5,6 +5,7 @@
  * a container or argument list larger than the machine samples fails the condition (unverified),
  * never passes it.
  */
+import { atLeast, type Severity } from '../../core/findings.js';
 import type { CallCondition, CallConditionCatalogue } from '../../rules/call-conditions.js';
 import { CALL_ARGS } from '../../pickle/machine.js';
 import { render, type Value } from '../../pickle/values.js';
@@ -122,4 +123,62 @@ export class CallJudge {
     if (bare && entry.argumentInstances.has(path)) return OK;
     return { ok: false, why: `passes an object of ${path}, which is not known to be safe`, seen: false };
   }
+}
+
+/** What a call of a conditioned global was: where, and which opcode made it. */
+export interface CallSite {
+  chain: string;
+  offset: number;
+  opcode: string;
+}
+
+/** Calls of one conditioned global in a stream: how many met the condition, the worst that did not. */
+export interface Conditioned {
+  entry: CallCondition;
+  accepted: number;
+  violation?: CallSite & { why: string; severity: Severity };
+}
+
+export class ConditionedCalls {
+  private readonly seen = new Map<string, Conditioned>();
+
+  constructor(private readonly judge: CallJudge) {}
+
+  /** Judges one call of `canonical`: true when harmless, false when not, null when it has no condition. */
+  record(canonical: string, args: readonly Value[], kwargs: Value | undefined, site: CallSite): boolean | null {
+    const entry = this.judge.condition(canonical);
+    if (!entry) return null;
+    let c = this.seen.get(canonical);
+    if (!c) this.seen.set(canonical, (c = { entry, accepted: 0 }));
+    const v = this.judge.judge(entry, args, kwargs);
+    if (v.ok) {
+      c.accepted++;
+      return true;
+    }
+    // The entry's severity when the harmful argument is seen; medium when it cannot be verified.
+    const severity: Severity = v.seen ? entry.violated : 'medium';
+    if (!c.violation || (severity !== c.violation.severity && atLeast(severity, c.violation.severity))) c.violation = { ...site, why: v.why, severity };
+    return false;
+  }
+
+  get(canonical: string): Conditioned | undefined {
+    return this.seen.get(canonical);
+  }
+
+  clear(): void {
+    this.seen.clear();
+  }
+}
+
+/**
+ * The arguments copyreg.__newobj__(cls, *args) / __newobj_ex__(cls, args, kwargs) pass to
+ * cls.__new__ (`rest` is what follows cls). A sampled or unreadable argument tuple becomes an
+ * unknown value, so the condition fails rather than passing on what was not seen.
+ */
+export function newobjArguments(canonical: string, rest: readonly Value[]): { args: readonly Value[]; kwargs: Value | undefined } {
+  if (canonical === 'copyreg.__newobj__') return { args: rest, kwargs: undefined };
+  const t = rest[0];
+  if (t?.k !== 'tuple') return { args: [{ k: 'unknown', why: 'arguments are not a tuple' }], kwargs: rest[1] };
+  if (t.items.length < t.len) return { args: [{ k: 'unknown', why: 'arguments sampled' }], kwargs: rest[1] };
+  return { args: t.items, kwargs: rest[1] };
 }

@@ -20,9 +20,8 @@ import { render, type Value } from '../../pickle/values.js';
 import { canonicalPath, partialParts, WRAPPERS } from '../../pickle/wrappers.js';
 import { REBUILDERS } from './rebuild.js';
 import { RebuildJudge, type Problem } from './rebuild-judge.js';
-import { CallJudge } from './call-judge.js';
+import { CallJudge, ConditionedCalls, newobjArguments } from './call-judge.js';
 import { callConditionCatalogue } from '../../rules/call-conditions.js';
-import { atLeast, type Severity } from '../../core/findings.js';
 
 /** Canonical names whose first argument is serialized data that the call deserialises. */
 const NESTED_LOADERS = new Set([
@@ -43,12 +42,6 @@ export interface NestedData {
 /** How a global was used: the strongest use wins. */
 type How = 'referenced' | 'constructed' | 'called';
 const HOW_RANK: Record<How, number> = { referenced: 0, constructed: 1, called: 2 };
-
-/** Calls of a global listed in rules/call-conditions.yaml: how many met the condition, the worst that did not. */
-interface Conditioned {
-  accepted: number;
-  violation?: { why: string; severity: Severity; chain: string; offset: number; opcode: string };
-}
 
 interface GlobalSeen {
   global: string;
@@ -77,8 +70,7 @@ export class PickleCollector {
   private wrapperProblems = new Map<string, Problem>();
   /** partial instances built, judged at flush (BUILD may swap their function afterwards). */
   private partials: Array<{ inst: Extract<Value, { k: 'call' }>; offset: number }> = [];
-  private readonly calls: CallJudge;
-  private conditioned = new Map<string, Conditioned>();
+  private readonly conditioned: ConditionedCalls;
   private readonly rebuild = new RebuildJudge({
     module: (name, helper, ev, chain) => {
       const cls = this.classifyPath(name);
@@ -91,28 +83,17 @@ export class PickleCollector {
   });
 
   constructor(private readonly ctx: AnalysisContext) {
-    this.calls = new CallJudge(callConditionCatalogue(), this.canonical, (m, n) => this.classify(m, n).verdict === 'safe');
+    this.conditioned = new ConditionedCalls(new CallJudge(callConditionCatalogue(), this.canonical, (m, n) => this.classify(m, n).verdict === 'safe'));
   }
 
   /**
-   * A direct call of an unknown global that rules/call-conditions.yaml lists: judged by its
-   * arguments. Returns the use to record ('referenced' when the call is harmless), or null when
-   * the global has no condition.
+   * A direct call of an unknown global that rules/call-conditions.yaml lists is judged by its
+   * arguments: a harmless call is recorded as a reference. Null when the global has no condition.
    */
   private conditionedUse(cls: GlobalClassification, args: readonly Value[], kwargs: Value | undefined, chain: string, offset: number, opcode: string): How | null {
     if (cls.verdict !== 'unknown') return null;
-    const entry = this.calls.condition(cls.canonical);
-    if (!entry) return null;
-    let c = this.conditioned.get(cls.canonical);
-    if (!c) this.conditioned.set(cls.canonical, (c = { accepted: 0 }));
-    const v = this.calls.judge(entry, args, kwargs);
-    if (v.ok) {
-      c.accepted++;
-      return 'referenced';
-    }
-    const severity: Severity = v.seen ? entry.violated : 'medium';
-    if (!c.violation || (severity !== c.violation.severity && atLeast(severity, c.violation.severity))) c.violation = { why: v.why, severity, chain, offset, opcode };
-    return 'called';
+    const ok = this.conditioned.record(cls.canonical, args, kwargs, { chain, offset, opcode });
+    return ok === null ? null : ok ? 'referenced' : 'called';
   }
 
   /** Canonical dotted name, for the machine's wrapper recognition (cached: called per call). */
@@ -269,11 +250,8 @@ export class PickleCollector {
       const opcode = `${ev.opcode} (${canonical})`;
       let how: How = bare ? 'constructed' : 'called';
       if (!bare && !ev.via) {
-        const args = canonical === 'copyreg.__newobj__' ? rest : rest[0]?.k === 'tuple' ? rest[0].items : [{ k: 'unknown', why: 'arguments not a tuple' } as Value];
-        const kwargs = canonical === 'copyreg.__newobj__' ? undefined : rest[1];
-        // __newobj_ex__'s argument tuple may be sampled: judge() needs every argument.
-        const complete = canonical === 'copyreg.__newobj__' || rest[0]?.k !== 'tuple' || rest[0].items.length === rest[0].len;
-        how = this.conditionedUse(c, complete ? args : [{ k: 'unknown', why: 'arguments sampled' }], kwargs, render(ev.call), ev.offset, opcode) ?? how;
+        const { args, kwargs } = newobjArguments(canonical, rest);
+        how = this.conditionedUse(c, args, kwargs, render(ev.call), ev.offset, opcode) ?? how;
       }
       this.note(`${cls.module}.${cls.name}`, c, how, opcode, ev.offset, render(ev.call));
       return true;
@@ -450,7 +428,7 @@ export class PickleCollector {
           references: g.cls.references,
         });
       } else {
-        const entry = cond ? this.calls.condition(canonical) : undefined;
+        const entry = cond?.entry;
         this.ctx.emit({
           rule: 'PICKLE_UNKNOWN_GLOBAL',
           severity: cond?.violation ? cond.violation.severity : g.how === 'called' ? 'medium' : 'low',
