@@ -48,6 +48,7 @@ export const FORMATS = {
   xz: STREAM,
   lzma: STREAM,
   zstd: STREAM,
+  lz4: STREAM,
   zlib: STREAM,
   // configuration, templates, code
   json: DATA,

@@ -1,12 +1,13 @@
 /**
- * Single compressed streams: gzip, bzip2, xz, zstd, zlib, .lzma (lzma-alone), and joblib's
+ * Single compressed streams: gzip, bzip2, xz, zstd, lz4 frames, zlib, .lzma (lzma-alone), and joblib's
  * pre-0.9.3 "ZF" files. Each is decompressed lazily (source/decompress) and handed to the
  * engine as one member (`<gzip>`, ...), whose content is then sniffed like any file: joblib's
  * compressed pickles, a .pt inside .gz, a tar inside .xz.
  *
  * What joblib writes (joblib/compressor.py, numpy_pickle_utils.py): 'zlib' is a bare zlib
  * stream (first byte 0x78), 'gzip' a gzip file, 'bz2' a bzip2 file, 'xz' an .xz file, 'lzma'
- * an .lzma (FORMAT_ALONE) file whose first bytes are 5d 00; joblib picks the decompressor by
+ * an .lzma (FORMAT_ALONE) file whose first bytes are 5d 00, 'lz4' an LZ4 frame (lz4.frame,
+ * magic 04 22 4d 18); joblib picks the decompressor by
  * these prefixes and reads lzma/xz with FORMAT_AUTO. Files from joblib < 0.9.3 start with
  * "ZF", the payload length in hex padded to 19 characters (and maybe one more space), then zlib.
  */
@@ -15,6 +16,7 @@ import { DecompressingSource, type Codec } from '../source/decompress.js';
 import type { ByteSource } from '../source/types.js';
 import { hasXzMagic, isPickyDictSize, parseAloneHeader } from '../source/codecs/lzma.js';
 import { isZlibHeader } from '../source/codecs/zlib.js';
+import { hasLz4FrameMagic } from '../source/codecs/lz4.js';
 import type { AnalysisContext, Analyzer, Claim, SniffInput } from './types.js';
 import { asError, emitSourceFailure, scanAndReport } from './archive.js';
 
@@ -52,7 +54,7 @@ interface StreamSpec {
 function streamAnalyzer(spec: StreamSpec): Analyzer {
   return {
     id: spec.id,
-    version: '2',
+    version: '3',
     description: spec.description,
     sniff: spec.sniff,
     async analyze(source: ByteSource, ctx: AnalysisContext, claim: Claim): Promise<void> {
@@ -141,6 +143,14 @@ export const zstdAnalyzer = streamAnalyzer({
   sniff: (i) => (startsWith(i.head, [0x28, 0xb5, 0x2f, 0xfd]) ? { format: 'zstd', confidence: 0.9 } : null),
 });
 
+export const lz4Analyzer = streamAnalyzer({
+  id: 'lz4',
+  codec: 'lz4',
+  member: '<lz4>',
+  description: "LZ4 frames (lz4.frame, joblib's 'lz4' compression), decompressed lazily and scanned as one member",
+  sniff: (i) => (hasLz4FrameMagic(i.head) ? { format: 'lz4', confidence: 0.9 } : null),
+});
+
 export const zlibAnalyzer = streamAnalyzer({
   id: 'zlib',
   codec: 'zlib',
@@ -183,4 +193,4 @@ export const joblibZfileAnalyzer = streamAnalyzer({
   },
 });
 
-export const compressedAnalyzers: Analyzer[] = [gzipAnalyzer, bzip2Analyzer, xzAnalyzer, zstdAnalyzer, zlibAnalyzer, lzmaAloneAnalyzer, joblibZfileAnalyzer];
+export const compressedAnalyzers: Analyzer[] = [gzipAnalyzer, bzip2Analyzer, xzAnalyzer, zstdAnalyzer, lz4Analyzer, zlibAnalyzer, lzmaAloneAnalyzer, joblibZfileAnalyzer];

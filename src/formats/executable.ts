@@ -91,7 +91,7 @@ async function payload(source: ByteSource, tail: Uint8Array): Promise<{ members:
 
 export const executableAnalyzer: Analyzer = {
   id: 'executable',
-  version: '1',
+  version: '2',
   description: 'ELF, PE, Mach-O executables and shebang scripts (llamafiles: the appended zip and its GGUF are scanned by the zip analyzer)',
   sniff(input: SniffInput): Claim | null {
     const d = describe(input.head);

@@ -192,7 +192,7 @@ async function analyzeArchive(input: ByteSource, ctx: AnalysisContext): Promise<
 
 export const kerasArchiveAnalyzer: Analyzer = {
   id: 'keras-archive',
-  version: '2',
+  version: '3',
   description: 'Keras 3 .keras archives: config.json checked for Lambda bytecode, foreign module references and dangerous Keras objects; metadata.json version; code members (members themselves are scanned by the zip analyzer)',
   sniff: sniffKeras,
   async analyze(source, ctx) {

@@ -21,6 +21,7 @@ import { DecompressingSource, type Codec } from '../source/decompress.js';
 import type { AnalysisContext, Analyzer, Claim, SniffInput } from './types.js';
 import { CrcSource, SizedSource, asError, emitSourceFailure, emitTraversal, reportLinks, scanAndReport, sizeOf, type ArchiveLink } from './archive.js';
 import { SIGNATURE_HEADER_SIZE, parseStartHeader } from './sevenzip/header.js';
+import { concatenatedArchives } from './zip/concatenated.js';
 import {
   SIG_LOCAL,
   eocdCandidates,
@@ -432,7 +433,17 @@ async function analyzeZip(input: ByteSource, ctx: AnalysisContext): Promise<void
   let firstByte = end.cdStart;
   for (const e of entries) firstByte = Math.min(firstByte, e.localOffset);
   const prepended = Math.max(0, Math.min(firstByte, size));
-  if (prepended > 0) {
+  const items = prepended > 0 ? await concatenatedArchives(source, prepended, ctx.limits.maxMembers) : null;
+  if (items) {
+    // Complete archives end to end (torch.distributed.checkpoint .distcp shards): each is scanned
+    // as the zip it is, so a pickle in any item is judged; nothing is hidden in between.
+    ctx.fact('zip.concatenatedArchives', items.length + 1);
+    for (const [i, span] of items.entries()) {
+      const name = `<archive ${i} at ${span.start}>`;
+      const failure = await scanAndReport(ctx, new SliceSource(name, source, span.start, span.length), undefined, span.start);
+      if (failure) emitSourceFailure(ctx, failure, name, span.start);
+    }
+  } else if (prepended > 0) {
     ctx.emit({
       rule: 'ZIP_PREPENDED_DATA',
       message: `${prepended} bytes precede the zip archive; torch.load reads such a file from its first byte, not as a zip`,
@@ -495,7 +506,7 @@ async function scanEntries(ctx: AnalysisContext, source: ByteSource, size: numbe
 
 export const zipAnalyzer: Analyzer = {
   id: 'zip',
-  version: '2',
+  version: '3',
   description:
     'Zip archives as PyTorch (miniz) and Python read them: EOCD/ZIP64, prepended bytes, every central-directory member (stored, deflate, bzip2, lzma, zstd, xz), local/central mismatches, duplicates, CRC, flags, traversal, links, bombs; PyTorch/TorchScript/npz detection',
   sniff: sniffZip,

@@ -89,7 +89,7 @@ export interface MachineBudget {
 
 const MAX_LINE = 16 * 1024 * 1024;
 /** Arguments kept per call and items per tuple: enough for a code object's 18 constructor fields. */
-const CALL_ARGS = 32;
+export const CALL_ARGS = 32;
 /** Wrappers of wrappers followed before the call is reported as it stands. */
 const MAX_WRAPPER_DEPTH = 8;
 /** After this many anomalies a run stops: the stream is not a pickle any loader would finish. */

@@ -79,6 +79,15 @@ export interface DangerRule {
   severity: DangerSeverity;
   reason: string;
   references: string[];
+  /** Exact paths under `match` that are safe after review (constructing them runs nothing). */
+  carveOuts?: CarveOut[];
+}
+
+/** One exact global under a dangerous prefix, reviewed safe; longer paths through it stay dangerous. */
+export interface CarveOut {
+  match: string;
+  reason: string;
+  references: string[];
 }
 
 export interface SafeRule {
@@ -225,14 +234,27 @@ export function parseGlobalRules(text: string, file = 'globals.yaml'): GlobalRul
     needList(file, doc, key, attribute).map((raw, i): DangerRule => {
       const where = `${key}[${i}]${describe(raw)}`;
       if (!isRecord(raw)) fail(file, where, 'must be a mapping');
-      checkKeys(file, where, raw, ['match', 'severity', 'reason', 'references', 'note']);
+      checkKeys(file, where, raw, attribute ? ['match', 'severity', 'reason', 'references', 'note'] : ['match', 'severity', 'reason', 'references', 'note', 'carve_outs']);
       const match = needString(file, where, raw, 'match');
       if (attribute) {
         if (!SEGMENT.test(match)) fail(file, where, `attribute "${match}" must be a single identifier`);
       } else {
         needDotted(file, where, match, 'match');
       }
-      return { match, severity: needSeverity(file, where, raw), reason: needString(file, where, raw, 'reason'), references: needRefs(file, where, raw) };
+      const rule: DangerRule = { match, severity: needSeverity(file, where, raw), reason: needString(file, where, raw, 'reason'), references: needRefs(file, where, raw) };
+      if (raw.carve_outs !== undefined) {
+        if (!Array.isArray(raw.carve_outs) || raw.carve_outs.length === 0) fail(file, where, '"carve_outs" must be a non-empty list');
+        rule.carveOuts = raw.carve_outs.map((c: unknown, j): CarveOut => {
+          const at = `${where} carve_outs[${j}]${describe(c)}`;
+          if (!isRecord(c)) fail(file, at, 'must be a mapping');
+          checkKeys(file, at, c, ['match', 'reason', 'references']);
+          const m = needDotted(file, at, needString(file, at, c, 'match'), 'match');
+          // Exact names strictly inside the entry: a carve-out never widens into a pattern.
+          if (!m.startsWith(`${match}.`)) fail(file, at, `"${m}" is not under ${match}`);
+          return { match: m, reason: needString(file, at, c, 'reason'), references: needRefs(file, at, c) };
+        });
+      }
+      return rule;
     });
   const dangerous = danger('dangerous', false);
   const dangerousAttributes = danger('dangerous_attributes', true);
@@ -344,6 +366,8 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
   private readonly dangerTrie: TrieNode<DangerRule> = { children: new Map() };
   private readonly attributes = new Map<string, DangerRule>();
   private readonly safeExact = new Map<string, SafeInfo>();
+  /** Carve-outs by exact path, with the dangerous entries that list them. */
+  private readonly carved = new Map<string, { carve: CarveOut; owners: Set<DangerRule> }>();
   private readonly safeWildcard = new Map<string, SafeInfo>();
   private readonly safeSubtree = new Map<string, SafeInfo>();
   /** Dangerous entries from the reviewed reaches facts, by path. */
@@ -363,7 +387,14 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
   ) {
     this.version = `${rules.version}+${contentHash.slice(0, 12)}`;
     for (const a of rules.aliases) trieInsert(this.aliasTrie, a.from.split('.'), a);
-    for (const d of rules.dangerous) trieInsert(this.dangerTrie, d.match.split('.'), d);
+    for (const d of rules.dangerous) {
+      trieInsert(this.dangerTrie, d.match.split('.'), d);
+      for (const c of d.carveOuts ?? []) {
+        const had = this.carved.get(c.match);
+        if (had) had.owners.add(d);
+        else this.carved.set(c.match, { carve: c, owners: new Set([d]) });
+      }
+    }
     for (const d of rules.dangerousAttributes) this.attributes.set(d.match, d);
     for (const s of rules.safe) {
       for (const pattern of s.match) {
@@ -571,7 +602,11 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
       ...(kind ? { kind } : {}),
       ...(onlyCalls && c.verdict === 'dangerous' ? { onlyWhenCalled: true as const } : {}),
     });
-    if (hits.some((h) => h.at <= 0)) return withKind(this.reportHit(YamlGlobalCatalogue.worst(hits), parsed));
+    if (hits.some((h) => h.at <= 0)) {
+      const carved = this.carveOut(parsed, canonicalStr, hits);
+      if (carved) return withKind(carved);
+      return withKind(this.reportHit(YamlGlobalCatalogue.worst(hits), parsed));
+    }
 
     // Only an exact entry may outweigh a suffix-only reading; patterns (`.*`, `.**`) never do.
     // The path as written (aliases only) and its real definition are both looked up: either
@@ -602,6 +637,28 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
       reason: 'not in the catalogue of globals known to be safe',
       references: [],
     });
+  }
+
+  /**
+   * A reviewed exact global under a dangerous prefix (pathlib.PosixPath under pathlib). Safe only
+   * when the path is exactly the carve-out, as written or as resolved, and every dangerous reading
+   * is a whole-path hit of an entry that lists it: no attribute hit, no suffix hit, no reading
+   * found only through the facts. pathlib.PosixPath.write_text is longer, so it stays dangerous.
+   */
+  private carveOut(parsed: readonly string[], resolved: string, hits: readonly DangerHit[]): GlobalClassification | undefined {
+    if (this.carved.size === 0) return undefined;
+    const written = this.aliasSegments(parsed).join('.');
+    const entry = this.carved.get(written) ?? this.carved.get(resolved);
+    if (!entry) return undefined;
+    if (!hits.every((h) => h.at === 0 && !h.viaFacts && entry.owners.has(h.rule))) return undefined;
+    return {
+      verdict: 'safe',
+      severity: 'info',
+      canonical: entry.carve.match,
+      matched: `carve-out of ${[...entry.owners].map((o) => o.match).join(', ')}`,
+      reason: entry.carve.reason,
+      references: [...entry.carve.references],
+    };
   }
 
   /** Kind of the object named: of its real definition, else of the path as written. */
@@ -656,6 +713,14 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
     for (const a of this.rules.aliases) {
       const again = this.aliasSegments(a.to.split('.')).join('.');
       if (again !== a.to) fail(file, `aliases (${JSON.stringify(a.from)})`, `target ${a.to} is itself aliased to ${again}`);
+    }
+    for (const [path, { owners }] of this.carved) {
+      const segs = path.split('.');
+      if (this.aliasSegments(segs).join('.') !== path) fail(file, `carve-out (${JSON.stringify(path)})`, 'not canonical: aliases rewrite it');
+      if (this.safeExact.has(path)) fail(file, `carve-out (${JSON.stringify(path)})`, 'also a safe entry; list it in one place');
+      for (const h of this.dangerHits(segs, true)) {
+        if (h.at !== 0 || !owners.has(h.rule)) fail(file, `carve-out (${JSON.stringify(path)})`, `also matched by dangerous entry ${h.matched}, which does not carve it out`);
+      }
     }
     for (const s of this.rules.safe) {
       for (const pattern of s.match) {

@@ -24,12 +24,13 @@ import { bzip2 } from './codecs/bzip2.js';
 import { lzmaAuto, rawLzma, rawLzma2, zipLzma } from './codecs/lzma.js';
 import { bcjX86, delta } from './codecs/filters.js';
 import { zstd } from './codecs/zstd.js';
+import { lz4Frames } from './codecs/lz4.js';
 
-export type Codec = 'deflate-raw' | 'zlib' | 'gzip' | 'bzip2' | 'xz' | 'lzma-alone' | 'zip-lzma' | 'zstd' | RawCodec;
+export type Codec = 'deflate-raw' | 'zlib' | 'gzip' | 'bzip2' | 'xz' | 'lzma-alone' | 'zip-lzma' | 'zstd' | 'lz4' | RawCodec;
 /** Codecs without a header of their own: their properties come from the container (7z coders). */
 export type RawCodec = 'lzma-raw' | 'lzma2-raw' | 'bcj-x86' | 'delta';
 
-export const CODECS: readonly Codec[] = ['deflate-raw', 'zlib', 'gzip', 'bzip2', 'xz', 'lzma-alone', 'zip-lzma', 'zstd', 'lzma-raw', 'lzma2-raw', 'bcj-x86', 'delta'];
+export const CODECS: readonly Codec[] = ['deflate-raw', 'zlib', 'gzip', 'bzip2', 'xz', 'lzma-alone', 'zip-lzma', 'zstd', 'lz4', 'lzma-raw', 'lzma2-raw', 'bcj-x86', 'delta'];
 
 export const WINDOW_BYTES = 4 * 1024 * 1024;
 export const RATIO_GRACE = 1024 * 1024;
@@ -88,6 +89,8 @@ function startDecoder(codec: Codec, src: ByteSource, declaredSize: number | null
       return zipLzma(new BufferedInput(src), declaredSize);
     case 'zstd':
       return zstd(new BufferedInput(src));
+    case 'lz4':
+      return lz4Frames(new BufferedInput(src));
     case 'lzma-raw':
       return rawLzma(new BufferedInput(src), props, declaredSize);
     case 'lzma2-raw':

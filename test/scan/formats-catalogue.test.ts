@@ -39,7 +39,7 @@ describe('format catalogue', () => {
   it('derives the pickle-based, executable and streamed sets', () => {
     expect([...formatsWhere('pickle')].sort()).toEqual(['joblib-zfile', 'pickle', 'pytorch-legacy']);
     expect([...formatsWhere('executable')].sort()).toEqual(['elf', 'macho', 'pe', 'script']);
-    expect([...STREAM_FORMATS].sort()).toEqual(['bzip2', 'gzip', 'joblib-zfile', 'lzma', 'pickle', 'xz', 'zlib', 'zstd']);
+    expect([...STREAM_FORMATS].sort()).toEqual(['bzip2', 'gzip', 'joblib-zfile', 'lz4', 'lzma', 'pickle', 'xz', 'zlib', 'zstd']);
   });
 });
 

@@ -20,6 +20,8 @@ import { render, type Value } from '../../pickle/values.js';
 import { canonicalPath, partialParts, WRAPPERS } from '../../pickle/wrappers.js';
 import { REBUILDERS } from './rebuild.js';
 import { RebuildJudge, type Problem } from './rebuild-judge.js';
+import { CallJudge, ConditionedCalls, newobjArguments } from './call-judge.js';
+import { callConditionCatalogue } from '../../rules/call-conditions.js';
 
 /** Canonical names whose first argument is serialized data that the call deserialises. */
 const NESTED_LOADERS = new Set([
@@ -68,6 +70,7 @@ export class PickleCollector {
   private wrapperProblems = new Map<string, Problem>();
   /** partial instances built, judged at flush (BUILD may swap their function afterwards). */
   private partials: Array<{ inst: Extract<Value, { k: 'call' }>; offset: number }> = [];
+  private readonly conditioned: ConditionedCalls;
   private readonly rebuild = new RebuildJudge({
     module: (name, helper, ev, chain) => {
       const cls = this.classifyPath(name);
@@ -79,7 +82,19 @@ export class PickleCollector {
     },
   });
 
-  constructor(private readonly ctx: AnalysisContext) {}
+  constructor(private readonly ctx: AnalysisContext) {
+    this.conditioned = new ConditionedCalls(new CallJudge(callConditionCatalogue(), this.canonical, (m, n) => this.classify(m, n).verdict === 'safe'));
+  }
+
+  /**
+   * A direct call of an unknown global that rules/call-conditions.yaml lists is judged by its
+   * arguments: a harmless call is recorded as a reference. Null when the global has no condition.
+   */
+  private conditionedUse(cls: GlobalClassification, args: readonly Value[], kwargs: Value | undefined, chain: string, offset: number, opcode: string): How | null {
+    if (cls.verdict !== 'unknown') return null;
+    const ok = this.conditioned.record(cls.canonical, args, kwargs, { chain, offset, opcode });
+    return ok === null ? null : ok ? 'referenced' : 'called';
+  }
 
   /** Canonical dotted name, for the machine's wrapper recognition (cached: called per call). */
   readonly canonical = (module: string, name: string): string => {
@@ -180,7 +195,9 @@ export class PickleCollector {
         this.rebuild.onHelper(role, canonical, ev, chain);
         return;
       }
-      this.note(`${callee.module}.${callee.name}`, cls, this.constructs(canonical, ev) ? 'referenced' : this.howOf(ev.opcode, ev.call), ev.opcode + (via ? ` through ${via}` : ''), ev.offset, chain);
+      let how: How = this.constructs(canonical, ev) ? 'referenced' : this.howOf(ev.opcode, ev.call);
+      if (how === 'called' && !via && ev.call.k === 'call') how = this.conditionedUse(cls, ev.call.args, ev.call.kwargs, chain, ev.offset, ev.opcode) ?? how;
+      this.note(`${callee.module}.${callee.name}`, cls, how, ev.opcode + (via ? ` through ${via}` : ''), ev.offset, chain);
       if (via) {
         if (cls.verdict === 'dangerous' && !this.wrapperProblems.has(via)) this.wrapperProblems.set(via, { why: `calls ${canonical}`, chain, offset: ev.offset });
         if (cls.verdict !== 'safe') this.computedCall(ev, chain);
@@ -229,7 +246,14 @@ export class PickleCollector {
       // __newobj__(cls, *args) / __newobj_ex__(cls, args, kwargs): arguments reach cls.__new__.
       const rest = ev.call.args.slice(1);
       const bare = canonical === 'copyreg.__newobj__' ? rest.length === 0 : rest.every((a) => (a.k === 'tuple' || a.k === 'dict') && a.len === 0);
-      this.note(`${cls.module}.${cls.name}`, this.classify(cls.module, cls.name), bare ? 'constructed' : 'called', `${ev.opcode} (${canonical})`, ev.offset, render(ev.call));
+      const c = this.classify(cls.module, cls.name);
+      const opcode = `${ev.opcode} (${canonical})`;
+      let how: How = bare ? 'constructed' : 'called';
+      if (!bare && !ev.via) {
+        const { args, kwargs } = newobjArguments(canonical, rest);
+        how = this.conditionedUse(c, args, kwargs, render(ev.call), ev.offset, opcode) ?? how;
+      }
+      this.note(`${cls.module}.${cls.name}`, c, how, opcode, ev.offset, render(ev.call));
       return true;
     }
     if (canonical === RECONSTRUCTOR) {
@@ -371,6 +395,14 @@ export class PickleCollector {
         if (!rebuildProblem) continue;
         extra = `; ${rebuildProblem.why}`;
       }
+      const cond = g.cls.verdict === 'unknown' ? this.conditioned.get(canonical) : undefined;
+      if (cond && !cond.violation && cond.accepted > 0 && g.how !== 'called') continue; // every call met its condition
+      if (cond?.violation) {
+        extra = `; ${cond.violation.why}`;
+        g.chain = cond.violation.chain;
+        g.offset = cond.violation.offset;
+        g.opcode = cond.violation.opcode;
+      }
       const verb: FindingVerb = g.how === 'called' ? 'calls' : g.how === 'constructed' ? 'constructs' : 'imports';
       const known = g.cls.verdict === 'dangerous';
       const alias = g.global !== canonical ? ` (named ${g.global})` : '';
@@ -396,16 +428,19 @@ export class PickleCollector {
           references: g.cls.references,
         });
       } else {
+        const entry = cond?.entry;
         this.ctx.emit({
           rule: 'PICKLE_UNKNOWN_GLOBAL',
-          severity: g.how === 'called' ? 'medium' : 'low',
-          message: `${verb} ${canonical}${alias}, which is not known to be safe`,
+          severity: cond?.violation ? cond.violation.severity : g.how === 'called' ? 'medium' : 'low',
+          message: `${verb} ${canonical}${alias}, which is not known to be safe${extra}`,
           offset: g.offset,
-          evidence,
+          evidence: entry ? { ...evidence, reason: entry.reason } : evidence,
+          ...(entry ? { references: [...entry.references] } : {}),
         });
       }
     }
     this.globals.clear();
+    this.conditioned.clear();
   }
 }
 

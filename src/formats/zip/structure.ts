@@ -15,7 +15,7 @@ export const SIG_EOCD = 0x06054b50;
 export const SIG_EOCD64_LOCATOR = 0x07064b50;
 export const SIG_EOCD64 = 0x06064b50;
 
-const EOCD_SIZE = 22;
+export const EOCD_SIZE = 22;
 const MAX_COMMENT = 0xffff;
 /** How far back from the end an EOCD can sit (record + longest comment + ZIP64 locator). */
 export const TAIL_BYTES = EOCD_SIZE + MAX_COMMENT + 20;

@@ -1,0 +1,184 @@
+/**
+ * Judges a call of a global listed in rules/call-conditions.yaml by the arguments the load
+ * passes it: a sympy function given only numbers and sympy objects computes; given a string it
+ * runs eval. The arguments are the machine's symbolic values, so every argument must be seen:
+ * a container or argument list larger than the machine samples fails the condition (unverified),
+ * never passes it.
+ */
+import { atLeast, type Severity } from '../../core/findings.js';
+import type { CallCondition, CallConditionCatalogue } from '../../rules/call-conditions.js';
+import { CALL_ARGS } from '../../pickle/machine.js';
+import { render, type Value } from '../../pickle/values.js';
+
+export type CallVerdict = { ok: true } | { ok: false; why: string; seen: boolean };
+
+const OK: CallVerdict = { ok: true };
+const MAX_DEPTH = 64;
+const MAX_CACHED = 100_000;
+const NEWOBJ = 'copyreg.__newobj__';
+
+export class CallJudge {
+  /** Per entry (the accepted argument classes differ), per value: expressions share subtrees. */
+  private cache = new Map<CallCondition, Map<Value, CallVerdict>>();
+  private cached = 0;
+
+  constructor(
+    private readonly catalogue: CallConditionCatalogue,
+    private readonly canonical: (module: string, name: string) => string,
+    private readonly isSafe: (module: string, name: string) => boolean,
+  ) {}
+
+  condition(canonical: string): CallCondition | undefined {
+    return this.catalogue.byGlobal.get(canonical);
+  }
+
+  judge(entry: CallCondition, args: readonly Value[], kwargs: Value | undefined, depth = 0): CallVerdict {
+    if (args.length >= CALL_ARGS) return { ok: false, why: 'more arguments than the scanner keeps', seen: false };
+    if (entry.condition === 'first-argument-none') {
+      const first = args[0];
+      if (kwargs && !(kwargs.k === 'dict' && kwargs.len === 0)) return { ok: false, why: 'keyword arguments', seen: false };
+      if (first?.k === 'none') return OK;
+      if (first?.k === 'str' || first?.k === 'bytes') return { ok: false, why: `its first argument is a path, which it opens: ${render(first)}`, seen: true };
+      return { ok: false, why: `its first argument is ${first ? render(first) : 'missing'}, not None`, seen: false };
+    }
+    for (const a of args) {
+      const v = this.value(entry, a, depth);
+      if (!v.ok) return v;
+    }
+    if (kwargs && kwargs.k !== 'none') {
+      const v = this.value(entry, kwargs, depth);
+      if (!v.ok) return v;
+    }
+    return OK;
+  }
+
+  private value(entry: CallCondition, v: Value, depth: number): CallVerdict {
+    if (depth > MAX_DEPTH) return { ok: false, why: 'arguments nested too deeply', seen: false };
+    let m = this.cache.get(entry);
+    if (!m) this.cache.set(entry, (m = new Map()));
+    const hit = m.get(v);
+    if (hit) return hit;
+    const r = this.valueNow(entry, v, depth);
+    if (++this.cached > MAX_CACHED) {
+      this.cache.clear();
+      this.cached = 0;
+    } else m.set(v, r);
+    return r;
+  }
+
+  private valueNow(entry: CallCondition, v: Value, depth: number): CallVerdict {
+    switch (v.k) {
+      case 'none':
+      case 'bool':
+      case 'int':
+      case 'float':
+        return OK;
+      case 'str':
+      case 'bytes':
+        return { ok: false, why: `passes ${render(v)}, which sympify parses with eval`, seen: true };
+      case 'tuple':
+      case 'list':
+      case 'set':
+        if (v.items.length < v.len) return { ok: false, why: 'passes a container larger than the scanner keeps', seen: false };
+        for (const x of v.items) {
+          const r = this.value(entry, x, depth + 1);
+          if (!r.ok) return r;
+        }
+        return OK;
+      case 'dict':
+        if (v.entries.length < v.len) return { ok: false, why: 'passes a dict larger than the scanner keeps', seen: false };
+        for (const [k, x] of v.entries) {
+          const a = this.value(entry, k, depth + 1);
+          if (!a.ok) return a;
+          const b = this.value(entry, x, depth + 1);
+          if (!b.ok) return b;
+        }
+        return OK;
+      case 'call':
+        return this.object(entry, v, depth);
+      default:
+        return { ok: false, why: `passes ${render(v)}, which the scanner cannot judge`, seen: false };
+    }
+  }
+
+  /** An object the pickle built: by which class, with which arguments. */
+  private object(entry: CallCondition, v: Extract<Value, { k: 'call' }>, depth: number): CallVerdict {
+    if (v.fn.k !== 'global') return { ok: false, why: `passes ${render(v)}, built by a computed callable`, seen: false };
+    let cls = v.fn;
+    let args = v.args;
+    let kwargs = v.kwargs;
+    if (this.canonical(cls.module, cls.name) === NEWOBJ) {
+      const first = args[0];
+      if (first?.k !== 'global') return { ok: false, why: `passes ${render(v)}`, seen: false };
+      cls = first;
+      args = args.slice(1);
+      kwargs = undefined;
+    }
+    const path = this.canonical(cls.module, cls.name);
+    if (!entry.argumentModules.some((m) => path.startsWith(m))) return { ok: false, why: `passes an object of ${path}, which sympify would call into`, seen: false };
+    if (this.isSafe(cls.module, cls.name)) return OK;
+    const own = this.condition(path);
+    if (own) return this.judge(own, args, kwargs, depth + 1);
+    const bare = args.length === 0 && (!kwargs || (kwargs.k === 'dict' && kwargs.len === 0));
+    if (bare && entry.argumentInstances.has(path)) return OK;
+    return { ok: false, why: `passes an object of ${path}, which is not known to be safe`, seen: false };
+  }
+}
+
+/** What a call of a conditioned global was: where, and which opcode made it. */
+export interface CallSite {
+  chain: string;
+  offset: number;
+  opcode: string;
+}
+
+/** Calls of one conditioned global in a stream: how many met the condition, the worst that did not. */
+export interface Conditioned {
+  entry: CallCondition;
+  accepted: number;
+  violation?: CallSite & { why: string; severity: Severity };
+}
+
+export class ConditionedCalls {
+  private readonly seen = new Map<string, Conditioned>();
+
+  constructor(private readonly judge: CallJudge) {}
+
+  /** Judges one call of `canonical`: true when harmless, false when not, null when it has no condition. */
+  record(canonical: string, args: readonly Value[], kwargs: Value | undefined, site: CallSite): boolean | null {
+    const entry = this.judge.condition(canonical);
+    if (!entry) return null;
+    let c = this.seen.get(canonical);
+    if (!c) this.seen.set(canonical, (c = { entry, accepted: 0 }));
+    const v = this.judge.judge(entry, args, kwargs);
+    if (v.ok) {
+      c.accepted++;
+      return true;
+    }
+    // The entry's severity when the harmful argument is seen; medium when it cannot be verified.
+    const severity: Severity = v.seen ? entry.violated : 'medium';
+    if (!c.violation || (severity !== c.violation.severity && atLeast(severity, c.violation.severity))) c.violation = { ...site, why: v.why, severity };
+    return false;
+  }
+
+  get(canonical: string): Conditioned | undefined {
+    return this.seen.get(canonical);
+  }
+
+  clear(): void {
+    this.seen.clear();
+  }
+}
+
+/**
+ * The arguments copyreg.__newobj__(cls, *args) / __newobj_ex__(cls, args, kwargs) pass to
+ * cls.__new__ (`rest` is what follows cls). A sampled or unreadable argument tuple becomes an
+ * unknown value, so the condition fails rather than passing on what was not seen.
+ */
+export function newobjArguments(canonical: string, rest: readonly Value[]): { args: readonly Value[]; kwargs: Value | undefined } {
+  if (canonical === 'copyreg.__newobj__') return { args: rest, kwargs: undefined };
+  const t = rest[0];
+  if (t?.k !== 'tuple') return { args: [{ k: 'unknown', why: 'arguments are not a tuple' }], kwargs: rest[1] };
+  if (t.items.length < t.len) return { args: [{ k: 'unknown', why: 'arguments sampled' }], kwargs: rest[1] };
+  return { args: t.items, kwargs: rest[1] };
+}

@@ -1,0 +1,78 @@
+/**
+ * rules/call-conditions.yaml: globals whose danger depends on the arguments the load passes
+ * them (sympy functions sympify strings with eval; dateutil's tzfile opens a path). Loaded once
+ * and validated strictly: a bad entry is an error naming it, never a silently shorter list.
+ * The pickle collector checks the arguments (formats/pickle/call-judge.ts).
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { Severity } from '../core/findings.js';
+import { packageRoot } from '../core/package.js';
+import { str, strList } from './tf-ops.js';
+
+export const CALL_CONDITIONS = ['sympified-values', 'first-argument-none'] as const;
+export type CallConditionKind = (typeof CALL_CONDITIONS)[number];
+
+export interface CallCondition {
+  readonly condition: CallConditionKind;
+  /** Module prefixes (ending in '.') whose objects may be arguments (sympified-values). */
+  readonly argumentModules: readonly string[];
+  /** Classes whose argument-less instances may be arguments (sympified-values). */
+  readonly argumentInstances: ReadonlySet<string>;
+  /** Severity of a call whose arguments are seen to be harmful. */
+  readonly violated: Severity;
+  readonly reason: string;
+  readonly references: readonly string[];
+}
+
+export interface CallConditionCatalogue {
+  readonly version: string;
+  readonly byGlobal: ReadonlyMap<string, CallCondition>;
+}
+
+type Rec = Record<string, unknown>;
+const isRec = (v: unknown): v is Rec => v !== null && typeof v === 'object' && !Array.isArray(v);
+const KEYS = ['globals', 'condition', 'argument_modules', 'argument_instances', 'violated', 'reason', 'references'];
+const VIOLATED: readonly Severity[] = ['critical', 'high', 'medium'];
+
+export function parseCallConditions(text: string, file = 'rules/call-conditions.yaml'): Map<string, CallCondition> {
+  const doc = parseYaml(text) as unknown;
+  if (!isRec(doc) || doc['version'] !== 1 || !Array.isArray(doc['conditions'])) throw new Error(`${file}: needs version: 1 and a conditions list`);
+  const out = new Map<string, CallCondition>();
+  (doc['conditions'] as unknown[]).forEach((raw, i) => {
+    const where = `conditions[${i}]`;
+    if (!isRec(raw)) throw new Error(`${file}: ${where}: must be a mapping`);
+    for (const k of Object.keys(raw)) if (!KEYS.includes(k)) throw new Error(`${file}: ${where}: unknown key "${k}"`);
+    const kind = raw['condition'];
+    if (typeof kind !== 'string' || !(CALL_CONDITIONS as readonly string[]).includes(kind)) throw new Error(`${file}: ${where}: "condition" must be one of ${CALL_CONDITIONS.join(', ')}`);
+    const violated = raw['violated'];
+    if (typeof violated !== 'string' || !(VIOLATED as readonly string[]).includes(violated)) throw new Error(`${file}: ${where}: "violated" must be one of ${VIOLATED.join(', ')}`);
+    const modules = strList(file, where, raw, 'argument_modules', kind === 'sympified-values');
+    if (modules.some((m) => !m.endsWith('.'))) throw new Error(`${file}: ${where}: argument_modules entries end with '.'`);
+    const entry: CallCondition = {
+      condition: kind as CallConditionKind,
+      argumentModules: modules,
+      argumentInstances: new Set(strList(file, where, raw, 'argument_instances', false)),
+      violated: violated as Severity,
+      reason: str(file, where, raw, 'reason'),
+      references: strList(file, where, raw, 'references', true),
+    };
+    for (const g of strList(file, where, raw, 'globals', true)) {
+      if (!/^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+$/.test(g)) throw new Error(`${file}: ${where}: "${g}" is not a dotted module.name`);
+      if (out.has(g)) throw new Error(`${file}: ${where}: "${g}" listed twice`);
+      out.set(g, entry);
+    }
+  });
+  return out;
+}
+
+let cached: CallConditionCatalogue | null = null;
+
+export function callConditionCatalogue(): CallConditionCatalogue {
+  if (cached) return cached;
+  const text = readFileSync(join(packageRoot(), 'rules/call-conditions.yaml'), 'utf8');
+  cached = { version: `1+${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, byGlobal: parseCallConditions(text) };
+  return cached;
+}
