@@ -313,7 +313,8 @@ interface TrieNode<T> {
   value?: T;
 }
 
-function trieInsert<T>(root: TrieNode<T>, segs: readonly string[], value: T): void {
+/** The node at `segs`, made on the way when missing. */
+function trieNode<T>(root: TrieNode<T>, segs: readonly string[]): TrieNode<T> {
   let node = root;
   for (const s of segs) {
     let next = node.children.get(s);
@@ -323,20 +324,16 @@ function trieInsert<T>(root: TrieNode<T>, segs: readonly string[], value: T): vo
     }
     node = next;
   }
-  node.value = value;
+  return node;
+}
+
+function trieInsert<T>(root: TrieNode<T>, segs: readonly string[], value: T): void {
+  trieNode(root, segs).value = value;
 }
 
 /** Insert unless the node already holds a value; true when inserted. */
 function trieInsertIfAbsent<T>(root: TrieNode<T>, segs: readonly string[], value: T): boolean {
-  let node = root;
-  for (const s of segs) {
-    let next = node.children.get(s);
-    if (!next) {
-      next = { children: new Map() };
-      node.children.set(s, next);
-    }
-    node = next;
-  }
+  const node = trieNode(root, segs);
   if (node.value !== undefined) return false;
   node.value = value;
   return true;

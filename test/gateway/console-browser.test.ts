@@ -8,21 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, startStack, type Stack } from './stack.js';
+import { launchChromium, loadPlaywright, type PlaywrightCore } from '../helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const EVIL = '/acme/evil-bert/resolve/main/pytorch_model.bin';
 const CLEAN = '/acme/tiny-bert/resolve/main/model.safetensors';
 const HOSTILE_REPO = 'evil/<script>alert(1)</script>';
 
-type PlaywrightCore = typeof import('playwright-core');
-async function loadPlaywright(): Promise<PlaywrightCore | string> {
-  if (!existsSync(CHROMIUM)) return `${CHROMIUM} is missing (apt-get install -y chromium)`;
-  try {
-    return await import('playwright-core');
-  } catch (e) {
-    return `playwright-core is not installed (${(e as Error).message})`;
-  }
-}
 const pw = await loadPlaywright();
 if (typeof pw === 'string') console.warn(`[console tests] SKIPPING the browser test: ${pw}`);
 
@@ -49,11 +40,7 @@ describe.skipIf(typeof pw === 'string')(`console in chromium${typeof pw === 'str
   });
 
   it('logs in, shows the overview and the filtered activity, and opens a refusal', async () => {
-    const { chromium } = pw as PlaywrightCore;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium(pw as PlaywrightCore);
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     const foreign: string[] = [];
     const problems: string[] = [];

@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/open.js';
 import { buildStudy, renderStudy, renderStudyHtml, renderStudyMarkdown, type Study } from '../../src/study/index.js';
 import { HOSTILE_PATH, HOSTILE_REPO, populate } from './fixture.js';
+import { launchChromium, loadPlaywright, type PlaywrightCore } from '../helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const NOW = new Date('2025-03-02T00:00:00.000Z');
 const dir = mkdtempSync(join(tmpdir(), 'modelgate-study-render-'));
 let study: Study;
@@ -159,15 +159,6 @@ describe('JSON', () => {
   });
 });
 
-type PlaywrightCore = typeof import('playwright-core');
-async function loadPlaywright(): Promise<PlaywrightCore | string> {
-  if (!existsSync(CHROMIUM)) return `${CHROMIUM} is missing (apt-get install -y chromium)`;
-  try {
-    return await import('playwright-core');
-  } catch (e) {
-    return `playwright-core is not installed (${(e as Error).message})`;
-  }
-}
 const pw = await loadPlaywright();
 if (typeof pw === 'string') console.warn(`[study tests] SKIPPING the browser rendering test: ${pw}`);
 
@@ -178,11 +169,7 @@ describe.skipIf(typeof pw === 'string')(`HTML in chromium${typeof pw === 'string
   });
 
   it('renders the charts and tables, runs nothing and fetches nothing', async () => {
-    const { chromium } = pw as PlaywrightCore;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium(pw as PlaywrightCore);
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const requests: string[] = [];
     const dialogs: string[] = [];
