@@ -3,7 +3,7 @@
  * admin token, read the overview and the activity page, filter, open a decision. Nothing may be
  * fetched from outside the gateway and the CSP must not have to block anything.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
