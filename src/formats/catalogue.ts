@@ -84,3 +84,16 @@ export function isFormatId(s: string): s is FormatId {
 export function formatsWhere(trait: keyof FormatTraits): ReadonlySet<FormatId> {
   return new Set(FORMAT_IDS.filter((id) => FORMATS[id][trait]));
 }
+
+/**
+ * What a container or stream holds, as analyzers state it (facts `container` and `format.detail`):
+ * a zip that is a PyTorch checkpoint or an npz, a tar in the legacy PyTorch layout, an HDF5 file
+ * written by Keras, a pickle stream written by joblib. A policy may name these to approve one kind
+ * of container without approving every zip or tar.
+ */
+export const CONTENT_NAMES = ['pytorch-zip', 'npz', 'pytorch-legacy-tar', 'keras-h5', 'joblib'] as const;
+
+/** Every name a policy's format lists may use: the format ids and the content names. */
+export function isPolicyFormatName(s: string): boolean {
+  return isFormatId(s) || (CONTENT_NAMES as readonly string[]).includes(s);
+}

@@ -9,6 +9,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { Action } from './types.js';
 import { isValidGlob } from './glob.js';
+import { isPolicyFormatName } from '../formats/catalogue.js';
 
 export const RULE_NAMES = ['scan-severity', 'repositories', 'formats', 'remote-code', 'license', 'upstream-verdict', 'min-age', 'pinned-revisions'] as const;
 export type RuleName = (typeof RULE_NAMES)[number];
@@ -84,7 +85,12 @@ export class PolicyError extends Error {}
 const action = z.enum(['block', 'warn', 'off']);
 const threshold = z.enum(THRESHOLDS);
 const glob = z.string().refine(isValidGlob, { error: 'expected a repository glob such as org/*, org/name or */*-gguf' });
-const formatName = z.string().regex(/^[a-z0-9][a-z0-9._+-]*$/, { error: 'expected a lower-case format name such as safetensors' });
+// A name no scan can report would make `allow` refuse everything or `ignore` skip nothing: a
+// typo (`safetensor`) must fail when the policy loads, not at the first download.
+const formatName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._+-]*$/, { error: 'expected a lower-case format name such as safetensors' })
+  .refine(isPolicyFormatName, { error: "unknown format (the names a policy may use are listed in docs/policy.md, formats)" });
 const licenseId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, { error: 'expected a licence id such as apache-2.0' });
 const commit = z.string().regex(/^[0-9a-fA-F]{7,40}$/, { error: 'expected a commit id (7 to 40 hex digits)' });
 

@@ -113,3 +113,12 @@ describe('errors: one line naming the bad key', () => {
     expect(readFileSync(path, 'utf8')).toContain('severe');
   });
 });
+
+describe('format names', () => {
+  it('a policy naming a format no scan reports is an error when it loads; format ids and content names are accepted', () => {
+    expect(() => parsePolicy('rules:\n  formats:\n    allow: [safetensors, safetensor]\n')).toThrow(/rules\.formats\.allow\.1: unknown format .*got "safetensor"/);
+    expect(() => parsePolicy('rules:\n  formats:\n    ignore: [jsonl]\n')).toThrow(/rules\.formats\.ignore\.0: unknown format/);
+    const p = parsePolicy('rules:\n  formats:\n    allow: [safetensors, gguf, 7z, lz4, pytorch-zip, npz, pytorch-legacy-tar, keras-h5, joblib]\n');
+    expect(p.rulesFor('default').formats.allow).toEqual(['safetensors', 'gguf', '7z', 'lz4', 'pytorch-zip', 'npz', 'pytorch-legacy-tar', 'keras-h5', 'joblib']);
+  });
+});
