@@ -9,7 +9,7 @@
  * weight formats that carry such configs in their metadata (./instantiation.ts).
  */
 import { parse as parseYaml } from 'yaml';
-import type { AnalysisContext, Analyzer, Claim, SniffInput } from './types.js';
+import type { Analyzer, Claim, SniffInput } from './types.js';
 import { hydraRules, PYTHON_TAG, TARGET_LINE, TargetCheck, WALK_LIMITS, walkTargets } from './instantiation.js';
 
 export { hydraRules } from './instantiation.js';

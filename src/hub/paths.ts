@@ -72,7 +72,6 @@ export function parseRevision(raw: string): Parsed<string> {
   if (s === null) return bad('malformed percent-encoding in the revision');
   if (s.length === 0) return bad('empty revision');
   if (s.length > 256) return bad('revision too long');
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(s)) return bad('control character in the revision');
   return ok(s);
 }
@@ -93,7 +92,6 @@ export function parseFilePath(raw: string, allowEmpty = false): Parsed<string> {
 
 export function checkRelativePath(s: string): Parsed<string> {
   if (s.length > MAX_FILE_PATH) return bad('path too long', 414);
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\\]/.test(s)) return bad('control character or backslash in the path');
   if (s.startsWith('/')) return bad('absolute path');
   for (const seg of s.split('/')) {
@@ -105,7 +103,6 @@ export function checkRelativePath(s: string): Parsed<string> {
 }
 
 function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex
   const clean = s.replace(/[^\u0020-\u007e]/g, '?');
   return clean.length > 80 ? clean.slice(0, 80) + '…' : clean;
 }

@@ -8,7 +8,6 @@
  * literal markers before anything is decoded.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -83,7 +82,6 @@ interface Ctx {
 
 /** Header values must be latin1 without CR/LF; messages are made printable ASCII and bounded. */
 function headerSafe(s: string): string {
-  // eslint-disable-next-line no-control-regex
   const clean = s.replace(/[^\u0020-\u007e]/g, '?');
   return clean.length > 500 ? clean.slice(0, 500) : clean;
 }
@@ -258,7 +256,7 @@ export function createHubServer(options: HubServerOptions): HubServer {
   function baseUrl(req: FastifyRequest): string {
     if (options.publicUrl) return options.publicUrl.replace(/\/+$/, '');
     const host = req.headers.host;
-    if (host && /^[A-Za-z0-9.\-]+(?::\d+)?$|^\[[0-9A-Fa-f:.]+\](?::\d+)?$/.test(host)) return `${req.protocol}://${host}`;
+    if (host && /^[A-Za-z0-9.-]+(?::\d+)?$|^\[[0-9A-Fa-f:.]+\](?::\d+)?$/.test(host)) return `${req.protocol}://${host}`;
     const addr = app.server.address() as AddressInfo | null;
     return addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : 'http://localhost';
   }

@@ -122,7 +122,6 @@ export function validRepoId(id: string): boolean {
 
 /** A revision safe to put in a URL segment and a job id (no ':' for BullMQ, no control characters). */
 export function validRevision(rev: string): boolean {
-  // eslint-disable-next-line no-control-regex
   return rev.length > 0 && rev.length <= 256 && !/[\u0000-\u001f\u007f:\s]/.test(rev);
 }
 

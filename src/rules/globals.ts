@@ -793,7 +793,7 @@ export function loadGlobalCatalogue(
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`cannot read globals catalogue ${file}: ${(e as Error).message}`);
+    throw new Error(`cannot read globals catalogue ${file}: ${(e as Error).message}`, { cause: e });
   }
   const rules = parseGlobalRules(text, file);
   const hash = createHash('sha256').update(text);
@@ -805,7 +805,7 @@ export function loadGlobalCatalogue(
     try {
       factsText = readFileSync(resolve(fp), 'utf8');
     } catch (e) {
-      throw new Error(`cannot read globals facts ${fp}: ${(e as Error).message}`);
+      throw new Error(`cannot read globals facts ${fp}: ${(e as Error).message}`, { cause: e });
     }
     const factsFile = fp;
     facts = () => parseGlobalFacts(factsText, factsFile);

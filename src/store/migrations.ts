@@ -11,6 +11,7 @@ import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, type SqlDialect } from './db.js'
 import { toStoreError } from './errors.js';
 
 // Migrations see the schema as it was when they were written, not today's Database type.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- deliberately untyped, see above
 type AnyDb = Kysely<any>;
 
 function migrations(dialect: SqlDialect): Record<string, Migration> {
