@@ -38,9 +38,9 @@ afterAll(async () => {
 
 const get = (path: string, ua: string) => fetch(`${s.base}${path}`, { headers: { 'user-agent': ua } });
 
-async function audit(repo: string): Promise<Array<{ path: string; verdict: string; clientLibraries?: Record<string, string>; rules: Array<{ rule: string }> }>> {
+async function audit(repo: string): Promise<Array<{ id: number; path: string; verdict: string; clientLibraries?: Record<string, string>; rules: Array<{ rule: string }> }>> {
   const r = await fetch(`${s.base}/admin/audit?repo=${encodeURIComponent(repo)}`, { headers: { authorization: `Bearer ${ADMIN}` } });
-  return ((await r.json()) as { records: Array<{ path: string; verdict: string; clientLibraries?: Record<string, string>; rules: Array<{ rule: string }> }> }).records;
+  return ((await r.json()) as { records: Array<{ id: number; path: string; verdict: string; clientLibraries?: Record<string, string>; rules: Array<{ rule: string }> }> }).records;
 }
 
 describe('client-vulnerable through the gateway (hand-set User-Agent)', () => {
@@ -65,6 +65,10 @@ describe('client-vulnerable through the gateway (hand-set User-Agent)', () => {
     expect(recs[0]!.clientLibraries).toEqual({ transformers: '4.51.0', 'huggingface-hub': '0.30.2', python: '3.11.7', torch: '2.5.1+cpu' });
     expect(recs[0]!.rules.map((r) => r.rule)).toEqual(['client-vulnerable']);
     expect(recs[1]!.clientLibraries).toEqual({ transformers: '5.18.0', 'huggingface-hub': '1.33.0', python: '3.11.7', torch: '2.13.0+cpu' });
+    // The console's page for the decision shows what the client declared.
+    const page = await fetch(`${s.base}/console/audit/${recs[0]!.id}`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<dt>client libraries</dt><dd class="mono">transformers 4.51.0 · huggingface-hub 0.30.2 · python 3.11.7 · torch 2.5.1+cpu</dd>');
   });
 
   it('serves safetensors to the same affected client', async () => {
