@@ -1,7 +1,8 @@
 /**
  * The client-vulnerable rule: would this client's own loader be exploited by this file? Matches
  * the file's formats (with the content refinements, e.g. `pytorch-zip`) and features against the
- * library versions the client declared (User-Agent) using rules/loader-vulns.yaml.
+ * library versions the client declared (User-Agent) using rules/loader-vulns.yaml (read once;
+ * the policy loads it when it compiles, so a broken catalogue fails the policy load).
  *
  * The versions are self-declared, so this protects honest clients from their vulnerable loaders;
  * it is not an access control.
@@ -49,21 +50,23 @@ function safeUpgrade(entries: readonly LoaderVuln[], clientVersion: string): str
   return clear?.text ?? null;
 }
 
-const CONTAINERS = new Set(['zip', 'tar', 'hdf5']);
+/** Containers whose generic name the catalogue uses for another library's archive (`.keras` is a zip). */
+const REPLACED_CONTAINERS = new Set(['zip', 'tar']);
 
 /**
- * The file's formats as the catalogue names them. A container the analyzer identified stands for
+ * The file's formats as the catalogue names them. A zip or tar the analyzer identified stands for
  * what it holds (a `pytorch-zip` is not a Keras archive, though both are zip): a Keras client is
  * not refused a PyTorch checkpoint. A container left unidentified keeps its generic name, so an
- * unrecognised zip still counts as a possible Keras archive.
+ * unrecognised zip still counts as a possible Keras archive. HDF5 keeps its name next to
+ * `keras-h5`: Keras reads such a file through its HDF5 code, which has entries of its own.
  */
 export function catalogueFormats(report: FileReport): string[] {
   const container = report.facts?.['container'];
   const detail = report.facts?.['format.detail'];
   const out = new Set<string>();
   for (const f of report.formats ?? []) {
-    if (CONTAINERS.has(f) && typeof container === 'string') out.add(container);
-    else out.add(f);
+    if (!(REPLACED_CONTAINERS.has(f) && typeof container === 'string')) out.add(f);
+    if ((REPLACED_CONTAINERS.has(f) || f === 'hdf5') && typeof container === 'string') out.add(container);
     if (f === 'pickle' && typeof detail === 'string') out.add(detail);
   }
   return [...out];

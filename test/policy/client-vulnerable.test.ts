@@ -78,7 +78,7 @@ describe('client-vulnerable', () => {
     const f = await file(KERAS_H5, 'model.h5');
     expect(defaultPolicy().evaluate(input(f, { client: client('keras/2.12.0') })).outcomes.filter((o) => o.rule === 'client-vulnerable')).toEqual([]);
     const d = policy('rules:\n  client-vulnerable: {action: warn}\n').evaluate(input(f, { client: client('keras/2.12.0') }));
-    expect(reasons(d)).toEqual(['warn client-vulnerable: model.h5: your keras 2.12.0 is affected by CVE-2024-3660 (safe_mode bypass) and 1 more; upgrade to 3.12.2 or later (critical, rule client-vulnerable)']);
+    expect(reasons(d)).toEqual(['warn client-vulnerable: model.h5: your keras 2.12.0 is affected by CVE-2024-3660 (safe_mode bypass) and 2 more; upgrade to 3.14.1 or later (critical, rule client-vulnerable)']);
   });
 
   it('keeps a hostile User-Agent out of the reason: one ASCII line, bounded', async () => {
