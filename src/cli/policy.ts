@@ -24,6 +24,7 @@ interface PolicyTestFlags {
   facts?: string;
   waivers?: string;
   now?: string;
+  userAgent?: string;
   failOn: 'block' | 'warn';
   format: 'console' | 'json';
 }
@@ -200,9 +201,12 @@ async function runPolicyTest(inputs: string[], flags: PolicyTestFlags): Promise<
   const repo = await loadFacts(flags);
   const waivers = await loadWaivers(flags.waivers, now);
   const repoDecision = policy.evaluate({ repo, file: null, group: flags.group, now, waivers });
+  // As the gateway reads a request's User-Agent (client-vulnerable); absent: a client naming nothing.
+  const { parseClientUserAgent } = await import('../rules/client-agent.js');
+  const client = flags.userAgent === undefined ? undefined : { libraries: parseClientUserAgent(flags.userAgent).libraries, userAgent: flags.userAgent };
   const files: FileDecision[] = reports.flat().map((r) => {
     const sha256 = r.sha256 ?? null;
-    return { path: r.path, sha256, decision: policy.evaluate({ repo, file: { path: r.path, sha256, size: r.size, report: r }, group: flags.group, now, waivers }) };
+    return { path: r.path, sha256, decision: policy.evaluate({ repo, file: { path: r.path, sha256, size: r.size, report: r }, group: flags.group, now, waivers, ...(client ? { client } : {}) }) };
   });
 
   if (flags.format === 'json') {
@@ -235,6 +239,7 @@ export function registerPolicy(program: Command): void {
     .option('--facts <file>', 'repository facts as JSON or YAML (license, createdAt, lastModified, upstreamScan, remoteCode, ...)')
     .option('--waivers <file>', 'waivers as a JSON or YAML list ({repo, sha256, rule, expiresAt, ...})')
     .option('--now <time>', 'evaluate at this ISO 8601 time (min-age, waiver expiry)')
+    .option('--user-agent <text>', "the client's User-Agent, e.g. 'hf_hub/0.30.2; torch/2.5.1' (for client-vulnerable)")
     .addOption(new Option('--fail-on <verdict>', 'exit 1 when a verdict is at or above this').choices(['block', 'warn']).default('block'))
     .addOption(new Option('-f, --format <format>', 'output format').choices(['console', 'json']).default('console'))
     .action(async (inputs: string[], flags: PolicyTestFlags) => {

@@ -4,7 +4,7 @@
  * active waivers, and records the audit entry before any byte is answered.
  */
 import { createHash } from 'node:crypto';
-import type { Policy, Decision, RepoFacts } from '../policy/types.js';
+import type { ClientFacts, Policy, Decision, RepoFacts } from '../policy/types.js';
 import type { AuditRecord, AuditVerdict, Store } from '../store/types.js';
 import { LocalFlight, type FileService, type ScannedFile } from './files.js';
 import type { ResolveTarget } from './paths.js';
@@ -152,7 +152,11 @@ export class Gatekeeper {
     return this.policy.evaluate({ repo, file: null, group: client.group, now: new Date(), waivers });
   }
 
-  async decide(t: ResolveTarget, file: ScannedFile, client: ClientIdentity, auth: Record<string, string>): Promise<Decision> {
+  /**
+   * The file decision, made per request: `agent` (the client's declared libraries) may change it,
+   * so a decision is never reused for another request; only the scan is shared by file bytes.
+   */
+  async decide(t: ResolveTarget, file: ScannedFile, client: ClientIdentity, auth: Record<string, string>, agent?: ClientFacts): Promise<Decision> {
     const [repo, waivers] = await Promise.all([this.repoFacts(t, file.meta.commit, auth), this.store.listWaivers({ activeAt: new Date().toISOString() })]);
     const remote = t.path === 'config.json' ? remoteCodeFrom(file) : await this.remoteCode(t, file.meta.commit, auth, repo.files);
     if (remote !== undefined) repo.remoteCode = remote;
@@ -162,6 +166,7 @@ export class Gatekeeper {
       group: client.group,
       now: new Date(),
       waivers,
+      ...(agent ? { client: agent } : {}),
     });
   }
 }
@@ -174,7 +179,7 @@ function remoteCodeFrom(f: ScannedFile): { needed: boolean; files: string[] } {
 }
 
 export function auditFrom(
-  base: Pick<AuditRecord, 'requestId' | 'client' | 'group' | 'method' | 'repoType' | 'repo' | 'revision'>,
+  base: Pick<AuditRecord, 'requestId' | 'client' | 'group' | 'method' | 'repoType' | 'repo' | 'revision'> & Partial<Pick<AuditRecord, 'clientLibraries'>>,
   fields: {
     commit?: string | null;
     path?: string | null;
@@ -202,5 +207,6 @@ export function auditFrom(
     scanId: fields.file?.scan.id ?? null,
     policyVersion: fields.policyVersion,
     message: fields.message ?? null,
+    clientLibraries: base.clientLibraries ?? null,
   };
 }

@@ -31,6 +31,10 @@ export const DEFAULT_RULES: RuleSet = {
   'upstream-verdict': { action: 'off', unsafe: 'block', caution: 'warn', 'not-scanned': 'off', unknown: 'block' },
   'min-age': { action: 'off', days: 7, unknown: 'block' },
   'pinned-revisions': { action: 'off', pins: {} },
+  // Off: it judges the client, not the file. When on, a client naming no library versions
+  // (browsers, curl, @huggingface/hub) is allowed: the rule protects honest Python clients from
+  // their own loaders; it cannot stop anyone from lying in User-Agent.
+  'client-vulnerable': { action: 'off', 'min-severity': 'medium', unknown: 'off' },
 };
 
 /**

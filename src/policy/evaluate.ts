@@ -10,6 +10,7 @@ import { SEVERITY_RANK, type Finding, type Severity } from '../core/findings.js'
 import { RULES } from '../core/rules.js';
 import type { FileReport } from '../scan/report.js';
 import type { Waiver } from '../store/types.js';
+import { clientVulnerable } from './client-vulnerable.js';
 import { firstMatch, repoMatches } from './glob.js';
 import { RULE_NAMES, type RuleName, type RuleSet, type Threshold } from './schema.js';
 import type { Action, Decision, FileFacts, Policy, PolicyInput, RepoFacts, RuleOutcome, Verdict } from './types.js';
@@ -175,7 +176,7 @@ function formatAlternatives(report: FileReport, format: string): string[] {
   return alts;
 }
 
-function fileRules(c: Collector, rules: RuleSet, repo: RepoFacts, file: FileFacts): void {
+function fileRules(c: Collector, rules: RuleSet, repo: RepoFacts, file: FileFacts, client: PolicyInput['client']): void {
   const name = oneLine(file.path, MAX_NAME);
 
   const up = rules['upstream-verdict'];
@@ -224,6 +225,9 @@ function fileRules(c: Collector, rules: RuleSet, repo: RepoFacts, file: FileFact
       c.add('formats', 'block', `${name} is ${oneLine(label, 60)}, not an approved format`);
     }
   }
+  if (rules['client-vulnerable'].action !== 'off') {
+    for (const o of clientVulnerable(rules['client-vulnerable'], name, report, client)) c.add('client-vulnerable', o.action, o.reason, { label: o.label });
+  }
 }
 
 function waiverActive(w: Waiver, now: number): boolean {
@@ -260,7 +264,7 @@ function byWorst(a: Draft, b: Draft): number {
 export function evaluateRules(rules: RuleSet, input: PolicyInput, policyVersion: string): Decision {
   const c = new Collector(rules);
   repositoryRules(c, rules, input.repo, input.now);
-  if (input.file) fileRules(c, rules, input.repo, input.file);
+  if (input.file) fileRules(c, rules, input.repo, input.file, input.client);
   c.drafts.sort(byWorst);
 
   const now = input.now.getTime();

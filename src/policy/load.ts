@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ACTION_WHEN_NAMED, DEFAULT_RULES, DEFAULT_VERSION } from './default.js';
 import { CompiledPolicy } from './evaluate.js';
+import { loaderVulnCatalogue } from '../rules/loader-vulns.js';
 import { PolicyError, RULE_NAMES, parsePolicyFile, type PolicyFile, type RuleOverrides, type RuleSet } from './schema.js';
 
 /**
@@ -13,6 +14,15 @@ import { PolicyError, RULE_NAMES, parsePolicyFile, type PolicyFile, type RuleOve
  * engine are not reused.
  */
 export const POLICY_SEMANTICS = 1;
+
+/**
+ * With client-vulnerable on anywhere, the loader catalogue is part of what the policy means: an
+ * edit to rules/loader-vulns.yaml changes the version recorded with each decision.
+ */
+function loaderCatalogueVersion(base: RuleSet, groups: ReadonlyMap<string, RuleSet>): { loaderVulns?: string } {
+  const on = [base, ...groups.values()].some((r) => r['client-vulnerable'].action !== 'off');
+  return on ? { loaderVulns: loaderVulnCatalogue().version } : {};
+}
 
 function applyOverrides(base: RuleSet, over: RuleOverrides | undefined, namedMeansOn: boolean): RuleSet {
   const out: Record<string, unknown> = { ...base };
@@ -54,7 +64,7 @@ export function compilePolicy(file: PolicyFile, source: string, declaredDefault 
     groups.set(name, rules);
   }
   const hash = createHash('sha256')
-    .update(canonical({ semantics: POLICY_SEMANTICS, rules: base, groups: Object.fromEntries(groups) }))
+    .update(canonical({ semantics: POLICY_SEMANTICS, rules: base, groups: Object.fromEntries(groups), ...loaderCatalogueVersion(base, groups) }))
     .digest('hex')
     .slice(0, 12);
   return new CompiledPolicy(`${file.version ?? declaredDefault}+${hash}`, base, groups);

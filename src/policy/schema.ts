@@ -11,7 +11,7 @@ import type { Action } from './types.js';
 import { isValidGlob } from './glob.js';
 import { isPolicyFormatName } from '../formats/catalogue.js';
 
-export const RULE_NAMES = ['scan-severity', 'repositories', 'formats', 'remote-code', 'license', 'upstream-verdict', 'min-age', 'pinned-revisions'] as const;
+export const RULE_NAMES = ['scan-severity', 'repositories', 'formats', 'remote-code', 'license', 'upstream-verdict', 'min-age', 'pinned-revisions', 'client-vulnerable'] as const;
 export type RuleName = (typeof RULE_NAMES)[number];
 
 export const THRESHOLDS = ['critical', 'high', 'medium', 'low'] as const;
@@ -59,6 +59,14 @@ export interface PinnedRevisionsRule {
   pins: Record<string, string[]>;
 }
 
+export interface ClientVulnerableRule {
+  action: Action;
+  /** Catalogue entries (rules/loader-vulns.yaml) below this severity are not acted on. */
+  'min-severity': Threshold;
+  /** The client named no library versions at all (browsers, curl, @huggingface/hub under Node). */
+  unknown: Action;
+}
+
 export interface RuleSet {
   'scan-severity': ScanSeverityRule;
   repositories: RepositoriesRule;
@@ -68,6 +76,7 @@ export interface RuleSet {
   'upstream-verdict': UpstreamVerdictRule;
   'min-age': MinAgeRule;
   'pinned-revisions': PinnedRevisionsRule;
+  'client-vulnerable': ClientVulnerableRule;
 }
 
 export type RuleOverrides = { [K in RuleName]?: Partial<RuleSet[K]> };
@@ -103,6 +112,7 @@ export const RULE_SHAPES = {
   'upstream-verdict': z.object({ action, unsafe: action, caution: action, 'not-scanned': action, unknown: action }).partial().strict(),
   'min-age': z.object({ action, days: z.number().min(0).max(3650), unknown: action }).partial().strict(),
   'pinned-revisions': z.object({ action, pins: z.record(glob, z.array(commit).min(1)) }).partial().strict(),
+  'client-vulnerable': z.object({ action, 'min-severity': threshold, unknown: action }).partial().strict(),
 } as const satisfies Record<RuleName, z.ZodType>;
 
 const rulesSchema = z.object(RULE_SHAPES).partial().strict();

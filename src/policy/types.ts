@@ -50,6 +50,17 @@ export interface PolicyInput {
   now: Date;
   /** Active waivers (the caller loads them; the policy checks scope and expiry). */
   waivers: Waiver[];
+  /**
+   * What the client declared about itself (User-Agent), per request: decisions that read it must
+   * never be shared between clients. Absent: nothing known (same as no libraries).
+   */
+  client?: ClientFacts;
+}
+
+export interface ClientFacts {
+  /** Library name -> version text as declared, e.g. `torch` -> `2.5.1+cpu`. */
+  libraries: Record<string, string>;
+  userAgent?: string;
 }
 
 export interface RuleOutcome {

@@ -53,6 +53,8 @@ export interface AuditTable {
   scan_id: string | null;
   policy_version: string;
   message: string | null;
+  /** JSON object of declared library versions (migration 0003). */
+  client_libraries: string | null;
 }
 
 export interface WaiversTable {

@@ -158,6 +158,16 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
         for (const t of ['repo_files', 'repositories']) await db.schema.dropTable(t).execute();
       },
     },
+    // The client's declared library versions (User-Agent) per decision, for the client-vulnerable
+    // policy rule: a nullable JSON text column, so older rows read as "not recorded".
+    '0003_audit_client_libraries': {
+      async up(db: AnyDb) {
+        await db.schema.alterTable('audit').addColumn('client_libraries', 'text').execute();
+      },
+      async down(db: AnyDb) {
+        await db.schema.alterTable('audit').dropColumn('client_libraries').execute();
+      },
+    },
   };
 }
 

@@ -77,6 +77,7 @@ function parseJson<T>(text: string, what: string, check: (v: unknown) => boolean
 }
 
 const isArray = (v: unknown): boolean => Array.isArray(v);
+const isObject = (v: unknown): boolean => v !== null && typeof v === 'object' && !Array.isArray(v);
 const isReport = (v: unknown): boolean =>
   typeof v === 'object' && v !== null && Array.isArray((v as { findings?: unknown }).findings);
 
@@ -133,6 +134,7 @@ function rowToAudit(r: Selectable<AuditTable>): AuditRecord {
     scanId: r.scan_id,
     policyVersion: r.policy_version,
     message: r.message,
+    ...(r.client_libraries === null ? {} : { clientLibraries: parseJson<Record<string, string>>(r.client_libraries, `audit ${id} client_libraries`, isObject) }),
   };
 }
 
@@ -316,6 +318,7 @@ export class SqlStore implements Store {
         scan_id: rec.scanId,
         policy_version: rec.policyVersion,
         message: rec.message,
+        client_libraries: rec.clientLibraries && Object.keys(rec.clientLibraries).length > 0 ? JSON.stringify(rec.clientLibraries) : null,
       };
       if (this.dialect === 'postgres') {
         return this.db.transaction().execute(async (trx) => {

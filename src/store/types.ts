@@ -61,6 +61,12 @@ export interface AuditRecord {
   scanId: string | null;
   policyVersion: string;
   message: string | null;
+  /**
+   * The library versions the client declared in User-Agent (`torch` -> `2.5.1`), as the
+   * client-vulnerable rule read them. Stored only when it named some: absent (or null) is none,
+   * as in records written before this was recorded.
+   */
+  clientLibraries?: Record<string, string> | null;
 }
 
 export interface AuditQuery {

@@ -4,6 +4,8 @@ Never loads a malicious file: it only downloads through the gateway, which must 
 the test then checks that the refused bytes are nowhere in the cache.
 
 usage: hf_client.py ACTION REPO [FILE] [DEST]
+       hf_client.py download-as REPO FILE LIBRARY_NAME LIBRARY_VERSION
+       hf_client.py user-agent - [LIBRARY_NAME LIBRARY_VERSION]
 """
 import json
 import sys
@@ -19,6 +21,17 @@ def main():
             from huggingface_hub import hf_hub_download
             p = hf_hub_download(repo, arg)
             out = {"ok": True, "path": p}
+        elif action == "download-as":
+            # The calling library's name and version lead the User-Agent, as transformers or
+            # diffusers set them.
+            from huggingface_hub import hf_hub_download
+            p = hf_hub_download(repo, arg, library_name=sys.argv[4], library_version=sys.argv[5])
+            out = {"ok": True, "path": p}
+        elif action == "user-agent":
+            # The header this client sends on its downloads (the same builder hf_hub_download uses).
+            from huggingface_hub.utils import build_hf_headers
+            lib = {"library_name": sys.argv[3], "library_version": sys.argv[4]} if len(sys.argv) > 4 else {}
+            out = {"ok": True, "userAgent": build_hf_headers(**lib)["user-agent"]}
         elif action == "snapshot":
             from huggingface_hub import snapshot_download
             p = snapshot_download(repo)

@@ -92,6 +92,17 @@ describe('modelgate policy test', () => {
     expect(noLicence.stdout).toContain('  block  acme/model declares no licence (rule license)');
   });
 
+  it('--user-agent: client-vulnerable judges the declared torch', async () => {
+    const policy = write('client-vuln.yaml', 'rules:\n  client-vulnerable: {action: block}\n');
+    const bin = join(FIXTURES, 'benign', 'pytorch_model.bin');
+    const old = await cli(['policy', 'test', '--policy', policy, '--user-agent', 'hf_hub/0.30.2; torch/2.5.1', bin]);
+    expect(old.code).toBe(1);
+    expect(old.stdout).toContain(`\n${bin}: BLOCK\n  block  ${bin}: your torch 2.5.1 is affected by CVE-2025-32434 (weights_only bypass) and 1 more; upgrade to 2.10.0 or later (critical, rule client-vulnerable)\n`);
+    const fixed = await cli(['policy', 'test', '--policy', policy, '--user-agent', 'hf_hub/1.33.0; torch/2.10.0', bin]);
+    expect(fixed.code).toBe(0);
+    expect(fixed.stdout).toContain(`\n${bin}: ALLOW\n`);
+  });
+
   it('--now and --waivers: a waiver applies until it expires', async () => {
     const waivers = write('waivers.yaml', `- id: w-1\n  repo: acme/*\n  rule: scan-severity\n  expiresAt: "2025-07-01T00:00:00Z"\n`);
     const before = await cli(['policy', 'test', '--repo', 'acme/model', '--waivers', waivers, '--now', '2025-06-15T00:00:00Z', MAL]);

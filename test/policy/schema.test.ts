@@ -69,7 +69,7 @@ describe('errors: one line naming the bad key', () => {
     ['rules:\n  formats:\n    action: deny\n', 'policy.yaml: rules.formats.action: expected one of block|warn|off, got "deny"'],
     [
       'rules:\n  scan-severty: {}\n',
-      'policy.yaml: rules.scan-severty: unknown rule; expected one of scan-severity|repositories|formats|remote-code|license|upstream-verdict|min-age|pinned-revisions',
+      'policy.yaml: rules.scan-severty: unknown rule; expected one of scan-severity|repositories|formats|remote-code|license|upstream-verdict|min-age|pinned-revisions|client-vulnerable',
     ],
     ['rules:\n  formats:\n    alow: [safetensors]\n', 'policy.yaml: rules.formats.alow: unknown key; expected one of action|allow|ignore'],
     ['rule:\n  formats: {}\n', 'policy.yaml: rule: unknown key; expected one of version|description|rules|groups'],
@@ -83,6 +83,7 @@ describe('errors: one line naming the bad key', () => {
     ['rules:\n  pinned-revisions:\n    pins:\n      acme/model: [main]\n', 'policy.yaml: rules.pinned-revisions.pins.acme/model.0: expected a commit id (7 to 40 hex digits), got "main"'],
     ['rules:\n  pinned-revisions:\n    pins:\n      acme/model: []\n', 'policy.yaml: rules.pinned-revisions.pins.acme/model: expected at least 1 entry'],
     ['rules:\n  pinned-revisions:\n    pins:\n      "acme model": [abcdef1]\n', 'policy.yaml: rules.pinned-revisions.pins.acme model: expected a repository glob such as org/*, org/name or */*-gguf, got "acme model"'],
+    ['rules:\n  client-vulnerable:\n    min-severity: severe\n', 'policy.yaml: rules.client-vulnerable.min-severity: expected one of critical|high|medium|low, got "severe"'],
     ['rules: [scan-severity]\n', 'policy.yaml: rules: expected a mapping, got a list'],
     ['version: true\n', 'policy.yaml: version: expected a string or a number, got true'],
     ['groups:\n  default:\n    rules: {}\n', 'policy.yaml: groups.default: expected a group name other than default (the top-level rules are the default group), got "default"'],

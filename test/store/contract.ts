@@ -212,6 +212,7 @@ export function runStoreContract<L>(target: ContractTarget<L>): void {
         commit: null,
         path: null,
         sha256: null,
+        clientLibraries: { torch: '2.5.1+cpu', 'huggingface-hub': '0.30.2' },
       });
       const id1 = await store.appendAudit(rec);
       const id2 = await store.appendAudit(auditRecord());

@@ -15,6 +15,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { refusalMessage, warningMessage } from '../../policy/message.js';
 import type { Decision } from '../../policy/types.js';
 import type { AuditVerdict, FileMeta } from '../../store/types.js';
+import { parseClientUserAgent } from '../../rules/client-agent.js';
 import { identify } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { auditFrom } from '../decide.js';
@@ -29,6 +30,8 @@ const FORWARDED_UPSTREAM = new Set([401, 403, 404, 410, 429, 451]);
 /** What the request has learned so far; the exit audits whatever is known. */
 interface Progress {
   client: { name: string; group: string } | null;
+  /** Library versions the client declared in User-Agent (client-vulnerable rule, audit). */
+  libraries: Record<string, string>;
   meta: FileMeta | null;
   file: ScannedFile | null;
   decision: Decision | null;
@@ -96,6 +99,8 @@ async function decideOutcome(ctx: GatewayContext, req: FastifyRequest, t: Resolv
   const id = await identify(req, ctx.store, ctx.config);
   if (!id.ok) return { kind: 'unaudited', status: id.status, message: id.message };
   p.client = id.client;
+  const ua = req.headers['user-agent'];
+  p.libraries = parseClientUserAgent(ua).libraries;
 
   const meta = await ctx.files.metadata(t, id.upstreamAuth);
   p.meta = meta;
@@ -119,7 +124,7 @@ async function decideOutcome(ctx: GatewayContext, req: FastifyRequest, t: Resolv
   }
   p.file = got;
 
-  const decision = await ctx.gatekeeper.decide(t, got, id.client, id.upstreamAuth);
+  const decision = await ctx.gatekeeper.decide(t, got, id.client, id.upstreamAuth, { libraries: p.libraries, ...(typeof ua === 'string' ? { userAgent: ua } : {}) });
   p.decision = decision;
   const reportUrl = `${ctx.base()}/reports/${got.scan.id}`;
   if (decision.verdict === 'block') return { kind: 'refused', decision, message: refusalMessage(decision, t.path, reportUrl) };
@@ -146,7 +151,7 @@ function auditVerdict(o: Outcome): AuditVerdict {
 }
 
 export async function handleResolve(ctx: GatewayContext, req: FastifyRequest, reply: FastifyReply, t: ResolveTarget): Promise<FastifyReply> {
-  const p: Progress = { client: null, meta: null, file: null, decision: null };
+  const p: Progress = { client: null, libraries: {}, meta: null, file: null, decision: null };
   let o: Outcome;
   try {
     o = await decideOutcome(ctx, req, t, p);
@@ -166,7 +171,7 @@ async function exit(ctx: GatewayContext, req: FastifyRequest, reply: FastifyRepl
   try {
     await ctx.audit.record(
       auditFrom(
-        { requestId: String(req.id), client: client.name, group: client.group, method: req.method, repoType: t.type, repo: t.id, revision: t.revision },
+        { requestId: String(req.id), client: client.name, group: client.group, method: req.method, repoType: t.type, repo: t.id, revision: t.revision, clientLibraries: p.libraries },
         {
           commit: p.meta?.commit ?? null,
           path: t.path,

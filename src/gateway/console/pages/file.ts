@@ -22,6 +22,13 @@ export function ruleLink(rule: string): string {
   return RULE_ID.test(rule) ? `<a href="/console/rules/${esc(rule)}"><code>${esc(rule)}</code></a>` : `<code>${esc(rule)}</code>`;
 }
 
+/** The libraries the client declared (User-Agent): what client-vulnerable judged. Header-derived, so escaped. */
+function clientLibraries(rec: AuditRecord): string {
+  const libs = Object.entries(rec.clientLibraries ?? {});
+  if (libs.length === 0) return '';
+  return `<dt>client libraries</dt><dd class="mono">${libs.map(([k, v]) => `${esc(k)} ${esc(v)}`).join(' · ')}</dd>\n`;
+}
+
 function findings(scan: StoredScan | null, rec: AuditRecord): string {
   if (scan) {
     const r = scan.report;
@@ -65,7 +72,7 @@ export function filePage(v: FileView): string {
 <dt>sha256</dt><dd>${rec.sha256 ? `<a class="mono" href="${href('/console/activity', { sha256: rec.sha256 })}">${esc(rec.sha256)}</a>` : '<span class="muted">unknown</span>'}</dd>
 <dt>verdict</dt><dd>${verdictBadge(rec.verdict)}${rec.message ? ` ${esc(rec.message)}` : ''}</dd>
 <dt>when, who</dt><dd>${esc(rec.time)} · ${esc(rec.client)} (${esc(rec.group)}) · request <code>${esc(rec.requestId)}</code></dd>
-<dt>policy</dt><dd>version <code>${esc(rec.policyVersion)}</code>${rec.waivers.length ? ` · waivers ${rec.waivers.map((w) => `<code>${esc(w)}</code>`).join(', ')}` : ''}</dd>
+${clientLibraries(rec)}<dt>policy</dt><dd>version <code>${esc(rec.policyVersion)}</code>${rec.waivers.length ? ` · waivers ${rec.waivers.map((w) => `<code>${esc(w)}</code>`).join(', ')}` : ''}</dd>
 </dl>`;
   const body = `<h1>File decision</h1>${facts}
 <h2>Policy rules that fired</h2>${rules}
