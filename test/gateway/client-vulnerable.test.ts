@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEVERITY_RANK } from '../../src/core/findings.js';
 import { parseClientUserAgent } from '../../src/rules/client-agent.js';
 import { vulnerabilitiesForFile } from '../../src/rules/loader-vulns.js';
-import { ADMIN, HAVE_PYTHON, PYTHON, containsBytes, py, startStack, tempHome, type Stack } from './stack.js';
+import { ADMIN, HAVE_PYTHON, containsBytes, py, startStack, tempHome, type Stack } from './stack.js';
 import { FIXTURES } from '../helpers/manifest.js';
 
 const POLICY = `
