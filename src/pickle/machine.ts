@@ -11,6 +11,7 @@
  */
 import type { Limits } from '../core/limits.js';
 import { OPS, HIGHEST_PROTOCOL, type OpInfo } from './opcodes.js';
+import { FrameReader, type FrameMode, type Payload } from './frames.js';
 import type { PickleReader } from './reader.js';
 import { FALSE, NONE, TRUE, argList, sample, str, type Value } from './values.js';
 import { attrChain, defaultCanonical, itemOf, partialParts, wrapperKind, type Canonical } from './wrappers.js';
@@ -87,7 +88,6 @@ export interface MachineBudget {
   expired(): boolean;
 }
 
-const MAX_LINE = 16 * 1024 * 1024;
 /** Arguments kept per call and items per tuple: enough for a code object's 18 constructor fields. */
 export const CALL_ARGS = 32;
 /** Wrappers of wrappers followed before the call is reported as it stands. */
@@ -106,30 +106,28 @@ export class PickleMachine {
   private marks: number[] = [];
   private memo = new Map<number, Value>();
   private proto: number | null = null;
-  private frameEnd = -1;
-  private frameViolation = false;
   private anomalies = 0;
   private opStart = 0;
   private opName = '';
+  private readonly f: FrameReader;
+  private readonly r: PickleReader;
 
   constructor(
-    private readonly r: PickleReader,
+    reader: PickleReader,
     private readonly limits: Limits,
     private readonly ev: MachineEvents,
     private readonly budget: MachineBudget,
     private readonly nesting = 0,
-    /**
-     * 'linear' reads the bytes in order (pickle.loads on bytes, pickletools). 'file' follows the C
-     * unpickler reading from a file object (torch.load, joblib): a FRAME is read whole, and an
-     * argument that does not fit in the rest of it is read from the bytes after the frame,
-     * dropping the frame's tail. The two differ only when an argument straddles a frame end.
-     */
-    private readonly frameMode: 'linear' | 'file' = 'linear',
-  ) {}
+    /** How arguments crossing a frame end are read: see frames.ts. */
+    private readonly frameMode: FrameMode = 'linear',
+  ) {
+    this.r = reader;
+    this.f = new FrameReader(reader, limits, { anomaly: (rule, message, fatal) => this.anomaly(rule, message, fatal), truncated: () => this.truncated() }, frameMode);
+  }
 
-  /** True when this run saw an argument straddle a frame end (the caller re-reads in file mode). */
+  /** True when this run saw a frame violation (the caller re-reads in file mode on a straddle). */
   get straddled(): boolean {
-    return this.frameViolation;
+    return this.f.straddled;
   }
 
   private get fence(): number {
@@ -181,115 +179,6 @@ export class PickleMachine {
   private truncated(): never {
     this.anomaly('PICKLE_TRUNCATED', 'pickle data was truncated', true);
     throw new Stop();
-  }
-
-  private async need(n: number): Promise<void> {
-    if (this.r.available < n && !(await this.r.ensure(n))) this.truncated();
-  }
-
-  /** Fixed-width arguments: the run loop already buffered them unless the data ends here. */
-  private needSync(n: number): void {
-    if (this.frameMode === 'file') this.leaveFrameIfStraddling(n);
-    if (this.r.available < n) this.truncated();
-  }
-
-  /**
-   * File mode: an argument of n bytes that would cross the frame end is read after the frame.
-   * Only called with the frame tail buffered (fixed widths: the run loop buffered 16 bytes).
-   */
-  private leaveFrameIfStraddling(n: number): boolean {
-    const pos = this.r.pos;
-    if (this.frameEnd < 0 || pos >= this.frameEnd || pos + n <= this.frameEnd) return false;
-    const drop = this.frameEnd - pos;
-    if (drop > this.r.available) return false;
-    this.r.p += drop;
-    this.frameEnd = -1;
-    if (!this.frameViolation) {
-      this.frameViolation = true;
-      this.anomaly('PICKLE_FRAME_VIOLATION', `argument crosses the frame end at ${pos + drop}; a file-reading unpickler (torch.load) drops ${drop} frame bytes and reads it from after the frame`);
-    }
-    return true;
-  }
-
-  /** A line already in the buffer, or null when it needs a refill (nothing consumed then). */
-  private lineSync(): Uint8Array | null {
-    const r = this.r;
-    let idx = r.buf.indexOf(0x0a, r.p);
-    if (idx < 0 || idx - r.p > MAX_LINE) return null;
-    if (this.frameMode === 'file' && this.frameEnd >= 0 && r.pos < this.frameEnd && r.base + idx >= this.frameEnd) {
-      // No newline inside the frame: C reads the line from after the frame.
-      if (!this.leaveFrameIfStraddling(r.base + idx + 1 - r.pos)) return null;
-      idx = r.buf.indexOf(0x0a, r.p);
-      if (idx < 0 || idx - r.p > MAX_LINE) return null;
-    }
-    const out = r.buf.subarray(r.p, idx);
-    r.p = idx + 1;
-    return out;
-  }
-
-  /** A payload wholly in the buffer and short enough to keep, or null for the slow path. */
-  private payloadSync(len: number): { head: Uint8Array; len: number; at: number } | null {
-    const r = this.r;
-    if (len > this.limits.maxPickleStringBytes || len > r.available) return null;
-    if (this.frameMode === 'file' && this.frameEnd >= 0 && r.pos < this.frameEnd && r.pos + len > this.frameEnd) return null;
-    const at = r.pos;
-    const head = r.buf.subarray(r.p, r.p + len);
-    r.p += len;
-    return { head, len, at };
-  }
-
-  private u8(): number {
-    return this.r.buf[this.r.p++]!;
-  }
-
-  private uint(n: number): number {
-    const b = this.r.buf;
-    let p = this.r.p;
-    let v = 0;
-    let mul = 1;
-    for (let i = 0; i < n; i++) {
-      v += b[p++]! * mul;
-      mul *= 256;
-    }
-    this.r.p = p;
-    return v;
-  }
-
-  /** Read a length-prefixed payload, keeping at most maxPickleStringBytes of it. */
-  private async payload(len: number): Promise<{ head: Uint8Array; len: number; at: number }> {
-    if (this.frameMode === 'file' && this.frameEnd >= 0 && this.r.pos < this.frameEnd && this.r.pos + len > this.frameEnd) {
-      const drop = this.frameEnd - this.r.pos;
-      await this.need(drop);
-      this.leaveFrameIfStraddling(len);
-    }
-    const at = this.r.pos;
-    if (len > this.limits.maxPickleArgumentBytes) {
-      this.anomaly('PICKLE_ABSURD_LENGTH', `declared length ${len} exceeds the limit of ${this.limits.maxPickleArgumentBytes}`, true);
-    }
-    const keep = Math.min(len, this.limits.maxPickleStringBytes);
-    await this.need(keep);
-    const head = this.r.buf.slice(this.r.p, this.r.p + keep);
-    this.r.p += keep;
-    if (len > keep) {
-      const ok = await this.r.skip(len - keep);
-      if (!ok) {
-        this.anomaly('PICKLE_ABSURD_LENGTH', `declared length ${len} runs past the end of the data`, true);
-      }
-    }
-    return { head, len, at };
-  }
-
-  private async line(): Promise<Uint8Array> {
-    let idx = await this.r.findNewline(MAX_LINE);
-    if (idx >= 0 && this.frameMode === 'file' && this.frameEnd >= 0 && this.r.pos < this.frameEnd && this.r.base + idx >= this.frameEnd) {
-      this.leaveFrameIfStraddling(this.r.base + idx + 1 - this.r.pos);
-      idx = await this.r.findNewline(MAX_LINE);
-    }
-    if (idx === -2) this.anomaly('PICKLE_ABSURD_LENGTH', `line longer than ${MAX_LINE} bytes`, true);
-    if (idx < 0) this.truncated();
-    const out = this.r.buf.subarray(this.r.p, idx);
-    this.r.p = idx + 1;
-    return out;
   }
 
   private resolveGlobal(module: string, name: string, opcode: string): Value {
@@ -398,7 +287,7 @@ export class PickleMachine {
           this.truncated();
         }
         this.opStart = r.pos;
-        if (this.frameEnd >= 0 && this.opStart >= this.frameEnd) this.frameEnd = -1;
+        this.f.beginOp(this.opStart);
         const code = r.buf[r.p]!;
         const op: OpInfo | undefined = OPS[code];
         if (op === undefined) {
@@ -415,10 +304,7 @@ export class PickleMachine {
         }
         let done = this.step(code);
         if (done !== true && done !== false) done = await done;
-        if (this.frameEnd >= 0 && r.pos > this.frameEnd && !this.frameViolation) {
-          this.frameViolation = true;
-          this.anomaly('PICKLE_FRAME_VIOLATION', `opcode at ${this.opStart} ends at ${r.pos}, past the frame ending at ${this.frameEnd} (the Python and C unpicklers disagree here)`);
-        }
+        this.f.endOp(this.opStart);
         if (done) {
           return { stopped: true, end: r.pos, ops, proto: this.proto, result: this.stack.length ? this.stack[this.stack.length - 1]! : null };
         }
@@ -441,40 +327,40 @@ export class PickleMachine {
   private step(code: number): boolean | Promise<boolean> {
     const arg = OPS[code]!.arg;
     if (arg === 'line') {
-      const l = this.lineSync();
-      return l !== null ? this.withLine(code, l) : this.line().then((x) => this.withLine(code, x));
+      const l = this.f.lineSync();
+      return l !== null ? this.withLine(code, l) : this.f.line().then((x) => this.withLine(code, x));
     }
     if (arg === 'twolines') {
-      const a = this.lineSync();
-      const b = a !== null ? this.lineSync() : null;
+      const a = this.f.lineSync();
+      const b = a !== null ? this.f.lineSync() : null;
       if (a !== null && b !== null) return this.withTwoLines(code, a, b);
       // Re-reading is safe: lineSync only consumed `a` if it also returned it.
       return (async () => {
-        const x = a ?? (await this.line());
-        const y = await this.line();
+        const x = a ?? (await this.f.line());
+        const y = await this.f.line();
         return this.withTwoLines(code, x, y);
       })();
     }
     if (arg === 'len1' || arg === 'len4' || arg === 'len4s' || arg === 'len8') {
       const n = this.lengthPrefix(code, arg);
-      const p = this.payloadSync(n);
-      return p !== null ? this.withPayload(code, p) : this.payload(n).then((x) => this.withPayload(code, x));
+      const p = this.f.payloadSync(n);
+      return p !== null ? this.withPayload(code, p) : this.f.payload(n).then((x) => this.withPayload(code, x));
     }
     return this.simple(code);
   }
 
   private lengthPrefix(code: number, arg: 'len1' | 'len4' | 'len4s' | 'len8'): number {
     if (arg === 'len1') {
-      this.needSync(1);
-      return this.u8();
+      this.f.needSync(1);
+      return this.f.u8();
     }
     if (arg === 'len8') {
-      this.needSync(8);
-      const lo = this.uint(4);
-      return this.uint(4) * 2 ** 32 + lo;
+      this.f.needSync(8);
+      const lo = this.f.uint(4);
+      return this.f.uint(4) * 2 ** 32 + lo;
     }
-    this.needSync(4);
-    const n = this.uint(4);
+    this.f.needSync(4);
+    const n = this.f.uint(4);
     if (arg === 'len4s' && n >= 0x80000000) this.anomaly('PICKLE_MALFORMED', `${OPS[code]!.name} has a negative byte count`, true);
     return n;
   }
@@ -538,7 +424,7 @@ export class PickleMachine {
     return false;
   }
 
-  private withPayload(code: number, p: { head: Uint8Array; len: number; at: number }): boolean {
+  private withPayload(code: number, p: Payload): boolean {
     switch (code) {
       case 0x8a: // LONG1
       case 0x8b: // LONG4
@@ -590,18 +476,18 @@ export class PickleMachine {
         this.push(this.top());
         return false;
       case 0x4a: { // BININT
-        this.needSync(4);
-        const v = this.uint(4);
+        this.f.needSync(4);
+        const v = this.f.uint(4);
         this.push({ k: 'int', v: v >= 0x80000000 ? v - 0x100000000 : v });
         return false;
       }
       case 0x4b: // BININT1
-        this.needSync(1);
-        this.push({ k: 'int', v: this.u8() });
+        this.f.needSync(1);
+        this.push({ k: 'int', v: this.f.u8() });
         return false;
       case 0x4d: // BININT2
-        this.needSync(2);
-        this.push({ k: 'int', v: this.uint(2) });
+        this.f.needSync(2);
+        this.push({ k: 'int', v: this.f.uint(2) });
         return false;
       case 0x4e: // NONE
         this.push(NONE);
@@ -613,7 +499,7 @@ export class PickleMachine {
         this.push(FALSE);
         return false;
       case 0x47: { // BINFLOAT
-        this.needSync(8);
+        this.f.needSync(8);
         const dv = new DataView(r.buf.buffer, r.buf.byteOffset + r.p, 8);
         r.p += 8;
         this.push({ k: 'float', v: dv.getFloat64(0, false) });
@@ -687,20 +573,20 @@ export class PickleMachine {
         return false;
       }
       case 0x68: // BINGET
-        this.needSync(1);
-        this.push(this.memoGet(this.u8()));
+        this.f.needSync(1);
+        this.push(this.memoGet(this.f.u8()));
         return false;
       case 0x6a: // LONG_BINGET
-        this.needSync(4);
-        this.push(this.memoGet(this.uint(4)));
+        this.f.needSync(4);
+        this.push(this.memoGet(this.f.uint(4)));
         return false;
       case 0x71: // BINPUT
-        this.needSync(1);
-        this.memoPut(this.u8(), this.top());
+        this.f.needSync(1);
+        this.memoPut(this.f.u8(), this.top());
         return false;
       case 0x72: // LONG_BINPUT
-        this.needSync(4);
-        this.memoPut(this.uint(4), this.top());
+        this.f.needSync(4);
+        this.memoPut(this.f.uint(4), this.top());
         return false;
       case 0x94: // MEMOIZE: the index is the number of entries already in the memo, as in CPython
         this.memoPut(this.memo.size, this.top());
@@ -720,8 +606,8 @@ export class PickleMachine {
       case 0x83: // EXT2
       case 0x84: { // EXT4
         const w = code === 0x82 ? 1 : code === 0x83 ? 2 : 4;
-        this.needSync(w);
-        const c = this.uint(w);
+        this.f.needSync(w);
+        const c = this.f.uint(w);
         this.anomaly('PICKLE_STACK_ANOMALY', `extension code ${c} needs the copyreg extension registry (empty by default: the loader fails unless a library registered it)`);
         const v: Value = { k: 'ext', code: c };
         this.ev.call({ callee: v, call: v, opcode: 'EXT', offset: this.opStart });
@@ -769,30 +655,16 @@ export class PickleMachine {
         this.push({ k: 'persid', pid: this.pop() });
         return false;
       case 0x80: { // PROTO
-        this.needSync(1);
-        const p = this.u8();
+        this.f.needSync(1);
+        const p = this.f.u8();
         if (p > HIGHEST_PROTOCOL) this.anomaly('PICKLE_MALFORMED', `unsupported pickle protocol: ${p}`, true);
         if (this.proto !== null) this.anomaly('PICKLE_MALFORMED', `duplicate PROTO (${this.proto} then ${p})`);
         this.proto = p;
         return false;
       }
-      case 0x95: { // FRAME: C prefetches the frame and does not enforce its end; Python does
-        this.needSync(8);
-        const lo = this.uint(4);
-        const len = this.uint(4) * 2 ** 32 + lo;
-        if (this.frameEnd >= 0 && this.opStart < this.frameEnd && !this.frameViolation) {
-          this.frameViolation = true;
-          this.anomaly('PICKLE_FRAME_VIOLATION', 'a new FRAME starts before the current one ends');
-        }
-        if (len > this.limits.maxPickleArgumentBytes) this.anomaly('PICKLE_ABSURD_LENGTH', `FRAME length ${len}`, true);
-        this.frameEnd = r.pos + len;
-        const size = r.sourceSize;
-        if (size !== null && this.frameEnd > size) {
-          // The C unpickler fails to read the frame; pickle.py reads on: the two disagree.
-          this.anomaly('PICKLE_FRAME_VIOLATION', `FRAME declares ${len} bytes but only ${size - r.pos} remain`);
-        }
+      case 0x95: // FRAME
+        this.f.frame(this.opStart);
         return false;
-      }
       case 0x97: // NEXT_BUFFER: out-of-band data the loader must supply
         this.push({ k: 'buffer', readonly: false });
         return false;
@@ -825,13 +697,7 @@ export class PickleMachine {
       this.anomaly('JOBLIB_UNRESOLVED_ARRAY', `cannot locate the raw array data that follows this object (${action.why}); the rest of the stream was not read`, true);
       return;
     }
-    // joblib commits the pickle frame before writing an array (raw bytes or a nested pickle) and
-    // reads it from the file itself, after any frame: what follows is outside framing. A frame
-    // still open here is a stream joblib never writes, read differently by its unpickler.
-    if (this.frameEnd >= 0 && r.pos < this.frameEnd) {
-      this.anomaly('PICKLE_FRAME_VIOLATION', `array data starts ${this.frameEnd - r.pos} bytes before the end of the current frame; joblib reads it from after the frame`);
-    }
-    this.frameEnd = -1;
+    this.f.leaveForRawData();
     if (action.kind === 'nested-pickle') {
       if (this.nesting >= 16) this.anomaly('PICKLE_STACK_ANOMALY', 'nested pickles deeper than 16', true);
       const inner = new PickleMachine(r, this.limits, this.ev, this.budget, this.nesting + 1, this.frameMode);
@@ -842,8 +708,8 @@ export class PickleMachine {
     const start = r.pos;
     let bytes = action.bytes;
     if (action.paddingPrefix) {
-      this.needSync(1);
-      bytes += this.u8();
+      this.f.needSync(1);
+      bytes += this.f.u8();
     }
     if (!(await r.skip(bytes))) this.truncated();
     this.ev.skipped?.(start, r.pos - start, 'array data');
