@@ -8,90 +8,22 @@
  * underflow, missing memo entry, wrong operand types) it then continues leniently with an
  * unknown value, so a payload placed after a deliberate error is still seen: over-reporting is
  * safe, missing a global is not. Invalid opcodes and truncation stop the run.
+ *
+ * Each opcode's case names the `_pickle.c` function it mirrors. Where an argument's bytes come
+ * from (protocol-4 frames) is frames.ts; what a call amounts to (wrappers) is calls.ts.
  */
 import type { Limits } from '../core/limits.js';
 import { OPS, HIGHEST_PROTOCOL, type OpInfo } from './opcodes.js';
+import { CALL_ARGS, evaluateCall } from './calls.js';
+import type { AnomalyRule, BuildAction, MachineBudget, MachineEvents, RunResult } from './events.js';
 import { FrameReader, type FrameMode, type Payload } from './frames.js';
 import type { PickleReader } from './reader.js';
 import { FALSE, NONE, TRUE, argList, sample, str, type Value } from './values.js';
-import { attrChain, defaultCanonical, itemOf, partialParts, wrapperKind, type Canonical } from './wrappers.js';
 import { decodeLatin1, decodePyStringRepr, decodeRawUnicodeEscape, decodeUtf8, isDottedIdentifier } from './text.js';
 
-export type AnomalyRule =
-  | 'PICKLE_MALFORMED'
-  | 'PICKLE_TRUNCATED'
-  | 'PICKLE_STACK_ANOMALY'
-  | 'PICKLE_FRAME_VIOLATION'
-  | 'PICKLE_ABSURD_LENGTH'
-  | 'JOBLIB_UNRESOLVED_ARRAY';
+export { CALL_ARGS } from './calls.js';
+export type { AnomalyEvent, AnomalyRule, BuildAction, CallEvent, GlobalEvent, MachineBudget, MachineEvents, RunResult } from './events.js';
 
-export interface GlobalEvent {
-  module: string;
-  name: string;
-  opcode: string;
-  offset: number;
-  value: Value;
-}
-
-export interface CallEvent {
-  /** What is called: a global, an attribute of one, or a computed value. */
-  callee: Value;
-  /** The symbolic result (rendered as the call chain). */
-  call: Value;
-  opcode: string;
-  offset: number;
-  /** The wrapper the call went through (functools.partial, operator.methodcaller...). */
-  via?: string;
-  /** What the call evaluates to when the machine can tell (getattr, attrgetter, itemgetter). */
-  result?: Value;
-}
-
-export interface AnomalyEvent {
-  rule: AnomalyRule;
-  message: string;
-  offset: number;
-  fatal: boolean;
-}
-
-/** What a format-aware hook asks the machine to do after a BUILD (joblib interleaves raw data). */
-export type BuildAction =
-  | { kind: 'skip'; bytes: number; paddingPrefix: boolean }
-  | { kind: 'nested-pickle' }
-  | { kind: 'unresolved'; why: string };
-
-export interface MachineEvents {
-  global(ev: GlobalEvent): void;
-  call(ev: CallEvent): void;
-  anomaly(ev: AnomalyEvent): void;
-  /** Raw data skipped on behalf of a hook (for facts and the trailing-data logic). */
-  skipped?(offset: number, bytes: number, why: string): void;
-  build?(inst: Value, state: Value, offset: number): BuildAction | undefined;
-  /** Canonical dotted name of a global, so wrappers are recognised under any alias. */
-  canonical?: Canonical;
-}
-
-export interface RunResult {
-  /** True when STOP was reached. */
-  stopped: boolean;
-  /** Offset just after STOP, or where the run ended. */
-  end: number;
-  ops: number;
-  proto: number | null;
-  result: Value | null;
-  /** Set when the run stopped because of a limit (not an input error). */
-  limited?: string;
-}
-
-/** Shared counters across the pickles of one file, so limits apply per file. */
-export interface MachineBudget {
-  ops: number;
-  expired(): boolean;
-}
-
-/** Arguments kept per call and items per tuple: enough for a code object's 18 constructor fields. */
-export const CALL_ARGS = 32;
-/** Wrappers of wrappers followed before the call is reported as it stands. */
-const MAX_WRAPPER_DEPTH = 8;
 /** After this many anomalies a run stops: the stream is not a pickle any loader would finish. */
 const MAX_ANOMALIES = 64;
 
@@ -190,63 +122,8 @@ export class PickleMachine {
     return v;
   }
 
-  /**
-   * A call the loader makes. Wrappers are evaluated (see wrappers.ts): a call through a partial,
-   * a methodcaller or dill's _create_array is reported as the call it becomes, with `via` naming
-   * the wrapper, and getattr/attrgetter/itemgetter evaluate to the attribute or item they reach.
-   */
-  private call(fn: Value, args: Value[], opcode: string, kwargs?: Value, via?: string, depth = 0): Value {
-    const v: Value = { k: 'call', fn, args: sample(args, CALL_ARGS), op: opcode, offset: this.opStart };
-    if (kwargs) v.kwargs = kwargs;
-    const canonical = this.ev.canonical ?? defaultCanonical;
-    const at = this.opStart;
-    if (depth < MAX_WRAPPER_DEPTH) {
-      const kind = wrapperKind(fn, canonical);
-      const first = args[0];
-      const second = args[1];
-      if (kind === 'getattr' && first && second?.k === 'str') {
-        const result: Value = { k: 'attr', obj: first, name: second.v, offset: at };
-        this.emit(fn, v, opcode, via, result);
-        return result;
-      }
-      if (kind === 'rebuild_from_type' && first) {
-        this.emit(fn, v, opcode, via);
-        this.call(first, args[2] ? argList(args[2]) : [], opcode, undefined, 'torch._tensor._rebuild_from_type_v2', depth + 1);
-        return v;
-      }
-      if (kind === 'create_array' && first) {
-        this.emit(fn, v, opcode, via);
-        return this.call(first, second ? argList(second) : [], opcode, undefined, 'dill._dill._create_array', depth + 1);
-      }
-      if (fn.k === 'call') {
-        const inner = wrapperKind(fn.fn, canonical);
-        if (inner === 'partial') {
-          const p = partialParts(fn);
-          if (p.func) return this.call(p.func, [...p.args, ...args], opcode, kwargs, 'functools.partial', depth + 1);
-        } else if (inner === 'attrgetter' && first && fn.args.length > 0 && fn.args.every((a) => a.k === 'str')) {
-          const attrs = fn.args.map((a) => attrChain(first, (a as { v: string }).v, at));
-          const result: Value = attrs.length === 1 ? attrs[0]! : { k: 'tuple', items: attrs, len: attrs.length };
-          this.emit(fn, v, opcode, 'operator.attrgetter', result);
-          return result;
-        } else if (inner === 'itemgetter' && first && fn.args.length === 1) {
-          const result = itemOf(first, fn.args[0]!, at);
-          this.emit(fn, v, opcode, 'operator.itemgetter', result);
-          return result;
-        } else if (inner === 'methodcaller' && first && fn.args[0]?.k === 'str') {
-          const method: Value = { k: 'attr', obj: first, name: fn.args[0].v, offset: at };
-          return this.call(method, fn.args.slice(1), opcode, fn.kwargs, 'operator.methodcaller', depth + 1);
-        }
-      }
-    }
-    this.emit(fn, v, opcode, via);
-    return v;
-  }
-
-  private emit(callee: Value, call: Value, opcode: string, via?: string, result?: Value): void {
-    const ev: CallEvent = { callee, call, opcode, offset: this.opStart };
-    if (via !== undefined) ev.via = via;
-    if (result !== undefined) ev.result = result;
-    this.ev.call(ev);
+  private call(fn: Value, args: Value[], opcode: string, kwargs?: Value): Value {
+    return evaluateCall(this.ev, this.opStart, fn, args, opcode, kwargs);
   }
 
   private memoPut(idx: number, v: Value): void {
@@ -367,24 +244,24 @@ export class PickleMachine {
 
   private withLine(code: number, line: Uint8Array): boolean {
     switch (code) {
-      case 0x46: { // FLOAT
+      case 0x46: { // FLOAT (load_float)
         const s = decodeLatin1(line).trim();
         const f = Number(s);
         if (s === '' || (Number.isNaN(f) && !/^[-+]?nan$/i.test(s))) this.anomaly('PICKLE_MALFORMED', `invalid float ${JSON.stringify(s.slice(0, 40))}`);
         this.push({ k: 'float', v: f });
         return false;
       }
-      case 0x49: { // INT ("00"/"01" are the protocol-0 booleans)
+      case 0x49: { // INT (load_int): "00"/"01" are the protocol-0 booleans
         const s = decodeLatin1(line).trim();
         if (s === '00') this.push(FALSE);
         else if (s === '01') this.push(TRUE);
         else this.push(this.parseInt(s, false));
         return false;
       }
-      case 0x4c: // LONG
+      case 0x4c: // LONG (load_long)
         this.push(this.parseInt(decodeLatin1(line).trim(), true));
         return false;
-      case 0x53: { // STRING: a quoted Python repr, decoded to str (default encoding ASCII)
+      case 0x53: { // STRING (load_string): a quoted Python repr, decoded to str (default encoding ASCII)
         const dec = decodePyStringRepr(line);
         if (dec === null) {
           this.anomaly('PICKLE_MALFORMED', 'the STRING opcode argument must be quoted');
@@ -392,19 +269,19 @@ export class PickleMachine {
         } else this.push(str(decodeLatin1(dec.subarray(0, this.limits.maxPickleStringBytes)), dec.length));
         return false;
       }
-      case 0x56: // UNICODE (raw-unicode-escape)
+      case 0x56: // UNICODE (load_unicode): raw-unicode-escape
         this.push(str(decodeRawUnicodeEscape(line.subarray(0, this.limits.maxPickleStringBytes)), line.length));
         return false;
-      case 0x67: // GET
+      case 0x67: // GET (load_get)
         this.push(this.memoGet(this.decimal(line, 'GET index')));
         return false;
-      case 0x70: { // PUT
+      case 0x70: { // PUT (load_put)
         const idx = this.decimal(line, 'PUT index');
         if (idx < 0) this.anomaly('PICKLE_STACK_ANOMALY', 'negative PUT argument');
         else this.memoPut(idx, this.top());
         return false;
       }
-      case 0x50: // PERSID
+      case 0x50: // PERSID (load_persid)
         this.push({ k: 'persid', pid: str(decodeLatin1(line)) });
         return false;
       default:
@@ -414,7 +291,7 @@ export class PickleMachine {
   }
 
   private withTwoLines(code: number, a: Uint8Array, b: Uint8Array): boolean {
-    // GLOBAL / INST: CPython decodes both lines as strict UTF-8 and imports module, then name.
+    // GLOBAL / INST (load_global, load_inst): CPython decodes both lines as strict UTF-8 and imports module, then name.
     const mod = decodeUtf8(a, false);
     const name = decodeUtf8(b, false);
     if (!mod.ok || !name.ok) this.anomaly('PICKLE_MALFORMED', 'undecodable module or name');
@@ -427,22 +304,22 @@ export class PickleMachine {
   private withPayload(code: number, p: Payload): boolean {
     switch (code) {
       case 0x8a: // LONG1
-      case 0x8b: // LONG4
+      case 0x8b: // LONG4 (load_counted_long)
         this.push(p.len <= 64 && p.head.length === p.len ? { k: 'int', v: leSigned(p.head) } : { k: 'unknown', why: `${p.len}-byte integer` });
         return false;
       case 0x54: // BINSTRING
-      case 0x55: // SHORT_BINSTRING
+      case 0x55: // SHORT_BINSTRING (load_counted_binstring)
         this.push({ k: 'str', v: decodeLatin1(p.head), len: p.len, at: p.at });
         return false;
       case 0x58: // BINUNICODE
       case 0x8c: // SHORT_BINUNICODE
-      case 0x8d: { // BINUNICODE8
+      case 0x8d: { // BINUNICODE8 (load_counted_binunicode)
         const d = decodeUtf8(p.head, p.head.length < p.len);
         if (!d.ok) this.anomaly('PICKLE_MALFORMED', 'invalid UTF-8 in string');
         this.push({ k: 'str', v: d.s, len: p.len, at: p.at });
         return false;
       }
-      default: // BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8
+      default: // BINBYTES, SHORT_BINBYTES, BINBYTES8 (load_counted_binbytes), BYTEARRAY8 (load_counted_bytearray)
         // Copy: a view would pin the whole read buffer in memory for as long as the value lives.
         this.push({ k: 'bytes', v: p.head.slice(0, 256), len: p.len, mutable: code === 0x96, at: p.at });
         return false;
@@ -453,10 +330,10 @@ export class PickleMachine {
   private simple(code: number): boolean | Promise<boolean> {
     const r = this.r;
     switch (code) {
-      case 0x28: // MARK
+      case 0x28: // MARK (load_mark)
         this.marks.push(this.stack.length);
         return false;
-      case 0x2e: { // STOP
+      case 0x2e: { // STOP (the STOP case of load)
         const v = this.pop();
         // CPython returns the top value and ignores the rest; pickletools refuses: a differential.
         if (this.marks.length) this.anomaly('PICKLE_STACK_ANOMALY', `${this.marks.length} MARK${this.marks.length > 1 ? 's' : ''} left open at STOP`);
@@ -464,76 +341,76 @@ export class PickleMachine {
         this.stack = [v];
         return true;
       }
-      case 0x30: { // POP: C pops a mark instead when the top of stack sits at it
+      case 0x30: { // POP (load_pop): C pops a mark instead when the top of stack sits at it
         if (this.marks.length && this.marks[this.marks.length - 1] === this.stack.length) this.marks.pop();
         else this.pop();
         return false;
       }
-      case 0x31: // POP_MARK
+      case 0x31: // POP_MARK (load_pop_mark)
         this.popMark();
         return false;
-      case 0x32: // DUP
+      case 0x32: // DUP (load_dup)
         this.push(this.top());
         return false;
-      case 0x4a: { // BININT
+      case 0x4a: { // BININT (load_binint)
         this.f.needSync(4);
         const v = this.f.uint(4);
         this.push({ k: 'int', v: v >= 0x80000000 ? v - 0x100000000 : v });
         return false;
       }
-      case 0x4b: // BININT1
+      case 0x4b: // BININT1 (load_binint1)
         this.f.needSync(1);
         this.push({ k: 'int', v: this.f.u8() });
         return false;
-      case 0x4d: // BININT2
+      case 0x4d: // BININT2 (load_binint2)
         this.f.needSync(2);
         this.push({ k: 'int', v: this.f.uint(2) });
         return false;
-      case 0x4e: // NONE
+      case 0x4e: // NONE (load_none)
         this.push(NONE);
         return false;
       case 0x88: // NEWTRUE
         this.push(TRUE);
         return false;
-      case 0x89: // NEWFALSE
+      case 0x89: // NEWFALSE (load_bool)
         this.push(FALSE);
         return false;
-      case 0x47: { // BINFLOAT
+      case 0x47: { // BINFLOAT (load_binfloat)
         this.f.needSync(8);
         const dv = new DataView(r.buf.buffer, r.buf.byteOffset + r.p, 8);
         r.p += 8;
         this.push({ k: 'float', v: dv.getFloat64(0, false) });
         return false;
       }
-      case 0x29: // EMPTY_TUPLE
+      case 0x29: // EMPTY_TUPLE (load_counted_tuple)
         this.push({ k: 'tuple', items: [], len: 0 });
         return false;
-      case 0x74: { // TUPLE
+      case 0x74: { // TUPLE (load_tuple)
         const items = this.popMark();
         this.push({ k: 'tuple', items: sample(items, CALL_ARGS), len: items.length });
         return false;
       }
       case 0x85: // TUPLE1
       case 0x86: // TUPLE2
-      case 0x87: { // TUPLE3
+      case 0x87: { // TUPLE3 (load_counted_tuple)
         const n = code - 0x84;
         const items: Value[] = new Array(n);
         for (let i = n - 1; i >= 0; i--) items[i] = this.pop();
         this.push({ k: 'tuple', items, len: n });
         return false;
       }
-      case 0x5d: // EMPTY_LIST
+      case 0x5d: // EMPTY_LIST (load_empty_list)
         this.push({ k: 'list', items: [], len: 0 });
         return false;
-      case 0x6c: { // LIST
+      case 0x6c: { // LIST (load_list)
         const items = this.popMark();
         this.push({ k: 'list', items: sample(items), len: items.length });
         return false;
       }
-      case 0x7d: // EMPTY_DICT
+      case 0x7d: // EMPTY_DICT (load_empty_dict)
         this.push({ k: 'dict', entries: [], len: 0 });
         return false;
-      case 0x64: { // DICT
+      case 0x64: { // DICT (load_dict)
         const items = this.popMark();
         if (items.length % 2) this.anomaly('PICKLE_STACK_ANOMALY', 'odd number of items for DICT');
         const d: Value = { k: 'dict', entries: [], len: 0 };
@@ -541,57 +418,57 @@ export class PickleMachine {
         this.push(d);
         return false;
       }
-      case 0x8f: // EMPTY_SET
+      case 0x8f: // EMPTY_SET (load_empty_set)
         this.push({ k: 'set', items: [], len: 0, frozen: false });
         return false;
-      case 0x91: { // FROZENSET
+      case 0x91: { // FROZENSET (load_frozenset)
         const items = this.popMark();
         this.push({ k: 'set', items: sample(items), len: items.length, frozen: true });
         return false;
       }
-      case 0x61: { // APPEND
+      case 0x61: { // APPEND (load_append)
         const v = this.pop();
         appendTo(this.top(), [v]);
         return false;
       }
       case 0x65: // APPENDS
-      case 0x90: { // ADDITEMS
+      case 0x90: { // ADDITEMS (load_appends, load_additems)
         const items = this.popMark();
         appendTo(this.top(), items);
         return false;
       }
-      case 0x73: { // SETITEM
+      case 0x73: { // SETITEM (load_setitem)
         const v = this.pop();
         const k = this.pop();
         addPairs(this.top(), [k, v]);
         return false;
       }
-      case 0x75: { // SETITEMS
+      case 0x75: { // SETITEMS (load_setitems)
         const items = this.popMark();
         if (items.length % 2) this.anomaly('PICKLE_STACK_ANOMALY', 'odd number of items for SETITEMS');
         addPairs(this.top(), items);
         return false;
       }
-      case 0x68: // BINGET
+      case 0x68: // BINGET (load_binget)
         this.f.needSync(1);
         this.push(this.memoGet(this.f.u8()));
         return false;
-      case 0x6a: // LONG_BINGET
+      case 0x6a: // LONG_BINGET (load_long_binget)
         this.f.needSync(4);
         this.push(this.memoGet(this.f.uint(4)));
         return false;
-      case 0x71: // BINPUT
+      case 0x71: // BINPUT (load_binput)
         this.f.needSync(1);
         this.memoPut(this.f.u8(), this.top());
         return false;
-      case 0x72: // LONG_BINPUT
+      case 0x72: // LONG_BINPUT (load_long_binput)
         this.f.needSync(4);
         this.memoPut(this.f.uint(4), this.top());
         return false;
-      case 0x94: // MEMOIZE: the index is the number of entries already in the memo, as in CPython
+      case 0x94: // MEMOIZE (load_memoize): the index is the number of entries already in the memo, as in CPython
         this.memoPut(this.memo.size, this.top());
         return false;
-      case 0x93: { // STACK_GLOBAL
+      case 0x93: { // STACK_GLOBAL (load_stack_global)
         const name = this.pop();
         const mod = this.pop();
         if (mod.k !== 'str' || name.k !== 'str') {
@@ -604,7 +481,7 @@ export class PickleMachine {
       }
       case 0x82: // EXT1
       case 0x83: // EXT2
-      case 0x84: { // EXT4
+      case 0x84: { // EXT4 (load_extension)
         const w = code === 0x82 ? 1 : code === 0x83 ? 2 : 4;
         this.f.needSync(w);
         const c = this.f.uint(w);
@@ -614,27 +491,27 @@ export class PickleMachine {
         this.push(v);
         return false;
       }
-      case 0x52: { // REDUCE
+      case 0x52: { // REDUCE (load_reduce)
         const args = this.pop();
         const fn = this.pop();
         if (args.k !== 'tuple' && args.k !== 'unknown') this.anomaly('PICKLE_STACK_ANOMALY', 'REDUCE arguments are not a tuple');
         this.push(this.call(fn, argList(args), 'REDUCE'));
         return false;
       }
-      case 0x81: { // NEWOBJ: cls.__new__(cls, *args)
+      case 0x81: { // NEWOBJ (load_newobj): cls.__new__(cls, *args)
         const args = this.pop();
         const cls = this.pop();
         this.push(this.call(cls, argList(args), 'NEWOBJ'));
         return false;
       }
-      case 0x92: { // NEWOBJ_EX: cls.__new__(cls, *args, **kwargs)
+      case 0x92: { // NEWOBJ_EX (load_newobj, use_kwargs): cls.__new__(cls, *args, **kwargs)
         const kwargs = this.pop();
         const args = this.pop();
         const cls = this.pop();
         this.push(this.call(cls, argList(args), 'NEWOBJ_EX', kwargs));
         return false;
       }
-      case 0x6f: { // OBJ: calls the first item after the mark with the rest
+      case 0x6f: { // OBJ (load_obj): calls the first item after the mark with the rest
         const items = this.popMark();
         const cls = items.shift();
         if (cls === undefined) {
@@ -643,7 +520,7 @@ export class PickleMachine {
         } else this.push(this.call(cls, items, 'OBJ'));
         return false;
       }
-      case 0x62: { // BUILD: inst.__setstate__(state) or a __dict__ update
+      case 0x62: { // BUILD (load_build): inst.__setstate__(state) or a __dict__ update
         const state = this.pop();
         const inst = this.top();
         if (inst.k === 'call') inst.state = state;
@@ -651,10 +528,10 @@ export class PickleMachine {
         const action = this.ev.build?.(inst, state, this.opStart);
         return action ? this.afterBuild(action).then(() => false) : false;
       }
-      case 0x51: // BINPERSID
+      case 0x51: // BINPERSID (load_binpersid)
         this.push({ k: 'persid', pid: this.pop() });
         return false;
-      case 0x80: { // PROTO
+      case 0x80: { // PROTO (load_proto)
         this.f.needSync(1);
         const p = this.f.u8();
         if (p > HIGHEST_PROTOCOL) this.anomaly('PICKLE_MALFORMED', `unsupported pickle protocol: ${p}`, true);
@@ -662,13 +539,13 @@ export class PickleMachine {
         this.proto = p;
         return false;
       }
-      case 0x95: // FRAME
+      case 0x95: // FRAME (load_frame)
         this.f.frame(this.opStart);
         return false;
-      case 0x97: // NEXT_BUFFER: out-of-band data the loader must supply
+      case 0x97: // NEXT_BUFFER (load_next_buffer): out-of-band data the loader must supply
         this.push({ k: 'buffer', readonly: false });
         return false;
-      case 0x98: { // READONLY_BUFFER
+      case 0x98: { // READONLY_BUFFER (load_readonly_buffer)
         const v = this.pop();
         this.push(v.k === 'buffer' ? { k: 'buffer', readonly: true } : v);
         return false;
