@@ -43,7 +43,7 @@ export class FrameReader {
     private readonly mode: FrameMode = 'linear',
   ) {}
 
-  /** True when this run saw a frame violation (the caller re-reads in file mode on a straddle). */
+  /** True when this run saw an argument straddle a frame end (the caller re-reads in file mode). */
   get straddled(): boolean {
     return this.violation;
   }

@@ -57,7 +57,7 @@ export class PickleMachine {
     this.f = new FrameReader(reader, limits, { anomaly: (rule, message, fatal) => this.anomaly(rule, message, fatal), truncated: () => this.truncated() }, frameMode);
   }
 
-  /** True when this run saw a frame violation (the caller re-reads in file mode on a straddle). */
+  /** True when this run saw an argument straddle a frame end (the caller re-reads in file mode). */
   get straddled(): boolean {
     return this.f.straddled;
   }
