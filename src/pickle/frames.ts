@@ -55,10 +55,9 @@ export class FrameReader {
 
   /** An opcode that started at `at` is done: did its argument run past the frame end? */
   endOp(at: number): void {
-    const pos = this.r.pos;
-    if (this.frameEnd >= 0 && pos > this.frameEnd && !this.violation) {
+    if (this.frameEnd >= 0 && this.r.pos > this.frameEnd && !this.violation) {
       this.violation = true;
-      this.host.anomaly('PICKLE_FRAME_VIOLATION', `opcode at ${at} ends at ${pos}, past the frame ending at ${this.frameEnd} (the Python and C unpicklers disagree here)`);
+      this.host.anomaly('PICKLE_FRAME_VIOLATION', `opcode at ${at} ends at ${this.r.pos}, past the frame ending at ${this.frameEnd} (the Python and C unpicklers disagree here)`);
     }
   }
 
