@@ -8,90 +8,22 @@
  * underflow, missing memo entry, wrong operand types) it then continues leniently with an
  * unknown value, so a payload placed after a deliberate error is still seen: over-reporting is
  * safe, missing a global is not. Invalid opcodes and truncation stop the run.
+ *
+ * Each opcode's case names the `_pickle.c` function it mirrors. Where an argument's bytes come
+ * from (protocol-4 frames) is frames.ts; what a call amounts to (wrappers) is calls.ts.
  */
 import type { Limits } from '../core/limits.js';
 import { OPS, HIGHEST_PROTOCOL, type OpInfo } from './opcodes.js';
+import { CALL_ARGS, evaluateCall } from './calls.js';
+import type { AnomalyRule, BuildAction, MachineBudget, MachineEvents, RunResult } from './events.js';
+import { FrameReader, type FrameMode, type Payload } from './frames.js';
 import type { PickleReader } from './reader.js';
 import { FALSE, NONE, TRUE, argList, sample, str, type Value } from './values.js';
-import { attrChain, defaultCanonical, itemOf, partialParts, wrapperKind, type Canonical } from './wrappers.js';
 import { decodeLatin1, decodePyStringRepr, decodeRawUnicodeEscape, decodeUtf8, isDottedIdentifier } from './text.js';
 
-export type AnomalyRule =
-  | 'PICKLE_MALFORMED'
-  | 'PICKLE_TRUNCATED'
-  | 'PICKLE_STACK_ANOMALY'
-  | 'PICKLE_FRAME_VIOLATION'
-  | 'PICKLE_ABSURD_LENGTH'
-  | 'JOBLIB_UNRESOLVED_ARRAY';
+export { CALL_ARGS } from './calls.js';
+export type { AnomalyEvent, AnomalyRule, BuildAction, CallEvent, GlobalEvent, MachineBudget, MachineEvents, RunResult } from './events.js';
 
-export interface GlobalEvent {
-  module: string;
-  name: string;
-  opcode: string;
-  offset: number;
-  value: Value;
-}
-
-export interface CallEvent {
-  /** What is called: a global, an attribute of one, or a computed value. */
-  callee: Value;
-  /** The symbolic result (rendered as the call chain). */
-  call: Value;
-  opcode: string;
-  offset: number;
-  /** The wrapper the call went through (functools.partial, operator.methodcaller...). */
-  via?: string;
-  /** What the call evaluates to when the machine can tell (getattr, attrgetter, itemgetter). */
-  result?: Value;
-}
-
-export interface AnomalyEvent {
-  rule: AnomalyRule;
-  message: string;
-  offset: number;
-  fatal: boolean;
-}
-
-/** What a format-aware hook asks the machine to do after a BUILD (joblib interleaves raw data). */
-export type BuildAction =
-  | { kind: 'skip'; bytes: number; paddingPrefix: boolean }
-  | { kind: 'nested-pickle' }
-  | { kind: 'unresolved'; why: string };
-
-export interface MachineEvents {
-  global(ev: GlobalEvent): void;
-  call(ev: CallEvent): void;
-  anomaly(ev: AnomalyEvent): void;
-  /** Raw data skipped on behalf of a hook (for facts and the trailing-data logic). */
-  skipped?(offset: number, bytes: number, why: string): void;
-  build?(inst: Value, state: Value, offset: number): BuildAction | undefined;
-  /** Canonical dotted name of a global, so wrappers are recognised under any alias. */
-  canonical?: Canonical;
-}
-
-export interface RunResult {
-  /** True when STOP was reached. */
-  stopped: boolean;
-  /** Offset just after STOP, or where the run ended. */
-  end: number;
-  ops: number;
-  proto: number | null;
-  result: Value | null;
-  /** Set when the run stopped because of a limit (not an input error). */
-  limited?: string;
-}
-
-/** Shared counters across the pickles of one file, so limits apply per file. */
-export interface MachineBudget {
-  ops: number;
-  expired(): boolean;
-}
-
-const MAX_LINE = 16 * 1024 * 1024;
-/** Arguments kept per call and items per tuple: enough for a code object's 18 constructor fields. */
-export const CALL_ARGS = 32;
-/** Wrappers of wrappers followed before the call is reported as it stands. */
-const MAX_WRAPPER_DEPTH = 8;
 /** After this many anomalies a run stops: the stream is not a pickle any loader would finish. */
 const MAX_ANOMALIES = 64;
 
@@ -106,30 +38,28 @@ export class PickleMachine {
   private marks: number[] = [];
   private memo = new Map<number, Value>();
   private proto: number | null = null;
-  private frameEnd = -1;
-  private frameViolation = false;
   private anomalies = 0;
   private opStart = 0;
   private opName = '';
+  private readonly f: FrameReader;
+  private readonly r: PickleReader;
 
   constructor(
-    private readonly r: PickleReader,
+    reader: PickleReader,
     private readonly limits: Limits,
     private readonly ev: MachineEvents,
     private readonly budget: MachineBudget,
     private readonly nesting = 0,
-    /**
-     * 'linear' reads the bytes in order (pickle.loads on bytes, pickletools). 'file' follows the C
-     * unpickler reading from a file object (torch.load, joblib): a FRAME is read whole, and an
-     * argument that does not fit in the rest of it is read from the bytes after the frame,
-     * dropping the frame's tail. The two differ only when an argument straddles a frame end.
-     */
-    private readonly frameMode: 'linear' | 'file' = 'linear',
-  ) {}
+    /** How arguments crossing a frame end are read: see frames.ts. */
+    private readonly frameMode: FrameMode = 'linear',
+  ) {
+    this.r = reader;
+    this.f = new FrameReader(reader, limits, { anomaly: (rule, message, fatal) => this.anomaly(rule, message, fatal), truncated: () => this.truncated() }, frameMode);
+  }
 
   /** True when this run saw an argument straddle a frame end (the caller re-reads in file mode). */
   get straddled(): boolean {
-    return this.frameViolation;
+    return this.f.straddled;
   }
 
   private get fence(): number {
@@ -183,115 +113,6 @@ export class PickleMachine {
     throw new Stop();
   }
 
-  private async need(n: number): Promise<void> {
-    if (this.r.available < n && !(await this.r.ensure(n))) this.truncated();
-  }
-
-  /** Fixed-width arguments: the run loop already buffered them unless the data ends here. */
-  private needSync(n: number): void {
-    if (this.frameMode === 'file') this.leaveFrameIfStraddling(n);
-    if (this.r.available < n) this.truncated();
-  }
-
-  /**
-   * File mode: an argument of n bytes that would cross the frame end is read after the frame.
-   * Only called with the frame tail buffered (fixed widths: the run loop buffered 16 bytes).
-   */
-  private leaveFrameIfStraddling(n: number): boolean {
-    const pos = this.r.pos;
-    if (this.frameEnd < 0 || pos >= this.frameEnd || pos + n <= this.frameEnd) return false;
-    const drop = this.frameEnd - pos;
-    if (drop > this.r.available) return false;
-    this.r.p += drop;
-    this.frameEnd = -1;
-    if (!this.frameViolation) {
-      this.frameViolation = true;
-      this.anomaly('PICKLE_FRAME_VIOLATION', `argument crosses the frame end at ${pos + drop}; a file-reading unpickler (torch.load) drops ${drop} frame bytes and reads it from after the frame`);
-    }
-    return true;
-  }
-
-  /** A line already in the buffer, or null when it needs a refill (nothing consumed then). */
-  private lineSync(): Uint8Array | null {
-    const r = this.r;
-    let idx = r.buf.indexOf(0x0a, r.p);
-    if (idx < 0 || idx - r.p > MAX_LINE) return null;
-    if (this.frameMode === 'file' && this.frameEnd >= 0 && r.pos < this.frameEnd && r.base + idx >= this.frameEnd) {
-      // No newline inside the frame: C reads the line from after the frame.
-      if (!this.leaveFrameIfStraddling(r.base + idx + 1 - r.pos)) return null;
-      idx = r.buf.indexOf(0x0a, r.p);
-      if (idx < 0 || idx - r.p > MAX_LINE) return null;
-    }
-    const out = r.buf.subarray(r.p, idx);
-    r.p = idx + 1;
-    return out;
-  }
-
-  /** A payload wholly in the buffer and short enough to keep, or null for the slow path. */
-  private payloadSync(len: number): { head: Uint8Array; len: number; at: number } | null {
-    const r = this.r;
-    if (len > this.limits.maxPickleStringBytes || len > r.available) return null;
-    if (this.frameMode === 'file' && this.frameEnd >= 0 && r.pos < this.frameEnd && r.pos + len > this.frameEnd) return null;
-    const at = r.pos;
-    const head = r.buf.subarray(r.p, r.p + len);
-    r.p += len;
-    return { head, len, at };
-  }
-
-  private u8(): number {
-    return this.r.buf[this.r.p++]!;
-  }
-
-  private uint(n: number): number {
-    const b = this.r.buf;
-    let p = this.r.p;
-    let v = 0;
-    let mul = 1;
-    for (let i = 0; i < n; i++) {
-      v += b[p++]! * mul;
-      mul *= 256;
-    }
-    this.r.p = p;
-    return v;
-  }
-
-  /** Read a length-prefixed payload, keeping at most maxPickleStringBytes of it. */
-  private async payload(len: number): Promise<{ head: Uint8Array; len: number; at: number }> {
-    if (this.frameMode === 'file' && this.frameEnd >= 0 && this.r.pos < this.frameEnd && this.r.pos + len > this.frameEnd) {
-      const drop = this.frameEnd - this.r.pos;
-      await this.need(drop);
-      this.leaveFrameIfStraddling(len);
-    }
-    const at = this.r.pos;
-    if (len > this.limits.maxPickleArgumentBytes) {
-      this.anomaly('PICKLE_ABSURD_LENGTH', `declared length ${len} exceeds the limit of ${this.limits.maxPickleArgumentBytes}`, true);
-    }
-    const keep = Math.min(len, this.limits.maxPickleStringBytes);
-    await this.need(keep);
-    const head = this.r.buf.slice(this.r.p, this.r.p + keep);
-    this.r.p += keep;
-    if (len > keep) {
-      const ok = await this.r.skip(len - keep);
-      if (!ok) {
-        this.anomaly('PICKLE_ABSURD_LENGTH', `declared length ${len} runs past the end of the data`, true);
-      }
-    }
-    return { head, len, at };
-  }
-
-  private async line(): Promise<Uint8Array> {
-    let idx = await this.r.findNewline(MAX_LINE);
-    if (idx >= 0 && this.frameMode === 'file' && this.frameEnd >= 0 && this.r.pos < this.frameEnd && this.r.base + idx >= this.frameEnd) {
-      this.leaveFrameIfStraddling(this.r.base + idx + 1 - this.r.pos);
-      idx = await this.r.findNewline(MAX_LINE);
-    }
-    if (idx === -2) this.anomaly('PICKLE_ABSURD_LENGTH', `line longer than ${MAX_LINE} bytes`, true);
-    if (idx < 0) this.truncated();
-    const out = this.r.buf.subarray(this.r.p, idx);
-    this.r.p = idx + 1;
-    return out;
-  }
-
   private resolveGlobal(module: string, name: string, opcode: string): Value {
     const v: Value = { k: 'global', module, name, offset: this.opStart };
     if (!isDottedIdentifier(module) || !isDottedIdentifier(name)) {
@@ -301,63 +122,8 @@ export class PickleMachine {
     return v;
   }
 
-  /**
-   * A call the loader makes. Wrappers are evaluated (see wrappers.ts): a call through a partial,
-   * a methodcaller or dill's _create_array is reported as the call it becomes, with `via` naming
-   * the wrapper, and getattr/attrgetter/itemgetter evaluate to the attribute or item they reach.
-   */
-  private call(fn: Value, args: Value[], opcode: string, kwargs?: Value, via?: string, depth = 0): Value {
-    const v: Value = { k: 'call', fn, args: sample(args, CALL_ARGS), op: opcode, offset: this.opStart };
-    if (kwargs) v.kwargs = kwargs;
-    const canonical = this.ev.canonical ?? defaultCanonical;
-    const at = this.opStart;
-    if (depth < MAX_WRAPPER_DEPTH) {
-      const kind = wrapperKind(fn, canonical);
-      const first = args[0];
-      const second = args[1];
-      if (kind === 'getattr' && first && second?.k === 'str') {
-        const result: Value = { k: 'attr', obj: first, name: second.v, offset: at };
-        this.emit(fn, v, opcode, via, result);
-        return result;
-      }
-      if (kind === 'rebuild_from_type' && first) {
-        this.emit(fn, v, opcode, via);
-        this.call(first, args[2] ? argList(args[2]) : [], opcode, undefined, 'torch._tensor._rebuild_from_type_v2', depth + 1);
-        return v;
-      }
-      if (kind === 'create_array' && first) {
-        this.emit(fn, v, opcode, via);
-        return this.call(first, second ? argList(second) : [], opcode, undefined, 'dill._dill._create_array', depth + 1);
-      }
-      if (fn.k === 'call') {
-        const inner = wrapperKind(fn.fn, canonical);
-        if (inner === 'partial') {
-          const p = partialParts(fn);
-          if (p.func) return this.call(p.func, [...p.args, ...args], opcode, kwargs, 'functools.partial', depth + 1);
-        } else if (inner === 'attrgetter' && first && fn.args.length > 0 && fn.args.every((a) => a.k === 'str')) {
-          const attrs = fn.args.map((a) => attrChain(first, (a as { v: string }).v, at));
-          const result: Value = attrs.length === 1 ? attrs[0]! : { k: 'tuple', items: attrs, len: attrs.length };
-          this.emit(fn, v, opcode, 'operator.attrgetter', result);
-          return result;
-        } else if (inner === 'itemgetter' && first && fn.args.length === 1) {
-          const result = itemOf(first, fn.args[0]!, at);
-          this.emit(fn, v, opcode, 'operator.itemgetter', result);
-          return result;
-        } else if (inner === 'methodcaller' && first && fn.args[0]?.k === 'str') {
-          const method: Value = { k: 'attr', obj: first, name: fn.args[0].v, offset: at };
-          return this.call(method, fn.args.slice(1), opcode, fn.kwargs, 'operator.methodcaller', depth + 1);
-        }
-      }
-    }
-    this.emit(fn, v, opcode, via);
-    return v;
-  }
-
-  private emit(callee: Value, call: Value, opcode: string, via?: string, result?: Value): void {
-    const ev: CallEvent = { callee, call, opcode, offset: this.opStart };
-    if (via !== undefined) ev.via = via;
-    if (result !== undefined) ev.result = result;
-    this.ev.call(ev);
+  private call(fn: Value, args: Value[], opcode: string, kwargs?: Value): Value {
+    return evaluateCall(this.ev, this.opStart, fn, args, opcode, kwargs);
   }
 
   private memoPut(idx: number, v: Value): void {
@@ -398,7 +164,7 @@ export class PickleMachine {
           this.truncated();
         }
         this.opStart = r.pos;
-        if (this.frameEnd >= 0 && this.opStart >= this.frameEnd) this.frameEnd = -1;
+        this.f.beginOp(this.opStart);
         const code = r.buf[r.p]!;
         const op: OpInfo | undefined = OPS[code];
         if (op === undefined) {
@@ -415,10 +181,7 @@ export class PickleMachine {
         }
         let done = this.step(code);
         if (done !== true && done !== false) done = await done;
-        if (this.frameEnd >= 0 && r.pos > this.frameEnd && !this.frameViolation) {
-          this.frameViolation = true;
-          this.anomaly('PICKLE_FRAME_VIOLATION', `opcode at ${this.opStart} ends at ${r.pos}, past the frame ending at ${this.frameEnd} (the Python and C unpicklers disagree here)`);
-        }
+        this.f.endOp(this.opStart);
         if (done) {
           return { stopped: true, end: r.pos, ops, proto: this.proto, result: this.stack.length ? this.stack[this.stack.length - 1]! : null };
         }
@@ -441,64 +204,64 @@ export class PickleMachine {
   private step(code: number): boolean | Promise<boolean> {
     const arg = OPS[code]!.arg;
     if (arg === 'line') {
-      const l = this.lineSync();
-      return l !== null ? this.withLine(code, l) : this.line().then((x) => this.withLine(code, x));
+      const l = this.f.lineSync();
+      return l !== null ? this.withLine(code, l) : this.f.line().then((x) => this.withLine(code, x));
     }
     if (arg === 'twolines') {
-      const a = this.lineSync();
-      const b = a !== null ? this.lineSync() : null;
+      const a = this.f.lineSync();
+      const b = a !== null ? this.f.lineSync() : null;
       if (a !== null && b !== null) return this.withTwoLines(code, a, b);
       // Re-reading is safe: lineSync only consumed `a` if it also returned it.
       return (async () => {
-        const x = a ?? (await this.line());
-        const y = await this.line();
+        const x = a ?? (await this.f.line());
+        const y = await this.f.line();
         return this.withTwoLines(code, x, y);
       })();
     }
     if (arg === 'len1' || arg === 'len4' || arg === 'len4s' || arg === 'len8') {
       const n = this.lengthPrefix(code, arg);
-      const p = this.payloadSync(n);
-      return p !== null ? this.withPayload(code, p) : this.payload(n).then((x) => this.withPayload(code, x));
+      const p = this.f.payloadSync(n);
+      return p !== null ? this.withPayload(code, p) : this.f.payload(n).then((x) => this.withPayload(code, x));
     }
     return this.simple(code);
   }
 
   private lengthPrefix(code: number, arg: 'len1' | 'len4' | 'len4s' | 'len8'): number {
     if (arg === 'len1') {
-      this.needSync(1);
-      return this.u8();
+      this.f.needSync(1);
+      return this.f.u8();
     }
     if (arg === 'len8') {
-      this.needSync(8);
-      const lo = this.uint(4);
-      return this.uint(4) * 2 ** 32 + lo;
+      this.f.needSync(8);
+      const lo = this.f.uint(4);
+      return this.f.uint(4) * 2 ** 32 + lo;
     }
-    this.needSync(4);
-    const n = this.uint(4);
+    this.f.needSync(4);
+    const n = this.f.uint(4);
     if (arg === 'len4s' && n >= 0x80000000) this.anomaly('PICKLE_MALFORMED', `${OPS[code]!.name} has a negative byte count`, true);
     return n;
   }
 
   private withLine(code: number, line: Uint8Array): boolean {
     switch (code) {
-      case 0x46: { // FLOAT
+      case 0x46: { // FLOAT (load_float)
         const s = decodeLatin1(line).trim();
         const f = Number(s);
         if (s === '' || (Number.isNaN(f) && !/^[-+]?nan$/i.test(s))) this.anomaly('PICKLE_MALFORMED', `invalid float ${JSON.stringify(s.slice(0, 40))}`);
         this.push({ k: 'float', v: f });
         return false;
       }
-      case 0x49: { // INT ("00"/"01" are the protocol-0 booleans)
+      case 0x49: { // INT (load_int): "00"/"01" are the protocol-0 booleans
         const s = decodeLatin1(line).trim();
         if (s === '00') this.push(FALSE);
         else if (s === '01') this.push(TRUE);
         else this.push(this.parseInt(s, false));
         return false;
       }
-      case 0x4c: // LONG
+      case 0x4c: // LONG (load_long)
         this.push(this.parseInt(decodeLatin1(line).trim(), true));
         return false;
-      case 0x53: { // STRING: a quoted Python repr, decoded to str (default encoding ASCII)
+      case 0x53: { // STRING (load_string): a quoted Python repr, decoded to str (default encoding ASCII)
         const dec = decodePyStringRepr(line);
         if (dec === null) {
           this.anomaly('PICKLE_MALFORMED', 'the STRING opcode argument must be quoted');
@@ -506,19 +269,19 @@ export class PickleMachine {
         } else this.push(str(decodeLatin1(dec.subarray(0, this.limits.maxPickleStringBytes)), dec.length));
         return false;
       }
-      case 0x56: // UNICODE (raw-unicode-escape)
+      case 0x56: // UNICODE (load_unicode): raw-unicode-escape
         this.push(str(decodeRawUnicodeEscape(line.subarray(0, this.limits.maxPickleStringBytes)), line.length));
         return false;
-      case 0x67: // GET
+      case 0x67: // GET (load_get)
         this.push(this.memoGet(this.decimal(line, 'GET index')));
         return false;
-      case 0x70: { // PUT
+      case 0x70: { // PUT (load_put)
         const idx = this.decimal(line, 'PUT index');
         if (idx < 0) this.anomaly('PICKLE_STACK_ANOMALY', 'negative PUT argument');
         else this.memoPut(idx, this.top());
         return false;
       }
-      case 0x50: // PERSID
+      case 0x50: // PERSID (load_persid)
         this.push({ k: 'persid', pid: str(decodeLatin1(line)) });
         return false;
       default:
@@ -528,7 +291,7 @@ export class PickleMachine {
   }
 
   private withTwoLines(code: number, a: Uint8Array, b: Uint8Array): boolean {
-    // GLOBAL / INST: CPython decodes both lines as strict UTF-8 and imports module, then name.
+    // GLOBAL / INST (load_global, load_inst): CPython decodes both lines as strict UTF-8 and imports module, then name.
     const mod = decodeUtf8(a, false);
     const name = decodeUtf8(b, false);
     if (!mod.ok || !name.ok) this.anomaly('PICKLE_MALFORMED', 'undecodable module or name');
@@ -538,25 +301,25 @@ export class PickleMachine {
     return false;
   }
 
-  private withPayload(code: number, p: { head: Uint8Array; len: number; at: number }): boolean {
+  private withPayload(code: number, p: Payload): boolean {
     switch (code) {
       case 0x8a: // LONG1
-      case 0x8b: // LONG4
+      case 0x8b: // LONG4 (load_counted_long)
         this.push(p.len <= 64 && p.head.length === p.len ? { k: 'int', v: leSigned(p.head) } : { k: 'unknown', why: `${p.len}-byte integer` });
         return false;
       case 0x54: // BINSTRING
-      case 0x55: // SHORT_BINSTRING
+      case 0x55: // SHORT_BINSTRING (load_counted_binstring)
         this.push({ k: 'str', v: decodeLatin1(p.head), len: p.len, at: p.at });
         return false;
       case 0x58: // BINUNICODE
       case 0x8c: // SHORT_BINUNICODE
-      case 0x8d: { // BINUNICODE8
+      case 0x8d: { // BINUNICODE8 (load_counted_binunicode)
         const d = decodeUtf8(p.head, p.head.length < p.len);
         if (!d.ok) this.anomaly('PICKLE_MALFORMED', 'invalid UTF-8 in string');
         this.push({ k: 'str', v: d.s, len: p.len, at: p.at });
         return false;
       }
-      default: // BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8
+      default: // BINBYTES, SHORT_BINBYTES, BINBYTES8 (load_counted_binbytes), BYTEARRAY8 (load_counted_bytearray)
         // Copy: a view would pin the whole read buffer in memory for as long as the value lives.
         this.push({ k: 'bytes', v: p.head.slice(0, 256), len: p.len, mutable: code === 0x96, at: p.at });
         return false;
@@ -567,10 +330,10 @@ export class PickleMachine {
   private simple(code: number): boolean | Promise<boolean> {
     const r = this.r;
     switch (code) {
-      case 0x28: // MARK
+      case 0x28: // MARK (load_mark)
         this.marks.push(this.stack.length);
         return false;
-      case 0x2e: { // STOP
+      case 0x2e: { // STOP (the STOP case of load)
         const v = this.pop();
         // CPython returns the top value and ignores the rest; pickletools refuses: a differential.
         if (this.marks.length) this.anomaly('PICKLE_STACK_ANOMALY', `${this.marks.length} MARK${this.marks.length > 1 ? 's' : ''} left open at STOP`);
@@ -578,76 +341,76 @@ export class PickleMachine {
         this.stack = [v];
         return true;
       }
-      case 0x30: { // POP: C pops a mark instead when the top of stack sits at it
+      case 0x30: { // POP (load_pop): C pops a mark instead when the top of stack sits at it
         if (this.marks.length && this.marks[this.marks.length - 1] === this.stack.length) this.marks.pop();
         else this.pop();
         return false;
       }
-      case 0x31: // POP_MARK
+      case 0x31: // POP_MARK (load_pop_mark)
         this.popMark();
         return false;
-      case 0x32: // DUP
+      case 0x32: // DUP (load_dup)
         this.push(this.top());
         return false;
-      case 0x4a: { // BININT
-        this.needSync(4);
-        const v = this.uint(4);
+      case 0x4a: { // BININT (load_binint)
+        this.f.needSync(4);
+        const v = this.f.uint(4);
         this.push({ k: 'int', v: v >= 0x80000000 ? v - 0x100000000 : v });
         return false;
       }
-      case 0x4b: // BININT1
-        this.needSync(1);
-        this.push({ k: 'int', v: this.u8() });
+      case 0x4b: // BININT1 (load_binint1)
+        this.f.needSync(1);
+        this.push({ k: 'int', v: this.f.u8() });
         return false;
-      case 0x4d: // BININT2
-        this.needSync(2);
-        this.push({ k: 'int', v: this.uint(2) });
+      case 0x4d: // BININT2 (load_binint2)
+        this.f.needSync(2);
+        this.push({ k: 'int', v: this.f.uint(2) });
         return false;
-      case 0x4e: // NONE
+      case 0x4e: // NONE (load_none)
         this.push(NONE);
         return false;
       case 0x88: // NEWTRUE
         this.push(TRUE);
         return false;
-      case 0x89: // NEWFALSE
+      case 0x89: // NEWFALSE (load_bool)
         this.push(FALSE);
         return false;
-      case 0x47: { // BINFLOAT
-        this.needSync(8);
+      case 0x47: { // BINFLOAT (load_binfloat)
+        this.f.needSync(8);
         const dv = new DataView(r.buf.buffer, r.buf.byteOffset + r.p, 8);
         r.p += 8;
         this.push({ k: 'float', v: dv.getFloat64(0, false) });
         return false;
       }
-      case 0x29: // EMPTY_TUPLE
+      case 0x29: // EMPTY_TUPLE (load_counted_tuple)
         this.push({ k: 'tuple', items: [], len: 0 });
         return false;
-      case 0x74: { // TUPLE
+      case 0x74: { // TUPLE (load_tuple)
         const items = this.popMark();
         this.push({ k: 'tuple', items: sample(items, CALL_ARGS), len: items.length });
         return false;
       }
       case 0x85: // TUPLE1
       case 0x86: // TUPLE2
-      case 0x87: { // TUPLE3
+      case 0x87: { // TUPLE3 (load_counted_tuple)
         const n = code - 0x84;
         const items: Value[] = new Array(n);
         for (let i = n - 1; i >= 0; i--) items[i] = this.pop();
         this.push({ k: 'tuple', items, len: n });
         return false;
       }
-      case 0x5d: // EMPTY_LIST
+      case 0x5d: // EMPTY_LIST (load_empty_list)
         this.push({ k: 'list', items: [], len: 0 });
         return false;
-      case 0x6c: { // LIST
+      case 0x6c: { // LIST (load_list)
         const items = this.popMark();
         this.push({ k: 'list', items: sample(items), len: items.length });
         return false;
       }
-      case 0x7d: // EMPTY_DICT
+      case 0x7d: // EMPTY_DICT (load_empty_dict)
         this.push({ k: 'dict', entries: [], len: 0 });
         return false;
-      case 0x64: { // DICT
+      case 0x64: { // DICT (load_dict)
         const items = this.popMark();
         if (items.length % 2) this.anomaly('PICKLE_STACK_ANOMALY', 'odd number of items for DICT');
         const d: Value = { k: 'dict', entries: [], len: 0 };
@@ -655,57 +418,57 @@ export class PickleMachine {
         this.push(d);
         return false;
       }
-      case 0x8f: // EMPTY_SET
+      case 0x8f: // EMPTY_SET (load_empty_set)
         this.push({ k: 'set', items: [], len: 0, frozen: false });
         return false;
-      case 0x91: { // FROZENSET
+      case 0x91: { // FROZENSET (load_frozenset)
         const items = this.popMark();
         this.push({ k: 'set', items: sample(items), len: items.length, frozen: true });
         return false;
       }
-      case 0x61: { // APPEND
+      case 0x61: { // APPEND (load_append)
         const v = this.pop();
         appendTo(this.top(), [v]);
         return false;
       }
       case 0x65: // APPENDS
-      case 0x90: { // ADDITEMS
+      case 0x90: { // ADDITEMS (load_appends, load_additems)
         const items = this.popMark();
         appendTo(this.top(), items);
         return false;
       }
-      case 0x73: { // SETITEM
+      case 0x73: { // SETITEM (load_setitem)
         const v = this.pop();
         const k = this.pop();
         addPairs(this.top(), [k, v]);
         return false;
       }
-      case 0x75: { // SETITEMS
+      case 0x75: { // SETITEMS (load_setitems)
         const items = this.popMark();
         if (items.length % 2) this.anomaly('PICKLE_STACK_ANOMALY', 'odd number of items for SETITEMS');
         addPairs(this.top(), items);
         return false;
       }
-      case 0x68: // BINGET
-        this.needSync(1);
-        this.push(this.memoGet(this.u8()));
+      case 0x68: // BINGET (load_binget)
+        this.f.needSync(1);
+        this.push(this.memoGet(this.f.u8()));
         return false;
-      case 0x6a: // LONG_BINGET
-        this.needSync(4);
-        this.push(this.memoGet(this.uint(4)));
+      case 0x6a: // LONG_BINGET (load_long_binget)
+        this.f.needSync(4);
+        this.push(this.memoGet(this.f.uint(4)));
         return false;
-      case 0x71: // BINPUT
-        this.needSync(1);
-        this.memoPut(this.u8(), this.top());
+      case 0x71: // BINPUT (load_binput)
+        this.f.needSync(1);
+        this.memoPut(this.f.u8(), this.top());
         return false;
-      case 0x72: // LONG_BINPUT
-        this.needSync(4);
-        this.memoPut(this.uint(4), this.top());
+      case 0x72: // LONG_BINPUT (load_long_binput)
+        this.f.needSync(4);
+        this.memoPut(this.f.uint(4), this.top());
         return false;
-      case 0x94: // MEMOIZE: the index is the number of entries already in the memo, as in CPython
+      case 0x94: // MEMOIZE (load_memoize): the index is the number of entries already in the memo, as in CPython
         this.memoPut(this.memo.size, this.top());
         return false;
-      case 0x93: { // STACK_GLOBAL
+      case 0x93: { // STACK_GLOBAL (load_stack_global)
         const name = this.pop();
         const mod = this.pop();
         if (mod.k !== 'str' || name.k !== 'str') {
@@ -718,37 +481,37 @@ export class PickleMachine {
       }
       case 0x82: // EXT1
       case 0x83: // EXT2
-      case 0x84: { // EXT4
+      case 0x84: { // EXT4 (load_extension)
         const w = code === 0x82 ? 1 : code === 0x83 ? 2 : 4;
-        this.needSync(w);
-        const c = this.uint(w);
+        this.f.needSync(w);
+        const c = this.f.uint(w);
         this.anomaly('PICKLE_STACK_ANOMALY', `extension code ${c} needs the copyreg extension registry (empty by default: the loader fails unless a library registered it)`);
         const v: Value = { k: 'ext', code: c };
         this.ev.call({ callee: v, call: v, opcode: 'EXT', offset: this.opStart });
         this.push(v);
         return false;
       }
-      case 0x52: { // REDUCE
+      case 0x52: { // REDUCE (load_reduce)
         const args = this.pop();
         const fn = this.pop();
         if (args.k !== 'tuple' && args.k !== 'unknown') this.anomaly('PICKLE_STACK_ANOMALY', 'REDUCE arguments are not a tuple');
         this.push(this.call(fn, argList(args), 'REDUCE'));
         return false;
       }
-      case 0x81: { // NEWOBJ: cls.__new__(cls, *args)
+      case 0x81: { // NEWOBJ (load_newobj): cls.__new__(cls, *args)
         const args = this.pop();
         const cls = this.pop();
         this.push(this.call(cls, argList(args), 'NEWOBJ'));
         return false;
       }
-      case 0x92: { // NEWOBJ_EX: cls.__new__(cls, *args, **kwargs)
+      case 0x92: { // NEWOBJ_EX (load_newobj, use_kwargs): cls.__new__(cls, *args, **kwargs)
         const kwargs = this.pop();
         const args = this.pop();
         const cls = this.pop();
         this.push(this.call(cls, argList(args), 'NEWOBJ_EX', kwargs));
         return false;
       }
-      case 0x6f: { // OBJ: calls the first item after the mark with the rest
+      case 0x6f: { // OBJ (load_obj): calls the first item after the mark with the rest
         const items = this.popMark();
         const cls = items.shift();
         if (cls === undefined) {
@@ -757,7 +520,7 @@ export class PickleMachine {
         } else this.push(this.call(cls, items, 'OBJ'));
         return false;
       }
-      case 0x62: { // BUILD: inst.__setstate__(state) or a __dict__ update
+      case 0x62: { // BUILD (load_build): inst.__setstate__(state) or a __dict__ update
         const state = this.pop();
         const inst = this.top();
         if (inst.k === 'call') inst.state = state;
@@ -765,38 +528,24 @@ export class PickleMachine {
         const action = this.ev.build?.(inst, state, this.opStart);
         return action ? this.afterBuild(action).then(() => false) : false;
       }
-      case 0x51: // BINPERSID
+      case 0x51: // BINPERSID (load_binpersid)
         this.push({ k: 'persid', pid: this.pop() });
         return false;
-      case 0x80: { // PROTO
-        this.needSync(1);
-        const p = this.u8();
+      case 0x80: { // PROTO (load_proto)
+        this.f.needSync(1);
+        const p = this.f.u8();
         if (p > HIGHEST_PROTOCOL) this.anomaly('PICKLE_MALFORMED', `unsupported pickle protocol: ${p}`, true);
         if (this.proto !== null) this.anomaly('PICKLE_MALFORMED', `duplicate PROTO (${this.proto} then ${p})`);
         this.proto = p;
         return false;
       }
-      case 0x95: { // FRAME: C prefetches the frame and does not enforce its end; Python does
-        this.needSync(8);
-        const lo = this.uint(4);
-        const len = this.uint(4) * 2 ** 32 + lo;
-        if (this.frameEnd >= 0 && this.opStart < this.frameEnd && !this.frameViolation) {
-          this.frameViolation = true;
-          this.anomaly('PICKLE_FRAME_VIOLATION', 'a new FRAME starts before the current one ends');
-        }
-        if (len > this.limits.maxPickleArgumentBytes) this.anomaly('PICKLE_ABSURD_LENGTH', `FRAME length ${len}`, true);
-        this.frameEnd = r.pos + len;
-        const size = r.sourceSize;
-        if (size !== null && this.frameEnd > size) {
-          // The C unpickler fails to read the frame; pickle.py reads on: the two disagree.
-          this.anomaly('PICKLE_FRAME_VIOLATION', `FRAME declares ${len} bytes but only ${size - r.pos} remain`);
-        }
+      case 0x95: // FRAME (load_frame)
+        this.f.frame(this.opStart);
         return false;
-      }
-      case 0x97: // NEXT_BUFFER: out-of-band data the loader must supply
+      case 0x97: // NEXT_BUFFER (load_next_buffer): out-of-band data the loader must supply
         this.push({ k: 'buffer', readonly: false });
         return false;
-      case 0x98: { // READONLY_BUFFER
+      case 0x98: { // READONLY_BUFFER (load_readonly_buffer)
         const v = this.pop();
         this.push(v.k === 'buffer' ? { k: 'buffer', readonly: true } : v);
         return false;
@@ -825,13 +574,7 @@ export class PickleMachine {
       this.anomaly('JOBLIB_UNRESOLVED_ARRAY', `cannot locate the raw array data that follows this object (${action.why}); the rest of the stream was not read`, true);
       return;
     }
-    // joblib commits the pickle frame before writing an array (raw bytes or a nested pickle) and
-    // reads it from the file itself, after any frame: what follows is outside framing. A frame
-    // still open here is a stream joblib never writes, read differently by its unpickler.
-    if (this.frameEnd >= 0 && r.pos < this.frameEnd) {
-      this.anomaly('PICKLE_FRAME_VIOLATION', `array data starts ${this.frameEnd - r.pos} bytes before the end of the current frame; joblib reads it from after the frame`);
-    }
-    this.frameEnd = -1;
+    this.f.leaveForRawData();
     if (action.kind === 'nested-pickle') {
       if (this.nesting >= 16) this.anomaly('PICKLE_STACK_ANOMALY', 'nested pickles deeper than 16', true);
       const inner = new PickleMachine(r, this.limits, this.ev, this.budget, this.nesting + 1, this.frameMode);
@@ -842,8 +585,8 @@ export class PickleMachine {
     const start = r.pos;
     let bytes = action.bytes;
     if (action.paddingPrefix) {
-      this.needSync(1);
-      bytes += this.u8();
+      this.f.needSync(1);
+      bytes += this.f.u8();
     }
     if (!(await r.skip(bytes))) this.truncated();
     this.ev.skipped?.(start, r.pos - start, 'array data');
