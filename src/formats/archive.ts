@@ -255,3 +255,17 @@ export function reportLinks(ctx: AnalysisContext, links: readonly ArchiveLink[])
   ctx.fact('archive.links', links.length);
   ctx.fact('archive.links.inside', inside);
 }
+
+/** Link targets longer than this are not paths a loader would follow; they are reported unreadable. */
+export const MAX_LINK_TARGET = 4096;
+
+/** A link member's target (zip and 7z store it as the member's data), or null when unreadable. */
+export async function readLinkTarget(member: ByteSource): Promise<string | null> {
+  try {
+    const b = await member.read(0, MAX_LINK_TARGET + 1);
+    if (b.length > MAX_LINK_TARGET || b.includes(0)) return null;
+    return new TextDecoder('utf-8', { fatal: true }).decode(b);
+  } catch {
+    return null;
+  }
+}

@@ -19,7 +19,7 @@ import { SliceSource } from '../source/slice.js';
 import { SourceError, type ByteSource } from '../source/types.js';
 import { DecompressingSource, type Codec } from '../source/decompress.js';
 import type { AnalysisContext, Analyzer, Claim, SniffInput } from './types.js';
-import { CrcSource, SizedSource, asError, emitSourceFailure, emitTraversal, reportLinks, scanAndReport, sizeOf, type ArchiveLink } from './archive.js';
+import { CrcSource, MAX_LINK_TARGET, SizedSource, asError, emitSourceFailure, emitTraversal, readLinkTarget, reportLinks, scanAndReport, sizeOf, type ArchiveLink } from './archive.js';
 import { SIGNATURE_HEADER_SIZE, parseStartHeader } from './sevenzip/header.js';
 import { concatenatedArchives } from './zip/concatenated.js';
 import {
@@ -247,7 +247,6 @@ function reportFlags(ctx: AnalysisContext, entry: CentralEntry, localFlags = 0):
   });
 }
 
-const MAX_LINK_TARGET = 4096;
 
 function isSymlink(entry: CentralEntry): boolean {
   return ((entry.externalAttributes >>> 16) & 0o170000) === 0o120000;
@@ -266,11 +265,7 @@ async function linkTarget(ctx: AnalysisContext, source: ByteSource, size: number
       ? raw
       : new DecompressingSource(entry.name, raw, codec, { maxBytes: MAX_LINK_TARGET + 1, maxRatio: ctx.limits.maxCompressionRatio, charge: (n) => ctx.chargeDecompressed(n), declaredSize: entry.uncompressedSize });
   try {
-    const b = await member.read(0, MAX_LINK_TARGET + 1);
-    if (b.length > MAX_LINK_TARGET || b.includes(0)) return null;
-    return new TextDecoder('utf-8', { fatal: true }).decode(b);
-  } catch {
-    return null;
+    return await readLinkTarget(member);
   } finally {
     if (member instanceof DecompressingSource) await member.close();
   }

@@ -14,7 +14,7 @@ import { crc32 } from 'node:zlib';
 import { SliceSource } from '../../source/slice.js';
 import { SourceError, type ByteSource } from '../../source/types.js';
 import type { AnalysisContext, Analyzer, Claim, SniffInput } from '../types.js';
-import { CrcSource, asError, emitSourceFailure, emitTraversal, reportLinks, scanAndReport, type ArchiveLink } from '../archive.js';
+import { CrcSource, asError, emitSourceFailure, emitTraversal, readLinkTarget, reportLinks, scanAndReport, type ArchiveLink } from '../archive.js';
 import { Id, SIGNATURE, SIGNATURE_HEADER_SIZE, corrupt, folderUnpackSize, parseEncodedHeader, parseHeader, parseStartHeader, type FileEntry, type Header, type StreamsInfo } from './header.js';
 import { FolderSource, folderMethods, openFolder } from './folder.js';
 
@@ -22,7 +22,6 @@ import { FolderSource, folderMethods, openFolder } from './folder.js';
 const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 /** kEncodedHeader may in principle wrap another encoded header; real archives use one level. */
 const MAX_HEADER_LEVELS = 4;
-const MAX_LINK_TARGET = 4096;
 /** Output kept behind the read position of a solid block, so the engine's tail-then-head sniff of one member does not restart the block. */
 const SOLID_WINDOW = 32 * 1024 * 1024;
 const S_IFMT = 0o170000;
@@ -138,16 +137,6 @@ async function readHeader(ctx: AnalysisContext, source: ByteSource): Promise<Lay
   throw corrupt('header is encoded too many times');
 }
 
-async function linkTarget(member: ByteSource): Promise<string | null> {
-  try {
-    const b = await member.read(0, MAX_LINK_TARGET + 1);
-    if (b.length > MAX_LINK_TARGET || b.includes(0)) return null;
-    return new TextDecoder('utf-8', { fatal: true }).decode(b);
-  } catch {
-    return null;
-  }
-}
-
 async function scanMembers(ctx: AnalysisContext, source: ByteSource, header: Header, links: ArchiveLink[]): Promise<void> {
   const info = header.main;
   const files = header.files;
@@ -211,7 +200,7 @@ async function scanMembers(ctx: AnalysisContext, source: ByteSource, header: Hea
       if (current.out instanceof SourceError || current.failed) continue;
       const member = new SliceSource(f.name, current.out, sub.offset, sub.size);
       if (isSymlink(f)) {
-        const target = await linkTarget(member);
+        const target = await readLinkTarget(member);
         if (target !== null) links.push({ name: f.name, target, kind: 'symlink' });
         else ctx.emit({ rule: 'ARCHIVE_SYMLINK', message: `${f.name} is a symbolic link whose target could not be read`, evidence: { details: { member: f.name, kind: 'symlink' } } });
         continue;
