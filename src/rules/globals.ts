@@ -30,6 +30,7 @@ import { dirname, join, resolve } from 'node:path';
 import { load as parseYaml } from 'js-yaml';
 import { packageRoot } from '../core/package.js';
 import type { Severity } from '../core/findings.js';
+import { DangerousNames } from './dangerous-names.js';
 import { noFacts, parseGlobalFacts, reachRules, type GlobalFacts, type GlobalKind } from './globals-facts.js';
 
 export type { GlobalFacts, GlobalKind, ReachFact } from './globals-facts.js';
@@ -62,6 +63,12 @@ export interface GlobalCatalogue {
   readonly version: string;
   /** Classify `module` + `name` as a pickle GLOBAL / STACK_GLOBAL would resolve them. */
   classify(module: string, name: string): GlobalClassification;
+  /**
+   * Whether `name` is the name of something a module the catalogue calls dangerous defines
+   * (`Popen`, `system`): what a pickle's `__main__.<name>` could be in the loading script. Absent
+   * means unknown: callers treat every name as dangerous.
+   */
+  dangerousName?(name: string): boolean;
 }
 
 /** Severities a dangerous entry may carry. */
@@ -371,6 +378,7 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
   private readonly reachRules = new Map<string, DangerRule>();
 
   private factsState: GlobalFacts | undefined;
+  private names: DangerousNames | undefined;
 
   /**
    * `loadFacts` is called on first use (the first classification), not here: parsing the 1.3 MB
@@ -578,6 +586,11 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
       reason: prefix + hit.rule.reason,
       references: [...hit.rule.references],
     };
+  }
+
+  dangerousName(name: string): boolean {
+    this.names ??= new DangerousNames(this.rules.dangerous, [...reachRules(this.facts)].map((r) => r.match), this.facts);
+    return this.names.has(name);
   }
 
   classify(module: string, name: string): GlobalClassification {

@@ -117,6 +117,37 @@ describe('unknown globals: called vs constructed', () => {
   });
 });
 
+describe('__main__ globals: the loading script decides what they are', () => {
+  const unknown = (f: Finding[]) => f.filter((x) => x.rule === 'PICKLE_UNKNOWN_GLOBAL').map((x) => `${x.severity} ${x.message}`);
+  const call = (name: string, ...args: Array<number[] | string>) => asm(op.GLOBAL('__main__', name), op.MARK, ...args, op.TUPLE, op.REDUCE, op.STOP);
+
+  it('an Enum member rebuilt by value (Mode("train"), Level(3)) is a low construction, not a call', async () => {
+    const why = 'called with one constant, as pickle rebuilds an Enum member, and nothing dangerous has this name: it is whatever the loading script defines';
+    expect(unknown(await findings(call('Mode', op.STRING('train'))))).toEqual([`low constructs __main__.Mode, which is not known to be safe; ${why}`]);
+    expect(unknown(await findings(call('Level', op.BININT1(3))))).toEqual([`low constructs __main__.Level, which is not known to be safe; ${why}`]);
+  });
+
+  it('a name that a dangerous module defines stays a medium call: Popen, system, CDLL', async () => {
+    expect(unknown(await findings(call('Popen', op.STRING('/tmp/x'))))).toEqual(['medium calls __main__.Popen, which is not known to be safe']);
+    expect(unknown(await findings(call('system', op.STRING('echo mg'))))).toEqual(['medium calls __main__.system, which is not known to be safe']);
+    expect(unknown(await findings(call('CDLL', op.STRING('libc.so.6'))))).toEqual(['medium calls __main__.CDLL, which is not known to be safe']);
+    // Capitalised, but subprocess defines it: the file could be betting on `from subprocess import *`.
+    expect(unknown(await findings(call('CompletedProcess', op.STRING('x'))))).toEqual(['medium calls __main__.CompletedProcess, which is not known to be safe']);
+  });
+
+  it('any other shape stays a medium call: two arguments, a container, a name from another module', async () => {
+    expect(unknown(await findings(call('Mode', op.STRING('a'), op.STRING('b'))))).toEqual(['medium calls __main__.Mode, which is not known to be safe']);
+    expect(unknown(await findings(call('Mode', op.EMPTY_LIST)))).toEqual(['medium calls __main__.Mode, which is not known to be safe']);
+    expect(unknown(await findings(asm(op.GLOBAL('train', 'Mode'), op.STRING('x'), op.TUPLE1, op.REDUCE, op.STOP)))).toEqual(['medium calls train.Mode, which is not known to be safe']);
+  });
+
+  it('one enum-shaped call does not excuse another call of the same name', async () => {
+    const f = await findings(asm(op.MARK, op.GLOBAL('__main__', 'Mode'), op.STRING('train'), op.TUPLE1, op.REDUCE,
+      op.GLOBAL('__main__', 'Mode'), op.STRING('a'), op.STRING('b'), op.TUPLE2, op.REDUCE, op.LIST, op.STOP));
+    expect(unknown(f)).toEqual(['medium calls __main__.Mode, which is not known to be safe']);
+  });
+});
+
 describe('dill and cloudpickle rebuilt code', () => {
   const made = runPython(`
 import dill, cloudpickle

@@ -71,6 +71,8 @@ export class PickleCollector {
   /** partial instances built, judged at flush (BUILD may swap their function afterwards). */
   private partials: Array<{ inst: Extract<Value, { k: 'call' }>; offset: number }> = [];
   private readonly conditioned: ConditionedCalls;
+  /** `__main__` globals called only the way an Enum member is rebuilt (see scriptEnumUse). */
+  private readonly scriptEnums = new Set<string>();
   private readonly rebuild = new RebuildJudge({
     module: (name, helper, ev, chain) => {
       const cls = this.classifyPath(name);
@@ -94,6 +96,21 @@ export class PickleCollector {
     if (cls.verdict !== 'unknown') return null;
     const ok = this.conditioned.record(cls.canonical, args, kwargs, { chain, offset, opcode });
     return ok === null ? null : ok ? 'referenced' : 'called';
+  }
+
+  /**
+   * `__main__.Mode(value)`: how pickle rebuilds a member of an Enum the training script defined.
+   * `__main__` is the loading script, not the file, so the callable is whatever that script calls
+   * Mode; the file can only hope it is dangerous. A CapWords name that nothing in a dangerous
+   * module is called, given one constant, is therefore judged a construction (low); any other
+   * shape, or a name such as Popen or system, stays a call.
+   */
+  private scriptEnumUse(cls: GlobalClassification, call: Extract<Value, { k: 'call' }>): How | null {
+    if (cls.verdict !== 'unknown' || !isScriptEnumCall(cls.canonical, call)) return null;
+    const name = cls.canonical.slice(MAIN_PREFIX.length);
+    if (this.ctx.globals.dangerousName?.(name) ?? true) return null;
+    this.scriptEnums.add(cls.canonical);
+    return 'constructed';
   }
 
   /** Canonical dotted name, for the machine's wrapper recognition (cached: called per call). */
@@ -196,7 +213,7 @@ export class PickleCollector {
         return;
       }
       let how: How = this.constructs(canonical, ev) ? 'referenced' : this.howOf(ev.opcode, ev.call);
-      if (how === 'called' && !via && ev.call.k === 'call') how = this.conditionedUse(cls, ev.call.args, ev.call.kwargs, chain, ev.offset, ev.opcode) ?? how;
+      if (how === 'called' && !via && ev.call.k === 'call') how = this.scriptEnumUse(cls, ev.call) ?? this.conditionedUse(cls, ev.call.args, ev.call.kwargs, chain, ev.offset, ev.opcode) ?? how;
       this.note(`${callee.module}.${callee.name}`, cls, how, ev.opcode + (via ? ` through ${via}` : ''), ev.offset, chain);
       if (via) {
         if (cls.verdict === 'dangerous' && !this.wrapperProblems.has(via)) this.wrapperProblems.set(via, { why: `calls ${canonical}`, chain, offset: ev.offset });
@@ -403,6 +420,7 @@ export class PickleCollector {
         g.offset = cond.violation.offset;
         g.opcode = cond.violation.opcode;
       }
+      if (g.how !== 'called' && this.scriptEnums.has(canonical)) extra = `; called with one constant, as pickle rebuilds an Enum member, and nothing dangerous has this name: it is whatever the loading script defines`;
       const verb: FindingVerb = g.how === 'called' ? 'calls' : g.how === 'constructed' ? 'constructs' : 'imports';
       const known = g.cls.verdict === 'dangerous';
       const alias = g.global !== canonical ? ` (named ${g.global})` : '';
@@ -441,7 +459,20 @@ export class PickleCollector {
     }
     this.globals.clear();
     this.conditioned.clear();
+    this.scriptEnums.clear();
   }
+}
+
+const MAIN_PREFIX = '__main__.';
+const CAP_WORDS = /^[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*$/;
+
+/** One positional constant (int, float, bool, None or str), no keywords, on a CapWords `__main__` name. */
+function isScriptEnumCall(canonical: string, call: Extract<Value, { k: 'call' }>): boolean {
+  if (!canonical.startsWith(MAIN_PREFIX) || !CAP_WORDS.test(canonical.slice(MAIN_PREFIX.length))) return false;
+  if (call.kwargs && !(call.kwargs.k === 'dict' && call.kwargs.len === 0)) return false;
+  if (call.args.length !== 1) return false;
+  const k = call.args[0]!.k;
+  return k === 'int' || k === 'float' || k === 'bool' || k === 'none' || k === 'str';
 }
 
 function describe(v: Value): string {
