@@ -93,6 +93,12 @@ const kinds = [
   { id: 'TFLITE_CUSTOM_OP', severity: 'medium', title: 'TFLite model uses a custom op (native kernel)' },
   { id: 'TFLITE_FLEX_OP', severity: 'medium', title: 'TFLite model runs TensorFlow ops through the Flex delegate' },
   { id: 'TFLITE_MALFORMED', severity: 'medium', unscannable: true, title: 'TFLite FlatBuffer is malformed' },
+  // MLflow models (the MLmodel file and, from a directory scan, the environment beside it)
+  { id: 'MLFLOW_PICKLE_ARTIFACT', severity: 'info', title: 'MLflow model loader unpickles an artefact of the model' },
+  { id: 'MLFLOW_MODEL_CODE', severity: 'low', title: 'MLflow model runs Python shipped with it (code paths, loader module, models from code)' },
+  { id: 'MLFLOW_PATH_ESCAPE', severity: 'high', title: 'MLmodel names a path outside the model directory' },
+  { id: 'MLFLOW_ENV_VULNERABLE', severity: 'medium', title: "MLflow model's environment pins a library version with a known loader vulnerability" },
+  { id: 'MLFLOW_CONFIG_MALFORMED', severity: 'medium', unscannable: true, title: 'MLmodel or its environment file is malformed or unreadable' },
   // Parquet (dataset files)
   { id: 'PARQUET_PY_EXTENSION_TYPE', severity: 'high', title: 'Parquet Arrow schema has a pickled Python extension type (arrow.py_extension_type)' },
   { id: 'PARQUET_MALFORMED', severity: 'medium', unscannable: true, title: 'Parquet footer or its Arrow schema is malformed' },

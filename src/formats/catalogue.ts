@@ -54,6 +54,7 @@ export const FORMATS = {
   json: DATA,
   'hydra-yaml': DATA,
   'keras-metadata': DATA,
+  'mlflow-model': DATA,
   jinja: DATA,
   python: DATA,
   'torchscript-code': DATA,

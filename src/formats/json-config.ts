@@ -151,6 +151,9 @@ export const jsonConfigAnalyzer: Analyzer = {
     }
     if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return;
     const top = doc as Record<string, unknown>;
+    // The transformers release that wrote the config: a framework the model declares (ML-BOM).
+    const tv = top['transformers_version'];
+    if (typeof tv === 'string' && tv.trim() !== '') ctx.fact('transformers.version', tv.trim().slice(0, 64));
     const autoMap = autoMapRefs(top['auto_map']);
     const pipelines = customPipelineRefs(top['custom_pipelines']);
     reportRemoteCode(ctx, 'auto_map', autoMap);

@@ -25,7 +25,7 @@ export const DEFAULT_RULES: RuleSet = {
   // bytes of no recognised format (tokenizer.model, images). An "approved formats" list is about
   // weights, and every repository has these; scan-severity still judges their findings (template
   // escapes, auto_map, _target_, a pickled Arrow extension type).
-  formats: { action: 'off', allow: [], ignore: ['text', 'json', 'jinja', 'hydra-yaml', 'parquet', 'arrow-ipc', 'unknown'] },
+  formats: { action: 'off', allow: [], ignore: ['text', 'json', 'jinja', 'hydra-yaml', 'mlflow-model', 'parquet', 'arrow-ipc', 'unknown'] },
   'remote-code': { action: 'off' },
   license: { action: 'off', allow: [], unknown: 'block' },
   'upstream-verdict': { action: 'off', unsafe: 'block', caution: 'warn', 'not-scanned': 'off', unknown: 'block' },

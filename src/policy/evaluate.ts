@@ -23,7 +23,7 @@ export function capAction(a: Action, limit: Action): Action {
 }
 
 /** Finding kinds a dedicated rule judges when it is on (scan-severity then leaves them alone). */
-const OWNED_KINDS: Record<string, RuleName> = { REPO_REMOTE_CODE: 'remote-code' };
+const OWNED_KINDS: Record<string, RuleName> = { REPO_REMOTE_CODE: 'remote-code', MLFLOW_MODEL_CODE: 'remote-code' };
 
 /** Formats the formats rule never judges: an unreadable file is scan-severity's (unscannable). */
 const NOT_A_FORMAT = new Set(['unreadable']);
@@ -212,7 +212,7 @@ function fileRules(c: Collector, rules: RuleSet, repo: RepoFacts, file: FileFact
   }
 
   if (rules['remote-code'].action !== 'off') {
-    for (const f of findings) if (f.rule === 'REPO_REMOTE_CODE') c.add('remote-code', 'block', '', { finding: f, file: name, label: severityOf(f) });
+    for (const f of findings) if (OWNED_KINDS[f.rule] === 'remote-code') c.add('remote-code', 'block', '', { finding: f, file: name, label: severityOf(f) });
   }
 
   const fmt = rules.formats;

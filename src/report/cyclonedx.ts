@@ -2,13 +2,16 @@
  * CycloneDX 1.6 ML-BOM rendering of a scan report: one component per scanned file (typed
  * `machine-learning-model` unless the file is plainly something else), its SHA-256 when the scan
  * hashed it, modelgate's verdict and facts as properties, and every finding as a vulnerability
- * that affects that component.
+ * that affects that component. The frameworks and libraries the files declare (./cyclonedx-
+ * libraries.ts) are components too, each file depending on them, with the loader-vulnerability
+ * catalogue's entries affecting their versions.
  */
 import { randomUUID } from 'node:crypto';
 import type { Finding, Severity } from '../core/findings.js';
 import type { FileReport, ScanReport } from '../scan/report.js';
 import { firstParagraph, ruleDoc, ruleHelpUri, toolInformationUri } from './rule-docs.js';
 import { CHAIN_SEPARATOR, advisoryIds, advisoryUrl, clip, isHttpUrl, memberChain } from './shared.js';
+import { declaredLibraries } from './cyclonedx-libraries.js';
 
 export interface CdxProperty {
   name: string;
@@ -21,10 +24,11 @@ export interface CdxHash {
 }
 
 export interface CdxComponent {
-  type: 'machine-learning-model' | 'file' | 'application';
+  type: 'machine-learning-model' | 'file' | 'application' | 'framework' | 'library';
   'bom-ref'?: string;
   name: string;
   version?: string;
+  purl?: string;
   hashes?: CdxHash[];
   externalReferences?: { type: 'website' | 'vcs' | 'documentation'; url: string }[];
   modelCard?: { modelParameters?: { modelArchitecture?: string }; properties?: CdxProperty[] };
@@ -41,7 +45,7 @@ export interface CdxVulnerability {
   detail?: string;
   recommendation?: string;
   advisories?: { title?: string; url: string }[];
-  affects: { ref: string }[];
+  affects: { ref: string; versions?: { version: string; status: 'affected' | 'unaffected' | 'unknown' }[] }[];
   properties?: CdxProperty[];
 }
 
@@ -57,6 +61,8 @@ export interface CdxBom {
     properties: CdxProperty[];
   };
   components: CdxComponent[];
+  /** Each scanned file that declares frameworks or libraries, with the components it depends on. */
+  dependencies?: { ref: string; dependsOn: string[] }[];
   vulnerabilities: CdxVulnerability[];
 }
 
@@ -137,15 +143,22 @@ export function renderCycloneDx(report: ScanReport, opts: CycloneDxOptions = {})
   const components: CdxComponent[] = [];
   const vulnerabilities: CdxVulnerability[] = [];
   const refs = new Set<string>();
+  const files: Array<{ file: FileReport; ref: string }> = [];
   let n = 0;
   for (const file of report.files) {
     // The same path given twice is scanned twice; bom-refs must still be unique.
     let ref = `file:${file.path}`;
     for (let i = 2; refs.has(ref); i++) ref = `file:${file.path}#${i}`;
     refs.add(ref);
+    files.push({ file, ref });
     components.push(component(file, ref));
     for (const f of file.findings) vulnerabilities.push(vulnerability(f, file, ref, ++n));
   }
+  // File refs start with `file:`, library refs with `pkg:`: they cannot collide.
+  const libs = declaredLibraries(files);
+  components.push(...libs.components);
+  vulnerabilities.push(...libs.vulnerabilities);
+  const dependencies = [...libs.dependsOn].map(([ref, dependsOn]) => ({ ref, dependsOn }));
   const s = report.summary;
   return {
     $schema: 'http://cyclonedx.org/schema/bom-1.6.schema.json',
@@ -175,6 +188,7 @@ export function renderCycloneDx(report: ScanReport, opts: CycloneDxOptions = {})
       ],
     },
     components,
+    ...(dependencies.length ? { dependencies } : {}),
     vulnerabilities,
   };
 }

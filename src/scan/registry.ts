@@ -26,8 +26,9 @@ import { onnxAnalyzer } from '../formats/onnx.js';
 import { tfliteAnalyzer } from '../formats/tflite.js';
 import { parquetAnalyzer } from '../formats/parquet/analyzer.js';
 import { arrowIpcAnalyzer } from '../formats/arrow/analyzer.js';
+import { mlflowModelAnalyzer } from '../formats/mlflow/analyzer.js';
 
-export const ANALYZERS: readonly Analyzer[] = [zipAnalyzer, tarAnalyzer, sevenZipAnalyzer, ...compressedAnalyzers, npyAnalyzer, safetensorsAnalyzer, kerasH5Analyzer, kerasArchiveAnalyzer, hydraYamlAnalyzer, msgpackAnalyzer, ggufAnalyzer, jsonConfigAnalyzer, jinjaTemplateAnalyzer, pythonAnalyzer, executableAnalyzer, savedModelAnalyzer, kerasMetadataAnalyzer, onnxAnalyzer, tfliteAnalyzer, parquetAnalyzer, arrowIpcAnalyzer, pickleAnalyzer, recognisedAnalyzer];
+export const ANALYZERS: readonly Analyzer[] = [zipAnalyzer, tarAnalyzer, sevenZipAnalyzer, ...compressedAnalyzers, npyAnalyzer, safetensorsAnalyzer, kerasH5Analyzer, kerasArchiveAnalyzer, mlflowModelAnalyzer, hydraYamlAnalyzer, msgpackAnalyzer, ggufAnalyzer, jsonConfigAnalyzer, jinjaTemplateAnalyzer, pythonAnalyzer, executableAnalyzer, savedModelAnalyzer, kerasMetadataAnalyzer, onnxAnalyzer, tfliteAnalyzer, parquetAnalyzer, arrowIpcAnalyzer, pickleAnalyzer, recognisedAnalyzer];
 
 export function analyzerVersions(list: readonly Analyzer[] = ANALYZERS): Record<string, string> {
   return Object.fromEntries(list.map((a) => [a.id, a.version]));

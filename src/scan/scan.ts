@@ -11,6 +11,7 @@ import { REPORT_SCHEMA, type FileReport, type ScanReport } from './report.js';
 import { walkPaths } from './walk.js';
 import { summariseRepositories } from './repository.js';
 import { checkExternalDataLinks } from './links.js';
+import { checkMlflowModel } from './mlflow.js';
 
 export interface PathScanOptions extends ScanOptions {
   /** Files scanned at once (I/O overlaps; analysis is single-threaded). */
@@ -46,6 +47,8 @@ export async function scanFileWith(engine: Engine, path: string): Promise<FileRe
     const report = await engine.scanSource(src, path);
     // Only a file on disk has a directory whose links the loader would follow.
     await checkExternalDataLinks(path, report);
+    // An MLmodel is read with the directory around it: environment pins, code files, artefacts.
+    await checkMlflowModel(path, report);
     return report;
   } finally {
     await src.close().catch(() => undefined);

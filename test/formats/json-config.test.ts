@@ -42,6 +42,8 @@ describe('auto_map and custom_pipelines: trust_remote_code', () => {
     const f = (await scanFile(join(FIXTURES, 'benign/config_bert.json'))).files[0]!;
     expect(f.formats).toEqual(['json']);
     expect(f.findings).toEqual([]);
+    // The transformers release that wrote it, for the ML-BOM.
+    expect(f.facts['transformers.version']).toBe('5.18.0');
   });
 });
 

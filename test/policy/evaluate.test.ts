@@ -250,6 +250,14 @@ describe('remote-code', () => {
     expect(d.outcomes.every((o) => o.rule === 'remote-code' && o.action === 'warn')).toBe(true);
   });
 
+  it('owns MLFLOW_MODEL_CODE too: an MLflow model that imports its code/ is held when the rule is on', async () => {
+    const mlmodel = await file('malicious/mlflow_code_loader/MLmodel', 'MLmodel');
+    expect(defaultPolicy().evaluate(input(mlmodel)).verdict).toBe('allow');
+    const d = policy('rules:\n  remote-code:\n    action: block\n').evaluate(input(mlmodel));
+    expect(d.verdict).toBe('block');
+    expect(d.outcomes.filter((o) => o.finding?.rule === 'MLFLOW_MODEL_CODE').map((o) => [o.rule, o.action])).toEqual([['remote-code', 'block']]);
+  });
+
   it('lists at most two files of the custom code', () => {
     const p = policy('rules:\n  remote-code: {}\n');
     const d = p.evaluate(input(null, { repo: repo({ remoteCode: { needed: true, files: ['a.py', 'b.py', 'c.py', 'd.py'] } }) }));

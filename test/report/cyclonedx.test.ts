@@ -95,3 +95,45 @@ describe('CycloneDX 1.6 ML-BOM', async () => {
     expect(await cycloneDxErrors(broken)).not.toBeNull();
   });
 });
+
+describe('CycloneDX ML-BOM: frameworks the models declare', async () => {
+  const BERT = fx('benign/config_bert.json');
+  const KERAS2 = fx('malicious/keras2_lambda.h5');
+  const ENV = fx('malicious/mlflow_vulnerable_env/MLmodel');
+  const SKLEARN = fx('benign/mlflow_sklearn/MLmodel');
+  const report = await scanPath([BERT, KERAS2, ENV, SKLEARN]);
+  const bom = renderCycloneDx(report, { serialNumber: 'urn:uuid:00000000-0000-4000-8000-000000000000' });
+  const lib = (purl: string) => bom.components.find((c) => c['bom-ref'] === purl);
+
+  it('passes the strict CycloneDX 1.6 JSON schema with library components, dependencies and their vulnerabilities', async () => {
+    expect(await cycloneDxErrors(bom)).toBeNull();
+  });
+
+  it('lists transformers_version, the Keras version, MLmodel versions and environment pins as components', () => {
+    expect(lib('pkg:pypi/transformers@5.18.0')).toMatchObject({ type: 'framework', name: 'transformers', version: '5.18.0', purl: 'pkg:pypi/transformers@5.18.0' });
+    expect(prop(lib('pkg:pypi/transformers@5.18.0')!, 'modelgate:declaredBy')).toEqual([`${BERT}: transformers_version of the config`]);
+    expect(lib('pkg:pypi/keras@2.12.0')).toMatchObject({ type: 'framework', name: 'keras', version: '2.12.0' });
+    // torch 2.5.1: recorded by the MLmodel (pytorch_version) and pinned by its environment.
+    expect(prop(lib('pkg:pypi/torch@2.5.1')!, 'modelgate:declaredBy')).toEqual([`${ENV}: version recorded in the MLmodel`, `${ENV}: version pinned by the MLflow environment`]);
+    expect(lib('pkg:pypi/numpy@1.26.4')).toMatchObject({ type: 'library', name: 'numpy' });
+    expect(lib('pkg:pypi/mlflow@2.22.0')).toMatchObject({ type: 'framework' });
+    expect(bom.dependencies).toContainEqual({ ref: `file:${BERT}`, dependsOn: ['pkg:pypi/transformers@5.18.0'] });
+    expect(bom.dependencies!.find((d) => d.ref === `file:${ENV}`)!.dependsOn).toEqual(expect.arrayContaining(['pkg:pypi/torch@2.5.1', 'pkg:pypi/mlflow@2.14.1', 'pkg:pypi/cloudpickle@3.0.0']));
+  });
+
+  it('adds the loader catalogue vulnerabilities affecting those versions, with the affected version and the fix', () => {
+    const v = bom.vulnerabilities.find((x) => x.id === 'CVE-2025-32434')!;
+    expect(v.affects).toEqual([{ ref: 'pkg:pypi/torch@2.5.1', versions: [{ version: '2.5.1', status: 'affected' }] }]);
+    expect(v.source).toEqual({ name: 'NVD', url: 'https://nvd.nist.gov/vuln/detail/CVE-2025-32434' });
+    expect(v.references).toContainEqual({ id: 'GHSA-53q9-r3pm-6pq6', source: { name: 'GitHub Advisories', url: 'https://github.com/advisories/GHSA-53q9-r3pm-6pq6' } });
+    expect(v.ratings).toEqual([{ source: { name: 'modelgate' }, severity: 'critical' }]);
+    expect(v.recommendation).toBe('Upgrade torch 2.5.1 to 2.6.0 or later');
+    const keras = bom.vulnerabilities.find((x) => x.id === 'CVE-2024-3660')!;
+    expect(keras.affects).toEqual([{ ref: 'pkg:pypi/keras@2.12.0', versions: [{ version: '2.12.0', status: 'affected' }] }]);
+    // One vulnerability per id, affecting every declared version it covers (mlflow 2.14.1 and 2.22.0).
+    const dspy = bom.vulnerabilities.filter((x) => x.id === 'CVE-2026-96775');
+    expect(dspy).toHaveLength(1);
+    expect(dspy[0]!.affects.map((a) => a.ref).sort()).toEqual(['pkg:pypi/mlflow@2.14.1', 'pkg:pypi/mlflow@2.22.0']);
+    expect(bom.vulnerabilities.some((x) => x.affects.some((a) => a.ref === 'pkg:pypi/transformers@5.18.0'))).toBe(false);
+  });
+});
