@@ -5,6 +5,8 @@
  * from the console (CSRF-checked, audited), the next download follows, a revocation undoes it;
  * the token API; escaping of hostile names.
  */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CSP } from '../../src/gateway/console/routes.js';
 import { logSafeUrl } from '../../src/gateway/refusal-link.js';
@@ -12,6 +14,7 @@ import type { AuditRecord } from '../../src/store/types.js';
 import { ADMIN, startStack, type Stack } from './stack.js';
 import { Client } from './console-client.js';
 import { cycloneDxErrors } from '../report/validators.js';
+import { probePostgres } from '../store/pg-probe.js';
 
 const EVIL = '/acme/evil-bert/resolve/main/pytorch_model.bin';
 const CLEAN = '/acme/tiny-bert/resolve/main/model.safetensors';
@@ -256,5 +259,45 @@ describe('refusal page and waiver workflow', () => {
     expect((await admin.req('/console/inventory/bom.json?repo=acme/evil-bert&commit=nope', { headers: bearer })).res.status).toBe(404);
     expect((await new Client(s.base).req('/console/inventory')).res.status).toBe(303);
     expect((await new Client(s.base).req(href.replace('/console/inventory/repo', '/console/inventory/bom.json'))).res.status).toBe(401);
+  });
+});
+
+const probe = await probePostgres();
+if (!probe.ok) console.warn(`[console tests] SKIPPING the waiver workflow on PostgreSQL: ${probe.reason}`);
+
+describe.skipIf(!probe.ok)(`waiver workflow on PostgreSQL${probe.ok ? '' : ` — SKIPPED: ${probe.ok ? '' : probe.reason}`}`, () => {
+  let s: Stack;
+  const schema = `mg_test_waivers_gw_${process.pid}_${randomBytes(4).toString('hex')}`;
+  beforeAll(async () => {
+    const u = new URL(probe.ok ? probe.url : 'postgres://x');
+    u.searchParams.set('schema', schema);
+    s = await startStack({ config: { store: u.toString() } });
+  }, 120_000);
+  afterAll(async () => {
+    await s?.close();
+    if (probe.ok) {
+      const c = new pg.Client({ connectionString: probe.url });
+      await c.connect();
+      await c.query(`drop schema if exists "${schema}" cascade`);
+      await c.end();
+    }
+  });
+
+  it('refusal page, request, approval (admin script), served download, inventory', async () => {
+    const refused = await download(s, EVIL);
+    expect(refused.status).toBe(403);
+    const user = new Client(s.base);
+    const page = await user.req(refused.link!);
+    expect(page.res.status).toBe(200);
+    expect((await user.req(refused.link!, { method: 'POST', form: { csrf: formOf(page.text).csrf, scope: 'file', rule: '', justification: 'reviewed' } })).res.status).toBe(303);
+    const [req] = await s.gw.ctx.store.listWaiverRequests({ status: 'pending' });
+    const ok = await new Client(s.base).req(`/console/waivers/requests/${req!.id}/approve`, { method: 'POST', form: { repo: req!.repo!, sha256: req!.sha256!, expires: '2099-01-01' }, headers: bearer });
+    expect(ok.res.status).toBe(303);
+    expect((await download(s, EVIL)).status).toBe(200);
+    const list = await new Client(s.base).req('/console/inventory', { headers: bearer });
+    expect(list.text).toMatch(/acme\/evil-bert@[0-9a-f]{12}<\/a><\/td><td data-label="files" class="num">1<\/td>/);
+    const messages = (await s.gw.ctx.store.queryAudit({ limit: 3 })).map((r) => r.message ?? '');
+    expect(messages[1]).toMatch(/^waiver request [0-9a-f]{16} approved by bootstrap-admin: waiver [0-9a-f]{16} for repository acme\/evil-bert, sha256 [0-9a-f]{64} until 2099-01-02T00:00:00\.000Z$/);
+    expect(messages[2]).toMatch(/^waiver request [0-9a-f]{16} filed by anonymous@127\.0\.0\.1 from the refusal link of decision \d+/);
   });
 });
