@@ -29,16 +29,27 @@ export class AuditSink {
 
   async record(rec: AuditRecord): Promise<number> {
     const id = await this.store.appendAudit(rec);
-    this.syslog?.send({ ...rec, id });
+    this.forward(rec, id);
+    return id;
+  }
+
+  /**
+   * The best-effort copies (syslog, webhook) of a record the store already holds: for changes
+   * written together with their record in one transaction (the waiver workflow). The refusal
+   * link's hash stays in the store.
+   */
+  forward(rec: AuditRecord, id: number): void {
+    const { ticketHash: _hash, ...out } = rec;
+    void _hash;
+    this.syslog?.send({ ...out, id });
     if (this.webhook) {
       if (this.queue.length >= 10_000) {
         this.queue.shift();
         this.dropped++;
       }
-      this.queue.push({ ...rec, id });
+      this.queue.push({ ...out, id });
       void this.flush();
     }
-    return id;
   }
 
   private async flush(): Promise<void> {

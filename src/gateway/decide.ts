@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ClientFacts, Policy, Decision, RepoFacts } from '../policy/types.js';
-import type { AuditRecord, AuditVerdict, Store } from '../store/types.js';
+import type { AuditRecord, AuditVerdict, RepoFactsNote, Store } from '../store/types.js';
 import { LocalFlight, type FileService, type ScannedFile } from './files.js';
 import type { ResolveTarget } from './paths.js';
 import { apiPrefix } from './paths.js';
@@ -47,6 +47,7 @@ export class Gatekeeper {
   private facts = new Map<string, CachedFacts>();
   /** Concurrent asks for one repository's info share one upstream call. */
   private infoFlight = new LocalFlight();
+  private noted = new Set<string>();
   #policy: Policy;
 
   constructor(
@@ -86,6 +87,7 @@ export class Gatekeeper {
     if (got.complete) {
       if (this.facts.size >= FACTS_MAX) this.facts.delete(this.facts.keys().next().value!);
       this.facts.set(key, { facts: got.facts, expires: Date.now() + FACTS_TTL_MS });
+      this.note(`${key}|license`, { repoType: t.type, repo: t.id, commit, license: got.facts.license ?? null, at: new Date().toISOString() });
     }
     return { ...got.facts, revision: t.revision };
   }
@@ -146,6 +148,19 @@ export class Gatekeeper {
     }
   }
 
+  /**
+   * Keeps what was learned about a repository (licence, custom code) for the console's
+   * inventory. Best effort and off the request's path: the decision never waits for it, and a
+   * failed write only leaves the inventory's fact unknown. Each distinct fact is written once
+   * per process (bounded memory), not on every download.
+   */
+  private note(key: string, f: RepoFactsNote): void {
+    if (this.noted.has(key)) return;
+    if (this.noted.size >= FACTS_MAX) this.noted.delete(this.noted.values().next().value!);
+    this.noted.add(key);
+    this.store.noteRepoFacts(f).catch(() => this.noted.delete(key));
+  }
+
   /** The repository-level decision (file = null): made before anything is downloaded. */
   async decideRepo(t: ResolveTarget, commit: string, client: ClientIdentity, auth: Record<string, string>): Promise<Decision> {
     const [repo, waivers] = await Promise.all([this.repoFacts(t, commit, auth), this.store.listWaivers({ activeAt: new Date().toISOString() })]);
@@ -159,7 +174,11 @@ export class Gatekeeper {
   async decide(t: ResolveTarget, file: ScannedFile, client: ClientIdentity, auth: Record<string, string>, agent?: ClientFacts): Promise<Decision> {
     const [repo, waivers] = await Promise.all([this.repoFacts(t, file.meta.commit, auth), this.store.listWaivers({ activeAt: new Date().toISOString() })]);
     const remote = t.path === 'config.json' ? remoteCodeFrom(file) : await this.remoteCode(t, file.meta.commit, auth, repo.files);
-    if (remote !== undefined) repo.remoteCode = remote;
+    if (remote !== undefined) {
+      repo.remoteCode = remote;
+      const files = 'files' in remote ? remote.files : [];
+      this.note(`${t.type}:${t.id}@${file.meta.commit}|remote|${String(remote.needed)}|${files.join(',')}`, { repoType: t.type, repo: t.id, commit: file.meta.commit, remoteCode: { needed: remote.needed, files }, at: new Date().toISOString() });
+    }
     return this.policy.evaluate({
       repo,
       file: { path: t.path, sha256: file.sha256, size: file.size, report: file.scan.report },
@@ -190,6 +209,8 @@ export function auditFrom(
     upstreamStatus?: number | null;
     message?: string | null;
     policyVersion: string;
+    /** sha256 of the refusal link's secret (refusals only). */
+    ticketHash?: string | null;
   },
 ): AuditRecord {
   const d = fields.decision;
@@ -208,5 +229,6 @@ export function auditFrom(
     policyVersion: fields.policyVersion,
     message: fields.message ?? null,
     clientLibraries: base.clientLibraries ?? null,
+    ...(fields.ticketHash ? { ticketHash: fields.ticketHash } : {}),
   };
 }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Policy } from '../policy/types.js';
 import { engineKeyOf } from '../scan/engine-key.js';
 import { openBlobStore, SHARED_SWEEP_MIN_AGE_MS } from '../store/blobs-open.js';
@@ -25,6 +25,7 @@ import { refuse } from './http.js';
 import { Metrics, routeLabel, statusLabel } from './metrics.js';
 import { BadRequest, parseApi, parseResolve } from './paths.js';
 import { loadGatewayPolicy } from './policy-reload.js';
+import { logSafeUrl } from './refusal-link.js';
 import { registerAdmin } from './routes/admin.js';
 import { handleApi } from './routes/api.js';
 import { handleReport } from './routes/reports.js';
@@ -124,7 +125,17 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   }
 
   const app = Fastify({
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    logger:
+      config.logLevel === 'silent'
+        ? false
+        : {
+            level: config.logLevel,
+            redact: ['req.headers.authorization', 'req.headers.cookie'],
+            // Fastify's own request fields, with a refusal link's secret kept out of the log.
+            serializers: {
+              req: (req: FastifyRequest) => ({ method: req.method, url: logSafeUrl(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort }),
+            },
+          },
     genReqId: () => randomBytes(8).toString('hex'),
     bodyLimit: 1 << 20,
   });

@@ -9,6 +9,7 @@ export type SqlDialect = 'sqlite' | 'postgres';
 
 /** A bigint column: written as a number, read back as number (SQLite) or string (pg int8). */
 type BigIntCol = ColumnType<number | string, number, number>;
+type BigIntNullCol = ColumnType<number | string | null, number | null, number | null>;
 
 export interface ScansTable {
   id: string;
@@ -55,6 +56,8 @@ export interface AuditTable {
   message: string | null;
   /** JSON object of declared library versions (migration 0003). */
   client_libraries: string | null;
+  /** sha256 of a refusal link's secret (migration 0004). */
+  ticket_hash: string | null;
 }
 
 export interface WaiversTable {
@@ -67,6 +70,77 @@ export interface WaiversTable {
   created_at: string;
   expires_at: string;
   revoked_at: string | null;
+}
+
+export interface WaiverRequestsTable {
+  id: string;
+  created_at: string;
+  requester: string;
+  requester_group: string;
+  via: string;
+  audit_id: BigIntNullCol;
+  repo_type: string;
+  repo: string | null;
+  sha256: string | null;
+  rule: string | null;
+  justification: string;
+  status: string;
+  decided_by: string | null;
+  decided_at: string | null;
+  note: string | null;
+  waiver_id: string | null;
+}
+
+/** One row per (repo, commit): counts folded from the audit log, facts noted by the gatekeeper. */
+export interface InventoryReposTable {
+  repo_type: string;
+  repo: string;
+  commit: string;
+  files: number;
+  blocked_files: number;
+  warned_files: number;
+  served: number;
+  refused: number;
+  first_at: string | null;
+  last_at: string | null;
+  license: string | null;
+  remote_code: string | null;
+  remote_files: string | null;
+  facts_at: string | null;
+}
+
+export interface InventoryFilesTable {
+  repo_type: string;
+  repo: string;
+  commit: string;
+  path: string;
+  sha256: string | null;
+  scan_id: string | null;
+  verdict: string;
+  last_audit_id: BigIntCol;
+  findings: string;
+  served: number;
+  refused: number;
+  first_at: string;
+  last_at: string;
+}
+
+export interface InventoryClientsTable {
+  repo_type: string;
+  repo: string;
+  commit: string;
+  path: string;
+  client: string;
+  served: number;
+  refused: number;
+  first_at: string;
+  last_at: string;
+}
+
+/** The id of the newest audit record folded into the inventory (one row, name 'inventory'). */
+export interface FoldCursorTable {
+  name: string;
+  last_id: BigIntCol;
 }
 
 export interface TokensTable {
@@ -85,6 +159,11 @@ export interface Database {
   audit: AuditTable;
   waivers: WaiversTable;
   tokens: TokensTable;
+  waiver_requests: WaiverRequestsTable;
+  inventory_repos: InventoryReposTable;
+  inventory_files: InventoryFilesTable;
+  inventory_clients: InventoryClientsTable;
+  fold_cursor: FoldCursorTable;
 }
 
 /** Our migration bookkeeping tables: named for us, so another kysely app in the same schema is unaffected. */

@@ -168,6 +168,107 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
         await db.schema.alterTable('audit').dropColumn('client_libraries').execute();
       },
     },
+    // The console's waiver workflow: users' requests and the admins' answers, and the refusal
+    // link that lets the user a refusal was for open that one decision (sha256 of its secret).
+    '0004_waiver_requests': {
+      async up(db: AnyDb) {
+        await db.schema.alterTable('audit').addColumn('ticket_hash', 'text').execute();
+        await db.schema.createIndex('audit_ticket_hash_idx').on('audit').column('ticket_hash').execute();
+        await db.schema
+          .createTable('waiver_requests')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('requester', 'text', (c) => c.notNull())
+          .addColumn('requester_group', 'text', (c) => c.notNull())
+          .addColumn('via', 'text', (c) => c.notNull())
+          .addColumn('audit_id', 'bigint')
+          .addColumn('repo_type', 'text', (c) => c.notNull())
+          .addColumn('repo', 'text')
+          .addColumn('sha256', 'text')
+          .addColumn('rule', 'text')
+          .addColumn('justification', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('decided_by', 'text')
+          .addColumn('decided_at', 'text')
+          .addColumn('note', 'text')
+          .addColumn('waiver_id', 'text')
+          .execute();
+        await db.schema.createIndex('waiver_requests_status_idx').on('waiver_requests').columns(['status', 'created_at']).execute();
+        await db.schema.createIndex('waiver_requests_audit_idx').on('waiver_requests').column('audit_id').execute();
+        await db.schema.createIndex('waiver_requests_requester_idx').on('waiver_requests').columns(['requester', 'created_at']).execute();
+      },
+      async down(db: AnyDb) {
+        await db.schema.dropTable('waiver_requests').execute();
+        await db.schema.dropIndex('audit_ticket_hash_idx').execute();
+        await db.schema.alterTable('audit').dropColumn('ticket_hash').execute();
+      },
+    },
+    // The console's inventory: what was pulled, folded from the audit log by a cursor so that a
+    // page reads a few rows instead of aggregating millions of records.
+    '0005_inventory': {
+      async up(db: AnyDb) {
+        await db.schema
+          .createTable('inventory_repos')
+          .addColumn('repo_type', 'text', (c) => c.notNull())
+          .addColumn('repo', 'text', (c) => c.notNull())
+          .addColumn('commit', 'text', (c) => c.notNull())
+          .addColumn('files', 'integer', (c) => c.notNull())
+          .addColumn('blocked_files', 'integer', (c) => c.notNull())
+          .addColumn('warned_files', 'integer', (c) => c.notNull())
+          .addColumn('served', 'integer', (c) => c.notNull())
+          .addColumn('refused', 'integer', (c) => c.notNull())
+          .addColumn('first_at', 'text')
+          .addColumn('last_at', 'text')
+          .addColumn('license', 'text')
+          .addColumn('remote_code', 'text')
+          .addColumn('remote_files', 'text')
+          .addColumn('facts_at', 'text')
+          .addPrimaryKeyConstraint('inventory_repos_pk', ['repo_type', 'repo', 'commit'])
+          .execute();
+        await db.schema.createIndex('inventory_repos_last_idx').on('inventory_repos').columns(['last_at', 'repo_type', 'repo', 'commit']).execute();
+        await db.schema
+          .createTable('inventory_files')
+          .addColumn('repo_type', 'text', (c) => c.notNull())
+          .addColumn('repo', 'text', (c) => c.notNull())
+          .addColumn('commit', 'text', (c) => c.notNull())
+          .addColumn('path', 'text', (c) => c.notNull())
+          .addColumn('sha256', 'text')
+          .addColumn('scan_id', 'text')
+          .addColumn('verdict', 'text', (c) => c.notNull())
+          .addColumn('last_audit_id', 'bigint', (c) => c.notNull())
+          .addColumn('findings', 'text', (c) => c.notNull())
+          .addColumn('served', 'integer', (c) => c.notNull())
+          .addColumn('refused', 'integer', (c) => c.notNull())
+          .addColumn('first_at', 'text', (c) => c.notNull())
+          .addColumn('last_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('inventory_files_pk', ['repo_type', 'repo', 'commit', 'path'])
+          .execute();
+        await db.schema.createIndex('inventory_files_sha256_idx').on('inventory_files').column('sha256').execute();
+        await db.schema
+          .createTable('inventory_clients')
+          .addColumn('repo_type', 'text', (c) => c.notNull())
+          .addColumn('repo', 'text', (c) => c.notNull())
+          .addColumn('commit', 'text', (c) => c.notNull())
+          .addColumn('path', 'text', (c) => c.notNull())
+          .addColumn('client', 'text', (c) => c.notNull())
+          .addColumn('served', 'integer', (c) => c.notNull())
+          .addColumn('refused', 'integer', (c) => c.notNull())
+          .addColumn('first_at', 'text', (c) => c.notNull())
+          .addColumn('last_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('inventory_clients_pk', ['repo_type', 'repo', 'commit', 'path', 'client'])
+          .execute();
+        await db.schema
+          .createTable('fold_cursor')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('last_id', 'bigint', (c) => c.notNull())
+          .execute();
+        // Seeded at 0: the first fold counts every download already in the audit log.
+        await db.insertInto('fold_cursor').values({ name: 'inventory', last_id: 0 }).execute();
+      },
+      async down(db: AnyDb) {
+        for (const t of ['fold_cursor', 'inventory_clients', 'inventory_files', 'inventory_repos']) await db.schema.dropTable(t).execute();
+      },
+    },
   };
 }
 

@@ -3,33 +3,35 @@
  * share every query. Dialect differences live in sqlite.ts / postgres.ts (connection, pragmas,
  * migration locking) plus one durability knob here (audit commit on PostgreSQL).
  */
-import { sql, type Kysely, type Selectable } from 'kysely';
-import { SEVERITIES, type Severity } from '../core/findings.js';
-import type { FileReport } from '../scan/report.js';
+import { sql, type Kysely } from 'kysely';
 import { auditDays, auditTop, ruleLikePattern } from './audit-stats.js';
-import type { AuditTable, Database, FileMetaTable, ScansTable, SqlDialect, TokensTable, WaiversTable } from './db.js';
+import type { Database, SqlDialect } from './db.js';
 import { StoreError, toStoreError } from './errors.js';
+import { foldInventory, inventoryCommits, inventoryFiles, listInventory, noteRepoFacts } from './inventory.js';
+import { auditRow, normTime, oneOf, REPO_TYPES, rowToAudit, rowToFileMeta, rowToScan, rowToToken, rowToWaiver, ROLES, SHA256_RE, toNumber, VERDICTS, waiverRow, normTimeOrNull } from './rows.js';
 import type {
   AuditQuery,
   AuditRecord,
   AuditDay,
   AuditTop,
-  AuditVerdict,
   FileMeta,
+  InventoryFile,
+  InventoryQuery,
+  InventoryRepo,
+  RepoFactsNote,
   Store,
   StoredScan,
   TokenRecord,
-  TokenRole,
   Waiver,
+  WaiverRequest,
+  WaiverRequestQuery,
 } from './types.js';
+import * as requests from './waiver-requests.js';
+
+export { normTime } from './rows.js';
 
 export const AUDIT_DEFAULT_LIMIT = 100;
 export const AUDIT_MAX_LIMIT = 1000;
-
-const VERDICTS: readonly AuditVerdict[] = ['allow', 'warn', 'block', 'error'];
-const REPO_TYPES: readonly FileMeta['repoType'][] = ['model', 'dataset'];
-const ROLES: readonly TokenRole[] = ['admin', 'client'];
-const SHA256_RE = /^[0-9a-f]{64}$/;
 
 /** How a dialect module plugs into the shared store. */
 export interface SqlStoreDriver {
@@ -38,129 +40,6 @@ export interface SqlStoreDriver {
   migrate(): Promise<string[]>;
   /** Releases connections (kysely's destroy plus anything the dialect opened itself). */
   close(): Promise<void>;
-}
-
-/**
- * Times are stored as ISO-8601 UTC text with milliseconds (`toISOString()`), so that text
- * comparison is time comparison in both databases; any other accepted spelling is normalised.
- */
-export function normTime(value: string, field: string): string {
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new StoreError('invalid', `${field}: not a date/time: ${JSON.stringify(value)}`);
-  return d.toISOString();
-}
-
-function normTimeOrNull(value: string | null, field: string): string | null {
-  return value === null ? null : normTime(value, field);
-}
-
-function oneOf<T extends string>(allowed: readonly T[], value: string, what: string, kind: 'invalid' | 'corrupt'): T {
-  if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw new StoreError(kind, `${what}: unexpected value ${JSON.stringify(value)}`);
-}
-
-function toNumber(v: number | string, what: string): number {
-  const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isSafeInteger(n)) throw new StoreError('corrupt', `${what}: not a safe integer: ${String(v)}`);
-  return n;
-}
-
-function parseJson<T>(text: string, what: string, check: (v: unknown) => boolean): T {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new StoreError('corrupt', `${what}: stored JSON does not parse`, { cause: e });
-  }
-  if (!check(v)) throw new StoreError('corrupt', `${what}: stored JSON has the wrong shape`);
-  return v as T;
-}
-
-const isArray = (v: unknown): boolean => Array.isArray(v);
-const isObject = (v: unknown): boolean => v !== null && typeof v === 'object' && !Array.isArray(v);
-const isReport = (v: unknown): boolean =>
-  typeof v === 'object' && v !== null && Array.isArray((v as { findings?: unknown }).findings);
-
-function severityOrNull(v: string | null, what: string): Severity | null {
-  return v === null ? null : oneOf(SEVERITIES, v, what, 'corrupt');
-}
-
-function rowToScan(r: Selectable<ScansTable>): StoredScan {
-  return {
-    id: r.id,
-    sha256: r.sha256,
-    engineKey: r.engine_key,
-    report: parseJson<FileReport>(r.report, `scan ${r.id} report`, isReport),
-    maxSeverity: severityOrNull(r.max_severity, `scan ${r.id} max_severity`),
-    complete: r.complete !== 0,
-    createdAt: r.created_at,
-  };
-}
-
-function rowToFileMeta(r: Selectable<FileMetaTable>): FileMeta {
-  return {
-    repoType: oneOf(REPO_TYPES, r.repo_type, 'file_meta.repo_type', 'corrupt'),
-    repo: r.repo,
-    commit: r.commit,
-    path: r.path,
-    size: toNumber(r.size, 'file_meta.size'),
-    etag: r.etag,
-    sha256: r.sha256,
-    lfs: r.lfs !== 0,
-    fetchedAt: r.fetched_at,
-  };
-}
-
-function rowToAudit(r: Selectable<AuditTable>): AuditRecord {
-  const id = toNumber(r.id, 'audit.id');
-  return {
-    id,
-    time: r.time,
-    requestId: r.request_id,
-    client: r.client,
-    group: r.client_group,
-    method: r.method,
-    repoType: oneOf(REPO_TYPES, r.repo_type, `audit ${id} repo_type`, 'corrupt'),
-    repo: r.repo,
-    revision: r.revision,
-    commit: r.commit,
-    path: r.path,
-    sha256: r.sha256,
-    verdict: oneOf(VERDICTS, r.verdict, `audit ${id} verdict`, 'corrupt'),
-    rules: parseJson<AuditRecord['rules']>(r.rules, `audit ${id} rules`, isArray),
-    findings: parseJson<AuditRecord['findings']>(r.findings, `audit ${id} findings`, isArray),
-    waivers: parseJson<string[]>(r.waivers, `audit ${id} waivers`, isArray),
-    upstreamStatus: r.upstream_status,
-    scanId: r.scan_id,
-    policyVersion: r.policy_version,
-    message: r.message,
-    ...(r.client_libraries === null ? {} : { clientLibraries: parseJson<Record<string, string>>(r.client_libraries, `audit ${id} client_libraries`, isObject) }),
-  };
-}
-
-function rowToWaiver(r: Selectable<WaiversTable>): Waiver {
-  return {
-    id: r.id,
-    repo: r.repo,
-    sha256: r.sha256,
-    rule: r.rule,
-    reason: r.reason,
-    author: r.author,
-    createdAt: r.created_at,
-    expiresAt: r.expires_at,
-    revokedAt: r.revoked_at,
-  };
-}
-
-function rowToToken(r: Selectable<TokensTable>): TokenRecord {
-  return {
-    id: r.id,
-    name: r.name,
-    role: oneOf(ROLES, r.role, `token ${r.id} role`, 'corrupt'),
-    group: r.client_group,
-    createdAt: r.created_at,
-    revokedAt: r.revoked_at,
-  };
 }
 
 function clampLimit(limit: number | undefined): number {
@@ -298,28 +177,7 @@ export class SqlStore implements Store {
    */
   appendAudit(rec: AuditRecord): Promise<number> {
     return this.run('appendAudit', async () => {
-      const row = {
-        time: normTime(rec.time, 'audit.time'),
-        request_id: rec.requestId,
-        client: rec.client,
-        client_group: rec.group,
-        method: rec.method,
-        repo_type: oneOf(REPO_TYPES, rec.repoType, 'audit.repoType', 'invalid'),
-        repo: rec.repo,
-        revision: rec.revision,
-        commit: rec.commit,
-        path: rec.path,
-        sha256: rec.sha256,
-        verdict: oneOf(VERDICTS, rec.verdict, 'audit.verdict', 'invalid'),
-        rules: JSON.stringify(rec.rules),
-        findings: JSON.stringify(rec.findings),
-        waivers: JSON.stringify(rec.waivers),
-        upstream_status: rec.upstreamStatus,
-        scan_id: rec.scanId,
-        policy_version: rec.policyVersion,
-        message: rec.message,
-        client_libraries: rec.clientLibraries && Object.keys(rec.clientLibraries).length > 0 ? JSON.stringify(rec.clientLibraries) : null,
-      };
+      const row = auditRow(rec);
       if (this.dialect === 'postgres') {
         return this.db.transaction().execute(async (trx) => {
           await sql`set local synchronous_commit to on`.execute(trx);
@@ -371,27 +229,7 @@ export class SqlStore implements Store {
 
   addWaiver(w: Waiver): Promise<void> {
     return this.run('addWaiver', async () => {
-      const empty = (v: string | null): boolean => v === null || v.trim() === '';
-      if (empty(w.repo) && empty(w.sha256) && empty(w.rule)) {
-        throw new StoreError('invalid', `waiver ${w.id}: set at least one of repo, sha256, rule`);
-      }
-      if (w.sha256 !== null && !SHA256_RE.test(w.sha256)) {
-        throw new StoreError('invalid', `waiver ${w.id}: sha256 must be 64 lowercase hex digits`);
-      }
-      await this.db
-        .insertInto('waivers')
-        .values({
-          id: w.id,
-          repo: w.repo,
-          sha256: w.sha256,
-          rule: w.rule,
-          reason: w.reason,
-          author: w.author,
-          created_at: normTime(w.createdAt, 'waiver.createdAt'),
-          expires_at: normTime(w.expiresAt, 'waiver.expiresAt'),
-          revoked_at: normTimeOrNull(w.revokedAt, 'waiver.revokedAt'),
-        })
-        .execute();
+      await this.db.insertInto('waivers').values(waiverRow(w)).execute();
     });
   }
 
@@ -422,6 +260,65 @@ export class SqlStore implements Store {
       const rows = await query.orderBy('created_at').orderBy('id').execute();
       return rows.map(rowToWaiver);
     });
+  }
+
+  getWaiver(id: string): Promise<Waiver | null> {
+    return this.run('getWaiver', async () => {
+      const r = await this.db.selectFrom('waivers').selectAll().where('id', '=', id).executeTakeFirst();
+      return r ? rowToWaiver(r) : null;
+    });
+  }
+
+  addWaiverAudited(w: Waiver, audit: AuditRecord): Promise<number> {
+    return this.run('addWaiverAudited', () => requests.addWaiverAudited(this.db, this.dialect, w, audit));
+  }
+
+  revokeWaiverAudited(id: string, at: string, audit: AuditRecord): Promise<number | null> {
+    return this.run('revokeWaiverAudited', () => requests.revokeWaiverAudited(this.db, this.dialect, id, at, audit));
+  }
+
+  addWaiverRequest(r: WaiverRequest, audit: AuditRecord): Promise<number> {
+    return this.run('addWaiverRequest', () => requests.addWaiverRequest(this.db, this.dialect, r, audit));
+  }
+
+  approveWaiverRequest(id: string, w: Waiver, d: requests.Decision, audit: AuditRecord): Promise<number | null> {
+    return this.run('approveWaiverRequest', () => requests.approveWaiverRequest(this.db, this.dialect, id, w, d, audit));
+  }
+
+  rejectWaiverRequest(id: string, d: requests.Decision, audit: AuditRecord): Promise<number | null> {
+    return this.run('rejectWaiverRequest', () => requests.rejectWaiverRequest(this.db, this.dialect, id, d, audit));
+  }
+
+  getWaiverRequest(id: string): Promise<WaiverRequest | null> {
+    return this.run('getWaiverRequest', () => requests.getWaiverRequest(this.db, id));
+  }
+
+  listWaiverRequests(q?: WaiverRequestQuery): Promise<WaiverRequest[]> {
+    return this.run('listWaiverRequests', () => requests.listWaiverRequests(this.db, q));
+  }
+
+  findAuditByTicket(ticketHash: string): Promise<AuditRecord | null> {
+    return this.run('findAuditByTicket', () => requests.findAuditByTicket(this.db, ticketHash));
+  }
+
+  foldInventory(max = 5000): Promise<{ folded: number; behind: boolean }> {
+    return this.run('foldInventory', () => foldInventory(this.db, max));
+  }
+
+  noteRepoFacts(f: RepoFactsNote): Promise<void> {
+    return this.run('noteRepoFacts', () => noteRepoFacts(this.db, f));
+  }
+
+  listInventory(q?: InventoryQuery): Promise<InventoryRepo[]> {
+    return this.run('listInventory', () => listInventory(this.db, q));
+  }
+
+  inventoryCommits(repoType: InventoryRepo['repoType'], repo: string): Promise<InventoryRepo[]> {
+    return this.run('inventoryCommits', () => inventoryCommits(this.db, repoType, repo));
+  }
+
+  inventoryFiles(repoType: InventoryRepo['repoType'], repo: string, commit: string): Promise<InventoryFile[]> {
+    return this.run('inventoryFiles', () => inventoryFiles(this.db, repoType, repo, commit));
   }
 
   addToken(rec: TokenRecord, secretHash: string): Promise<void> {

@@ -67,6 +67,11 @@ export interface AuditRecord {
    * as in records written before this was recorded.
    */
   clientLibraries?: Record<string, string> | null;
+  /**
+   * Write-only: the sha256 of the refusal link's secret (`/console/refusal/<secret>`), so the
+   * user a refusal was for can open that decision and nothing else. Never read back into a record.
+   */
+  ticketHash?: string | null;
 }
 
 export interface AuditQuery {
@@ -112,6 +117,100 @@ export interface Waiver {
   revokedAt: string | null;
 }
 
+export type WaiverRequestStatus = 'pending' | 'approved' | 'rejected';
+
+/** A user's request for a waiver, and the admin's answer (docs/console.md, Waivers). */
+export interface WaiverRequest {
+  id: string;
+  createdAt: string;
+  /** Token name, or the client of the refused decision when filed from its refusal link. */
+  requester: string;
+  requesterGroup: string;
+  /** From the refusal link of decision `auditId`, or with a gateway token. */
+  via: 'link' | 'token';
+  auditId: number | null;
+  repoType: 'model' | 'dataset';
+  /** What is asked for: the same scope fields as a Waiver; at least one is set. */
+  repo: string | null;
+  sha256: string | null;
+  rule: string | null;
+  justification: string;
+  status: WaiverRequestStatus;
+  decidedBy: string | null;
+  decidedAt: string | null;
+  /** The admin's note (why rejected, or what was narrowed). */
+  note: string | null;
+  /** The waiver an approval created (its scope may be narrower than what was asked). */
+  waiverId: string | null;
+}
+
+export interface WaiverRequestQuery {
+  status?: WaiverRequestStatus;
+  auditId?: number;
+  requester?: string;
+  limit?: number;
+}
+
+/** One repository at one commit as pulled through the gateway (folded from the audit log). */
+export interface InventoryRepo {
+  repoType: 'model' | 'dataset';
+  repo: string;
+  commit: string;
+  /** Files requested with GET, and those whose newest decision is block or warn. */
+  files: number;
+  blockedFiles: number;
+  warnedFiles: number;
+  /** GET requests answered with the file (allow, warn) and refused (block). */
+  served: number;
+  refused: number;
+  firstAt: string | null;
+  lastAt: string | null;
+  /** From the upstream's repo info and config.json when the gateway last judged it; null = not learned. */
+  license: string | null;
+  remoteCode: 'yes' | 'no' | 'unknown' | null;
+  remoteFiles: string[];
+}
+
+export interface InventoryClient {
+  client: string;
+  served: number;
+  refused: number;
+  firstAt: string;
+  lastAt: string;
+}
+
+export interface InventoryFile {
+  path: string;
+  sha256: string | null;
+  scanId: string | null;
+  /** The newest GET decision for this file, and its audit record. */
+  verdict: AuditVerdict;
+  lastAuditId: number;
+  /** Finding kinds of that decision. */
+  findings: string[];
+  served: number;
+  refused: number;
+  firstAt: string;
+  lastAt: string;
+  clients: InventoryClient[];
+}
+
+export interface InventoryQuery {
+  repo?: string;
+  /** Keyset cursor: repositories last pulled before this one (newest first). */
+  after?: { lastAt: string; repoType: string; repo: string; commit: string };
+  limit?: number;
+}
+
+export interface RepoFactsNote {
+  repoType: 'model' | 'dataset';
+  repo: string;
+  commit: string;
+  license?: string | null;
+  remoteCode?: { needed: boolean | 'unknown'; files?: string[] };
+  at: string;
+}
+
 export type TokenRole = 'admin' | 'client';
 
 export interface TokenRecord {
@@ -149,6 +248,36 @@ export interface Store {
   addWaiver(w: Waiver): Promise<void>;
   revokeWaiver(id: string, at: string): Promise<boolean>;
   listWaivers(opts?: { activeAt?: string }): Promise<Waiver[]>;
+  getWaiver(id: string): Promise<Waiver | null>;
+
+  /**
+   * The waiver workflow: each change commits together with its audit record (one transaction),
+   * so a change is never without its record nor a record without its change. Each returns the
+   * audit id, or null when the change did not apply (not pending, already revoked): then
+   * nothing was written.
+   */
+  addWaiverAudited(w: Waiver, audit: AuditRecord): Promise<number>;
+  revokeWaiverAudited(id: string, at: string, audit: AuditRecord): Promise<number | null>;
+  addWaiverRequest(r: WaiverRequest, audit: AuditRecord): Promise<number>;
+  approveWaiverRequest(id: string, waiver: Waiver, decision: { by: string; at: string; note: string | null }, audit: AuditRecord): Promise<number | null>;
+  rejectWaiverRequest(id: string, decision: { by: string; at: string; note: string | null }, audit: AuditRecord): Promise<number | null>;
+  getWaiverRequest(id: string): Promise<WaiverRequest | null>;
+  /** Newest first. */
+  listWaiverRequests(q?: WaiverRequestQuery): Promise<WaiverRequest[]>;
+  /** The decision a refusal link names (by the sha256 of its secret). */
+  findAuditByTicket(ticketHash: string): Promise<AuditRecord | null>;
+
+  /**
+   * Folds audit records not yet counted into the inventory (at most `max`); safe to run from
+   * several processes at once (each record is counted once). `behind`: more remain.
+   */
+  foldInventory(max?: number): Promise<{ folded: number; behind: boolean }>;
+  noteRepoFacts(f: RepoFactsNote): Promise<void>;
+  /** Repositories at commits, last pulled first. */
+  listInventory(q?: InventoryQuery): Promise<InventoryRepo[]>;
+  /** Every commit of one repository that was pulled, last pulled first. */
+  inventoryCommits(repoType: InventoryRepo['repoType'], repo: string): Promise<InventoryRepo[]>;
+  inventoryFiles(repoType: InventoryRepo['repoType'], repo: string, commit: string): Promise<InventoryFile[]>;
 
   /** Tokens are stored as sha256 hashes of the secret only. */
   addToken(rec: TokenRecord, secretHash: string): Promise<void>;

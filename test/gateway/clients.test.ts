@@ -24,7 +24,7 @@ const EVIL_BIN = readFileSync(join(REPOS, 'evil-bert', 'pytorch_model.bin'));
 const EVIL_OPT = readFileSync(join(REPOS, 'mixed', 'optimizer.pt'));
 const DATASETS = join(FIXTURES, 'repos', 'datasets', 'acme');
 const EVIL_PKL = readFileSync(join(DATASETS, 'evil-dataset', 'data', 'extra.pkl'));
-const REFUSAL = /blocked by modelgate: pytorch_model\.bin calls os\.system \(critical, rule scan-severity\); see http:\/\/127\.0\.0\.1:\d+\/reports\/[A-Za-z0-9_-]+/;
+const REFUSAL = /blocked by modelgate: pytorch_model\.bin calls os\.system \(critical, rule scan-severity\); see http:\/\/127\.0\.0\.1:\d+\/console\/refusal\/[A-Za-z0-9_-]{43}/;
 
 let s: Stack;
 beforeAll(async () => {
@@ -105,7 +105,7 @@ describe.each(HUB_CLIENTS)('$label through the gateway', ({ python, present }) =
     const home = tempHome();
     const one = await py(s.base, home, 'dataset-download', 'acme/evil-dataset', 'data/extra.pkl');
     expect(one.ok).toBe(false);
-    expect(one.message).toMatch(/blocked by modelgate: data\/extra\.pkl calls os\.system \(critical, rule scan-severity\); see http:\/\/127\.0\.0\.1:\d+\/reports\//);
+    expect(one.message).toMatch(/blocked by modelgate: data\/extra\.pkl calls os\.system \(critical, rule scan-severity\); see http:\/\/127\.0\.0\.1:\d+\/console\/refusal\//);
     const snap = await py(s.base, home, 'dataset-snapshot', 'acme/evil-dataset');
     expect(snap.ok).toBe(false);
     expect(JSON.stringify(snap.chain)).toMatch(/blocked by modelgate: data\/extra\.pkl calls os\.system/);

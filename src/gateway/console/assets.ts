@@ -41,6 +41,23 @@ header button{background:transparent;border-color:#fff}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
 .doc{white-space:pre-wrap;word-break:break-word;background:var(--band);padding:1rem;border:1px solid var(--line);border-radius:6px}
 .chain{background:var(--band);padding:.2rem .4rem;margin-top:.3rem;display:block}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+h3{font-size:1rem;margin:.4rem 0}
+.notice{border:1px solid var(--allow);background:#dafbe1;padding:.6rem .8rem;border-radius:6px}
+.state{display:inline-block;border-radius:3px;padding:0 .4rem;font-size:.85rem;font-weight:600;border:1px solid currentColor}
+.s-pending{background:#fff8c5;color:#4d2d00}.s-approved{background:#dafbe1;color:#116329}.s-rejected,.s-revoked{background:#ffebe9;color:#a40e26}.s-expired{background:#eaeef2;color:#424a53}
+form.stack{display:flex;flex-direction:column;gap:.7rem;max-width:42rem;background:var(--band);padding:.8rem;border:1px solid var(--line);border-radius:6px}
+form.stack button{align-self:flex-start}
+form.inline{display:inline;margin:0}
+textarea{font:inherit;padding:.3rem .45rem;border:1px solid #8c959f;border-radius:4px;color:var(--fg);background:#fff;resize:vertical}
+textarea:focus-visible,input[type=radio]:focus-visible{outline:3px solid #0969da;outline-offset:2px}
+fieldset{border:1px solid var(--line);border-radius:4px;padding:.4rem .7rem;margin:0}legend{color:var(--muted);font-size:.85rem}
+label.choice{flex-direction:row;gap:.5rem;align-items:baseline;color:var(--fg);font-size:1rem;padding:.15rem 0}
+button.danger{background:#fff;color:#a40e26;border-color:#a40e26}
+.actions{display:flex;gap:1rem;align-items:center;flex-wrap:wrap}
+ul.plain{list-style:none;margin:0;padding:0}
+.prose{white-space:pre-wrap;overflow-wrap:anywhere}
+form.filters.one{grid-template-columns:minmax(11rem,32rem) max-content;justify-content:start;margin-bottom:.8rem}
 @media (max-width:40rem){main{padding:.6rem}.hide-narrow{display:none}
 table.records,.records tbody,.records tr,.records td{display:block}.records thead{display:none}
 .records tr{padding:.4rem 0;border-bottom:1px solid var(--line)}.records td{border:0;padding:.1rem .2rem}

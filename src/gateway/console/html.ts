@@ -21,7 +21,7 @@ export function href(path: string, params: Record<string, string | number | unde
   return esc(s ? `${path}?${s}` : path);
 }
 
-export type NavItem = 'overview' | 'activity' | 'file' | 'login';
+export type NavItem = 'overview' | 'activity' | 'inventory' | 'waivers' | 'file' | 'login' | 'refusal';
 
 export interface Frame {
   title: string;
@@ -35,6 +35,8 @@ export interface Frame {
 const NAV: Array<[NavItem, string, string]> = [
   ['overview', '/console', 'Overview'],
   ['activity', '/console/activity', 'Activity'],
+  ['inventory', '/console/inventory', 'Inventory'],
+  ['waivers', '/console/waivers', 'Waivers'],
 ];
 
 export function page(f: Frame, body: string): string {
@@ -54,4 +56,19 @@ export function page(f: Frame, body: string): string {
 
 export function verdictBadge(v: string): string {
   return `<span class="verdict v-${esc(v)}">${esc(v)}</span>`;
+}
+
+/** The hidden CSRF field of a session's form; bearer-token callers need none. */
+export function csrfField(csrf: string | undefined): string {
+  return csrf ? `<input type="hidden" name="csrf" value="${esc(csrf)}">` : '';
+}
+
+/** A stored ISO time as `YYYY-MM-DD HH:MM:SSZ`, escaped. */
+export function when(iso: string | null | undefined): string {
+  return iso ? esc(iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')) : '';
+}
+
+/** A long value clipped for a table cell (the full text is on the item's own page). */
+export function clip(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { packageRoot } from '../../core/package.js';
-import type { AuditRecord, TokenRecord } from '../../store/types.js';
+import type { AuditRecord } from '../../store/types.js';
 import { hashSecret, requireAdmin } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { CONSOLE_CSS, FAVICON_SVG } from './assets.js';
@@ -21,7 +21,13 @@ import { filePage, RULE_ID } from './pages/file.js';
 import { loginPage } from './pages/login.js';
 import { lastDays, overviewPage, type HealthRow } from './pages/overview.js';
 import { esc, page } from './html.js';
-import { cookie, LOGIN_COOKIE, LoginThrottle, parseCookies, randomId, sameSecret, SESSION_COOKIE, Sessions, type Session } from './session.js';
+import { formFields, html, secureHeaders, text, type ConsoleKit, type Who } from './kit.js';
+import { registerInventory } from './inventory-routes.js';
+import { registerRefusal } from './refusal-routes.js';
+import { cookie, LOGIN_COOKIE, LoginThrottle, parseCookies, randomId, sameSecret, SESSION_COOKIE, Sessions } from './session.js';
+import { registerWaivers } from './waiver-routes.js';
+
+export { CSP } from './kit.js';
 
 /** What the readiness probe computes, shared with the overview's health table. */
 export interface Health {
@@ -35,35 +41,9 @@ export interface Health {
   upstream?: boolean;
 }
 
-export const CSP = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 const OVERVIEW_DAYS = 14;
 const RECENT = 10;
 const TOP = 10;
-
-type Who = { admin: TokenRecord; session: Session | null };
-
-function secureHeaders(reply: FastifyReply): FastifyReply {
-  return reply
-    .header('content-security-policy', CSP)
-    .header('x-frame-options', 'DENY')
-    .header('x-content-type-options', 'nosniff')
-    .header('referrer-policy', 'same-origin')
-    .header('cache-control', 'no-store');
-}
-
-function html(reply: FastifyReply, status: number, body: string): FastifyReply {
-  return secureHeaders(reply).code(status).type('text/html; charset=utf-8').send(body);
-}
-
-function formFields(body: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (Buffer.isBuffer(body)) {
-    for (const [k, v] of new URLSearchParams(body.toString('utf8'))) if (!(k in out)) out[k] = v;
-  } else if (body && typeof body === 'object') {
-    for (const [k, v] of Object.entries(body)) if (typeof v === 'string') out[k] = v;
-  }
-  return out;
-}
 
 export function registerConsole(app: FastifyInstance, ctx: GatewayContext, health: () => Promise<Health>): void {
   const sessions = new Sessions();
@@ -113,8 +93,25 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
     return host === req.headers.host || host === pub;
   };
 
-  const forbidden = (reply: FastifyReply, why: string) => secureHeaders(reply).code(403).type('text/plain; charset=utf-8').send(`${why}\n`);
+  const forbidden = (reply: FastifyReply, why: string) => text(reply, 403, why);
   const frame = (w: Who) => ({ who: w.admin.name, ...(w.session ? { csrf: w.session.csrf } : {}) });
+
+  const adminWrite = async (req: FastifyRequest, reply: FastifyReply, fields: Record<string, string>): Promise<Who | null> => {
+    const w = await who(req);
+    if (!w) {
+      text(reply, 401, 'admin token or console session required');
+      return null;
+    }
+    if (w.session && (!sameOrigin(req) || !sameSecret(fields['csrf'], w.session.csrf))) {
+      forbidden(reply, 'refused: the form token is missing or does not match (reload the page)');
+      return null;
+    }
+    return w;
+  };
+  const kit: ConsoleKit = { who, gate, adminWrite, sameOrigin, secure, frame };
+  registerWaivers(app, ctx, kit);
+  registerRefusal(app, ctx, kit);
+  registerInventory(app, ctx, kit);
 
   app.get('/console/assets/console.css', async (_req, reply) => secureHeaders(reply).header('cache-control', 'max-age=300').type('text/css; charset=utf-8').send(CONSOLE_CSS));
 
@@ -224,16 +221,18 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
     const id = Number(req.params.id);
     const rec = Number.isSafeInteger(id) && id > 0 ? (await ctx.store.queryAudit({ before: id + 1, limit: 1 }))[0] : undefined;
     if (!rec || rec.id !== id) return html(reply, 404, filePage({ ...frame(w), rec: null, scan: null, downloads: [] }));
-    const [scan, downloads] = await Promise.all([rec.scanId ? ctx.store.getScanById(rec.scanId) : null, rec.sha256 ? ctx.store.queryAudit({ sha256: rec.sha256, limit: 100 }) : []]);
-    return html(reply, 200, filePage({ ...frame(w), rec, scan, downloads }));
+    const [scan, downloads, requests] = await Promise.all([rec.scanId ? ctx.store.getScanById(rec.scanId) : null, rec.sha256 ? ctx.store.queryAudit({ sha256: rec.sha256, limit: 100 }) : [], ctx.store.listWaiverRequests({ auditId: id, limit: 50 })]);
+    return html(reply, 200, filePage({ ...frame(w), rec, scan, downloads, requests }));
   });
 
+  // Rule pages are the package's own documentation, readable without a login: the page a
+  // refusal links to (for a user who is no admin) links to them.
   app.get<{ Params: { id: string } }>('/console/rules/:id', async (req, reply) => {
-    const w = await gate(req, reply, 'page');
-    if (!w) return reply;
+    const w = await who(req);
+    const fr = w ? frame(w) : {};
     const id = req.params.id;
-    const text = RULE_ID.test(id) ? await readFile(join(packageRoot(), 'docs', 'rules', `${id}.md`), 'utf8').catch(() => null) : null;
-    if (text === null) return html(reply, 404, page({ title: 'No such rule', nav: 'file', ...frame(w) }, `<h1>No page for rule <code>${esc(id)}</code></h1>`));
-    return html(reply, 200, page({ title: id, nav: 'file', ...frame(w) }, `<h1>Rule <code>${esc(id)}</code></h1><pre class="doc">${esc(text)}</pre>`));
+    const doc = RULE_ID.test(id) ? await readFile(join(packageRoot(), 'docs', 'rules', `${id}.md`), 'utf8').catch(() => null) : null;
+    if (doc === null) return html(reply, 404, page({ title: 'No such rule', nav: 'file', ...fr }, `<h1>No page for rule <code>${esc(id)}</code></h1>`));
+    return html(reply, 200, page({ title: id, nav: 'file', ...fr }, `<h1>Rule <code>${esc(id)}</code></h1><pre class="doc">${esc(doc)}</pre>`));
   });
 }

@@ -103,17 +103,19 @@ export function registerAdmin(app: FastifyInstance, ctx: GatewayContext): void {
     if (!parsed.success) return refuse(reply, 400, `invalid waiver: ${parsed.error.issues[0]!.path.join('.') || 'body'}: ${parsed.error.issues[0]!.message}`);
     if (Date.parse(parsed.data.expiresAt) <= Date.now()) return refuse(reply, 400, 'invalid waiver: expiresAt is in the past');
     const w = { id: randomBytes(8).toString('hex'), repo: parsed.data.repo ?? null, sha256: parsed.data.sha256 ?? null, rule: parsed.data.rule ?? null, reason: parsed.data.reason, author: admin.name, createdAt: new Date().toISOString(), expiresAt: new Date(parsed.data.expiresAt).toISOString(), revokedAt: null };
-    await ctx.store.addWaiver(w);
-    await ctx.audit.record({ time: w.createdAt, requestId: String(req.id), client: admin.name, group: admin.group, method: 'POST', repoType: 'model', repo: w.repo ?? '*', revision: '', commit: null, path: null, sha256: w.sha256, verdict: 'allow', rules: [], findings: [], waivers: [w.id], upstreamStatus: null, scanId: null, policyVersion: ctx.gatekeeper.policy.version, message: `waiver ${w.id} added by ${admin.name}: ${w.reason}` });
+    // The waiver and its audit record commit together (one transaction): never one without the other.
+    const rec = { time: w.createdAt, requestId: String(req.id), client: admin.name, group: admin.group, method: 'POST', repoType: 'model' as const, repo: w.repo ?? '*', revision: '', commit: null, path: null, sha256: w.sha256, verdict: 'allow' as const, rules: [], findings: [], waivers: [w.id], upstreamStatus: null, scanId: null, policyVersion: ctx.gatekeeper.policy.version, message: `waiver ${w.id} added by ${admin.name}: ${w.reason}` };
+    ctx.audit.forward(rec, await ctx.store.addWaiverAudited(w, rec));
     return reply.code(201).send(w);
   });
 
   app.delete<{ Params: { id: string } }>('/admin/waivers/:id', async (req, reply) => {
     const admin = await guard(req, reply);
     if (!admin) return reply;
-    const ok = await ctx.store.revokeWaiver(req.params.id, new Date().toISOString());
-    if (!ok) return refuse(reply, 404, `no active waiver ${req.params.id}`);
-    await ctx.audit.record({ time: new Date().toISOString(), requestId: String(req.id), client: admin.name, group: admin.group, method: 'DELETE', repoType: 'model', repo: '*', revision: '', commit: null, path: null, sha256: null, verdict: 'allow', rules: [], findings: [], waivers: [req.params.id], upstreamStatus: null, scanId: null, policyVersion: ctx.gatekeeper.policy.version, message: `waiver ${req.params.id} revoked by ${admin.name}` });
+    const rec = { time: new Date().toISOString(), requestId: String(req.id), client: admin.name, group: admin.group, method: 'DELETE', repoType: 'model' as const, repo: '*', revision: '', commit: null, path: null, sha256: null, verdict: 'allow' as const, rules: [], findings: [], waivers: [req.params.id], upstreamStatus: null, scanId: null, policyVersion: ctx.gatekeeper.policy.version, message: `waiver ${req.params.id} revoked by ${admin.name}` };
+    const id = await ctx.store.revokeWaiverAudited(req.params.id, rec.time, rec);
+    if (id === null) return refuse(reply, 404, `no active waiver ${req.params.id}`);
+    ctx.audit.forward(rec, id);
     return reply.send({ revoked: req.params.id });
   });
 

@@ -11,6 +11,7 @@ import type { GatewayContext } from '../context.js';
 import { auditFrom } from '../decide.js';
 import { refuse } from '../http.js';
 import { apiPrefix, type ApiTarget } from '../paths.js';
+import { newTicket, refusalUrl, withheld } from '../refusal-link.js';
 import { UpstreamError } from '../upstream.js';
 
 const FORWARD_HEADERS = ['content-type', 'link', 'x-repo-commit', 'etag', 'last-modified', 'x-error-code', 'x-error-message', 'x-total-count'];
@@ -135,11 +136,12 @@ async function repoLevelRefusal(
   const repo = await ctx.gatekeeper.repoFacts(target, sha, auth);
   const decision = ctx.gatekeeper.policy.evaluate({ repo, file: null, group: client.group, now: new Date(), waivers: await ctx.store.listWaivers({ activeAt: new Date().toISOString() }) });
   if (decision.verdict !== 'block') return null;
-  const message = refusalMessage(decision, t.id, `${ctx.base()}/admin/audit?repo=${encodeURIComponent(t.id)}`);
+  const ticket = newTicket();
+  const message = refusalMessage(decision, t.id, refusalUrl(ctx.base(), ticket));
   await ctx.audit.record(
     auditFrom(
       { requestId: String(req.id), client: client.name, group: client.group, method: req.method, repoType: t.type, repo: t.id, revision: t.revision ?? 'main' },
-      { commit: sha, verdict: 'block', decision, message, policyVersion: decision.policyVersion },
+      { commit: sha, verdict: 'block', decision, message: withheld(message, ticket), ticketHash: ticket.hash, policyVersion: decision.policyVersion },
     ),
   );
   ctx.metrics.inc('modelgate_verdicts_total', { verdict: 'block' });

@@ -22,6 +22,7 @@ import { auditFrom } from '../decide.js';
 import { FileError, type ScannedFile } from '../files.js';
 import { headerSafe, parseRange, refuse } from '../http.js';
 import type { ResolveTarget } from '../paths.js';
+import { newTicket, refusalUrl, withheld, type RefusalTicket } from '../refusal-link.js';
 import { UpstreamError } from '../upstream.js';
 
 /** Upstream refusals a client should see as they are (access, absence, rate limits). */
@@ -35,6 +36,8 @@ interface Progress {
   meta: FileMeta | null;
   file: ScannedFile | null;
   decision: Decision | null;
+  /** The refusal link's secret, when this request is refused (sent to the client only). */
+  ticket: RefusalTicket | null;
 }
 
 type Outcome =
@@ -110,7 +113,8 @@ async function decideOutcome(ctx: GatewayContext, req: FastifyRequest, t: Resolv
   const repoDecision = await ctx.gatekeeper.decideRepo(t, meta.commit, id.client, id.upstreamAuth);
   if (repoDecision.verdict === 'block') {
     p.decision = repoDecision;
-    return { kind: 'refused', decision: repoDecision, message: refusalMessage(repoDecision, t.path, `${ctx.base()}/admin/audit?repo=${encodeURIComponent(t.id)}`) };
+    p.ticket = newTicket();
+    return { kind: 'refused', decision: repoDecision, message: refusalMessage(repoDecision, t.path, refusalUrl(ctx.base(), p.ticket)) };
   }
 
   const work = ctx.files.ensure(t, meta, id.upstreamAuth);
@@ -127,7 +131,10 @@ async function decideOutcome(ctx: GatewayContext, req: FastifyRequest, t: Resolv
   const decision = await ctx.gatekeeper.decide(t, got, id.client, id.upstreamAuth, { libraries: p.libraries, ...(typeof ua === 'string' ? { userAgent: ua } : {}) });
   p.decision = decision;
   const reportUrl = `${ctx.base()}/reports/${got.scan.id}`;
-  if (decision.verdict === 'block') return { kind: 'refused', decision, message: refusalMessage(decision, t.path, reportUrl) };
+  if (decision.verdict === 'block') {
+    p.ticket = newTicket();
+    return { kind: 'refused', decision, message: refusalMessage(decision, t.path, refusalUrl(ctx.base(), p.ticket)) };
+  }
   // Clients log each warning topic once per process: the topic names the file, so every warned file shows.
   const warning = decision.verdict === 'warn' ? warningMessage(decision, t.path, reportUrl, `modelgate ${t.id}/${t.path}`) : null;
   if (head) return { kind: 'serve', file: got, decision, warning, blob: null };
@@ -151,7 +158,7 @@ function auditVerdict(o: Outcome): AuditVerdict {
 }
 
 export async function handleResolve(ctx: GatewayContext, req: FastifyRequest, reply: FastifyReply, t: ResolveTarget): Promise<FastifyReply> {
-  const p: Progress = { client: null, libraries: {}, meta: null, file: null, decision: null };
+  const p: Progress = { client: null, libraries: {}, meta: null, file: null, decision: null, ticket: null };
   let o: Outcome;
   try {
     o = await decideOutcome(ctx, req, t, p);
@@ -180,7 +187,8 @@ async function exit(ctx: GatewayContext, req: FastifyRequest, reply: FastifyRepl
           ...(p.decision ? { decision: p.decision } : {}),
           ...(p.file ? { file: p.file } : {}),
           upstreamStatus: o.kind === 'error' ? o.upstreamStatus : null,
-          message,
+          message: message === null ? null : withheld(message, p.ticket),
+          ticketHash: p.ticket?.hash ?? null,
           policyVersion: p.decision?.policyVersion ?? ctx.gatekeeper.policy.version,
         },
       ),

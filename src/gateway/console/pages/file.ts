@@ -3,7 +3,7 @@
  * fired, the findings of its stored scan with their evidence (call chains, offsets, member
  * paths) and links to each rule's page, and every recorded download of the same bytes.
  */
-import type { AuditRecord, StoredScan } from '../../../store/types.js';
+import type { AuditRecord, StoredScan, WaiverRequest } from '../../../store/types.js';
 import { esc, href, page, verdictBadge } from '../html.js';
 import { auditTable } from './activity.js';
 
@@ -13,6 +13,8 @@ export interface FileView {
   rec: AuditRecord | null;
   scan: StoredScan | null;
   downloads: AuditRecord[];
+  /** Waiver requests filed from this decision's refusal link. */
+  requests?: WaiverRequest[];
 }
 
 /** Rule ids with a page under docs/rules (the console serves them at /console/rules/ID). */
@@ -29,7 +31,8 @@ function clientLibraries(rec: AuditRecord): string {
   return `<dt>client libraries</dt><dd class="mono">${libs.map(([k, v]) => `${esc(k)} ${esc(v)}`).join(' · ')}</dd>\n`;
 }
 
-function findings(scan: StoredScan | null, rec: AuditRecord): string {
+/** The findings of a decision: from its stored scan (with evidence), else the audit record's summary. */
+export function findingsSection(scan: StoredScan | null, rec: AuditRecord, reportLink = true): string {
   if (scan) {
     const r = scan.report;
     if (!r.findings.length) return `<p>The scan (${esc(scan.engineKey)}) found nothing.</p>`;
@@ -49,13 +52,23 @@ function findings(scan: StoredScan | null, rec: AuditRecord): string {
       })
       .join('');
     return `<div class="scroll"><table><thead><tr><th scope="col">severity</th><th scope="col">rule</th><th scope="col">finding and evidence</th></tr></thead><tbody>${rows}</tbody></table></div>
-<p class="muted">Scan ${esc(scan.id)} by ${esc(scan.engineKey)}, ${scan.report.complete ? 'complete' : 'incomplete: not everything could be read'}. <a href="/reports/${esc(scan.id)}">Full report</a></p>`;
+<p class="muted">Scan ${esc(scan.id)} by ${esc(scan.engineKey)}, ${scan.report.complete ? 'complete' : 'incomplete: not everything could be read'}.${reportLink ? ` <a href="/reports/${esc(scan.id)}">Full report</a>` : ''}</p>`;
   }
   if (!rec.findings.length) return '<p class="muted">No scan is attached to this decision.</p>';
   // The scan may have been superseded; the audit record keeps a capped summary of its findings.
   return `<table><thead><tr><th scope="col">severity</th><th scope="col">rule</th><th scope="col">finding</th></tr></thead><tbody>${rec.findings
     .map((f) => `<tr><td>${esc(f.severity)}</td><td>${ruleLink(f.rule)}</td><td>${esc(f.message)}</td></tr>`)
     .join('')}</tbody></table><p class="muted">From the audit record (the stored scan is not available).</p>`;
+}
+
+function waiverSection(rec: AuditRecord, requests: readonly WaiverRequest[]): string {
+  const asked = requests.length
+    ? `<ul>${requests.map((r) => `<li><a href="/console/waivers/requests/${esc(r.id)}">request <code>${esc(r.id)}</code></a> by ${esc(r.requester)}: ${esc(r.status)}</li>`).join('')}</ul>`
+    : rec.verdict === 'block'
+      ? '<p class="muted">No waiver was asked for from this refusal.</p>'
+      : '';
+  const how = rec.verdict === 'block' ? '<p>The refusal sent the user a link to a page of this decision, where they can ask for a waiver; requests wait on the <a href="/console/waivers">Waivers</a> page.</p>' : '';
+  return `${how}${asked}<p class="muted">Administrators can also add a waiver directly for a sha256, a repository or one rule, with a reason and an expiry: <code>POST /admin/waivers</code> (see docs/gateway.md).</p>`;
 }
 
 export function filePage(v: FileView): string {
@@ -76,8 +89,8 @@ ${clientLibraries(rec)}<dt>policy</dt><dd>version <code>${esc(rec.policyVersion)
 </dl>`;
   const body = `<h1>File decision</h1>${facts}
 <h2>Policy rules that fired</h2>${rules}
-<h2>Findings</h2>${findings(v.scan, rec)}
+<h2>Findings</h2>${findingsSection(v.scan, rec)}
 <h2>Downloads of these bytes</h2>${rec.sha256 ? auditTable(v.downloads, `the newest ${v.downloads.length} records with this sha256`) : '<p class="muted">The sha256 is unknown, so other downloads cannot be matched.</p>'}
-<h2>Waivers</h2><p>A false positive can be waived by an administrator for this sha256, this repository or one rule, with a reason and an expiry: <code>POST /admin/waivers</code> (see docs/gateway.md).</p>`;
+<h2>Waivers</h2>${waiverSection(rec, v.requests ?? [])}`;
   return page({ title: name, nav: 'file', ...fr }, body);
 }

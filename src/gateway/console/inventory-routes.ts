@@ -1,0 +1,132 @@
+/**
+ * /console/inventory: what was pulled through the gateway, and each repository's ML-BOM. The
+ * inventory is folded from the audit log in the background (every FOLD_EVERY_MS) and before a
+ * page is drawn (a bounded amount, so a page never waits on a large backlog; it says when it is
+ * behind).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { EngineInfo } from '../../scan/report.js';
+import type { InventoryRepo, StoredScan } from '../../store/types.js';
+import type { GatewayContext } from '../context.js';
+import { ScanPool } from '../scan-pool.js';
+import { repositoryBom } from './bom.js';
+import { html, secureHeaders, text, type ConsoleKit } from './kit.js';
+import { inventoryPage, repoPage } from './pages/inventory.js';
+
+export const FOLD_EVERY_MS = 30_000;
+const FOLD_BATCH = 5000;
+/** Batches a page view may fold before drawing. */
+const FOLD_ON_VIEW = 4;
+const PAGE = 50;
+/** Files whose formats are looked up in their stored scans, per repository page. */
+const FORMAT_LOOKUPS = 500;
+
+type After = NonNullable<Parameters<GatewayContext['store']['listInventory']>[0]>['after'];
+
+function encodeCursor(r: InventoryRepo): string {
+  return Buffer.from(JSON.stringify([r.lastAt, r.repoType, r.repo, r.commit])).toString('base64url');
+}
+
+function decodeCursor(s: string): After | null {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
+    if (Array.isArray(v) && v.length === 4 && v.every((x) => typeof x === 'string')) {
+      const [lastAt, repoType, repo, commit] = v as [string, string, string, string];
+      return { lastAt, repoType, repo, commit };
+    }
+  } catch {
+    return null;
+  }
+  return null;
+}
+
+function str(q: unknown, k: string, max = 300): string {
+  const v = (q as Record<string, unknown>)[k];
+  return typeof v === 'string' ? v.trim().slice(0, max) : '';
+}
+
+export function registerInventory(app: FastifyInstance, ctx: GatewayContext, kit: ConsoleKit): void {
+  let folding: Promise<boolean> | null = null;
+  /** Folds up to `batches` batches; true when the inventory is still behind the audit log. Calls share one run. */
+  const fold = (batches: number): Promise<boolean> => {
+    folding ??= (async () => {
+      try {
+        for (let i = 0; i < batches; i++) {
+          const r = await ctx.store.foldInventory(FOLD_BATCH);
+          if (!r.behind) return false;
+        }
+        return true;
+      } catch (e) {
+        ctx.log.warn({ err: (e as Error).message }, 'inventory fold failed');
+        return true;
+      } finally {
+        folding = null;
+      }
+    })();
+    return folding;
+  };
+  const timer = setInterval(() => void fold(20), FOLD_EVERY_MS);
+  timer.unref();
+  app.addHook('onClose', async () => clearInterval(timer));
+
+  let engine: EngineInfo | null = null;
+  const engineInfo = (): EngineInfo => (engine ??= ScanPool.engineInfo(ctx.config.limits));
+
+  /** The repository a query names, or why not. */
+  const target = (q: unknown): { repoType: InventoryRepo['repoType']; repo: string; commit: string } | string => {
+    const type = str(q, 'type') || 'model';
+    if (type !== 'model' && type !== 'dataset') return 'type must be model or dataset';
+    const repo = str(q, 'repo');
+    if (!repo) return 'repo is required';
+    return { repoType: type, repo, commit: str(q, 'commit', 200) };
+  };
+
+  const scansOf = async (ids: Array<string | null>, cap = Infinity): Promise<Map<string, StoredScan>> => {
+    const unique = [...new Set(ids.filter((x): x is string => x !== null))].slice(0, cap);
+    const got = await Promise.all(unique.map((id) => ctx.store.getScanById(id)));
+    return new Map(got.filter((s): s is StoredScan => s !== null).map((s) => [s.id, s]));
+  };
+
+  app.get('/console/inventory', async (req, reply) => {
+    const w = await kit.gate(req, reply, 'page');
+    if (!w) return reply;
+    const behind = await fold(FOLD_ON_VIEW);
+    const repoFilter = str(req.query, 'repo');
+    const rawAfter = str(req.query, 'after', 2000);
+    const after = rawAfter ? decodeCursor(rawAfter) : undefined;
+    if (after === null) return text(reply, 400, 'after is not a cursor of this page');
+    const got = await ctx.store.listInventory({ limit: PAGE + 1, ...(repoFilter ? { repo: repoFilter } : {}), ...(after ? { after } : {}) });
+    const repos = got.slice(0, PAGE);
+    const next = got.length > PAGE ? encodeCursor(repos[repos.length - 1]!) : null;
+    return html(reply, 200, inventoryPage({ ...kit.frame(w), repos, repoFilter, next, first: !after, behind }));
+  });
+
+  app.get('/console/inventory/repo', async (req, reply) => {
+    const w = await kit.gate(req, reply, 'page');
+    if (!w) return reply;
+    const t = target(req.query);
+    if (typeof t === 'string') return text(reply, 400, t);
+    const behind = await fold(FOLD_ON_VIEW);
+    const commits = await ctx.store.inventoryCommits(t.repoType, t.repo);
+    const current = t.commit ? (commits.find((c) => c.commit === t.commit) ?? null) : commits.length === 1 ? commits[0]! : null;
+    const files = current ? await ctx.store.inventoryFiles(t.repoType, t.repo, current.commit) : [];
+    const scans = await scansOf(files.map((f) => f.scanId), FORMAT_LOOKUPS);
+    const formats = new Map([...scans].map(([id, s]) => [id, s.report.formats]));
+    const found = current !== null || (!t.commit && commits.length > 0);
+    return html(reply, found ? 200 : 404, repoPage({ ...kit.frame(w), repoType: t.repoType, repo: t.repo, current, commits, files, formats, behind }));
+  });
+
+  app.get('/console/inventory/bom.json', async (req, reply) => {
+    if (!(await kit.gate(req, reply, 'data'))) return reply;
+    const t = target(req.query);
+    if (typeof t === 'string') return text(reply, 400, t);
+    if (!t.commit) return text(reply, 400, 'commit is required');
+    await fold(FOLD_ON_VIEW);
+    const repo = (await ctx.store.inventoryCommits(t.repoType, t.repo)).find((c) => c.commit === t.commit);
+    if (!repo) return text(reply, 404, `${t.repo}@${t.commit} is not in the inventory`);
+    const files = await ctx.store.inventoryFiles(t.repoType, t.repo, t.commit);
+    const bom = repositoryBom(engineInfo(), repo, files, await scansOf(files.map((f) => f.scanId)));
+    const fileName = `${t.repo.replace(/[^A-Za-z0-9._-]+/g, '_')}@${t.commit.slice(0, 12).replace(/[^A-Za-z0-9]/g, '_')}.cdx.json`;
+    return secureHeaders(reply).header('content-disposition', `attachment; filename="${fileName}"`).type('application/vnd.cyclonedx+json; charset=utf-8').send(`${JSON.stringify(bom, null, 2)}\n`);
+  });
+}
