@@ -5,7 +5,18 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+// The checkout: the nearest folder up with a package.json (this file also runs compiled, from
+// dist/test/helpers, where '../..' would be dist/).
+function checkoutRoot() {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) return resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+    dir = up;
+  }
+  return dir;
+}
+const root = checkoutRoot();
 
 export const ENVIRONMENTS = [
   { variable: 'MG_PYTHON', requirements: 'test/requirements.txt', machineDir: '/opt/mg-venv', localDir: '.venv-clients' },
