@@ -3,7 +3,9 @@ export { scanFile, scanBytes, scanPath, type PathScanOptions } from './scan/scan
 export { Engine, type ScanOptions } from './scan/engine.js';
 export type { ScanReport, FileReport, MemberRecord, EngineInfo, ScanSummary } from './scan/report.js';
 export { REPORT_SCHEMA } from './scan/report.js';
-export type { Finding, Severity, Location, Evidence } from './core/findings.js';
+export { pathSelector, type PathSelector } from './scan/select.js';
+export { withMinSeverity } from './scan/min-severity.js';
+export type { Finding, Severity, Location, Evidence, Acceptance } from './core/findings.js';
 export { SEVERITIES, atLeast } from './core/findings.js';
 export { DEFAULT_LIMITS, type Limits } from './core/limits.js';
 export { RULES, type RuleKind } from './core/rules.js';

@@ -4,9 +4,9 @@
  * a description, not a gate, so findings do not change the exit code.
  */
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SEVERITIES, type Severity } from '../core/findings.js';
+import { checkOutputPath, writeOutput } from './output.js';
 import { parseStoreLocation, openStore, redactStoreUrl } from '../store/open.js';
 import { isStoreError } from '../store/errors.js';
 import type { SqlStore } from '../store/sql.js';
@@ -47,6 +47,7 @@ export function registerReport(program: Command, usage: (message: string) => Err
     .action(async (flags: ReportFlags) => {
       const location = flags.store ?? process.env['MODELGATE_STORE'];
       if (location === undefined || location.trim() === '') throw usage('report: --store is required (postgres://… or a SQLite path), or set MODELGATE_STORE');
+      if (flags.output !== undefined) await checkOutputPath(flags.output);
       let store: SqlStore;
       try {
         const loc = parseStoreLocation(location);
@@ -67,7 +68,7 @@ export function registerReport(program: Command, usage: (message: string) => Err
         });
         if (!r.ok) throw usage(`report: ${redactStoreUrl(location)}: ${r.error.message}`);
         const text = renderStudy(r.study, flags.format);
-        if (flags.output !== undefined) await writeFile(flags.output, text);
+        if (flags.output !== undefined) await writeOutput(flags.output, text);
         else process.stdout.write(text);
       } finally {
         await store.close().catch(() => undefined);

@@ -68,4 +68,19 @@ export interface Finding {
   location: Location;
   evidence: Evidence;
   references: string[];
+  /**
+   * Set by `modelgate scan` when an entry of the repository's accepted-findings file covers the
+   * finding: still reported, but it no longer counts for `--fail-on`.
+   */
+  accepted?: Acceptance;
+}
+
+/** The accepted-findings entry that covers a finding (src/scan/accepted.ts). */
+export interface Acceptance {
+  /** The accepted-findings file, as found or given. */
+  file: string;
+  /** The entry's `id`, else `#n`, its position in the file (from 1). */
+  entry: string;
+  reason: string;
+  expiresAt: string;
 }

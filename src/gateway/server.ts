@@ -32,6 +32,7 @@ import { handleReport } from './routes/reports.js';
 import { handleResolve } from './routes/resolve.js';
 import { ScanPool } from './scan-pool.js';
 import { Upstream } from './upstream.js';
+import { resolveUpstream, unresolvedMessage } from './upstream-check.js';
 import { registerConsole } from './console/routes.js';
 
 export interface GatewayDeps {
@@ -179,15 +180,22 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     const blobsOk = blobs.ping ? await blobs.ping() : null;
     // A full or read-only cache disk refuses every new download: not ready.
     const diskOk = await diskWritable(config.dataDir);
-    const upstreamOk = await upstream.ping();
-    const ok = ready && storeOk && redisOk !== false && blobsOk !== false && diskOk && upstreamOk;
-    return { ok, ready, store: storeOk, redis: redisOk, blobs: blobsOk, disk: diskOk, upstream: upstreamOk };
+    const probe = await upstream.probe();
+    const ok = ready && storeOk && redisOk !== false && blobsOk !== false && diskOk && probe.ok;
+    return { ok, ready, store: storeOk, redis: redisOk, blobs: blobsOk, disk: diskOk, upstream: probe.ok, upstreamError: probe.error };
   };
   app.get('/readyz', async (_req, reply) => {
     const r = await readiness();
-    return reply
-      .code(r.ok ? 200 : 503)
-      .send({ status: r.ok ? 'ready' : 'not ready', store: r.store, ...(r.redis !== null ? { redis: r.redis } : {}), ...(r.blobs !== null ? { blobs: r.blobs } : {}), disk: r.disk, upstream: r.upstream });
+    return reply.code(r.ok ? 200 : 503).send({
+      status: r.ok ? 'ready' : 'not ready',
+      store: r.store,
+      ...(r.redis !== null ? { redis: r.redis } : {}),
+      ...(r.blobs !== null ? { blobs: r.blobs } : {}),
+      disk: r.disk,
+      upstream: r.upstream,
+      // Why the upstream does not answer: an offline machine reads `cannot resolve ...` here.
+      ...(r.upstreamError !== null ? { upstreamError: r.upstreamError } : {}),
+    });
   });
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
   app.get<{ Params: { id: string } }>('/reports/:id', (req, reply) => handleReport(ctx, req, reply));
@@ -232,6 +240,11 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       const port = typeof addr === 'object' && addr ? addr.port : config.port;
       base = publicBase(config, port);
       ready = true;
+      // Once, at start-up: an upstream whose name does not resolve (no internet access, a typo)
+      // would otherwise show only as 502s, one request at a time.
+      void resolveUpstream(upstream.base).then((r) => {
+        if (!r.ok) app.log.warn({ upstream: upstream.base.origin, code: r.code }, unresolvedMessage(upstream.base, r));
+      });
       return base;
     },
     async close() {

@@ -6,6 +6,7 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { encodePath, repoUrlPrefix, type ResolveTarget } from './paths.js';
+import { probeFailure } from './upstream-check.js';
 
 export type UpstreamErrorKind = 'unreachable' | 'timeout' | 'status' | 'redirect' | 'protocol' | 'cut';
 
@@ -108,21 +109,27 @@ export class Upstream {
     await this.agent.close();
   }
 
-  private reachable: { ok: boolean; at: number } | null = null;
+  private reachable: { ok: boolean; error: string | null; at: number } | null = null;
 
   /** Whether the upstream answers HTTP at all (any status), remembered for 10 s: readiness probes are frequent. */
   async ping(): Promise<boolean> {
-    if (this.reachable && Date.now() - this.reachable.at < 10_000) return this.reachable.ok;
+    return (await this.probe()).ok;
+  }
+
+  /** As ping(), with why it failed (`cannot resolve huggingface.co (ENOTFOUND)`). */
+  async probe(): Promise<{ ok: boolean; error: string | null }> {
+    if (this.reachable && Date.now() - this.reachable.at < 10_000) return this.reachable;
     let ok = false;
+    let error: string | null = null;
     try {
       const res = await request(this.base, { method: 'HEAD', dispatcher: this.agent, signal: AbortSignal.timeout(5000) });
       await res.body.dump();
       ok = true;
-    } catch {
-      ok = false;
+    } catch (e) {
+      error = probeFailure(e, this.base);
     }
-    this.reachable = { ok, at: Date.now() };
-    return ok;
+    this.reachable = { ok, error, at: Date.now() };
+    return this.reachable;
   }
 
   private async call(url: URL, method: 'GET' | 'HEAD' | 'POST', headers: Record<string, string>, body?: string | Buffer, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {

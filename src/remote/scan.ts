@@ -10,6 +10,7 @@ import { buildReport } from '../scan/scan.js';
 import type { FileReport, RemoteFallback, ScanReport } from '../scan/report.js';
 import { HttpRangeSource, displayUrl, type HttpRangeOptions } from '../source/http.js';
 import { SourceError } from '../source/types.js';
+import type { PathSelector } from '../scan/select.js';
 import { HubClient, type HubError } from './hub.js';
 import { parseEndpoint, parseTarget, type HubTarget, type RemoteTarget } from './target.js';
 
@@ -36,6 +37,8 @@ export interface RemoteScanOptions extends ScanOptions {
   http?: Omit<HttpRangeOptions, 'name' | 'expectedSize' | 'allowedHosts' | 'token' | 'tokenHost' | 'dispatcher'>;
   onProgress?: (done: number, total: number | null, last: FileReport) => void;
   env?: NodeJS.ProcessEnv;
+  /** Which repository files to scan (`--include` / `--exclude`, on paths in the repository). */
+  select?: PathSelector;
 }
 
 export interface RemoteScanError {
@@ -105,6 +108,7 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
   });
   try {
     const jobs: Job[] = [];
+    let excluded = 0;
     for (const t of targets) {
       if (t.kind === 'url') {
         jobs.push({ url: t.url, name: displayUrl(t.url), size: null });
@@ -115,7 +119,13 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
       const commit = info.value.sha;
       const files = await hub.listFiles(t.repoKind, t.repo, commit, { path: t.path });
       if (!files.ok) return hubFailure(t, files.error);
-      for (const f of files.value) jobs.push({ url: hub.resolveUrl(t.repoKind, t.repo, commit, f.path), name: hubName(t, f.path), size: f.lfs?.size ?? f.size });
+      for (const f of files.value) {
+        if (opts.select && !opts.select.selects(f.path)) {
+          excluded++;
+          continue;
+        }
+        jobs.push({ url: hub.resolveUrl(t.repoKind, t.repo, commit, f.path), name: hubName(t, f.path), size: f.lfs?.size ?? f.size });
+      }
     }
     const results: FileReport[] = [];
     const running = new Set<Promise<void>>();
@@ -133,7 +143,9 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
     }
     await Promise.all(running);
     results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    return { ok: true, report: buildReport(engine, results, started) };
+    const report = buildReport(engine, results, started);
+    if (opts.select) report.summary.excluded = excluded;
+    return { ok: true, report };
   } finally {
     await hub.close().catch(() => undefined);
   }
@@ -223,6 +235,7 @@ export function mergeReports(local: ScanReport, remote: ScanReport): ScanReport 
       maxSeverity,
       incomplete: local.summary.incomplete + remote.summary.incomplete,
       bytesRead: local.summary.bytesRead + remote.summary.bytesRead,
+      ...(local.summary.excluded !== undefined || remote.summary.excluded !== undefined ? { excluded: (local.summary.excluded ?? 0) + (remote.summary.excluded ?? 0) } : {}),
     },
   };
 }

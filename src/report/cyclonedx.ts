@@ -46,6 +46,8 @@ export interface CdxVulnerability {
   recommendation?: string;
   advisories?: { title?: string; url: string }[];
   affects: { ref: string; versions?: { version: string; status: 'affected' | 'unaffected' | 'unknown' }[] }[];
+  /** Set for accepted findings: the risk is known and accepted, with the reason. */
+  analysis?: { response: Array<'will_not_fix'>; detail: string };
   properties?: CdxProperty[];
 }
 
@@ -131,6 +133,11 @@ function vulnerability(f: Finding, file: FileReport, fileRef: string, n: number)
   if (todo) v.recommendation = todo;
   if (ids.length) v.references = ids.map((id) => ({ id: id.toUpperCase(), source: /^CVE-/i.test(id) ? { name: 'NVD', url: advisoryUrl(id) } : { name: 'GitHub Advisories', url: advisoryUrl(id) } }));
   if (advisories.length) v.advisories = dedupeByUrl(advisories);
+  if (f.accepted) {
+    const a = f.accepted;
+    v.analysis = { response: ['will_not_fix'], detail: clip(`accepted in ${a.file} (entry ${a.entry}, until ${a.expiresAt}): ${a.reason}`, MAX_TEXT) };
+    props.push({ name: 'modelgate:accepted', value: 'true' }, { name: 'modelgate:acceptedUntil', value: a.expiresAt });
+  }
   return v;
 }
 

@@ -6,7 +6,7 @@
  * that is from the attacker: every such string goes through `text()` or `code()` below so it can
  * neither inject Markdown or HTML, nor mention people, nor break the table or list it sits in.
  */
-import { SEVERITIES, SEVERITY_RANK, atLeast, type Finding, type Severity } from '../core/findings.js';
+import { SEVERITIES, SEVERITY_RANK, atLeast, worst, type Finding, type Severity } from '../core/findings.js';
 import type { FileReport, ScanReport } from '../scan/report.js';
 import { ruleHelpUri } from './rule-docs.js';
 import { CHAIN_SEPARATOR, clip, memberChain, visible } from './shared.js';
@@ -55,10 +55,19 @@ function ruleLink(rule: string): string {
 
 function counts(f: FileReport): string {
   const by = new Map<Severity, number>();
-  for (const x of f.findings) by.set(x.severity, (by.get(x.severity) ?? 0) + 1);
-  return SEVERITIES.filter((s) => by.has(s))
-    .map((s) => `${by.get(s)} ${s}`)
-    .join(', ');
+  let accepted = 0;
+  for (const x of f.findings) {
+    if (x.accepted) accepted++;
+    else by.set(x.severity, (by.get(x.severity) ?? 0) + 1);
+  }
+  const parts = SEVERITIES.filter((s) => by.has(s)).map((s) => `${by.get(s)} ${s}`);
+  if (accepted) parts.push(`${accepted} accepted`);
+  return parts.join(', ');
+}
+
+/** Worst finding still standing (accepted ones set aside). */
+function standingWorst(f: FileReport): Severity | null {
+  return worst(f.findings.filter((x) => !x.accepted).map((x) => x.severity));
 }
 
 function findingLine(f: Finding): string[] {
@@ -68,18 +77,28 @@ function findingLine(f: Finding): string[] {
   if (members.length) where.push(`in ${code(members.join(CHAIN_SEPARATOR))}`);
   if (f.location.offset !== undefined) where.push(`at byte ${f.location.offset}`);
   if (f.evidence.chain) where.push(`chain ${code(f.evidence.chain, { max: 500 })}`);
-  if (!where.length) return [head];
+  const lines = [head];
+  if (where.length) lines.push(`  ${where.join(' · ')}`);
+  if (f.accepted) lines.push(`  ✔️ accepted: ${text(f.accepted.reason)} (${code(f.accepted.file)} entry ${text(f.accepted.entry)}, until ${text(f.accepted.expiresAt)})`);
   // Two trailing spaces: a line break inside the list item.
-  return [`${head}  `, `  ${where.join(' · ')}`];
+  return lines.map((l, i) => (i < lines.length - 1 ? `${l}  ` : l));
 }
 
 function fileSection(f: FileReport, failOn: Severity): string[] {
-  const shown = f.findings.filter((x) => atLeast(x.severity, 'medium') || atLeast(x.severity, failOn));
-  const collapsed = f.findings.filter((x) => !shown.includes(x));
+  const standing = f.findings.filter((x) => !x.accepted);
+  const accepted = f.findings.filter((x) => x.accepted);
+  const shown = standing.filter((x) => atLeast(x.severity, 'medium') || atLeast(x.severity, failOn));
+  const collapsed = standing.filter((x) => !shown.includes(x));
   const out = [`### ${code(f.path)}`, ''];
   if (!f.complete) out.push('⚠️ Not completely scanned: treat as unscanned.', '');
   for (const x of sorted(shown)) out.push(...findingLine(x));
   if (shown.length) out.push('');
+  // Accepted findings are listed in the open: a reviewer sees what was accepted and why.
+  if (accepted.length) {
+    out.push(`Accepted (not counted for the verdict):`, '');
+    for (const x of sorted(accepted)) out.push(...findingLine(x));
+    out.push('');
+  }
   if (collapsed.length) {
     out.push(`<details><summary>${collapsed.length} lower-severity finding${collapsed.length === 1 ? '' : 's'}</summary>`, '');
     for (const x of sorted(collapsed)) out.push(...findingLine(x));
@@ -94,14 +113,17 @@ function sorted(list: Finding[]): Finding[] {
 
 function verdict(report: ScanReport, failOn: Severity): string {
   const s = report.summary;
-  const failing = report.files.filter((f) => f.findings.some((x) => atLeast(x.severity, failOn))).length;
+  const failing = report.files.filter((f) => f.findings.some((x) => !x.accepted && atLeast(x.severity, failOn)));
   const total = `${s.files} file${s.files === 1 ? '' : 's'}`;
   const incomplete = s.incomplete ? ` ${s.incomplete} file${s.incomplete === 1 ? ' was' : 's were'} not completely scanned.` : '';
-  if (failing) {
-    return `❌ **modelgate: ${failing} of ${total} with findings at or above ${failOn}** (worst: ${s.maxSeverity ?? failOn}).${incomplete}`;
+  const acceptedCount = report.files.reduce((n, f) => n + f.findings.filter((x) => x.accepted).length, 0);
+  const accepted = acceptedCount ? ` ${acceptedCount} accepted finding${acceptedCount === 1 ? '' : 's'} not counted.` : '';
+  if (failing.length) {
+    const worstSeen = worst(failing.map((f) => standingWorst(f)).filter((x): x is Severity => x !== null)) ?? failOn;
+    return `❌ **modelgate: ${failing.length} of ${total} with findings at or above ${failOn}** (worst: ${worstSeen}).${incomplete}${accepted}`;
   }
-  if (s.incomplete) return `⚠️ **modelgate: no findings at or above ${failOn} in ${total}**, but${incomplete.replace(/^ /, ' ')}`;
-  return `✅ **modelgate: no findings at or above ${failOn} in ${total}.**`;
+  if (s.incomplete) return `⚠️ **modelgate: no findings at or above ${failOn} in ${total}**, but${incomplete.replace(/^ /, ' ')}${accepted}`;
+  return `✅ **modelgate: no findings at or above ${failOn} in ${total}.**${accepted}`;
 }
 
 export function renderMarkdown(report: ScanReport, opts: MarkdownOptions = {}): string {
@@ -109,12 +131,13 @@ export function renderMarkdown(report: ScanReport, opts: MarkdownOptions = {}): 
   const maxChars = opts.maxChars ?? 60_000;
   const maxRows = opts.maxTableRows ?? 100;
   const s = report.summary;
-  const footer = `<sub>modelgate ${text(report.engine.version)} · rules ${text(report.engine.rulesVersion)} · ${s.files} file${s.files === 1 ? '' : 's'} scanned in ${(report.durationMs / 1000).toFixed(2)} s</sub>\n`;
+  const belowMin = report.minSeverity && s.omitted ? ` · ${s.omitted} finding${s.omitted === 1 ? '' : 's'} below ${report.minSeverity} not listed` : '';
+  const footer = `<sub>modelgate ${text(report.engine.version)} · rules ${text(report.engine.rulesVersion)} · ${s.files} file${s.files === 1 ? '' : 's'} scanned in ${(report.durationMs / 1000).toFixed(2)} s${belowMin}</sub>\n`;
 
   const out: string[] = [verdict(report, failOn), ''];
   const noted = [...report.files]
     .filter((f) => f.findings.length || !f.complete)
-    .sort((a, b) => SEVERITY_RANK[b.maxSeverity ?? 'info'] - SEVERITY_RANK[a.maxSeverity ?? 'info'] || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    .sort((a, b) => SEVERITY_RANK[standingWorst(b) ?? 'info'] - SEVERITY_RANK[standingWorst(a) ?? 'info'] || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   // Room kept for the closing notes and the footer whatever the table and sections take.
   const reserve = 400 + footer.length;
   let used = out.join('\n').length;
@@ -122,8 +145,9 @@ export function renderMarkdown(report: ScanReport, opts: MarkdownOptions = {}): 
     out.push('| File | Worst | Findings |', '| --- | --- | --- |');
     let rows = 0;
     for (const f of noted) {
-      const worst = f.maxSeverity ? `${ICON[f.maxSeverity]} ${f.maxSeverity}` : '—';
-      const row = `| ${code(f.path, { inTable: true })} | ${worst} | ${counts(f) || 'none'}${f.complete ? '' : ' · incomplete'} |`;
+      const w = standingWorst(f);
+      const cell = w ? `${ICON[w]} ${w}` : '—';
+      const row = `| ${code(f.path, { inTable: true })} | ${cell} | ${counts(f) || 'none'}${f.complete ? '' : ' · incomplete'} |`;
       if (rows >= maxRows || used + row.length + 1 > maxChars - reserve) break;
       out.push(row);
       used += row.length + 1;

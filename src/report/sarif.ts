@@ -7,8 +7,8 @@
  * a region of the uploaded file: every result points at line 1 (GitHub requires `startLine`)
  * and carries the member chain as a logical location and the offset in its properties.
  */
-import type { Location, Log, ReportingDescriptor, Result } from 'sarif';
-import { SEVERITY_RANK, type Finding, type Severity } from '../core/findings.js';
+import type { Location, Log, ReportingDescriptor, Result, Suppression } from 'sarif';
+import { SEVERITY_RANK, type Acceptance, type Finding, type Severity } from '../core/findings.js';
 import { RULES } from '../core/rules.js';
 import type { ScanReport } from '../scan/report.js';
 import { docBody, firstParagraph, markdownToText, ruleDoc, ruleHelpUri, toolInformationUri } from './rule-docs.js';
@@ -88,6 +88,22 @@ function location(f: Finding, uri: string): Location {
   return loc;
 }
 
+/**
+ * An accepted finding stays a result, suppressed: code scanning shows it as dismissed with the
+ * reason, and the accepted-findings file (kept in the repository) is where the suppression lives.
+ */
+function suppression(a: Acceptance, root: string): Suppression {
+  const { uri } = artifactUri(a.file, root);
+  // The 2.1.0 standard's field is `state`; @types/sarif still has the draft's `status`.
+  return {
+    kind: 'external',
+    state: 'accepted',
+    justification: clip(visible(a.reason), 1000),
+    location: { physicalLocation: { artifactLocation: { uri, ...(uri.startsWith('file:') ? {} : { uriBaseId: '%SRCROOT%' }) } } },
+    properties: { entry: a.entry, expiresAt: a.expiresAt },
+  } as Suppression;
+}
+
 export function renderSarif(report: ScanReport, opts: SarifOptions = {}): Log {
   const root = opts.root ?? process.cwd();
   const worst = new Map<string, Severity>();
@@ -119,7 +135,7 @@ export function renderSarif(report: ScanReport, opts: SarifOptions = {}): Log {
       if (ev.chain !== undefined) properties['chain'] = clip(ev.chain, MAX_CHAIN);
       if (ev.details) properties['details'] = ev.details;
       if (f.references.length) properties['references'] = f.references;
-      results.push({
+      const result: Result = {
         ruleId: f.rule,
         ruleIndex: index.get(f.rule)!,
         level: SARIF_LEVEL[f.severity],
@@ -127,7 +143,9 @@ export function renderSarif(report: ScanReport, opts: SarifOptions = {}): Log {
         locations: [location(f, uri)],
         partialFingerprints: { [FINGERPRINT_KEY]: n === 1 ? base : `${base}:${n}` },
         properties,
-      });
+      };
+      if (f.accepted) result.suppressions = [suppression(f.accepted, root)];
+      results.push(result);
     }
   }
 
@@ -150,7 +168,13 @@ export function renderSarif(report: ScanReport, opts: SarifOptions = {}): Log {
           {
             executionSuccessful: true,
             startTimeUtc: report.startedAt,
-            properties: { filesScanned: report.summary.files, filesIncomplete: report.summary.incomplete, reportSchema: report.schema },
+            properties: {
+              filesScanned: report.summary.files,
+              filesIncomplete: report.summary.incomplete,
+              reportSchema: report.schema,
+              ...(report.minSeverity ? { minSeverity: report.minSeverity, findingsOmitted: report.summary.omitted ?? 0 } : {}),
+              ...(report.summary.excluded !== undefined ? { filesExcluded: report.summary.excluded } : {}),
+            },
           },
         ],
         columnKind: 'unicodeCodePoints',

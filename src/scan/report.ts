@@ -64,6 +64,21 @@ export interface ScanSummary {
   maxSeverity: Severity | null;
   incomplete: number;
   bytesRead: number;
+  /** Files `--include` / `--exclude` left out (directories an exclude matches are not counted: they are not listed). */
+  excluded?: number;
+  /** Findings an accepted-findings entry covers (counted in `findings` too). */
+  accepted?: number;
+  /** Findings below `minSeverity` left out of this report (not counted in `findings`). */
+  omitted?: number;
+}
+
+/** The accepted-findings file `scan` read (src/scan/accepted.ts). */
+export interface AcceptFileReport {
+  path: string;
+  /** Entries in the file, expired ones included. */
+  entries: number;
+  /** Entries whose `expiresAt` has passed: they no longer apply. */
+  expired: Array<{ entry: string; expiresAt: string }>;
 }
 
 /** One model repository found among the scanned directories (see scan/repository.ts). */
@@ -109,4 +124,8 @@ export interface ScanReport {
   summary: ScanSummary;
   /** Model repositories among the scanned directories (scanPath only; absent when there are none). */
   repositories?: RepositoryReport[];
+  /** Set when findings below this severity were left out (`--min-severity`); see `summary.omitted`. */
+  minSeverity?: Severity;
+  /** The accepted-findings file applied, when there was one. */
+  acceptFile?: AcceptFileReport;
 }

@@ -9,6 +9,7 @@ import { SourceError } from '../source/types.js';
 import { Engine, emptyCounts, type ScanOptions } from './engine.js';
 import { REPORT_SCHEMA, type FileReport, type ScanReport } from './report.js';
 import { walkPaths } from './walk.js';
+import type { PathSelector } from './select.js';
 import { summariseRepositories } from './repository.js';
 import { checkExternalDataLinks } from './links.js';
 import { checkMlflowModel } from './mlflow.js';
@@ -18,6 +19,8 @@ export interface PathScanOptions extends ScanOptions {
   concurrency?: number;
   /** Called after each file scanned, with the number of files to scan in all. */
   onProgress?: (done: number, total: number | null, last: FileReport) => void;
+  /** Which files to scan (`--include` / `--exclude`); every file when absent. */
+  select?: PathSelector;
 }
 
 function unreadable(path: string, reason: string): FileReport {
@@ -98,7 +101,11 @@ export async function scanPath(paths: string | readonly string[], opts: PathScan
   const concurrency = Math.max(1, opts.concurrency ?? 4);
   // Walk first (directory listings are cheap), so progress knows the total from the start.
   const entries = [];
-  for await (const entry of walkPaths(list)) entries.push(entry);
+  let excluded = 0;
+  for await (const entry of walkPaths(list, opts.select)) {
+    if (entry.excluded) excluded++;
+    else entries.push(entry);
+  }
   const total = entries.length;
   const results: FileReport[] = [];
   const running = new Set<Promise<void>>();
@@ -120,6 +127,7 @@ export async function scanPath(paths: string | readonly string[], opts: PathScan
   await Promise.all(running);
   results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const report = buildReport(engine, results, started);
+  if (opts.select) report.summary.excluded = excluded;
   const repositories = await summariseRepositories(list, results);
   if (repositories.length) report.repositories = repositories;
   return report;

@@ -568,7 +568,7 @@ describe('11: Redis down, disk full, readiness', () => {
     const g = await second({}, { upstream: deadUrl });
     try {
       const r = await fetch(`${g.base}/readyz`);
-      expect([r.status, await r.json()]).toEqual([503, { status: 'not ready', store: true, disk: true, upstream: false }]);
+      expect([r.status, await r.json()]).toEqual([503, { status: 'not ready', store: true, disk: true, upstream: false, upstreamError: `connection refused by ${new URL(deadUrl).host}` }]);
     } finally {
       await g.close();
     }

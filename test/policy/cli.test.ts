@@ -119,7 +119,7 @@ describe('modelgate policy test', () => {
       [['policy', 'test', join(dir, 'missing.bin')], `modelgate: no such file or directory: ${join(dir, 'missing.bin')}\n`],
       [['policy', 'test', '--group', 'nobody', CLEAN], 'modelgate: --group: the policy defines no group "nobody" (groups: default)\n'],
       [['policy', 'test', '--now', 'tomorrow', CLEAN], 'modelgate: --now: expected an ISO 8601 time such as 2025-06-01T12:00:00Z, got "tomorrow"\n'],
-      [['policy', 'test', '--fail-on', 'allow', CLEAN], "modelgate: option '--fail-on <verdict>' argument 'allow' is invalid. Allowed choices are block, warn. (see 'modelgate --help')\n"],
+      [['policy', 'test', '--fail-on', 'allow', CLEAN], "modelgate: option '--fail-on <verdict>' argument 'allow' is invalid. Allowed choices are block, warn. (see 'modelgate policy test --help')\n"],
       [['policy'], "modelgate: policy: expected a subcommand: test (see 'modelgate policy test --help')\n"],
     ];
     for (const [args, stderr] of cases) {

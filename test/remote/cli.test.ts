@@ -47,6 +47,14 @@ describe('modelgate scan hf://', () => {
     expect(r.stdout).toMatch(/^remote: fetched [\d.]+ (B|KiB) of [\d.]+ KiB \([\d.]+%\) in \d+ requests over 3 files$/m);
   });
 
+  it('--include / --exclude apply to the paths in the repository', async () => {
+    const r = await cli(['scan', '--format', 'json', '--endpoint', hub.url, '--exclude', '*.bin', 'hf://acme/evil-bert']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.files.map((f: { path: string }) => f.path)).toEqual(['hf://acme/evil-bert/README.md', 'hf://acme/evil-bert/config.json']);
+    expect(report.summary.excluded).toBe(1);
+  });
+
   it('a clean repo exits 0 (--endpoint)', async () => {
     const r = await cli(['scan', '--no-progress', '--endpoint', hub.url, 'hf://acme/clean-torch']);
     expect(r.stderr).toBe('');

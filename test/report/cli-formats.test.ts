@@ -3,7 +3,7 @@
  * (the compiled-bin tests live in test/cli/). Exit codes keep their meaning whatever the format.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -43,6 +43,22 @@ describe('scan --format', () => {
     expect(await main(['scan', '--format', 'markdown', '--fail-on', 'critical', '-o', file, MAL, BENIGN])).toBe(1);
     const md = readFileSync(file, 'utf8');
     expect(md.split('\n')[0]).toBe('❌ **modelgate: 1 of 2 files with findings at or above critical** (worst: critical).');
+  });
+
+  it('accepted findings: SARIF suppressions and the CycloneDX analysis pass their schemas', async () => {
+    const accept = out('accept.yaml');
+    const sha = createHash('sha256').update(readFileSync(MAL)).digest('hex');
+    writeFileSync(accept, `- sha256: ${sha}\n  rule: PICKLE_DANGEROUS_GLOBAL\n  reason: reviewed fixture\n  expiresAt: 2999-01-01\n`);
+    const sarifFile = out('r.sarif');
+    expect(await main(['scan', '--no-progress', '--format', 'sarif', '--accept', accept, '-o', sarifFile, MAL])).toBe(0);
+    const log = JSON.parse(readFileSync(sarifFile, 'utf8'));
+    expect(sarifErrors(log)).toEqual([]);
+    expect(log.runs[0].results[0].suppressions[0]).toMatchObject({ kind: 'external', state: 'accepted', justification: 'reviewed fixture' });
+    const bomFile = out('bom.json');
+    expect(await main(['scan', '--format', 'cyclonedx', '--accept', accept, '-o', bomFile, MAL])).toBe(0);
+    const bom = JSON.parse(readFileSync(bomFile, 'utf8'));
+    expect(await cycloneDxErrors(bom)).toBeNull();
+    expect(bom.vulnerabilities[0].analysis).toEqual({ response: ['will_not_fix'], detail: `accepted in ${accept} (entry #1, until 2999-01-01): reviewed fixture` });
   });
 
   it('rejects an unknown format with a usage error (exit 2)', async () => {

@@ -3,15 +3,18 @@ import pc from 'picocolors';
 
 type Colors = ReturnType<typeof pc.createColors>;
 import type { Finding, Severity } from '../../core/findings.js';
-import { SEVERITIES, SEVERITY_RANK } from '../../core/findings.js';
+import { SEVERITIES, SEVERITY_RANK, worst } from '../../core/findings.js';
 import type { FileReport, RepositoryReport, ScanReport } from '../../scan/report.js';
+import { keeps } from '../../scan/min-severity.js';
 import { terminalSafeDeep } from './escape.js';
 
 export interface ConsoleOptions {
   colors: Colors;
   listImports: boolean;
-  /** Findings below this severity are summarised, not listed (info noise). */
+  /** Findings below this severity are summarised, not listed (info noise, or --min-severity). */
   showBelow: Severity;
+  /** Findings that fail the run (at or above it, not accepted) are listed whatever `showBelow`. */
+  failOn?: Severity;
 }
 
 function sevLabel(c: Colors, s: Severity): string {
@@ -46,19 +49,26 @@ function size(n: number | null): string {
 function fileBlock(f: FileReport, o: ConsoleOptions): string[] {
   const c = o.colors;
   const lines: string[] = [];
-  const verdict = f.maxSeverity && SEVERITY_RANK[f.maxSeverity] >= SEVERITY_RANK['low'] ? sevLabel(c, f.maxSeverity).trim().toUpperCase() : c.green('ok');
+  // The verdict is that of the findings still standing; accepted ones are counted beside it.
+  const active = worst(f.findings.filter((x) => !x.accepted).map((x) => x.severity));
+  const acceptedCount = f.findings.filter((x) => x.accepted).length;
+  const verdict = active && SEVERITY_RANK[active] >= SEVERITY_RANK['low'] ? sevLabel(c, active).trim().toUpperCase() : c.green('ok');
   const formats = f.formats.join(', ') || 'unknown';
-  lines.push(`${c.bold(f.path)}  ${c.dim(`(${formats}, ${size(f.size)})`)}  ${verdict}${f.complete ? '' : c.yellow('  [incomplete]')}`);
-  const shown = f.findings.filter((x) => SEVERITY_RANK[x.severity] >= SEVERITY_RANK[o.showBelow]);
+  lines.push(`${c.bold(f.path)}  ${c.dim(`(${formats}, ${size(f.size)})`)}  ${verdict}${acceptedCount ? c.dim(`  [${acceptedCount} accepted]`) : ''}${f.complete ? '' : c.yellow('  [incomplete]')}`);
+  const shown = f.findings.filter((x) => keeps(x, o.showBelow, o.failOn));
   for (const x of shown) {
     lines.push(`  ${sevLabel(c, x.severity)} ${c.bold(x.rule)}  ${x.message}`);
     lines.push(`           ${c.dim('at')} ${locationText(x)}`);
     if (x.evidence.chain) lines.push(`           ${c.dim('chain')} ${x.evidence.chain}`);
     if (x.evidence.reason) lines.push(`           ${c.dim('why')}   ${x.evidence.reason}`);
     if (x.references.length) lines.push(`           ${c.dim('refs')} ${x.references.slice(0, 4).join(', ')}`);
+    if (x.accepted) lines.push(`           ${c.green('accepted')} ${x.accepted.reason} ${c.dim(`(${x.accepted.file} entry ${x.accepted.entry}, until ${x.accepted.expiresAt})`)}`);
   }
   const hidden = f.findings.length - shown.length;
-  if (hidden > 0) lines.push(c.dim(`  (${hidden} informational finding${hidden === 1 ? '' : 's'} not shown)`));
+  if (hidden > 0) {
+    const what = o.showBelow === 'low' ? 'informational finding' : `finding below ${o.showBelow}`;
+    lines.push(c.dim(`  (${hidden} ${what}${hidden === 1 ? '' : 's'} not shown)`));
+  }
   if (o.listImports && f.imports.length) {
     lines.push(`  ${c.dim('imports:')}`);
     for (const i of f.imports) {
@@ -94,9 +104,14 @@ export function renderConsole(untrusted: ScanReport, o: ConsoleOptions): string 
   for (const f of report.files) out.push(...fileBlock(f, o), '');
   for (const r of report.repositories ?? []) out.push(...repositoryBlock(r, o), '');
   const s = report.summary;
-  const counts = SEVERITIES.filter((k) => k !== 'info').map((k) => `${s.findings[k]} ${k}`).join(', ');
+  // Accepted findings are counted apart, so the counts are what still stands.
+  const standing = { ...s.findings };
+  for (const f of report.files) for (const x of f.findings) if (x.accepted) standing[x.severity]--;
+  const counts = SEVERITIES.filter((k) => k !== 'info').map((k) => `${standing[k]} ${k}`).join(', ');
   out.push(
     `${c.bold('Scanned')} ${s.files} file${s.files === 1 ? '' : 's'} in ${(report.durationMs / 1000).toFixed(2)} s: ${counts}` +
+      (s.accepted ? `; ${s.accepted} accepted` : '') +
+      (s.excluded ? `; ${s.excluded} excluded by --include/--exclude` : '') +
       (s.incomplete ? c.yellow(`; ${s.incomplete} not completely scanned`) : ''),
   );
   out.push(c.dim(`modelgate ${report.engine.version}, rules ${report.engine.rulesVersion}`));
