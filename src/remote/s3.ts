@@ -29,6 +29,8 @@ export interface S3Access {
   env?: NodeJS.ProcessEnv | undefined;
   /** Only for tests and embedding: skips the SDK's chain. */
   credentials?: S3ClientConfig['credentials'];
+  /** Awaited before each listing request: the crawler's shared rate limit. */
+  beforeRequest?: (() => Promise<void>) | undefined;
 }
 
 export interface S3Object {
@@ -82,6 +84,7 @@ export class S3Session {
     readonly client: S3Client,
     /** For messages: the endpoint's origin, or "AWS". */
     readonly where: string,
+    private readonly beforeRequest: (() => Promise<void>) | null = null,
   ) {}
 
   static async open(access: S3Access = {}): Promise<S3Result<S3Session>> {
@@ -109,7 +112,7 @@ export class S3Session {
       }
     }
     const where = ep.value.url !== undefined ? new URL(ep.value.url).origin : 'AWS';
-    return { ok: true, value: new S3Session(client, where) };
+    return { ok: true, value: new S3Session(client, where, access.beforeRequest ?? null) };
   }
 
   /** A session over a client made elsewhere (tests, embedding). */
@@ -188,6 +191,7 @@ export class S3Session {
   private async head(t: S3Target): Promise<S3Result<S3Object | null>> {
     for (let attempt = 1; ; attempt++) {
       try {
+        await this.beforeRequest?.();
         const h = await this.client.send(new HeadObjectCommand({ Bucket: t.bucket, Key: t.key }));
         const size = h.ContentLength;
         if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return fail('protocol', `${t.spec}: the server gave no size for the object`);
@@ -207,6 +211,7 @@ export class S3Session {
   private async page(t: S3Target, prefix: string, token: string | undefined, delimiter?: string): Promise<S3Result<{ objects: S3Object[]; prefixes: string[]; next: string | undefined }>> {
     for (let attempt = 1; ; attempt++) {
       try {
+        await this.beforeRequest?.();
         const res = await this.client.send(
           new ListObjectsV2Command({
             Bucket: t.bucket,
