@@ -24,7 +24,7 @@ import { engineKeyOf } from '../../src/scan/engine-key.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { S3_CREDENTIALS, startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { bigEvilTorchZip, FIXTURES } from '../remote/helpers.js';
-import { bigSafetensors, probeRedis } from './helpers.js';
+import { bigSafetensors, dropQueues, probeRedis } from './helpers.js';
 
 const redis = await probeRedis();
 const fixture = (rel: string): Buffer => readFileSync(join(FIXTURES, rel));
@@ -229,6 +229,7 @@ describe.skipIf(!redis.ok)(`crawl --s3 on Redis${redis.ok ? '' : ` — SKIPPED: 
       await store.close();
     } finally {
       await worker.close();
+      await dropQueues(redis.url, [queue]);
       process.env['AWS_ACCESS_KEY_ID'] = saved.id;
       process.env['AWS_SECRET_ACCESS_KEY'] = saved.secret;
       if (saved.id === undefined) delete process.env['AWS_ACCESS_KEY_ID'];
