@@ -17,7 +17,7 @@ import { pythonOf } from '../test/helpers/python-envs.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const out = join(root, 'bench', 'out');
-const hubDir = join(out, 'remote-hub');
+export const hubDir = join(out, 'remote-hub');
 const python = existsSync(pythonOf('MG_PYTHON')) ? pythonOf('MG_PYTHON') : 'python3';
 
 function py(code: string): void {
@@ -40,14 +40,14 @@ def layers():
     return sd
 `;
 
-interface Case {
+export interface Case {
   repo: string;
   file: string;
   what: string;
   make: (path: string) => void;
 }
 
-const CASES: Case[] = [
+export const CASES: Case[] = [
   {
     repo: 'bench/torch-few',
     file: 'pytorch_model.bin',
@@ -94,7 +94,8 @@ w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); 
   },
 ];
 
-export async function benchRemote(latencyMs = 0): Promise<string[]> {
+/** Writes the multi-GB files (once; they stay in bench/out/remote-hub); the S3 bench reads them too. */
+export function makeRemoteFiles(): void {
   for (const c of CASES) {
     const p = join(hubDir, c.repo, c.file);
     if (existsSync(p)) continue;
@@ -102,6 +103,10 @@ export async function benchRemote(latencyMs = 0): Promise<string[]> {
     process.stderr.write(`making ${p} ...\n`);
     c.make(p);
   }
+}
+
+export async function benchRemote(latencyMs = 0): Promise<string[]> {
+  makeRemoteFiles();
   const hub = await startHub({ dir: hubDir, lfsRedirect: true, latencyMs });
   const cdn = new URL(hub.url);
   cdn.hostname = cdn.hostname === '127.0.0.1' ? 'localhost' : '127.0.0.1';

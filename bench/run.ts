@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { gatewayBench, type GatewayBenchRow } from './gateway.js';
 import { formatBench, type FormatRow } from './formats.js';
 import { benchRemote } from './remote.js';
+import { benchS3 } from './s3.js';
 import { runCrawlBench } from './crawl.js';
 import { pythonOf } from '../test/helpers/python-envs.mjs';
 
@@ -85,6 +86,7 @@ open(f'{d}/done', 'w').write('ok')`);
 
 const remoteLines: string[] = [];
 if (!only || only === 'remote') remoteLines.push(...(await benchRemote(Number(process.env['MG_BENCH_LATENCY_MS'] ?? 0))));
+if (!only || only === 's3') remoteLines.push(...(remoteLines.length ? [''] : []), ...(await benchS3(Number(process.env['MG_BENCH_LATENCY_MS'] ?? 0))));
 
 const formatRows: FormatRow[] = [];
 if (!only || only === 'formats') formatRows.push(...formatBench(root, python, measure));

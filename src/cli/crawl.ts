@@ -33,6 +33,9 @@ interface CrawlFlags {
   all: boolean;
   fromFile?: string;
   datasets: boolean;
+  s3: string[];
+  region?: string;
+  profile?: string;
   endpoint?: string;
   redis: string;
   store?: string;
@@ -82,7 +85,10 @@ export function registerCrawl(program: Command, usage: (message: string) => Erro
     .option('--all', "every repository in the upstream's listing", false)
     .option('--from-file <file>', 'repository ids, one per line (`org/name`, `org/name@revision`, `datasets/org/name`)')
     .option('--datasets', 'crawl datasets instead of models', false)
-    .option('--endpoint <url>', `the upstream hub (default: $HF_ENDPOINT or ${DEFAULT_ENDPOINT})`)
+    .option('--s3 <s3://bucket/prefix>', 'every model under an S3 prefix: each immediate "subdirectory", and each object directly under it (repeatable)', collect, [])
+    .option('--endpoint <url>', `the upstream hub (default: $HF_ENDPOINT or ${DEFAULT_ENDPOINT}); with only --s3 sources, the S3 endpoint (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)`)
+    .option('--region <region>', 'AWS region of the --s3 buckets, passed to the workers (default: $AWS_REGION, $AWS_DEFAULT_REGION)')
+    .option('--profile <name>', 'AWS profile for listing the --s3 prefixes (workers use their own credentials)')
     .option('--redis <url>', 'Redis holding the queue', DEFAULT_REDIS_URL)
     .option('--store <url>', 'the workers\' store (postgres://… or a SQLite path): with --wait, re-enqueues jobs lost with a Redis restart')
     .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
@@ -95,11 +101,17 @@ export function registerCrawl(program: Command, usage: (message: string) => Erro
     .option('--json', 'print the summary as JSON on stdout', false)
     .addOption(new Option('--no-progress', 'no progress line on stderr'))
     .action(async (flags: CrawlFlags) => {
-      if (flags.author.length === 0 && flags.search.length === 0 && !flags.all && flags.fromFile === undefined) {
-        throw usage('crawl: say what to crawl: --author ORG, --search TEXT, --all or --from-file FILE');
+      const hubSources = flags.author.length > 0 || flags.search.length > 0 || flags.all || flags.fromFile !== undefined;
+      if (!hubSources && flags.s3.length === 0) {
+        throw usage('crawl: say what to crawl: --author ORG, --search TEXT, --all, --from-file FILE or --s3 s3://bucket/prefix');
       }
+      if (flags.s3.length > 0 && hubSources && flags.endpoint !== undefined) {
+        throw usage('crawl: --endpoint is ambiguous with both hub and --s3 sources; give the S3 endpoint in AWS_ENDPOINT_URL_S3 instead');
+      }
+      const s3Endpoint = !hubSources ? flags.endpoint : undefined;
+      if (flags.s3.length > 0) process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
       if (flags.queue.includes(':')) throw usage('crawl: --queue must not contain ":"');
-      const endpoint = flags.endpoint ?? process.env['HF_ENDPOINT'] ?? DEFAULT_ENDPOINT;
+      const endpoint = (hubSources ? flags.endpoint : undefined) ?? process.env['HF_ENDPOINT'] ?? DEFAULT_ENDPOINT;
       const tty = process.stderr.isTTY === true;
       const printer = flags.progress ? progressPrinter(tty) : undefined;
       try {
@@ -108,7 +120,8 @@ export function registerCrawl(program: Command, usage: (message: string) => Erro
           queue: flags.queue,
           endpoint,
           token: process.env['HF_TOKEN'],
-          sources: { authors: flags.author, searches: flags.search, all: flags.all, fromFile: flags.fromFile, datasets: flags.datasets },
+          sources: { authors: flags.author, searches: flags.search, all: flags.all, fromFile: flags.fromFile, datasets: flags.datasets, s3: flags.s3 },
+          s3: { endpoint: s3Endpoint, region: flags.region, profile: flags.profile },
           attempts: flags.attempts,
           backoffMs: flags.backoffMs,
           rate: flags.rate,

@@ -28,6 +28,8 @@ export interface ScanFlags {
   token?: string;
   allowRedirect: string[];
   maxDownload?: number;
+  region?: string;
+  profile?: string;
 }
 
 function positiveInt(name: string) {
@@ -49,6 +51,7 @@ Examples:
   modelgate scan -f markdown --fail-on high .            a pull-request comment
   git show HEAD:model.pt | modelgate scan -              standard input
   modelgate scan hf://openai-community/gpt2              a Hub repository, by range requests
+  modelgate scan s3://models/team/bert/                  an S3 prefix, by range requests
 
 Globs: * and ? stop at /, ** crosses directories, [a-z] and {pt,bin} as usual; a pattern
 without / matches a name at any depth, one with / the path below the directory scanned; an
@@ -66,8 +69,8 @@ Exit codes:
 export function registerScan(program: Command): void {
   program
     .command('scan')
-    .description('scan model files and directories (every file is identified by its content), standard input (-), Hub repositories (hf://org/repo[@rev]) and URLs, remotely by range requests')
-    .argument('<paths...>', 'files, directories, - (standard input), hf://[datasets/]org/repo[@rev][/path] or http(s):// URLs')
+    .description('scan model files and directories (every file is identified by its content), standard input (-), Hub repositories (hf://org/repo[@rev]), URLs and S3 prefixes (s3://bucket/prefix), remotely by range requests')
+    .argument('<paths...>', 'files, directories, - (standard input), hf://[datasets/]org/repo[@rev][/path], http(s):// URLs or s3://bucket[/prefix-or-key]')
     .addOption(new Option('-f, --format <format>', 'output format').choices(SCAN_FORMATS).default('console'))
     .option('-o, --output <file>', 'write the report to a file instead of stdout')
     .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding is at or above this severity').choices(SEVERITIES.filter((s) => s !== 'info')).default('medium'))
@@ -80,10 +83,12 @@ export function registerScan(program: Command): void {
     .option('--max-depth <n>', 'maximum container nesting', positiveInt('--max-depth'))
     .option('--timeout <seconds>', 'time budget per file', positiveInt('--timeout'))
     .option('--hash', 'compute the sha256 of each file (reads it whole)', false)
-    .option('--endpoint <url>', 'Hub endpoint for hf:// (default: $HF_ENDPOINT, else https://huggingface.co)')
+    .option('--endpoint <url>', 'Hub endpoint for hf:// (default: $HF_ENDPOINT, else https://huggingface.co); with only s3:// targets, the S3 endpoint (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)')
     .option('--token <token>', 'Hub token (default: $HF_TOKEN); sent only to the endpoint host')
     .option('--allow-redirect <host>', 'also follow redirects to this host (host, host:port or *.suffix); repeatable', repeat, [] as string[])
     .option('--max-download <MiB>', 'when an upstream ignores Range requests, download files up to this size whole (default 1024)', positiveInt('--max-download'))
+    .option('--region <region>', "AWS region for s3:// (default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile's, else us-east-1)")
+    .option('--profile <name>', 'AWS profile for s3:// credentials and settings (default: $AWS_PROFILE)')
     .addHelpText('after', SCAN_EXAMPLES)
     .action(async (paths: string[], flags: ScanFlags) => {
       const { runScan } = await import('./scan-run.js');

@@ -11,7 +11,7 @@ import type { FileReport, ScanReport } from '../scan/report.js';
 import type { AcceptList } from '../scan/accepted.js';
 import { pathSelector, SelectorError, type PathSelector } from '../scan/select.js';
 import { withMinSeverity } from '../scan/min-severity.js';
-import { isRemoteSpec } from '../remote/target.js';
+import { isRemoteSpec, isS3Spec } from '../remote/target.js';
 import { fsReason, UsageError } from './errors.js';
 import { checkOutputPath, writeOutput } from './output.js';
 import { Progress } from './progress.js';
@@ -130,11 +130,24 @@ export async function runScan(args: string[], flags: ScanFlags): Promise<number>
     parts.push(r);
   }
   if (remote.length) {
+    const s3Only = remote.every(isS3Spec);
+    if (flags.endpoint !== undefined && !s3Only && remote.some(isS3Spec)) {
+      throw new UsageError('--endpoint is ambiguous with both s3:// and hf:// or http(s):// targets; give the S3 endpoint in AWS_ENDPOINT_URL_S3 instead');
+    }
+    if (remote.some(isS3Spec)) {
+      // The SDK's notice about its own 2027 releases on Node 20 would break the one-line stderr contract.
+      process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+    }
     const { scanRemote } = await import('../remote/scan.js');
     const r = await scanRemote(remote, {
       ...common,
       ...(select ? { select } : {}),
-      ...(flags.endpoint !== undefined ? { endpoint: flags.endpoint } : {}),
+      ...(flags.endpoint !== undefined && !s3Only ? { endpoint: flags.endpoint } : {}),
+      s3: {
+        ...(flags.endpoint !== undefined && s3Only ? { endpoint: flags.endpoint } : {}),
+        ...(flags.region !== undefined ? { region: flags.region } : {}),
+        ...(flags.profile !== undefined ? { profile: flags.profile } : {}),
+      },
       ...(flags.token !== undefined ? { token: flags.token } : {}),
       allowedHosts: flags.allowRedirect,
       ...(flags.maxDownload !== undefined ? { http: { maxFallbackBytes: flags.maxDownload * 1024 * 1024 } } : {}),

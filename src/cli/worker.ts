@@ -54,6 +54,8 @@ export function registerWorker(program: Command, usage: (message: string) => Err
       const store = flags.store ?? process.env['MODELGATE_STORE'];
       if (store === undefined || store === '') throw usage('worker: --store is required (postgres://… or a SQLite path), or set MODELGATE_STORE');
       if (flags.queue.includes(':')) throw usage('worker: --queue must not contain ":"');
+      // S3 jobs load the AWS SDK, whose multi-line notice about its 2027 releases on Node 20 would clutter the log.
+      process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
       const log = (l: string): void => {
         process.stderr.write(`worker ${process.pid}: ${l}\n`);
       };

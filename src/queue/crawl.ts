@@ -17,7 +17,7 @@ import type { SqlStore } from '../store/sql.js';
 import { RedisLimiter } from './limiter.js';
 import { keys, openRedis, redisOptions, type StatName } from './redis.js';
 import { CrawlResults } from './results.js';
-import { CrawlError, endpointOrThrow, jobIdOf, orThrow, parseRepoSpec, type RepoJobData, type RepoType } from './types.js';
+import { CrawlError, crawlKindOf, endpointOrThrow, jobIdOf, orThrow, parseRepoSpec, S3_REVISION, validS3Repo, type RepoJobData, type RepoType } from './types.js';
 
 export interface CrawlSources {
   authors: string[];
@@ -25,6 +25,19 @@ export interface CrawlSources {
   all: boolean;
   fromFile?: string | undefined;
   datasets: boolean;
+  /** S3 prefixes: each immediate "subdirectory", and each object directly under it, is one model. */
+  s3?: string[] | undefined;
+}
+
+/** Where S3 sources are listed, and what their jobs tell the workers. */
+export interface CrawlS3Options {
+  /** S3 endpoint ('' or absent: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS). Carried by each job. */
+  endpoint?: string | undefined;
+  /** Carried by each job when set (else AWS_REGION / AWS_DEFAULT_REGION of the crawl). */
+  region?: string | undefined;
+  /** For the listing only: workers use their own credentials. */
+  profile?: string | undefined;
+  env?: NodeJS.ProcessEnv | undefined;
 }
 
 export interface CrawlOptions {
@@ -33,6 +46,7 @@ export interface CrawlOptions {
   endpoint: string;
   token?: string | undefined;
   sources: CrawlSources;
+  s3?: CrawlS3Options | undefined;
   /** Tries per job (BullMQ attempts) and the first retry delay (doubling). */
   attempts: number;
   backoffMs: number;
@@ -92,6 +106,9 @@ interface Target {
   type: RepoType;
   repo: string;
   revision: string;
+  /** `s3` targets: the S3 endpoint ('' = AWS) and region their jobs carry. */
+  endpoint?: string;
+  region?: string;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -101,8 +118,45 @@ function openQueue(name: string, redisUrl: string) {
 }
 type CrawlQueue = ReturnType<typeof openQueue>;
 
-async function enumerate(client: HubClient, sources: CrawlSources, log: (l: string) => void): Promise<{ targets: Target[]; invalid: string[] }> {
-  const type: RepoType = sources.datasets ? 'dataset' : 'model';
+/**
+ * The models under each S3 prefix: every immediate "subdirectory" (a model directory, as
+ * registries and MLflow lay them out) and every object directly under the prefix (a model
+ * that is one file). Loaded only when there are S3 sources.
+ */
+async function enumerateS3(uris: readonly string[], opts: CrawlS3Options, add: (t: Target) => void, invalid: string[], log: (l: string) => void): Promise<void> {
+  const env = opts.env ?? process.env;
+  const endpoint = opts.endpoint || env['AWS_ENDPOINT_URL_S3'] || env['AWS_ENDPOINT_URL'] || '';
+  const region = opts.region || env['AWS_REGION'] || env['AWS_DEFAULT_REGION'] || undefined;
+  const { parseS3Target } = await import('../remote/target.js');
+  const { S3Session } = await import('../remote/s3.js');
+  const opened = await S3Session.open({ endpoint: endpoint || undefined, region, profile: opts.profile, env });
+  if (!opened.ok) throw new CrawlError('invalid', `--s3: ${opened.error.message}`);
+  const session = opened.value;
+  try {
+    for (const uri of uris) {
+      const t = parseS3Target(uri);
+      if (!t.ok) throw new CrawlError('invalid', `--s3: ${t.message}`);
+      const r = await session.children(t.value);
+      if (!r.ok) throw new CrawlError(r.error.kind === 'usage' ? 'invalid' : crawlKindOf(r.error.kind), `${uri}: ${r.error.message}`);
+      let n = 0;
+      for (const key of [...r.value.prefixes, ...r.value.objects.map((o) => o.key)]) {
+        const repo = `${t.value.bucket}/${key}`;
+        if (!validS3Repo(repo)) {
+          invalid.push(`not a usable S3 key: ${JSON.stringify(repo)}`);
+          continue;
+        }
+        add({ type: 's3', repo, revision: S3_REVISION, endpoint, ...(region !== undefined ? { region } : {}) });
+        n++;
+      }
+      log(`${uri}: ${n} models (${r.value.prefixes.length} directories, ${r.value.objects.length} single objects)`);
+    }
+  } finally {
+    session.destroy();
+  }
+}
+
+async function enumerate(client: HubClient, sources: CrawlSources, s3: CrawlS3Options, log: (l: string) => void): Promise<{ targets: Target[]; invalid: string[] }> {
+  const type = sources.datasets ? 'dataset' : 'model';
   const seen = new Map<string, Target>();
   const invalid: string[] = [];
   const add = (t: Target): void => {
@@ -147,6 +201,7 @@ async function enumerate(client: HubClient, sources: CrawlSources, log: (l: stri
     }
     log(`${sources.fromFile}: ${n} repositories`);
   }
+  if (sources.s3?.length) await enumerateS3(sources.s3, s3, add, invalid, log);
   return { targets: [...seen.values()], invalid };
 }
 
@@ -189,7 +244,7 @@ async function enqueueAll(queue: CrawlQueue, redis: Redis, targets: Target[], op
     await queue.addBulk(
       batch.map((t, j) => ({
         name: 'repo',
-        data: { v: 1, type: t.type, repo: t.repo, revision: t.revision, endpoint: opts.endpoint, run } satisfies RepoJobData,
+        data: { v: 1, type: t.type, repo: t.repo, revision: t.revision, endpoint: t.endpoint ?? opts.endpoint, ...(t.region !== undefined ? { region: t.region } : {}), run } satisfies RepoJobData,
         opts: jobOptions(opts, ids[j]!),
       })),
     );
@@ -230,7 +285,7 @@ export async function runCrawl(opts: CrawlOptions): Promise<CrawlSummary> {
       store = openStore(opts.store);
       await store.migrate();
     }
-    const { targets, invalid } = await enumerate(client, opts.sources, log);
+    const { targets, invalid } = await enumerate(client, opts.sources, opts.s3 ?? {}, log);
     for (const m of invalid) log(`skipped: ${m}`);
     const before = await readStats(redis, opts.queue);
     const failedBefore = (await counts(queue)).failed;

@@ -5,8 +5,14 @@
 import type { HubErrorKind, HubResult } from '../remote/hub.js';
 import { parseEndpoint } from '../remote/target.js';
 
-export type RepoType = 'model' | 'dataset';
-export const REPO_TYPES: readonly RepoType[] = ['model', 'dataset'];
+/** A repository on a hub. */
+export type HubRepoType = 'model' | 'dataset';
+/**
+ * What a job crawls: a hub repository, or (`s3`) one model in an S3 bucket, whose `repo` is
+ * `bucket/key`: a "directory" when the key ends in '/', else one object (docs/crawl.md).
+ */
+export type RepoType = HubRepoType | 's3';
+export const REPO_TYPES: readonly RepoType[] = ['model', 'dataset', 's3'];
 
 /** Payload of one repository job. Versioned so that old jobs left in Redis are recognised. */
 export interface RepoJobData {
@@ -15,8 +21,13 @@ export interface RepoJobData {
   repo: string;
   /** What to crawl: a branch, tag or commit; resolved to a commit by the worker. */
   revision: string;
-  /** The upstream the crawl enumerated; a worker's own --endpoint overrides it. */
+  /**
+   * The upstream the crawl enumerated; a worker's own --endpoint overrides it. For `s3` jobs,
+   * the S3 endpoint, '' for the worker's AWS default (its environment); never overridden.
+   */
   endpoint: string;
+  /** `s3` jobs: the region the crawl was given, if any (else the worker's AWS default). */
+  region?: string;
   /** Identifies the `crawl` invocation that enqueued it (reconciliation after lost jobs). */
   run: string;
 }
@@ -132,11 +143,26 @@ export function validRevision(rev: string): boolean {
  * and revisions never contain one (checked above), and '@' cannot occur in a repo id.
  */
 export function jobIdOf(type: RepoType, repo: string, revision: string): string {
-  return `${type}/${repo}@${revision}`;
+  // S3 keys may hold ':' (and '%'): escaped so the id stays one per model and BullMQ takes it.
+  const r = type === 's3' ? repo.replace(/%/g, '%25').replace(/:/g, '%3A') : repo;
+  return `${type}/${r}@${revision}`;
+}
+
+/** The revision of every `s3` job: a bucket has no commits; the worker fingerprints the listing. */
+export const S3_REVISION = 'latest';
+
+const S3_BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/;
+
+/** `bucket/key` with a plausible bucket and a key S3 could hold. */
+export function validS3Repo(repo: string): boolean {
+  const slash = repo.indexOf('/');
+  if (slash < 0) return false;
+  const key = repo.slice(slash + 1);
+  return S3_BUCKET.test(repo.slice(0, slash)) && key !== '' && Buffer.byteLength(key) <= 1024 && !/[\u0000-\u001f\u007f]/.test(key);
 }
 
 /** Parses a line of --from-file: `org/name`, `org/name@revision`, optionally `datasets/org/name`. */
-export function parseRepoSpec(line: string, defaultType: RepoType): { ok: true; type: RepoType; repo: string; revision: string } | { ok: false; message: string } {
+export function parseRepoSpec(line: string, defaultType: HubRepoType): { ok: true; type: HubRepoType; repo: string; revision: string } | { ok: false; message: string } {
   let s = line.trim();
   let type = defaultType;
   if (s.startsWith('datasets/')) {

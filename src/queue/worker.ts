@@ -26,7 +26,8 @@ import { WorkerMetrics } from './metrics.js';
 import { keys, openRedis, redisOptions, type StatName } from './redis.js';
 import { scanRemoteFile } from './remote-scan.js';
 import { CrawlResults } from './results.js';
-import { CrawlError, endpointOrThrow, isRetryable, orThrow, validRepoId, validRevision, type RepoJobData, type RepoJobResult, type RepoType } from './types.js';
+import { CrawlError, endpointOrThrow, isRetryable, orThrow, validRepoId, validRevision, validS3Repo, type HubRepoType, type RepoJobData, type RepoJobResult } from './types.js';
+import type { S3Sessions } from './s3-model.js';
 
 export interface CrawlWorkerOptions {
   redisUrl: string;
@@ -158,7 +159,7 @@ async function knownScan(ctx: RepoContext, f: TreeEntry): Promise<{ scanId: stri
   return ctx.results.scanByOid(f.oid, ctx.engineKey);
 }
 
-async function processFile(ctx: RepoContext, type: RepoType, repo: string, commit: string, f: TreeEntry): Promise<FileOutcome> {
+async function processFile(ctx: RepoContext, type: HubRepoType, repo: string, commit: string, f: TreeEntry): Promise<FileOutcome> {
   const base = { type, repo, commit, path: f.path, size: f.size, oid: f.oid, lfs: f.lfs !== undefined };
   const record = (scanId: string | null, sha256: string | null, error: CrawlError | null): Promise<void> =>
     ctx.results.putFile({ ...base, sha256, scanId, errorKind: error?.kind ?? null, error: error?.message ?? null, updatedAt: new Date().toISOString() });
@@ -236,7 +237,7 @@ async function processFile(ctx: RepoContext, type: RepoType, repo: string, commi
 }
 
 /** Crawls one repository at one revision into the store. Throws CrawlError/StoreError. */
-export async function processRepo(ctx: RepoContext, data: Pick<RepoJobData, 'type' | 'repo' | 'revision' | 'run'>, signal?: AbortSignal): Promise<RepoJobResult> {
+export async function processRepo(ctx: RepoContext, data: Pick<RepoJobData, 'repo' | 'revision' | 'run'> & { type: HubRepoType }, signal?: AbortSignal): Promise<RepoJobResult> {
   const started = Date.now();
   const { type, repo, revision } = data;
   const info = orThrow(await ctx.client.repoInfo(type, repo, revision, { securityStatus: true, signal }));
@@ -289,11 +290,12 @@ export async function processRepo(ctx: RepoContext, data: Pick<RepoJobData, 'typ
 function checkJob(data: unknown): RepoJobData {
   const d = data as Partial<RepoJobData> | null;
   if (!d || d.v !== 1) throw new CrawlError('invalid', `unknown job format (v=${String(d?.v)}); this worker understands v=1`);
-  if (d.type !== 'model' && d.type !== 'dataset') throw new CrawlError('invalid', `unknown repo type ${String(d.type)}`);
-  if (typeof d.repo !== 'string' || !validRepoId(d.repo)) throw new CrawlError('invalid', `invalid repo id ${JSON.stringify(d.repo)}`);
+  if (d.type !== 'model' && d.type !== 'dataset' && d.type !== 's3') throw new CrawlError('invalid', `unknown repo type ${String(d.type)}`);
+  if (typeof d.repo !== 'string' || !(d.type === 's3' ? validS3Repo(d.repo) : validRepoId(d.repo))) throw new CrawlError('invalid', `invalid repo id ${JSON.stringify(d.repo)}`);
   if (typeof d.revision !== 'string' || !validRevision(d.revision)) throw new CrawlError('invalid', `invalid revision ${JSON.stringify(d.revision)}`);
   if (typeof d.endpoint !== 'string') throw new CrawlError('invalid', 'job has no endpoint');
-  return { v: 1, type: d.type, repo: d.repo, revision: d.revision, endpoint: d.endpoint, run: typeof d.run === 'string' ? d.run : '' };
+  const region = d.type === 's3' && typeof d.region === 'string' && d.region !== '' ? { region: d.region } : {};
+  return { v: 1, type: d.type, repo: d.repo, revision: d.revision, endpoint: d.endpoint, ...region, run: typeof d.run === 'string' ? d.run : '' };
 }
 
 export async function startCrawlWorker(opts: CrawlWorkerOptions): Promise<RunningWorker> {
@@ -343,6 +345,31 @@ export async function startCrawlWorker(opts: CrawlWorkerOptions): Promise<Runnin
     return c;
   };
 
+  const repoContext = (data: RepoJobData): RepoContext => ({
+    store,
+    results,
+    engine,
+    engineKey,
+    client: clientFor(data.endpoint),
+    locks,
+    fileConcurrency: opts.fileConcurrency,
+    maxFileBytes: opts.maxFileBytes,
+    maxFilesPerRepo: opts.maxFilesPerRepo,
+    metrics,
+  });
+
+  // S3 jobs (`type: 's3'`): the AWS SDK is loaded with the first of them.
+  let s3: S3Sessions | null = null;
+  const processS3 = async (data: RepoJobData): Promise<RepoJobResult> => {
+    const mod = await import('./s3-model.js');
+    s3 ??= new mod.S3Sessions({ limiterFor: (host) => new RedisLimiter(redis, host, { rate: opts.rate, burst: opts.burst }), timeoutMs: opts.timeoutMs });
+    const { session, limiter } = await s3.get(data);
+    return mod.processS3Model(
+      { store, results, engine, engineKey, session, endpoint: data.endpoint, limiter, locks, fileConcurrency: opts.fileConcurrency, maxFileBytes: opts.maxFileBytes, maxFilesPerRepo: opts.maxFilesPerRepo, metrics, timeoutMs: opts.timeoutMs },
+      data,
+    );
+  };
+
   let active = 0;
   metrics.gauge('modelgate_crawl_jobs_active', () => active);
 
@@ -355,19 +382,7 @@ export async function startCrawlWorker(opts: CrawlWorkerOptions): Promise<Runnin
     }
     active++;
     try {
-      const ctx: RepoContext = {
-        store,
-        results,
-        engine,
-        engineKey,
-        client: clientFor(data.endpoint),
-        locks,
-        fileConcurrency: opts.fileConcurrency,
-        maxFileBytes: opts.maxFileBytes,
-        maxFilesPerRepo: opts.maxFilesPerRepo,
-        metrics,
-      };
-      const r = await processRepo(ctx, data);
+      const r = data.type === 's3' ? await processS3(data) : await processRepo(repoContext(data), { ...data, type: data.type });
       const stats: Partial<Record<StatName, number>> = {
         repos_done: 1,
         repos_unchanged: r.unchanged ? 1 : 0,
@@ -430,6 +445,7 @@ export async function startCrawlWorker(opts: CrawlWorkerOptions): Promise<Runnin
       await worker.close(force);
       if (server) await new Promise<void>((r) => server!.close(() => r()));
       for (const c of clients.values()) await c.close();
+      await s3?.close();
       redis.disconnect();
       await store.close();
     })();

@@ -1,7 +1,8 @@
 /**
- * Remote scans: a Hub repository (hf://) or one URL, scanned file by file through
- * HttpRangeSource by the same engine as a local scan, so verdicts and exit codes are the same;
- * each FileReport says what the scan cost in bytes and requests.
+ * Remote scans: a Hub repository (hf://), one URL, or the objects under an S3 prefix (s3://),
+ * scanned file by file through a range source (HttpRangeSource, S3RangeSource) by the same
+ * engine as a local scan, so verdicts and exit codes are the same; each FileReport says what
+ * the scan cost in bytes and requests.
  */
 import { formatsWhere } from '../formats/catalogue.js';
 import { SEVERITY_RANK } from '../core/findings.js';
@@ -9,10 +10,11 @@ import { Engine, type ScanOptions } from '../scan/engine.js';
 import { buildReport } from '../scan/scan.js';
 import type { FileReport, RemoteFallback, ScanReport } from '../scan/report.js';
 import { HttpRangeSource, displayUrl, type HttpRangeOptions } from '../source/http.js';
-import { SourceError } from '../source/types.js';
+import { SourceError, type ByteSource } from '../source/types.js';
 import type { PathSelector } from '../scan/select.js';
 import { HubClient, type HubError } from './hub.js';
-import { parseEndpoint, parseTarget, type HubTarget, type RemoteTarget } from './target.js';
+import type { S3Access } from './s3.js';
+import { parseEndpoint, parseTarget, type HubTarget, type RemoteTarget, type S3Target } from './target.js';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 export const REMOTE_CRC_VERIFY_BYTES = 64 * 1024;
@@ -35,6 +37,8 @@ export interface RemoteScanOptions extends ScanOptions {
   concurrency?: number;
   /** Range-source tuning (read-ahead, cache, fallback download limit, retries, timeout). */
   http?: Omit<HttpRangeOptions, 'name' | 'expectedSize' | 'allowedHosts' | 'token' | 'tokenHost' | 'dispatcher'>;
+  /** For s3:// targets: endpoint, region, profile (each defaulting the AWS way; see src/remote/s3.ts). */
+  s3?: Omit<S3Access, 'env'>;
   onProgress?: (done: number, total: number | null, last: FileReport) => void;
   env?: NodeJS.ProcessEnv;
   /** Which repository files to scan (`--include` / `--exclude`, on paths in the repository). */
@@ -49,10 +53,21 @@ export interface RemoteScanError {
 
 export type RemoteScanResult = { ok: true; report: ScanReport } | { ok: false; error: RemoteScanError };
 
-interface Job {
-  url: URL;
+/** What a remote file is read through: a range source over some transport. */
+export interface OpenedSource extends ByteSource {
+  requests(): number;
+  fallback(): 'download' | null;
+  close(): Promise<void>;
+}
+
+/** One remote file to scan. */
+export interface Job {
+  /** Report path. */
   name: string;
+  /** Where the bytes come from, for the report (no query: signed URLs carry credentials there). */
+  display: string;
   size: number | null;
+  open(): Promise<OpenedSource>;
 }
 
 function unreadable(job: Job, err: SourceError, requests: number, bytes: number): FileReport {
@@ -68,7 +83,7 @@ function unreadable(job: Job, err: SourceError, requests: number, bytes: number)
     maxSeverity: 'medium',
     bytesRead: bytes,
     durationMs: 0,
-    remote: { url: displayUrl(job.url), bytesFetched: bytes, requests },
+    remote: { url: job.display, bytesFetched: bytes, requests },
   };
 }
 
@@ -96,6 +111,7 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
     targets.push(t.value);
   }
   const token = opts.token !== undefined ? opts.token : (env['HF_TOKEN'] ?? env['HUGGING_FACE_HUB_TOKEN'] ?? null);
+  const s3Targets = targets.filter((t): t is S3Target => t.kind === 's3');
   // CRC checks of members read only at their head would download them whole (see Limits.crcVerifyBytes).
   const engine = new Engine({ ...opts, limits: { crcVerifyBytes: REMOTE_CRC_VERIFY_BYTES, ...opts.limits } });
   const hub = new HubClient({
@@ -106,12 +122,21 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
     // As long as the range source waits for a Retry-After (src/source/http.ts): someone is watching.
     maxRetryAfterMs: 30_000,
   });
+  let closeS3: (() => void) | null = null;
   try {
+    const http: HttpRangeOptions = { ...opts.http, ...hub.rangeAccess() };
+    const urlJob = (url: URL, name: string, size: number | null): Job => ({
+      name,
+      display: displayUrl(url),
+      size,
+      open: () => HttpRangeSource.open(url, { ...http, name, ...(size !== null ? { expectedSize: size } : {}) }),
+    });
     const jobs: Job[] = [];
     let excluded = 0;
     for (const t of targets) {
+      if (t.kind === 's3') continue;
       if (t.kind === 'url') {
-        jobs.push({ url: t.url, name: displayUrl(t.url), size: null });
+        jobs.push(urlJob(t.url, displayUrl(t.url), null));
         continue;
       }
       const info = await hub.repoInfo(t.repoKind, t.repo, t.revision);
@@ -124,15 +149,23 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
           excluded++;
           continue;
         }
-        jobs.push({ url: hub.resolveUrl(t.repoKind, t.repo, commit, f.path), name: hubName(t, f.path), size: f.lfs?.size ?? f.size });
+        jobs.push(urlJob(hub.resolveUrl(t.repoKind, t.repo, commit, f.path), hubName(t, f.path), f.lfs?.size ?? f.size));
       }
+    }
+    if (s3Targets.length) {
+      // Loaded only now: the AWS SDK is large, and most scans never need it.
+      const { s3Jobs } = await import('./s3-scan.js');
+      const r = await s3Jobs(s3Targets, { ...opts.s3, env, timeoutMs: opts.s3?.timeoutMs ?? opts.http?.timeoutMs }, opts.http ?? {});
+      if (!r.ok) return { ok: false, error: r.error };
+      closeS3 = r.close;
+      jobs.push(...r.jobs);
     }
     const results: FileReport[] = [];
     const running = new Set<Promise<void>>();
     const concurrency = Math.max(1, opts.concurrency ?? 4);
     let done = 0;
     for (const job of jobs) {
-      const p: Promise<void> = scanOne(engine, job, { ...opts.http, ...hub.rangeAccess() })
+      const p: Promise<void> = scanOne(engine, job)
         .then((r) => {
           results.push(r);
           opts.onProgress?.(++done, jobs.length, r);
@@ -147,15 +180,16 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
     if (opts.select) report.summary.excluded = excluded;
     return { ok: true, report };
   } finally {
+    closeS3?.();
     await hub.close().catch(() => undefined);
   }
 }
 
-async function scanOne(engine: Engine, job: Job, http: HttpRangeOptions): Promise<FileReport> {
-  let src: HttpRangeSource;
+async function scanOne(engine: Engine, job: Job): Promise<FileReport> {
+  let src: OpenedSource;
   const started = Date.now();
   try {
-    src = await HttpRangeSource.open(job.url, { ...http, name: job.name, ...(job.size !== null ? { expectedSize: job.size } : {}) });
+    src = await job.open();
   } catch (e) {
     const err = e instanceof SourceError ? e : new SourceError('io', String(e));
     const r = unreadable(job, err, 0, 0);
@@ -166,7 +200,7 @@ async function scanOne(engine: Engine, job: Job, http: HttpRangeOptions): Promis
     const report = await engine.scanSource(src, job.name);
     let fallback: RemoteFallback | null = src.fallback();
     if (fallback === null && report.formats.some((f) => STREAM_FORMATS.has(f))) fallback = 'sequential';
-    report.remote = { url: displayUrl(job.url), bytesFetched: src.bytesRead(), requests: src.requests(), ...(fallback ? { fallback } : {}) };
+    report.remote = { url: job.display, bytesFetched: src.bytesRead(), requests: src.requests(), ...(fallback ? { fallback } : {}) };
     return report;
   } finally {
     await src.close();

@@ -4,6 +4,7 @@
  *   hf://datasets/org/repo[@rev]...   a dataset (also `spaces/`, and `models/` explicitly)
  *   hf://gpt2[@rev]                   a one-segment (legacy) repo id; it cannot take a path
  *   https://host/file, http://…       one file
+ *   s3://bucket[/prefix-or-key]       every object under a prefix, or one object (src/remote/s3.ts)
  * The revision may be percent-encoded (`refs%2Fpr%2F1`) as in huggingface_hub's hf:// paths.
  * Also how the Hub's URLs are spelled, from the endpoint (`--endpoint`, HF_ENDPOINT) down.
  */
@@ -27,12 +28,45 @@ export interface UrlTarget {
   spec: string;
 }
 
-export type RemoteTarget = HubTarget | UrlTarget;
+/**
+ * `s3://bucket/key`: the object `key` if it exists, and every object under `key/` (a
+ * "directory"); `s3://bucket/prefix/` and `s3://bucket` list a prefix only. `key` is the raw
+ * object key (not percent-decoded: S3 keys may contain `%`).
+ */
+export interface S3Target {
+  kind: 's3';
+  bucket: string;
+  key: string;
+  spec: string;
+}
+
+export type RemoteTarget = HubTarget | UrlTarget | S3Target;
 
 export type TargetResult = { ok: true; value: RemoteTarget } | { ok: false; message: string };
 
 export function isRemoteSpec(s: string): boolean {
-  return /^(hf|https?):\/\//i.test(s);
+  return /^(hf|https?|s3):\/\//i.test(s);
+}
+
+export function isS3Spec(s: string): boolean {
+  return /^s3:\/\//i.test(s);
+}
+
+// S3's own rule for new buckets, plus the upper case and '_' of legacy us-east-1 buckets.
+const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/;
+
+export function parseS3Target(spec: string): { ok: true; value: S3Target } | { ok: false; message: string } {
+  if (!isS3Spec(spec)) return { ok: false, message: `not an s3:// target: ${spec}` };
+  const rest = spec.slice('s3://'.length);
+  const slash = rest.indexOf('/');
+  const bucket = slash < 0 ? rest : rest.slice(0, slash);
+  const key = slash < 0 ? '' : rest.slice(slash + 1);
+  if (bucket === '') return { ok: false, message: `no bucket in ${spec} (expected s3://bucket[/prefix])` };
+  if (bucket.includes('@') || bucket.includes(':')) return { ok: false, message: `${spec}: credentials or a port in the bucket name are not accepted; give the server with --endpoint and credentials the AWS way (AWS_ACCESS_KEY_ID, AWS_PROFILE, …)` };
+  if (!BUCKET.test(bucket)) return { ok: false, message: `invalid bucket name in ${spec}` };
+  if (/[\u0000-\u001f\u007f]/.test(key)) return { ok: false, message: `invalid key in ${spec}` };
+  if (Buffer.byteLength(key) > 1024) return { ok: false, message: `${spec}: an S3 key has at most 1024 bytes` };
+  return { ok: true, value: { kind: 's3', bucket, key, spec } };
 }
 
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -48,6 +82,7 @@ export function parseTarget(spec: string): TargetResult {
     if (url.username || url.password) return { ok: false, message: 'credentials in the URL are not accepted; use --token (sent only to the endpoint host)' };
     return { ok: true, value: { kind: 'url', url, spec } };
   }
+  if (isS3Spec(spec)) return parseS3Target(spec);
   if (!/^hf:\/\//i.test(spec)) return { ok: false, message: `not a remote target: ${spec}` };
   let rest = spec.slice('hf://'.length).replace(/\/+$/, '');
   let repoKind: RepoKind = 'model';

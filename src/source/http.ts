@@ -2,14 +2,8 @@
  * A remote file as a ByteSource, read by single-range GETs so that analyzers fetch only what
  * they look at: a zip's directory and pickles, a safetensors or GGUF header.
  *
- * Round trips are what a remote scan costs, so reads are widened (read-ahead past the end of a
- * read: `minReadAhead` for an isolated read, growing with a sequential run up to
- * `maxReadAhead`, which turns a pickle read from start to end into a streamed download), reads
- * issued in the same tick are merged into one request when they are close, and fetched blocks
- * stay in a small LRU cache. The minimum is one page, not 64 KiB: the engine already reads heads
- * and tails in 64 KiB windows, and the isolated reads left are structure (a zip local header
- * and the tensor head behind it) repeated per member, where 64 KiB each would put a checkpoint
- * of hundreds of tensors over 1 % of its size.
+ * Read-ahead, coalescing, the block cache, prefetch and retries are RangedSource's
+ * (src/source/ranged.ts); this class says how one range is fetched over HTTP.
  *
  * An upstream that answers ranges wrongly never yields wrong bytes:
  *  - 206 whose Content-Range names other bytes, a total size other than announced, a body
@@ -29,16 +23,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { FileSource } from './file.js';
-import { SourceError, type ByteRange, type ByteSource } from './types.js';
-import { BlockCache, type Interval } from './http/blocks.js';
-import { Transient, displayUrl, getRange, httpError, type HostPolicy, type RangeAnswer } from './http/transport.js';
+import { RangedSource, Transient, type RangedOptions } from './ranged.js';
+import { SourceError, type ByteSource } from './types.js';
+import { displayUrl, getRange, httpError, type HostPolicy, type RangeAnswer } from './http/transport.js';
 
 export { hostAllowed, displayUrl, faultOf, type HttpFault } from './http/transport.js';
 
-export interface HttpRangeOptions {
+export interface HttpRangeOptions extends RangedOptions {
   /** Display name (report path); the URL without its query by default. */
   name?: string;
   /** Size announced by a listing; when absent, learned from the first range answer. Another total later is a fault. */
@@ -48,16 +41,10 @@ export interface HttpRangeOptions {
   /** Bearer token, sent only to `tokenHost` (default: the URL's host), never to a CDN. */
   token?: string;
   tokenHost?: string;
-  minReadAhead?: number;
-  maxReadAhead?: number;
-  cacheBytes?: number;
-  /** Reads closer than this are fetched in one request (the bytes between are fetched too). */
-  mergeGap?: number;
   /** Largest file downloaded whole when the upstream ignores Range. */
   maxFallbackBytes?: number;
   /** Where that download goes (default: the OS temp directory). */
   tempDir?: string;
-  retries?: number;
   timeoutMs?: number;
   /** A shared connection pool; the source makes (and closes) its own when absent. */
   dispatcher?: Dispatcher;
@@ -68,59 +55,36 @@ export type HttpFallback = 'download';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const DEFAULTS = {
-  minReadAhead: 4 * KiB,
-  maxReadAhead: 16 * MiB,
-  cacheBytes: 64 * MiB,
-  mergeGap: 64 * KiB,
   maxFallbackBytes: 1024 * MiB,
-  retries: 2,
   timeoutMs: 30_000,
 };
 
 /** The first request when the size is unknown: what the engine's sniffing reads first, and a little more. */
 const PROBE_BYTES = 64 * KiB + 4 * KiB;
 
-interface Flight extends Interval {
-  done: Promise<void>;
-}
-
-export class HttpRangeSource implements ByteSource {
+export class HttpRangeSource extends RangedSource {
   readonly name: string;
   readonly url: URL;
-  private total: number | null;
   private readonly announced: number | null;
   private readonly opts: typeof DEFAULTS & { tempDir: string };
   private readonly policy: HostPolicy;
   private readonly dispatcher: Dispatcher;
   private readonly ownDispatcher: Agent | null;
-  private readonly cache: BlockCache;
-  private flights: Flight[] = [];
-  private pending: Interval[] = [];
-  private batch: Promise<void> | null = null;
   /** Redirect target of the last successful request (the CDN); reused until it stops answering. */
   private location: URL | null = null;
-  private fetched = 0;
   private requestCount = 0;
   private partials = 0;
-  private failure: SourceError | null = null;
   private download: Promise<FileSource> | null = null;
   private downloaded: FileSource | null = null;
   private tempPath: string | null = null;
-  private runStart = 0;
-  private lastEnd = -1;
 
   private constructor(url: URL, opts: HttpRangeOptions) {
+    super(opts, opts.expectedSize ?? null);
     this.url = url;
     this.name = opts.name ?? displayUrl(url);
     this.announced = opts.expectedSize ?? null;
-    this.total = this.announced;
     this.opts = {
-      minReadAhead: opts.minReadAhead ?? DEFAULTS.minReadAhead,
-      maxReadAhead: Math.max(opts.maxReadAhead ?? DEFAULTS.maxReadAhead, opts.minReadAhead ?? DEFAULTS.minReadAhead),
-      cacheBytes: opts.cacheBytes ?? DEFAULTS.cacheBytes,
-      mergeGap: opts.mergeGap ?? DEFAULTS.mergeGap,
       maxFallbackBytes: opts.maxFallbackBytes ?? DEFAULTS.maxFallbackBytes,
-      retries: opts.retries ?? DEFAULTS.retries,
       timeoutMs: opts.timeoutMs ?? DEFAULTS.timeoutMs,
       tempDir: opts.tempDir ?? tmpdir(),
     };
@@ -133,7 +97,6 @@ export class HttpRangeSource implements ByteSource {
       this.ownDispatcher = new Agent({ headersTimeout: t, bodyTimeout: t, connectTimeout: Math.min(t, 10_000) });
       this.dispatcher = this.ownDispatcher;
     }
-    this.cache = new BlockCache(this.opts.cacheBytes);
   }
 
   /**
@@ -161,15 +124,6 @@ export class HttpRangeSource implements ByteSource {
     return src;
   }
 
-  get size(): number {
-    // Known after open(): announced, or learned from the probe.
-    return this.total ?? 0;
-  }
-
-  bytesRead(): number {
-    return this.fetched;
-  }
-
   /** HTTP requests sent so far, redirect hops included. */
   requests(): number {
     return this.requestCount;
@@ -180,11 +134,6 @@ export class HttpRangeSource implements ByteSource {
     return this.downloaded !== null || this.download !== null ? 'download' : null;
   }
 
-  /** The fault that stopped this source, if any. */
-  error(): SourceError | null {
-    return this.failure;
-  }
-
   async close(): Promise<void> {
     await this.download?.catch(() => undefined);
     await this.downloaded?.close().catch(() => undefined);
@@ -192,138 +141,11 @@ export class HttpRangeSource implements ByteSource {
     await this.ownDispatcher?.close().catch(() => undefined);
   }
 
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    if (this.failure) throw this.failure;
-    const size = this.size;
-    if (offset >= size || length <= 0 || offset < 0) return new Uint8Array(0);
-    const end = Math.min(size, offset + length);
-    if (this.download) return (await this.fromDownload()).read(offset, end - offset);
-    const ahead = this.track(offset, end);
-    // A read bigger than a quarter of the cache would evict what it is made of: fetch it straight.
-    if (end - offset > this.opts.cacheBytes / 4) return this.direct(offset, end);
-    for (let attempt = 0; attempt < 4; attempt++) {
-      const hit = this.cache.get(offset, end);
-      if (hit) return hit;
-      const gaps = this.cache.gaps(offset, end, this.flights);
-      if (gaps.length) {
-        const last = gaps[gaps.length - 1]!;
-        // Past the end of the read, not of the gap: a read that mostly hits the cache fetches only its tail.
-        const want = Math.min(size, last.end + ahead);
-        const stop = this.cache.nextCovered(last.end, this.flights);
-        last.end = stop !== null && stop < want ? stop : want;
-        await this.enqueue(gaps);
-      }
-      const waiting = this.flights.filter((f) => f.end > offset && f.start < end);
-      if (waiting.length) await Promise.all(waiting.map((f) => f.done));
-      if (this.failure) throw this.failure;
-      if (this.download) return (await this.fromDownload()).read(offset, end - offset);
-    }
-    return this.direct(offset, end);
+  protected override diverted(): Promise<ByteSource> | null {
+    return this.download;
   }
 
-  /**
-   * Fetches the ranges (each with the read-ahead a read of it would get) in one batch of
-   * concurrent requests, merged where close, within half the cache so they are still there when
-   * read. A zip's members are known up front from its central directory: this turns one round
-   * trip per member into one per batch.
-   */
-  prefetch(ranges: readonly ByteRange[]): void {
-    if (this.failure || this.download) return;
-    const gaps: Interval[] = [];
-    let budget = this.opts.cacheBytes / 2;
-    for (const r of ranges) {
-      const start = Math.max(0, r.offset);
-      const end = Math.min(this.size, r.offset + r.length + this.opts.minReadAhead);
-      if (end <= start) continue;
-      budget -= end - start;
-      if (budget < 0) break;
-      gaps.push(...this.cache.gaps(start, end, this.flights));
-    }
-    if (gaps.length) this.enqueue(gaps).catch(() => undefined);
-  }
-
-  /**
-   * Follows sequential runs and returns how far to read ahead: as much as the run had read
-   * before this read (so a stream's requests double in size), within the bounds.
-   */
-  private track(offset: number, end: number): number {
-    const continues = offset >= this.runStart && offset <= this.lastEnd;
-    if (!continues) this.runStart = offset;
-    const before = continues ? this.lastEnd - this.runStart : 0;
-    this.lastEnd = continues ? Math.max(this.lastEnd, end) : end;
-    return Math.max(this.opts.minReadAhead, Math.min(this.opts.maxReadAhead, before));
-  }
-
-  /** Gaps asked for in the same tick go out together, merged when they are close. */
-  private enqueue(gaps: Interval[]): Promise<void> {
-    this.pending.push(...gaps.map((g) => ({ ...g })));
-    if (!this.batch) {
-      this.batch = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
-        const list = mergeIntervals(this.pending, this.opts.mergeGap);
-        this.pending = [];
-        this.batch = null;
-        const started: Promise<void>[] = [];
-        for (const r of list) {
-          // Another read may have started a fetch for part of it meanwhile.
-          for (const g of this.cache.gaps(r.start, r.end, this.flights)) started.push(this.startFlight(g.start, g.end));
-        }
-        await Promise.all(started);
-      });
-    }
-    return this.batch;
-  }
-
-  private startFlight(start: number, end: number): Promise<void> {
-    const flight: Flight = { start, end, done: Promise.resolve() };
-    flight.done = this.fetchBlock(start, end - start).finally(() => {
-      this.flights = this.flights.filter((f) => f !== flight);
-    });
-    this.flights.push(flight);
-    return flight.done;
-  }
-
-  private async direct(offset: number, end: number): Promise<Uint8Array> {
-    const out = new Uint8Array(end - offset);
-    for (let at = offset; at < end; ) {
-      const n = Math.min(end - at, this.opts.maxReadAhead);
-      const b = await this.withRetries(() => this.fetchOnce(at, n));
-      if (b === 'download') return (await this.fromDownload()).read(offset, end - offset);
-      out.set(b, at - offset);
-      at += n;
-    }
-    return out;
-  }
-
-  /** Fetches [start, start+length) into the cache; failures poison the source. */
-  private async fetchBlock(start: number, length: number): Promise<void> {
-    try {
-      const b = await this.withRetries(() => this.fetchOnce(start, length));
-      if (b !== 'download') this.cache.insert(start, b);
-    } catch (e) {
-      throw this.fail(e);
-    }
-  }
-
-  private fail(e: unknown): SourceError {
-    const err = e instanceof SourceError ? e : httpError('cut', `reading ${this.name} failed: ${e instanceof Error ? e.message : String(e)}`);
-    this.failure ??= err;
-    return this.failure;
-  }
-
-  private async withRetries<T>(fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      if (this.failure) throw this.failure;
-      try {
-        return await fn();
-      } catch (e) {
-        if (!(e instanceof Transient)) throw this.fail(e);
-        if (attempt >= this.opts.retries) throw this.fail(e.error);
-        await sleep(Math.min(30_000, e.retryAfterMs ?? 200 * 2 ** attempt));
-      }
-    }
-  }
-
-  private async fetchOnce(start: number, length: number): Promise<Uint8Array | 'download'> {
+  protected async fetchOnce(start: number, length: number): Promise<Uint8Array | null> {
     const known = this.total;
     const last = (known === null ? start + length : Math.min(known, start + length)) - 1;
     let answer: RangeAnswer;
@@ -398,7 +220,7 @@ export class HttpRangeSource implements ByteSource {
   }
 
   /** A 200 to a Range request. */
-  private async whole(answer: Extract<RangeAnswer, { kind: 'whole' }>, start: number, last: number): Promise<Uint8Array | 'download'> {
+  private async whole(answer: Extract<RangeAnswer, { kind: 'whole' }>, start: number, last: number): Promise<Uint8Array | null> {
     const known = this.total;
     const length = answer.length;
     if (known !== null && length !== null && length !== known) {
@@ -427,7 +249,7 @@ export class HttpRangeSource implements ByteSource {
     if (this.download) answer.body.destroy();
     else this.download = this.saveWhole(answer.body, size);
     await this.download;
-    return 'download';
+    return null;
   }
 
   private async saveWhole(body: Dispatcher.ResponseData['body'], size: number | null): Promise<FileSource> {
@@ -461,23 +283,4 @@ export class HttpRangeSource implements ByteSource {
     this.downloaded = f;
     return f;
   }
-
-  private async fromDownload(): Promise<FileSource> {
-    try {
-      return await this.download!;
-    } catch (e) {
-      throw this.fail(e);
-    }
-  }
-}
-
-function mergeIntervals(list: readonly Interval[], gap: number): Interval[] {
-  const sorted = [...list].sort((a, b) => a.start - b.start);
-  const out: Interval[] = [];
-  for (const r of sorted) {
-    const prev = out[out.length - 1];
-    if (prev && r.start <= prev.end + gap) prev.end = Math.max(prev.end, r.end);
-    else out.push({ ...r });
-  }
-  return out;
 }

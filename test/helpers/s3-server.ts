@@ -4,10 +4,12 @@
  * signatures, so any secret works; the tests speak real HTTP to it through the AWS SDK.
  *
  * Clients reach it through a small pass-through proxy, which records each request and can
- * refuse writes (503, as an overloaded or read-only S3 would) while reads still work.
+ * refuse writes (503, as an overloaded or read-only S3 would) while reads still work, answer
+ * chosen requests with an S3 error of the test's choosing (403 AccessDenied, …), or change the
+ * headers of the server's answers (another ETag, as if the object had been replaced).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +27,10 @@ export interface S3TestServer {
   requests: string[];
   /** While true, PUT and POST requests are answered 503 ServiceUnavailable. */
   failWrites: boolean;
+  /** Requests for which it returns an error are answered with it, not passed on. */
+  refuse: ((method: string, url: string) => { status: number; code: string } | null) | null;
+  /** May change the headers of the server's answers before the client sees them. */
+  rewriteHeaders: ((method: string, url: string, headers: IncomingHttpHeaders) => void) | null;
   /** Stop listening (connections are then refused); the directory stays until remove(). */
   stop(): Promise<void>;
   remove(): void;
@@ -37,7 +43,7 @@ export async function startS3Server(bucket = 'models'): Promise<S3TestServer> {
   const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: bucket }] });
   const target = await s3rver.run();
   const requests: string[] = [];
-  const control = { failWrites: false };
+  const control: { failWrites: boolean; refuse: S3TestServer['refuse']; rewriteHeaders: S3TestServer['rewriteHeaders'] } = { failWrites: false, refuse: null, rewriteHeaders: null };
 
   const proxy = createServer((req: IncomingMessage, res: ServerResponse) => {
     requests.push(`${req.method} ${req.url}`);
@@ -46,7 +52,15 @@ export async function startS3Server(bucket = 'models'): Promise<S3TestServer> {
       req.on('end', () => res.writeHead(503, { 'content-type': 'application/xml' }).end(UNAVAILABLE));
       return;
     }
+    const refused = control.refuse?.(req.method ?? '', req.url ?? '') ?? null;
+    if (refused !== null) {
+      req.resume();
+      const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${refused.code}</Code><Message>refused by the test</Message></Error>`;
+      req.on('end', () => res.writeHead(refused.status, { 'content-type': 'application/xml' }).end(body));
+      return;
+    }
     const upstream = request({ host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      control.rewriteHeaders?.(req.method ?? '', req.url ?? '', up.headers);
       res.writeHead(up.statusCode ?? 502, up.headers);
       up.pipe(res);
     });
@@ -66,6 +80,18 @@ export async function startS3Server(bucket = 'models'): Promise<S3TestServer> {
     },
     set failWrites(v: boolean) {
       control.failWrites = v;
+    },
+    get refuse() {
+      return control.refuse;
+    },
+    set refuse(v) {
+      control.refuse = v;
+    },
+    get rewriteHeaders() {
+      return control.rewriteHeaders;
+    },
+    set rewriteHeaders(v) {
+      control.rewriteHeaders = v;
     },
     async stop() {
       if (!running) return;

@@ -5,7 +5,10 @@
  * caller can act on (retry, fall back, or fail closed).
  */
 import { request, type Dispatcher } from 'undici';
+import { Transient } from '../ranged.js';
 import { SourceError } from '../types.js';
+
+export { Transient };
 
 /** Why a remote read failed; carried in `SourceError.details.fault` so reports and tests can tell faults apart. */
 export type HttpFault =
@@ -31,16 +34,6 @@ export function httpError(fault: HttpFault, message: string, details: Record<str
 export function faultOf(e: SourceError): HttpFault | null {
   const f = e.details['fault'];
   return typeof f === 'string' ? (f as HttpFault) : null;
-}
-
-/** A failure worth another attempt (connection trouble, 5xx, 429); anything else fails at once. */
-export class Transient extends Error {
-  constructor(
-    readonly error: SourceError,
-    readonly retryAfterMs: number | null = null,
-  ) {
-    super(error.message);
-  }
 }
 
 export interface HostPolicy {
