@@ -9,10 +9,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { packageRoot } from '../../core/package.js';
-import type { AuditRecord, TokenRecord } from '../../store/types.js';
+import type { AuditRecord } from '../../store/types.js';
 import { hashSecret, requireAdmin } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { CONSOLE_CSS, FAVICON_SVG } from './assets.js';
+import { POLICY_CSS } from './assets-policy.js';
 import { DayCache } from './day-cache.js';
 import { collect, CSV_COLUMNS, csvRow } from './export.js';
 import { parseFilters } from './filters.js';
@@ -20,8 +21,12 @@ import { activityPage } from './pages/activity.js';
 import { filePage, RULE_ID } from './pages/file.js';
 import { loginPage } from './pages/login.js';
 import { lastDays, overviewPage, type HealthRow } from './pages/overview.js';
-import { esc, page } from './html.js';
-import { cookie, LOGIN_COOKIE, LoginThrottle, parseCookies, randomId, sameSecret, SESSION_COOKIE, Sessions, type Session } from './session.js';
+import { esc, escBlock, page, studyNavOff } from './html.js';
+import type { ConsoleKit, Who } from './kit.js';
+import { registerExposureConsole } from './exposure-routes.js';
+import { registerPolicyConsole } from './policy-routes.js';
+import { registerStudyConsole } from './study-routes.js';
+import { cookie, LOGIN_COOKIE, LoginThrottle, parseCookies, randomId, sameSecret, SESSION_COOKIE, Sessions } from './session.js';
 
 /** What the readiness probe computes, shared with the overview's health table. */
 export interface Health {
@@ -40,7 +45,6 @@ const OVERVIEW_DAYS = 14;
 const RECENT = 10;
 const TOP = 10;
 
-type Who = { admin: TokenRecord; session: Session | null };
 
 function secureHeaders(reply: FastifyReply): FastifyReply {
   return reply
@@ -51,7 +55,7 @@ function secureHeaders(reply: FastifyReply): FastifyReply {
     .header('cache-control', 'no-store');
 }
 
-function html(reply: FastifyReply, status: number, body: string): FastifyReply {
+function sendHtml(reply: FastifyReply, status: number, body: string): FastifyReply {
   return secureHeaders(reply).code(status).type('text/html; charset=utf-8').send(body);
 }
 
@@ -69,6 +73,7 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
   const sessions = new Sessions();
   const dayCache = new DayCache(ctx.store);
   const throttle = new LoginThrottle();
+  const html = (reply: FastifyReply, status: number, body: string) => sendHtml(reply, status, ctx.config.crawlStore ? body : studyNavOff(body));
   const secure = (req: FastifyRequest) => req.protocol === 'https' || ctx.base().startsWith('https:');
 
   /** A bearer admin token, or a live session whose token is still an unrevoked admin. */
@@ -115,8 +120,19 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
 
   const forbidden = (reply: FastifyReply, why: string) => secureHeaders(reply).code(403).type('text/plain; charset=utf-8').send(`${why}\n`);
   const frame = (w: Who) => ({ who: w.admin.name, ...(w.session ? { csrf: w.session.csrf } : {}) });
+  const kit: ConsoleKit = {
+    gate,
+    html,
+    secureHeaders,
+    forbidden,
+    frame,
+    writeAllowed: (req, w, csrf) => (w.session ? sameOrigin(req) && sameSecret(csrf, w.session.csrf) : true),
+  };
+  registerPolicyConsole(app, ctx, kit);
+  registerExposureConsole(app, ctx, kit);
+  registerStudyConsole(app, ctx, kit);
 
-  app.get('/console/assets/console.css', async (_req, reply) => secureHeaders(reply).header('cache-control', 'max-age=300').type('text/css; charset=utf-8').send(CONSOLE_CSS));
+  app.get('/console/assets/console.css', async (_req, reply) => secureHeaders(reply).header('cache-control', 'max-age=300').type('text/css; charset=utf-8').send(CONSOLE_CSS + POLICY_CSS));
 
   app.get('/console/assets/favicon.svg', async (_req, reply) => secureHeaders(reply).header('cache-control', 'max-age=300').type('image/svg+xml').send(FAVICON_SVG));
 
@@ -234,6 +250,6 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
     const id = req.params.id;
     const text = RULE_ID.test(id) ? await readFile(join(packageRoot(), 'docs', 'rules', `${id}.md`), 'utf8').catch(() => null) : null;
     if (text === null) return html(reply, 404, page({ title: 'No such rule', nav: 'file', ...frame(w) }, `<h1>No page for rule <code>${esc(id)}</code></h1>`));
-    return html(reply, 200, page({ title: id, nav: 'file', ...frame(w) }, `<h1>Rule <code>${esc(id)}</code></h1><pre class="doc">${esc(text)}</pre>`));
+    return html(reply, 200, page({ title: id, nav: 'file', ...frame(w) }, `<h1>Rule <code>${esc(id)}</code></h1><pre class="doc">${escBlock(text)}</pre>`));
   });
 }
