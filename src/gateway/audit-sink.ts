@@ -29,6 +29,15 @@ export class AuditSink {
 
   async record(rec: AuditRecord): Promise<number> {
     const id = await this.store.appendAudit(rec);
+    this.forward(rec, id);
+    return id;
+  }
+
+  /**
+   * The best-effort copies (syslog, webhook) of a record the store already holds: for records
+   * written together with a change in one transaction (an exposure).
+   */
+  forward(rec: AuditRecord, id: number): void {
     this.syslog?.send({ ...rec, id });
     if (this.webhook) {
       if (this.queue.length >= 10_000) {
@@ -38,7 +47,6 @@ export class AuditSink {
       this.queue.push({ ...rec, id });
       void this.flush();
     }
-    return id;
   }
 
   private async flush(): Promise<void> {

@@ -3,7 +3,7 @@
  * every policy version the gateway loaded, and the background re-evaluations of cached files
  * after a scanner/rules change or a waiver's expiry, with the files whose verdict got worse.
  */
-import type { AuditVerdict } from './types.js';
+import type { AuditRecord, AuditVerdict } from './types.js';
 
 /** How a policy came into force. */
 export type PolicyLoadEvent = 'start' | 'reload';
@@ -96,7 +96,7 @@ export interface Exposure {
   findings: Array<{ rule: string; severity: string; message: string }>;
   scanId: string | null;
   engineKey: string;
-  /** The audit record that announced it (null only while it is being written). */
+  /** The audit record that announced it (written in the same transaction). */
   auditId: number | null;
 }
 
@@ -142,11 +142,11 @@ export interface ExposureStore {
   /** The newest served decision of each (repository, commit, path, group) for these bytes. */
   servedDecisions(sha256: string): Promise<ServedDecision[]>;
   /**
-   * Records a worsened file once per (served decision, new verdict): a rerun, a resumed run or a
-   * second replica gets the existing row back with `created: false`.
+   * Records a worsened file once per (served decision, new verdict), together with the audit
+   * record announcing it (one transaction). `auditId` is that record's id when this call wrote
+   * both; a rerun, a resumed run or a second replica gets the existing row and null.
    */
-  addExposure(e: Exposure): Promise<{ exposure: Exposure; created: boolean }>;
-  setExposureAudit(id: number, auditId: number): Promise<void>;
+  addExposure(e: Exposure, announcement: AuditRecord): Promise<{ exposure: Exposure; auditId: number | null }>;
   /** Newest first; `before` is an id cursor. */
   listExposures(q?: { runId?: string; before?: number; limit?: number }): Promise<Exposure[]>;
   /** Served downloads of these bytes, newest first, and how many there are in all. */

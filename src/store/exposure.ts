@@ -3,15 +3,16 @@
  * transaction: a run never exists half-filled); workers in any process claim items with a
  * lease, so a crash leaves items that the next start-up (or another replica) takes over once
  * the lease runs out, and a clean shutdown gives its items back at once. Worsened files are
- * unique per (served decision, new verdict): however often a run is resumed or repeated, each
- * is recorded, and announced, once.
+ * unique per (served decision, new verdict) and written with their audit record in one
+ * transaction: however often a run is resumed or repeated, each is recorded, and announced, once.
  */
 import { sql, type Generated, type Kysely, type Selectable } from 'kysely';
 import type { Download, Exposure, ExposureItemNote, ExposureItemState, ExposureProgress, ExposureReason, ExposureRun, ServedDecision } from './console-types.js';
-import type { Database } from './db.js';
+import { auditRow } from './audit-row.js';
+import type { Database, SqlDialect } from './db.js';
 import { StoreError } from './errors.js';
 import { idOf, iso } from './policy-history.js';
-import type { AuditVerdict } from './types.js';
+import type { AuditRecord, AuditVerdict } from './types.js';
 
 export interface ExposureRunsTable {
   id: string;
@@ -281,37 +282,49 @@ export async function servedDecisions(base: Kysely<Database>, sha256: string): P
   });
 }
 
-export async function addExposure(base: Kysely<Database>, e: Exposure): Promise<{ exposure: Exposure; created: boolean }> {
+/**
+ * Records a worsened file and its audit record in one transaction, once per (served decision, new
+ * verdict): whoever inserts the exposure writes the record, so two runs or two replicas judging
+ * the same file at once announce it once, and a crash leaves both or neither. On PostgreSQL the
+ * commit is synchronous, as for every audit record (appendAudit).
+ */
+export async function addExposure(base: Kysely<Database>, dialect: SqlDialect, e: Exposure, announcement: AuditRecord): Promise<{ exposure: Exposure; auditId: number | null }> {
+  const values = {
+    run_id: e.runId,
+    found_at: iso(e.foundAt, 'exposure.foundAt'),
+    sha256: e.sha256,
+    repo_type: one(REPO_TYPES, e.repoType, 'exposure.repoType'),
+    repo: e.repo,
+    commit: e.commit,
+    path: e.path,
+    client_group: e.group,
+    basis_audit_id: e.basisAuditId,
+    before: one(VERDICTS, e.before, 'exposure.before'),
+    after: one(VERDICTS, e.after, 'exposure.after'),
+    rules: JSON.stringify(e.rules),
+    findings: JSON.stringify(e.findings),
+    scan_id: e.scanId,
+    engine_key: e.engineKey,
+    audit_id: null,
+  };
+  const row = auditRow(announcement);
   const db = tables(base);
-  const made = await db
-    .insertInto('exposures')
-    .values({
-      run_id: e.runId,
-      found_at: iso(e.foundAt, 'exposure.foundAt'),
-      sha256: e.sha256,
-      repo_type: one(REPO_TYPES, e.repoType, 'exposure.repoType'),
-      repo: e.repo,
-      commit: e.commit,
-      path: e.path,
-      client_group: e.group,
-      basis_audit_id: e.basisAuditId,
-      before: one(VERDICTS, e.before, 'exposure.before'),
-      after: one(VERDICTS, e.after, 'exposure.after'),
-      rules: JSON.stringify(e.rules),
-      findings: JSON.stringify(e.findings),
-      scan_id: e.scanId,
-      engine_key: e.engineKey,
-      audit_id: e.auditId,
-    })
-    .onConflict((oc) => oc.columns(['basis_audit_id', 'after']).doNothing())
-    .returning('id')
-    .executeTakeFirst();
-  const row = await db.selectFrom('exposures').selectAll().where('basis_audit_id', '=', e.basisAuditId).where('after', '=', e.after).executeTakeFirstOrThrow();
-  return { exposure: rowToExposure(row), created: made !== undefined };
-}
-
-export async function setExposureAudit(base: Kysely<Database>, id: number, auditId: number): Promise<void> {
-  await tables(base).updateTable('exposures').set({ audit_id: auditId }).where('id', '=', id).execute();
+  const auditId = await db.transaction().execute(async (trx) => {
+    if (dialect === 'postgres') await sql`set local synchronous_commit to on`.execute(trx);
+    const made = await trx
+      .insertInto('exposures')
+      .values(values)
+      .onConflict((oc) => oc.columns(['basis_audit_id', 'after']).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (!made) return null;
+    const a = await trx.insertInto('audit').values(row).returning('id').executeTakeFirstOrThrow();
+    const id = idOf(a.id, 'audit.id');
+    await trx.updateTable('exposures').set({ audit_id: id }).where('id', '=', made.id).execute();
+    return id;
+  });
+  const stored = await db.selectFrom('exposures').selectAll().where('basis_audit_id', '=', e.basisAuditId).where('after', '=', e.after).executeTakeFirstOrThrow();
+  return { exposure: rowToExposure(stored), auditId };
 }
 
 export async function listExposures(base: Kysely<Database>, q: { runId?: string; before?: number; limit?: number } = {}): Promise<Exposure[]> {

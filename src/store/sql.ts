@@ -7,6 +7,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import { SEVERITIES, type Severity } from '../core/findings.js';
 import type { FileReport } from '../scan/report.js';
 import { auditDays, auditTop, ruleLikePattern } from './audit-stats.js';
+import { auditRow } from './audit-row.js';
 import type { AuditTable, Database, FileMetaTable, ScansTable, SqlDialect, TokensTable, WaiversTable } from './db.js';
 import { StoreError, toStoreError } from './errors.js';
 import type { Download, Exposure, ExposureItemNote, ExposureProgress, ExposureRun, PolicyLoad, PolicyText, ServedDecision } from './console-types.js';
@@ -301,28 +302,7 @@ export class SqlStore implements Store {
    */
   appendAudit(rec: AuditRecord): Promise<number> {
     return this.run('appendAudit', async () => {
-      const row = {
-        time: normTime(rec.time, 'audit.time'),
-        request_id: rec.requestId,
-        client: rec.client,
-        client_group: rec.group,
-        method: rec.method,
-        repo_type: oneOf(REPO_TYPES, rec.repoType, 'audit.repoType', 'invalid'),
-        repo: rec.repo,
-        revision: rec.revision,
-        commit: rec.commit,
-        path: rec.path,
-        sha256: rec.sha256,
-        verdict: oneOf(VERDICTS, rec.verdict, 'audit.verdict', 'invalid'),
-        rules: JSON.stringify(rec.rules),
-        findings: JSON.stringify(rec.findings),
-        waivers: JSON.stringify(rec.waivers),
-        upstream_status: rec.upstreamStatus,
-        scan_id: rec.scanId,
-        policy_version: rec.policyVersion,
-        message: rec.message,
-        client_libraries: rec.clientLibraries && Object.keys(rec.clientLibraries).length > 0 ? JSON.stringify(rec.clientLibraries) : null,
-      };
+      const row = auditRow(rec);
       if (this.dialect === 'postgres') {
         return this.db.transaction().execute(async (trx) => {
           await sql`set local synchronous_commit to on`.execute(trx);
@@ -531,12 +511,8 @@ export class SqlStore implements Store {
     return this.run('servedDecisions', () => exposure.servedDecisions(this.db, sha256));
   }
 
-  addExposure(e: Exposure): Promise<{ exposure: Exposure; created: boolean }> {
-    return this.run('addExposure', () => exposure.addExposure(this.db, e));
-  }
-
-  setExposureAudit(id: number, auditId: number): Promise<void> {
-    return this.run('setExposureAudit', () => exposure.setExposureAudit(this.db, id, auditId));
+  addExposure(e: Exposure, announcement: AuditRecord): Promise<{ exposure: Exposure; auditId: number | null }> {
+    return this.run('addExposure', () => exposure.addExposure(this.db, this.dialect, e, announcement));
   }
 
   listExposures(q?: { runId?: string; before?: number; limit?: number }): Promise<Exposure[]> {

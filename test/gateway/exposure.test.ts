@@ -105,7 +105,7 @@ async function oldCache(store: SqlStore, blobs: FsBlobStore): Promise<void> {
   await store.appendAudit(served({ time: at(20), client: 'alice', repo: 'acme/tiny-bert', path: 'model.safetensors', sha256: CLEAN_SHA, scanId: 'old-clean' }));
 }
 
-function job(store: SqlStore, blobs: FsBlobStore, opts: { sink?: { record(r: AuditRecord): Promise<number> }; scans?: string[]; now?: Date; scan?: (p: string, n: string) => Promise<FileReport> } = {}): ExposureJob {
+function job(store: SqlStore, blobs: FsBlobStore, opts: { sink?: { forward(r: AuditRecord, id: number): void }; scans?: string[]; now?: Date; scan?: (p: string, n: string) => Promise<FileReport> } = {}): ExposureJob {
   return new ExposureJob({
     store,
     blobs,
@@ -117,7 +117,7 @@ function job(store: SqlStore, blobs: FsBlobStore, opts: { sink?: { record(r: Aud
       }),
     engineKey: NEW,
     policy: () => defaultPolicy(),
-    audit: opts.sink ?? { record: (r) => store.appendAudit(r) },
+    audit: opts.sink ?? { forward: () => {} },
     log: silent,
     concurrency: 2,
     now: () => opts.now ?? T,
@@ -161,7 +161,7 @@ function suite(b: Backend): void {
         const announced = await exposureRecords(store);
         expect(announced).toHaveLength(1);
         const rec = announced[0]!;
-        expect(rec).toMatchObject({ client: EXPOSURE_CLIENT, verdict: 'block', sha256: EVIL_SHA, repo: 'acme/evil-bert', path: 'pytorch_model.bin', requestId: `exposure-${exposures[0]!.id}` });
+        expect(rec).toMatchObject({ client: EXPOSURE_CLIENT, verdict: 'block', sha256: EVIL_SHA, repo: 'acme/evil-bert', path: 'pytorch_model.bin', requestId: `exposure-${runs[0]!.id}-${bob.id}` });
         expect(rec.message).toBe(`exposure: acme/evil-bert@${C1.slice(0, 12)}/pytorch_model.bin was allow when served and is now block (${exposures[0]!.rules[0]!.reason}); served 2 times, latest to bob, alice`);
         expect(exposures[0]!.auditId).toBe(rec.id);
 
@@ -173,7 +173,7 @@ function suite(b: Backend): void {
         for (let i = 0; i < 100 && (posted.length === 0 || datagrams.length === 0); i++) await new Promise((r) => setTimeout(r, 20));
         const hook = posted.map((l) => JSON.parse(l) as AuditRecord).find((r) => r.method === 'EXPOSURE' && r.sha256 === EVIL_SHA && r.id === rec.id);
         expect(hook?.message).toBe(rec.message);
-        const line = datagrams.find((d) => d.includes(`"requestId":"exposure-${exposures[0]!.id}"`) && d.includes(EVIL_SHA));
+        const line = datagrams.find((d) => d.includes(`"requestId":"${rec.requestId}"`) && d.includes(EVIL_SHA));
         expect(line).toMatch(/^<132>1 /);
 
         // Again: the engine run is done; a new run by hand finds nothing new to announce.
@@ -194,15 +194,15 @@ function suite(b: Backend): void {
     it('resumes a run that a crashed process left half done, without announcing a file twice', async () => {
       const { store, blobs } = await fresh();
       try {
-        // The crashed process: it had claimed the evil file (lease until T + 1 min), recorded the
-        // exposure and its audit record, and died before noting the record on the exposure.
+        // The crashed process had claimed the evil file (lease until T + 1 min) and recorded its
+        // exposure with the audit record, then died before settling the file.
         const runId = runIdFor({ reason: 'engine', previous: [OLD] }, NEW);
         expect(await store.createExposureRun({ id: runId, reason: 'engine', detail: 'x', engineKey: NEW, policyVersion: 'p', createdAt: T.toISOString(), finishedAt: null, total: 0 })).toBe(true);
         await sql`update exposure_items set state = 'running', owner = 'dead', lease_until = ${new Date(T.getTime() + 60_000).toISOString()} where sha256 = ${EVIL_SHA}`.execute(store.db);
         const bob = (await store.queryAudit({ client: 'bob' }))[0]!;
-        const { exposure, created } = await store.addExposure({ runId, foundAt: T.toISOString(), sha256: EVIL_SHA, repoType: 'model', repo: 'acme/evil-bert', commit: C1, path: 'pytorch_model.bin', group: 'default', basisAuditId: bob.id!, before: 'allow', after: 'block', rules: [], findings: [], scanId: null, engineKey: NEW, auditId: null });
-        expect(created).toBe(true);
-        const first = await store.appendAudit({ ...served({ time: T.toISOString(), client: EXPOSURE_CLIENT }), method: 'EXPOSURE', verdict: 'block', requestId: `exposure-${exposure.id}` });
+        const announcement: AuditRecord = { ...served({ time: T.toISOString(), client: EXPOSURE_CLIENT }), method: 'EXPOSURE', verdict: 'block', requestId: 'exposure-by-the-dead-process' };
+        const { auditId: first } = await store.addExposure({ runId, foundAt: T.toISOString(), sha256: EVIL_SHA, repoType: 'model', repo: 'acme/evil-bert', commit: C1, path: 'pytorch_model.bin', group: 'default', basisAuditId: bob.id!, before: 'allow', after: 'block', rules: [], findings: [], scanId: null, engineKey: NEW, auditId: null }, announcement);
+        expect(first).not.toBeNull();
 
         // Before the lease runs out the file stays the dead process's.
         const early = job(store, blobs);
@@ -211,7 +211,8 @@ function suite(b: Backend): void {
         expect((await store.exposureProgress(runId)).running).toBe(1);
         expect((await store.getExposureRun(runId))!.finishedAt).toBeNull();
 
-        const later = job(store, blobs, { now: new Date(T.getTime() + 120_000) });
+        const forwarded: number[] = [];
+        const later = job(store, blobs, { now: new Date(T.getTime() + 120_000), sink: { forward: (_r, id) => forwarded.push(id) } });
         await later.startUp();
         await later.idle();
         expect(await store.exposureProgress(runId)).toEqual({ pending: 0, running: 0, done: 2, skipped: 1, failed: 0 });
@@ -220,6 +221,25 @@ function suite(b: Backend): void {
         expect(exposures).toHaveLength(1);
         expect(exposures[0]!.auditId).toBe(first);
         expect((await exposureRecords(store)).map((r) => r.id)).toEqual([first]);
+        expect(forwarded).toEqual([]);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('announces a file once when replicas work on the same runs at once', async () => {
+      const { store, blobs } = await fresh();
+      try {
+        const forwarded: number[] = [];
+        const sink = { forward: (_r: AuditRecord, id: number) => forwarded.push(id) };
+        const [a, b2] = [job(store, blobs, { sink }), job(store, blobs, { sink })];
+        await Promise.all([a.startUp(), b2.startUp(), a.request({ reason: 'manual', by: 'ops' }), b2.request({ reason: 'manual', by: 'ops' })]);
+        await Promise.all([a.idle(), b2.idle()]);
+        expect(await store.listExposureRuns()).toHaveLength(3);
+        const records = await exposureRecords(store);
+        expect(records).toHaveLength(1);
+        expect((await store.listExposures()).map((e) => e.auditId)).toEqual([records[0]!.id]);
+        expect(forwarded).toEqual([records[0]!.id]);
       } finally {
         await store.close();
       }
@@ -255,7 +275,12 @@ function suite(b: Backend): void {
         await b2.startUp();
         await b2.idle();
         expect(await store.exposureProgress(runId)).toEqual({ pending: 0, running: 0, done: 2, skipped: 1, failed: 0 });
-        expect((await store.listExposures()).map((e) => [e.runId, e.after])).toEqual([[runId, 'block']]);
+        // The new process also starts the engine-change run: whichever run judges the file first
+        // records it, once.
+        const exposures = await store.listExposures();
+        expect(exposures.map((e) => e.after)).toEqual(['block']);
+        expect([runId, runIdFor({ reason: 'engine', previous: [] }, NEW)]).toContain(exposures[0]!.runId);
+        expect(await exposureRecords(store)).toHaveLength(1);
       } finally {
         await store.close();
       }

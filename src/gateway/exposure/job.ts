@@ -2,18 +2,18 @@
  * Exposure: after the scanner or its rules change (a new engine key), or a waiver expires, every
  * cached file is judged again in the background — its blob rescanned from the blob store with the
  * running engine (never downloaded again), then the running policy applied to each decision that
- * served it — and each file whose verdict got worse is recorded, with an audit record (which the
- * audit sink copies to the webhook and syslog) naming it.
+ * served it — and each file whose verdict got worse is recorded, together with an audit record
+ * naming it (one transaction), which the audit sink then copies to the webhook and syslog.
  *
  * Work is shared through the store (store/exposure.ts): items are claimed with a lease, so a
  * crash or restart mid-run resumes where it stopped, replicas split a run between them, and a
- * worsened file is recorded and announced once however often a run is resumed.
+ * worsened file is recorded and announced once however often, or however concurrently, it is judged.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Policy } from '../../policy/types.js';
 import type { FileReport } from '../../scan/report.js';
-import type { Exposure, ExposureReason, ExposureRun, ServedDecision } from '../../store/console-types.js';
+import type { ExposureReason, ExposureRun, ServedDecision } from '../../store/console-types.js';
 import type { AuditRecord, BlobStore, Store, StoredScan } from '../../store/types.js';
 import { replay, verdictRank } from '../replay.js';
 
@@ -35,8 +35,8 @@ export interface ExposureDeps {
   engineKey: string;
   /** The policy in force now (it may be reloaded while a run goes on). */
   policy(): Policy;
-  /** Store first, then webhook and syslog (AuditSink). */
-  audit: { record(rec: AuditRecord): Promise<number> };
+  /** The webhook and syslog copies of a record the store already holds (AuditSink.forward). */
+  audit: { forward(rec: AuditRecord, id: number): void };
   log: ExposureLog;
   /** Files judged at once by this process. */
   concurrency: number;
@@ -211,67 +211,61 @@ export class ExposureJob {
       const r = replay(policy, d, scan.report, { now, waivers });
       if (verdictRank(r.verdict) <= verdictRank(d.verdict)) continue;
       worse++;
-      const { exposure } = await this.deps.store.addExposure({
-        runId,
-        foundAt: now.toISOString(),
-        sha256,
-        repoType: d.repoType,
-        repo: d.repo,
-        commit: d.commit,
-        path: d.path,
-        group: d.group,
-        basisAuditId: d.id,
-        before: d.verdict,
-        after: r.verdict,
-        rules: r.outcomes.map((o) => ({ rule: o.rule, action: o.action, reason: o.reason })),
-        findings: scan.report.findings.slice(0, 20).map((f) => ({ rule: f.rule, severity: f.severity, message: f.message })),
-        scanId: scan.id,
-        engineKey: this.deps.engineKey,
-        auditId: null,
-      });
-      if (exposure.auditId === null) await this.announce(exposure, d, scan, policy.version);
+      const rules = r.outcomes.map((o) => ({ rule: o.rule, action: o.action, reason: o.reason }));
+      const announcement = await this.announcement(runId, d, r.verdict, rules, scan, policy.version);
+      const { auditId } = await this.deps.store.addExposure(
+        {
+          runId,
+          foundAt: now.toISOString(),
+          sha256,
+          repoType: d.repoType,
+          repo: d.repo,
+          commit: d.commit,
+          path: d.path,
+          group: d.group,
+          basisAuditId: d.id,
+          before: d.verdict,
+          after: r.verdict,
+          rules,
+          findings: scan.report.findings.slice(0, 20).map((f) => ({ rule: f.rule, severity: f.severity, message: f.message })),
+          scanId: scan.id,
+          engineKey: this.deps.engineKey,
+          auditId: null,
+        },
+        announcement,
+      );
+      // Only the writer of the exposure (and of its record) copies the record to the SIEM sinks.
+      if (auditId !== null) this.deps.audit.forward(announcement, auditId);
     }
     return { state: 'done', note: `${served.length} served decision${served.length === 1 ? '' : 's'}, ${worse} worse` };
   }
 
-  /**
-   * The audit record of a worsened file, written once: a crash between writing it and noting its
-   * id on the exposure leaves a record that is found again by its request id, not a second one.
-   */
-  private async announce(e: Exposure, d: ServedDecision, scan: StoredScan, policyVersion: string): Promise<void> {
-    const exposureId = e.id!;
-    const requestId = `exposure-${exposureId}`;
-    const after = e.after;
-    const why = e.rules[0]?.reason ?? '';
-    const sha256 = scan.sha256;
-    const existing = (await this.deps.store.queryAudit({ sha256, limit: 200 })).find((r) => r.requestId === requestId);
-    let auditId = existing?.id;
-    if (auditId === undefined) {
-      const { total, downloads } = await this.deps.store.servedDownloads(sha256, 20);
-      const who = [...new Set(downloads.map((x) => x.client))].slice(0, 5);
-      const message = `exposure: ${fileName(d)} was ${d.verdict} when served and is now ${after}${why ? ` (${why})` : ''}; served ${total} time${total === 1 ? '' : 's'}, latest to ${who.join(', ')}`;
-      auditId = await this.deps.audit.record({
-        time: this.now().toISOString(),
-        requestId,
-        client: EXPOSURE_CLIENT,
-        group: d.group,
-        method: EXPOSURE_METHOD,
-        repoType: d.repoType,
-        repo: d.repo,
-        revision: d.revision,
-        commit: d.commit,
-        path: d.path,
-        sha256,
-        verdict: after,
-        rules: e.rules,
-        findings: scan.report.findings.slice(0, 50).map((f) => ({ rule: f.rule, severity: f.severity, message: f.message })),
-        waivers: [],
-        upstreamStatus: null,
-        scanId: scan.id,
-        policyVersion,
-        message: message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 3)}...` : message,
-      });
-    }
-    await this.deps.store.setExposureAudit(exposureId, auditId);
+  /** The audit record announcing a worsened file (written by the store with the exposure itself). */
+  private async announcement(runId: string, d: ServedDecision, after: AuditRecord['verdict'], rules: AuditRecord['rules'], scan: StoredScan, policyVersion: string): Promise<AuditRecord> {
+    const { total, downloads } = await this.deps.store.servedDownloads(scan.sha256, 20);
+    const who = [...new Set(downloads.map((x) => x.client))].slice(0, 5);
+    const why = rules[0]?.reason;
+    const message = `exposure: ${fileName(d)} was ${d.verdict} when served and is now ${after}${why ? ` (${why})` : ''}; served ${total} time${total === 1 ? '' : 's'}, latest to ${who.join(', ')}`;
+    return {
+      time: this.now().toISOString(),
+      requestId: `exposure-${runId}-${d.id}`,
+      client: EXPOSURE_CLIENT,
+      group: d.group,
+      method: EXPOSURE_METHOD,
+      repoType: d.repoType,
+      repo: d.repo,
+      revision: d.revision,
+      commit: d.commit,
+      path: d.path,
+      sha256: scan.sha256,
+      verdict: after,
+      rules,
+      findings: scan.report.findings.slice(0, 50).map((f) => ({ rule: f.rule, severity: f.severity, message: f.message })),
+      waivers: [],
+      upstreamStatus: null,
+      scanId: scan.id,
+      policyVersion,
+      message: message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 3)}...` : message,
+    };
   }
 }
