@@ -35,7 +35,7 @@ export class AuditSink {
 
   /**
    * The best-effort copies (syslog, webhook) of a record the store already holds: for changes
-   * written together with their record in one transaction (the waiver workflow). The refusal
+   * written together with their record in one transaction (the waiver workflow, an exposure). The refusal
    * link's hash stays in the store.
    */
   forward(rec: AuditRecord, id: number): void {

@@ -67,6 +67,13 @@ export const GatewayConfigSchema = z
     /** A config.json larger than this is not fetched for the custom-code fact (which is then unknown). */
     configJsonMaxBytes: z.coerce.number().int().min(1024).default(4 << 20),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /**
+     * A crawl store (postgres://… or a SQLite path) whose study report (`modelgate report`) the
+     * console shows at /console/study. Unset: the console says there is none.
+     */
+    crawlStore: z.string().min(1).optional(),
+    /** Cached files re-evaluated at once by an exposure run (docs/console.md, Exposure). */
+    exposureConcurrency: z.coerce.number().int().min(1).max(16).default(2),
     /** Scanner limits passed to every scan (see README, Limits). */
     limits: z.record(z.string(), z.number().positive()).default({}),
   })
@@ -98,6 +105,8 @@ const ENV_KEYS: Record<string, keyof GatewayConfig> = {
   MODELGATE_DOWNLOAD_TIMEOUT_MS: 'downloadTimeoutMs',
   MODELGATE_UPSTREAM_API_MAX_BYTES: 'upstreamApiMaxBytes',
   MODELGATE_FACTS_TIMEOUT_MS: 'factsTimeoutMs',
+  MODELGATE_CRAWL_STORE: 'crawlStore',
+  MODELGATE_EXPOSURE_CONCURRENCY: 'exposureConcurrency',
 };
 
 export class ConfigError extends Error {}

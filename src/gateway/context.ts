@@ -7,6 +7,7 @@ import type { Metrics } from './metrics.js';
 import type { ScanPool } from './scan-pool.js';
 import type { Upstream } from './upstream.js';
 import type { AuditSink } from './audit-sink.js';
+import type { ExposureJob } from './exposure/job.js';
 
 /** Everything a route needs; built once by createGateway. */
 export interface GatewayContext {
@@ -19,6 +20,8 @@ export interface GatewayContext {
   metrics: Metrics;
   pool: ScanPool;
   audit: AuditSink;
+  /** Background re-evaluation of cached files (exposure/job.ts). */
+  exposure: ExposureJob;
   log: FastifyBaseLogger;
   /** Public base URL (no trailing slash), known once listening. */
   base(): string;

@@ -24,8 +24,10 @@ import { RedisFlight } from './flight-redis.js';
 import { refuse } from './http.js';
 import { Metrics, routeLabel, statusLabel } from './metrics.js';
 import { BadRequest, parseApi, parseResolve } from './paths.js';
-import { loadGatewayPolicy } from './policy-reload.js';
 import { logSafeUrl } from './refusal-link.js';
+import { BUILTIN_POLICY_SOURCE, loadGatewayPolicySource, recordPolicyLoad } from './policy-reload.js';
+import { ExposureJob } from './exposure/job.js';
+import { WaiverWatch } from './exposure/waiver-watch.js';
 import { registerAdmin } from './routes/admin.js';
 import { handleApi } from './routes/api.js';
 import { handleReport } from './routes/reports.js';
@@ -40,6 +42,12 @@ export interface GatewayDeps {
   blobs?: BlobStore;
   policy?: Policy;
   flight?: Flight;
+  /**
+   * Test hooks: the scan pool and its engine key (both or neither), e.g. to stand in for an
+   * older scanner whose verdicts a rules change then re-evaluates.
+   */
+  pool?: ScanPool;
+  engineKey?: string;
 }
 
 export interface Gateway {
@@ -63,6 +71,8 @@ export class ListenError extends Error {
 
 /** How often temporary files left by crashed writers are looked for (besides start-up). */
 const SWEEP_EVERY_MS = 10 * 60_000;
+/** How often ended waivers are looked for (their exposure runs start within this). */
+const WAIVER_CHECK_EVERY_MS = 60_000;
 
 /** Start-up failures of the blob store name the blob store, not the database. */
 export class BlobStoreStartError extends Error {
@@ -101,7 +111,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   // Replicas share the data directory: start-up must not sweep another replica's live download.
   const blobs = deps.blobs ?? (await openBlobStore(config.blobStore, config.dataDir, config.redis ? { sweepMinAgeMs: SHARED_SWEEP_MIN_AGE_MS } : {}).catch(blobStoreError(config)));
   await blobs.sweep().catch(blobStoreError(config));
-  const policy = deps.policy ?? loadGatewayPolicy(config.policy);
+  const loaded = deps.policy ? null : loadGatewayPolicySource(config.policy);
+  const policy = deps.policy ?? loaded!.policy;
+  // The policy history (console): which text each recorded policy version stands for.
+  await recordPolicyLoad(store, { version: policy.version, text: loaded?.text ?? null, source: loaded?.source ?? (deps.policy ? '(supplied by the embedding program)' : BUILTIN_POLICY_SOURCE) }, 'start', 'start-up');
   const metrics = new Metrics();
   const upstream = new Upstream({
     base: config.upstream,
@@ -110,12 +123,23 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     downloadTimeoutMs: config.downloadTimeoutMs,
     apiMaxBytes: config.upstreamApiMaxBytes,
   });
-  const pool = new ScanPool(config.scanWorkers, config.limits);
-  const engineKey = engineKeyOf(ScanPool.engineInfo(config.limits));
+  if ((deps.pool === undefined) !== (deps.engineKey === undefined)) throw new Error('createGateway: deps.pool and deps.engineKey go together');
+  const pool = deps.pool ?? new ScanPool(config.scanWorkers, config.limits);
+  const engineKey = deps.engineKey ?? engineKeyOf(ScanPool.engineInfo(config.limits));
   const redisFlight = !deps.flight && config.redis ? new RedisFlight({ url: config.redis, leaseMs: config.flightLeaseMs }) : null;
   const files = new FileService(store, blobs, upstream, pool, engineKey, metrics, config.branchTtlMs, deps.flight ?? redisFlight ?? new LocalFlight(), config.upstreamAuth === 'pass');
   const gatekeeper = new Gatekeeper(store, files, upstream, policy, { factsTimeoutMs: config.factsTimeoutMs, configJsonMaxBytes: config.configJsonMaxBytes });
   const audit = new AuditSink(store, config.auditWebhook, config.auditSyslog);
+  const exposure = new ExposureJob({
+    store,
+    blobs,
+    scan: (path, name) => pool.scan(path, name),
+    engineKey,
+    policy: () => gatekeeper.policy,
+    audit,
+    log: { info: (o, m) => app.log.info(o, m), warn: (o, m) => app.log.warn(o, m) },
+    concurrency: config.exposureConcurrency,
+  });
   metrics.gauge('modelgate_scans_pending', () => pool.pending);
 
   if (config.adminToken) {
@@ -141,7 +165,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     bodyLimit: 1 << 20,
   });
   let base = '';
-  const ctx: GatewayContext = { config, store, blobs, upstream, files, gatekeeper, metrics, pool, audit, log: app.log, base: () => base };
+  const ctx: GatewayContext = { config, store, blobs, upstream, files, gatekeeper, metrics, pool, audit, exposure, log: app.log, base: () => base };
 
   // paths-info arrives as a form body from the Python client and as JSON from the JS client.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -167,6 +191,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   });
 
   let ready = false;
+  const waiverWatch = new WaiverWatch({ store, request: (t) => exposure.request(t) });
+  let waiverTimer: NodeJS.Timeout | null = null;
   // Downloads orphaned by a crash of this or another process are removed while the gateway runs.
   const sweeper = setInterval(() => {
     blobs.sweep().catch((e: unknown) => app.log.warn({ err: e }, 'sweeping temporary blob files failed'));
@@ -245,13 +271,24 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       void resolveUpstream(upstream.base).then((r) => {
         if (!r.ok) app.log.warn({ upstream: upstream.base.origin, code: r.code }, unresolvedMessage(upstream.base, r));
       });
+      // In the background: resume unfinished exposure runs, and start one if the engine changed.
+      exposure.startUp().catch((e: unknown) => app.log.warn({ err: (e as Error).message }, 'exposure start-up check failed'));
+      // A waiver that expired or was revoked: the files it let through are judged again.
+      const checkWaivers = () => void waiverWatch.check().catch((e: unknown) => app.log.warn({ err: (e as Error).message }, 'waiver expiry check failed'));
+      checkWaivers();
+      waiverTimer = setInterval(checkWaivers, WAIVER_CHECK_EVERY_MS);
+      waiverTimer.unref();
       return base;
     },
     async close() {
       ready = false;
       clearInterval(sweeper);
+      if (waiverTimer) clearInterval(waiverTimer);
       await app.close();
+      // Files being re-evaluated are given back first; closing the pool ends their scans.
+      const exposed = exposure.close();
       await pool.close();
+      await exposed;
       audit.close();
       await redisFlight?.close();
       await upstream.close();

@@ -1,5 +1,6 @@
 /** The store layer's public surface, so callers import from one place. */
 export type * from './types.js';
+export type * from './console-types.js';
 export { StoreError, isStoreError, toStoreError, type StoreErrorKind } from './errors.js';
 export { SqlStore, AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, type SqlStoreDriver } from './sql.js';
 export { openSqliteStore, type SqliteStoreOptions } from './sqlite.js';

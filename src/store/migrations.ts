@@ -9,6 +9,7 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, type SqlDialect } from './db.js';
 import { toStoreError } from './errors.js';
+import { consolePolicyMigrations } from './migrations-console.js';
 
 // Migrations see the schema as it was when they were written, not today's Database type.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- deliberately untyped, see above
@@ -269,6 +270,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
         for (const t of ['fold_cursor', 'inventory_clients', 'inventory_files', 'inventory_repos']) await db.schema.dropTable(t).execute();
       },
     },
+    ...consolePolicyMigrations(dialect),
   };
 }
 

@@ -9,6 +9,9 @@ import type { Database, SqlDialect } from './db.js';
 import { StoreError, toStoreError } from './errors.js';
 import { foldInventory, inventoryCommits, inventoryFiles, listInventory, noteRepoFacts } from './inventory.js';
 import { auditRow, normTime, oneOf, REPO_TYPES, rowToAudit, rowToFileMeta, rowToScan, rowToToken, rowToWaiver, ROLES, SHA256_RE, toNumber, VERDICTS, waiverRow, normTimeOrNull } from './rows.js';
+import type { Download, Exposure, ExposureItemNote, ExposureProgress, ExposureRun, PolicyLoad, PolicyText, ServedDecision } from './console-types.js';
+import * as exposure from './exposure.js';
+import * as policyHistory from './policy-history.js';
 import type {
   AuditQuery,
   AuditRecord,
@@ -365,5 +368,75 @@ export class SqlStore implements Store {
         .executeTakeFirst();
       return r.numUpdatedRows > 0n;
     });
+  }
+
+  // Policy history and exposure runs (console-types.ts): the queries live in their own modules.
+
+  recordPolicyLoad(load: PolicyLoad, text: string | null): Promise<number> {
+    return this.run('recordPolicyLoad', () => policyHistory.recordPolicyLoad(this.db, load, text));
+  }
+
+  listPolicyLoads(q?: { limit?: number; before?: number }): Promise<PolicyLoad[]> {
+    return this.run('listPolicyLoads', () => policyHistory.listPolicyLoads(this.db, q));
+  }
+
+  getPolicyText(key: { sha256: string } | { version: string }): Promise<PolicyText | null> {
+    return this.run('getPolicyText', () => policyHistory.getPolicyText(this.db, key));
+  }
+
+  staleScans(engineKey: string): Promise<{ files: number; engines: string[] }> {
+    return this.run('staleScans', () => exposure.staleScans(this.db, engineKey));
+  }
+
+  createExposureRun(r: ExposureRun): Promise<boolean> {
+    return this.run('createExposureRun', () => exposure.createExposureRun(this.db, r));
+  }
+
+  getExposureRun(id: string): Promise<ExposureRun | null> {
+    return this.run('getExposureRun', () => exposure.getExposureRun(this.db, id));
+  }
+
+  listExposureRuns(limit?: number): Promise<ExposureRun[]> {
+    return this.run('listExposureRuns', () => exposure.listExposureRuns(this.db, limit));
+  }
+
+  claimExposureItem(runId: string, owner: string, now: string, leaseUntil: string): Promise<string | null> {
+    return this.run('claimExposureItem', () => exposure.claimExposureItem(this.db, runId, owner, now, leaseUntil));
+  }
+
+  settleExposureItem(runId: string, sha256: string, state: 'done' | 'skipped' | 'failed', note: string | null, now: string): Promise<void> {
+    return this.run('settleExposureItem', () => exposure.settleExposureItem(this.db, runId, sha256, state, note, now));
+  }
+
+  releaseExposureItems(runId: string, owner: string): Promise<number> {
+    return this.run('releaseExposureItems', () => exposure.releaseExposureItems(this.db, runId, owner));
+  }
+
+  exposureProgress(runId: string): Promise<ExposureProgress> {
+    return this.run('exposureProgress', () => exposure.exposureProgress(this.db, runId));
+  }
+
+  exposureItemNotes(runId: string, limit?: number): Promise<ExposureItemNote[]> {
+    return this.run('exposureItemNotes', () => exposure.exposureItemNotes(this.db, runId, limit));
+  }
+
+  finishExposureRun(runId: string, now: string): Promise<boolean> {
+    return this.run('finishExposureRun', () => exposure.finishExposureRun(this.db, runId, now));
+  }
+
+  servedDecisions(sha256: string): Promise<ServedDecision[]> {
+    return this.run('servedDecisions', () => exposure.servedDecisions(this.db, sha256));
+  }
+
+  addExposure(e: Exposure, announcement: AuditRecord): Promise<{ exposure: Exposure; auditId: number | null }> {
+    return this.run('addExposure', () => exposure.addExposure(this.db, this.dialect, e, announcement));
+  }
+
+  listExposures(q?: { runId?: string; before?: number; limit?: number }): Promise<Exposure[]> {
+    return this.run('listExposures', () => exposure.listExposures(this.db, q));
+  }
+
+  servedDownloads(sha256: string, limit?: number): Promise<{ total: number; downloads: Download[] }> {
+    return this.run('servedDownloads', () => exposure.servedDownloads(this.db, sha256, limit));
   }
 }

@@ -6,6 +6,7 @@
  */
 import type { FileReport } from '../scan/report.js';
 import type { Severity } from '../core/findings.js';
+import type { ExposureStore, PolicyHistoryStore } from './console-types.js';
 
 /** A stored scan of one blob under one engine key (scanner + analyzer + rules versions). */
 export interface StoredScan {
@@ -223,7 +224,8 @@ export interface TokenRecord {
   revokedAt: string | null;
 }
 
-export interface Store {
+/** Policy history and exposure runs: console-types.ts. */
+export interface Store extends PolicyHistoryStore, ExposureStore {
   /** Create or upgrade the schema (idempotent). */
   migrate(): Promise<void>;
   close(): Promise<void>;

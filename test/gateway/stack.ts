@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadGatewayConfig, type GatewayConfig } from '../../src/gateway/config.js';
-import { createGateway, type Gateway } from '../../src/gateway/server.js';
+import { createGateway, type Gateway, type GatewayDeps } from '../../src/gateway/server.js';
 import { startHub, type HubServerOptions } from '../../src/hub/server.js';
 import type { HubServer } from '../../src/hub/server.js';
 import { FIXTURES } from '../helpers/manifest.js';
@@ -29,13 +29,14 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(opts: { policy?: string; hub?: Partial<HubServerOptions>; config?: Partial<Record<keyof GatewayConfig, unknown>> } = {}): Promise<Stack> {
+/** `dataDir`: start on an existing gateway's data (a restart); `deps`: createGateway's test hooks. */
+export async function startStack(opts: { policy?: string; hub?: Partial<HubServerOptions>; config?: Partial<Record<keyof GatewayConfig, unknown>>; dataDir?: string; deps?: GatewayDeps } = {}): Promise<Stack> {
   const repos = mkdtempSync(join(tmpdir(), 'mg-repos-'));
   cpSync(join(FIXTURES, 'repos'), repos, { recursive: true });
   // Same bytes as a clean repo, refused by name through the policy's deny list.
   cpSync(join(repos, 'acme', 'tiny-bert'), join(repos, 'acme', 'denied-bert'), { recursive: true });
   const hub = await startHub({ dir: repos, logger: false, ...(opts.hub ?? {}) });
-  const dataDir = mkdtempSync(join(tmpdir(), 'mg-gw-'));
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'mg-gw-'));
   let policyPath: string | undefined;
   if (opts.policy) {
     policyPath = join(dataDir, 'policy.yaml');
@@ -45,7 +46,7 @@ export async function startStack(opts: { policy?: string; hub?: Partial<HubServe
     env: {},
     flags: { host: '127.0.0.1', port: 0, upstream: hub.url, dataDir, logLevel: 'silent', adminToken: ADMIN, scanWorkers: 1, ...(policyPath ? { policy: policyPath } : {}), ...(opts.config ?? {}) },
   });
-  const gw = await createGateway(cfg);
+  const gw = await createGateway(cfg, opts.deps);
   const base = await gw.listen();
   return {
     hub,

@@ -13,6 +13,16 @@ export function esc(s: string | number | null | undefined): string {
   return visible(String(s)).replace(/[&<>"']/g, (c) => ENTITIES[c] ?? c);
 }
 
+/** Multi-line text (a policy file, a rule's page) for <pre> and <textarea>: line breaks and tabs kept, everything else as esc(). */
+export function escBlock(s: string | null | undefined): string {
+  if (s === null || s === undefined) return '';
+  return s
+    .replace(/\r\n?/g, '\n')
+    .split('\n')
+    .map((line) => line.split('\t').map(esc).join('\t'))
+    .join('\n');
+}
+
 /** A query string built from untrusted values, escaped for an href attribute. */
 export function href(path: string, params: Record<string, string | number | undefined>): string {
   const q = new URLSearchParams();
@@ -21,7 +31,7 @@ export function href(path: string, params: Record<string, string | number | unde
   return esc(s ? `${path}?${s}` : path);
 }
 
-export type NavItem = 'overview' | 'activity' | 'inventory' | 'waivers' | 'file' | 'login' | 'refusal';
+export type NavItem = 'overview' | 'activity' | 'inventory' | 'waivers' | 'file' | 'login' | 'refusal' | 'policy' | 'exposure' | 'study';
 
 export interface Frame {
   title: string;
@@ -37,7 +47,19 @@ const NAV: Array<[NavItem, string, string]> = [
   ['activity', '/console/activity', 'Activity'],
   ['inventory', '/console/inventory', 'Inventory'],
   ['waivers', '/console/waivers', 'Waivers'],
+  ['policy', '/console/policy', 'Policy'],
+  ['exposure', '/console/exposure', 'Exposure'],
+  ['study', '/console/study', 'Study'],
 ];
+
+/**
+ * Without a crawl store the nav says so: the frame cannot know the configuration, so the
+ * console's reply helper rewrites the study link it always renders (studyNavOff).
+ */
+const STUDY_LINK_END = '>Study</a>';
+export function studyNavOff(html: string): string {
+  return html.replace(`href="/console/study"${STUDY_LINK_END}`, 'href="/console/study">Study <span class="nav-note">(no crawl store)</span></a>').replace(`href="/console/study" aria-current="page"${STUDY_LINK_END}`, 'href="/console/study" aria-current="page">Study <span class="nav-note">(no crawl store)</span></a>');
+}
 
 export function page(f: Frame, body: string): string {
   const links = f.who

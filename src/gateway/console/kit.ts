@@ -54,4 +54,14 @@ export interface ConsoleKit {
   secure(req: FastifyRequest): boolean;
   /** The signed-in admin's name and CSRF token for the page frame. */
   frame(w: Who): { who: string; csrf?: string };
+  /** A console page with the console's CSP and headers. */
+  html(reply: FastifyReply, status: number, body: string): FastifyReply;
+  /** The console's security headers on any other answer (the caller may replace the CSP). */
+  secureHeaders(reply: FastifyReply): FastifyReply;
+  forbidden(reply: FastifyReply, why: string): FastifyReply;
+  /**
+   * A write is allowed from a session when it comes from our own origin and echoes the
+   * session's CSRF token; a bearer-token request (a script) carries no ambient credential.
+   */
+  writeAllowed(req: FastifyRequest, w: Who, csrf: string | undefined): boolean;
 }

@@ -13,6 +13,7 @@ import type { AuditRecord } from '../../store/types.js';
 import { hashSecret, requireAdmin } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { CONSOLE_CSS, FAVICON_SVG } from './assets.js';
+import { POLICY_CSS } from './assets-policy.js';
 import { DayCache } from './day-cache.js';
 import { collect, CSV_COLUMNS, csvRow } from './export.js';
 import { parseFilters } from './filters.js';
@@ -20,14 +21,17 @@ import { activityPage } from './pages/activity.js';
 import { filePage, RULE_ID } from './pages/file.js';
 import { loginPage } from './pages/login.js';
 import { lastDays, overviewPage, type HealthRow } from './pages/overview.js';
-import { esc, page } from './html.js';
-import { formFields, html, secureHeaders, text, type ConsoleKit, type Who } from './kit.js';
+import { esc, escBlock, page, studyNavOff } from './html.js';
+import { formFields, html as sendHtml, secureHeaders, text, type ConsoleKit, type Who } from './kit.js';
 import { registerInventory } from './inventory-routes.js';
 import { registerRefusal } from './refusal-routes.js';
 import { cookie, LOGIN_COOKIE, LoginThrottle, parseCookies, randomId, sameSecret, SESSION_COOKIE, Sessions } from './session.js';
 import { registerWaivers } from './waiver-routes.js';
 
 export { CSP } from './kit.js';
+import { registerExposureConsole } from './exposure-routes.js';
+import { registerPolicyConsole } from './policy-routes.js';
+import { registerStudyConsole } from './study-routes.js';
 
 /** What the readiness probe computes, shared with the overview's health table. */
 export interface Health {
@@ -49,6 +53,7 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
   const sessions = new Sessions();
   const dayCache = new DayCache(ctx.store);
   const throttle = new LoginThrottle();
+  const html = (reply: FastifyReply, status: number, body: string) => sendHtml(reply, status, ctx.config.crawlStore ? body : studyNavOff(body));
   const secure = (req: FastifyRequest) => req.protocol === 'https' || ctx.base().startsWith('https:');
 
   /** A bearer admin token, or a live session whose token is still an unrevoked admin. */
@@ -108,12 +113,26 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
     }
     return w;
   };
-  const kit: ConsoleKit = { who, gate, adminWrite, sameOrigin, secure, frame };
+  const kit: ConsoleKit = {
+    who,
+    gate,
+    adminWrite,
+    sameOrigin,
+    secure,
+    frame,
+    html,
+    secureHeaders,
+    forbidden,
+    writeAllowed: (req, w, csrf) => (w.session ? sameOrigin(req) && sameSecret(csrf, w.session.csrf) : true),
+  };
   registerWaivers(app, ctx, kit);
   registerRefusal(app, ctx, kit);
   registerInventory(app, ctx, kit);
+  registerPolicyConsole(app, ctx, kit);
+  registerExposureConsole(app, ctx, kit);
+  registerStudyConsole(app, ctx, kit);
 
-  app.get('/console/assets/console.css', async (_req, reply) => secureHeaders(reply).header('cache-control', 'max-age=300').type('text/css; charset=utf-8').send(CONSOLE_CSS));
+  app.get('/console/assets/console.css', async (_req, reply) => secureHeaders(reply).header('cache-control', 'max-age=300').type('text/css; charset=utf-8').send(CONSOLE_CSS + POLICY_CSS));
 
   app.get('/console/assets/favicon.svg', async (_req, reply) => secureHeaders(reply).header('cache-control', 'max-age=300').type('image/svg+xml').send(FAVICON_SVG));
 
@@ -233,6 +252,6 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
     const id = req.params.id;
     const doc = RULE_ID.test(id) ? await readFile(join(packageRoot(), 'docs', 'rules', `${id}.md`), 'utf8').catch(() => null) : null;
     if (doc === null) return html(reply, 404, page({ title: 'No such rule', nav: 'file', ...fr }, `<h1>No page for rule <code>${esc(id)}</code></h1>`));
-    return html(reply, 200, page({ title: id, nav: 'file', ...fr }, `<h1>Rule <code>${esc(id)}</code></h1><pre class="doc">${esc(doc)}</pre>`));
+    return html(reply, 200, page({ title: id, nav: 'file', ...fr }, `<h1>Rule <code>${esc(id)}</code></h1><pre class="doc">${escBlock(doc)}</pre>`));
   });
 }
