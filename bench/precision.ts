@@ -8,7 +8,7 @@
  * Run: `npm run build && node dist/bench/precision.js`. Prints Markdown; never a test.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { atLeast, scanPath, type FileReport } from '../src/index.js';
 import { defaultPolicy } from '../src/policy/index.js';
@@ -28,10 +28,14 @@ const offenders: string[] = [];
 for (const gen of readdirSync(corpusDir).filter((n) => /^gen_.*\.py$/.test(n)).sort()) {
   const area = gen.slice(4, -3);
   const dir = join(out, area);
-  if (!existsSync(dir)) {
+  // Generated once and kept; a folder left empty or half-written by a failed run is made again.
+  const done = `${dir}.generated`;
+  if (!existsSync(done)) {
+    rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     const said = execFileSync(python, [join(corpusDir, gen), dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     for (const line of said.split('\n')) if (line.startsWith('SKIP')) process.stderr.write(`${gen}: ${line}\n`);
+    writeFileSync(done, '');
   }
   const t0 = performance.now();
   const report = await scanPath([dir], { concurrency: 2 });
