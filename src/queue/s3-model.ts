@@ -33,6 +33,7 @@ import { WHOLE_READ_BYTES } from './remote-scan.js';
 import type { CrawlResults } from './results.js';
 import { CrawlError, crawlKindOf, isRetryable, type RepoJobData, type RepoJobResult } from './types.js';
 import { unverifiedEngineKey, type ContentLocks } from './worker.js';
+import { mapLimit } from './map-limit.js';
 
 export interface S3ModelContext {
   store: SqlStore;
@@ -184,23 +185,6 @@ async function processObject(ctx: S3ModelContext, t: S3Target, repo: string, com
   } finally {
     await release?.();
   }
-}
-
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: { e: unknown } | null = null;
-  const run = async (): Promise<void> => {
-    while (failed === null && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (e) {
-        failed ??= { e };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, run));
-  if (failed !== null) throw (failed as { e: unknown }).e;
 }
 
 /** Crawls one S3 model into the store. Throws CrawlError/StoreError. */

@@ -28,6 +28,7 @@ import { scanRemoteFile } from './remote-scan.js';
 import { CrawlResults } from './results.js';
 import { CrawlError, endpointOrThrow, isRetryable, orThrow, validRepoId, validRevision, validS3Repo, type HubRepoType, type RepoJobData, type RepoJobResult } from './types.js';
 import type { S3Sessions } from './s3-model.js';
+import { mapLimit } from './map-limit.js';
 
 export interface CrawlWorkerOptions {
   redisUrl: string;
@@ -119,23 +120,6 @@ export class ContentLocks {
   async held(content: string): Promise<boolean> {
     return (await this.redis.exists(keys.scanLock(this.engineKey, content))) === 1;
   }
-}
-
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: { e: unknown } | null = null;
-  const run = async (): Promise<void> => {
-    while (failed === null && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (e) {
-        failed ??= { e };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, run));
-  if (failed !== null) throw (failed as { e: unknown }).e;
 }
 
 type FileOutcome = { kind: 'scanned'; bytes: number } | { kind: 'skipped' } | { kind: 'error' };

@@ -58,7 +58,8 @@ export async function scanFileWith(engine: Engine, path: string): Promise<FileRe
   }
 }
 
-export function buildReport(engine: Engine, files: FileReport[], startedAt: Date): ScanReport {
+/** The report's summary of some file reports: counts by severity, the worst, incomplete files, bytes read. */
+export function summarize(files: readonly FileReport[]): ScanReport['summary'] {
   const findings = emptyCounts();
   let maxSeverity: ScanReport['summary']['maxSeverity'] = null;
   let incomplete = 0;
@@ -69,13 +70,17 @@ export function buildReport(engine: Engine, files: FileReport[], startedAt: Date
     if (!f.complete) incomplete++;
     bytesRead += f.bytesRead;
   }
+  return { files: files.length, findings, maxSeverity, incomplete, bytesRead };
+}
+
+export function buildReport(engine: Engine, files: FileReport[], startedAt: Date): ScanReport {
   return {
     schema: REPORT_SCHEMA,
     engine: engine.info,
     startedAt: startedAt.toISOString(),
     durationMs: Date.now() - startedAt.getTime(),
     files,
-    summary: { files: files.length, findings, maxSeverity, incomplete, bytesRead },
+    summary: summarize(files),
   };
 }
 

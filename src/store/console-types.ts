@@ -60,22 +60,10 @@ export interface ExposureItemNote {
 }
 
 /** A decision that served a file (GET, allow or warn): the newest one of each repository path and group. */
-export interface ServedDecision {
-  id: number;
-  time: string;
-  client: string;
-  group: string;
-  repoType: 'model' | 'dataset';
-  repo: string;
-  revision: string;
-  commit: string | null;
-  path: string | null;
-  sha256: string | null;
-  verdict: AuditVerdict;
-  rules: Array<{ rule: string; action: 'block' | 'warn'; reason: string }>;
-  clientLibraries?: Record<string, string> | null;
-  policyVersion: string;
-}
+export type ServedDecision = { id: number } & Pick<
+  AuditRecord,
+  'time' | 'client' | 'group' | 'repoType' | 'repo' | 'revision' | 'commit' | 'path' | 'sha256' | 'verdict' | 'rules' | 'clientLibraries' | 'policyVersion'
+>;
 
 /** A file whose verdict got worse than when it was served. */
 export interface Exposure {

@@ -5,9 +5,9 @@
  * the repository itself as the BOM's subject (licence, custom code), each file's newest
  * decision, and the files it refused without ever scanning them.
  */
-import { SEVERITIES, SEVERITY_RANK, type Severity } from '../../core/findings.js';
 import { renderCycloneDx, type CdxBom, type CdxComponent, type CdxProperty } from '../../report/cyclonedx.js';
 import { REPORT_SCHEMA, type EngineInfo, type FileReport, type ScanReport } from '../../scan/report.js';
+import { summarize } from '../../scan/scan.js';
 import type { InventoryFile, InventoryRepo, StoredScan } from '../../store/types.js';
 
 /** The repository as the BOM's subject: a model, or (CycloneDX 1.5+) `data` for a dataset. */
@@ -27,19 +27,6 @@ function asRepoFile(scan: StoredScan, path: string): FileReport {
   };
 }
 
-function summary(files: readonly FileReport[]): ScanReport['summary'] {
-  const findings = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
-  let maxSeverity: Severity | null = null;
-  let incomplete = 0;
-  let bytesRead = 0;
-  for (const f of files) {
-    for (const x of f.findings) findings[x.severity]++;
-    if (f.maxSeverity && (maxSeverity === null || SEVERITY_RANK[f.maxSeverity] > SEVERITY_RANK[maxSeverity])) maxSeverity = f.maxSeverity;
-    if (!f.complete) incomplete++;
-    bytesRead += f.bytesRead;
-  }
-  return { files: files.length, findings, maxSeverity, incomplete, bytesRead };
-}
 
 export function repositoryBom(engine: EngineInfo, repo: InventoryRepo, files: readonly InventoryFile[], scans: ReadonlyMap<string, StoredScan>, now = new Date()): RepoBom {
   const reports: FileReport[] = [];
@@ -49,7 +36,7 @@ export function repositoryBom(engine: EngineInfo, repo: InventoryRepo, files: re
     if (scan) reports.push(asRepoFile(scan, f.path));
     else unscanned.push(f);
   }
-  const report: ScanReport = { schema: REPORT_SCHEMA, engine, startedAt: now.toISOString(), durationMs: 0, files: reports, summary: summary(reports) };
+  const report: ScanReport = { schema: REPORT_SCHEMA, engine, startedAt: now.toISOString(), durationMs: 0, files: reports, summary: summarize(reports) };
   const bom = renderCycloneDx(report);
 
   const verdicts = new Map(files.map((f) => [`file:${f.path}`, f]));
