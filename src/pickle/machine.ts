@@ -157,7 +157,7 @@ export class PickleMachine {
     let ops = 0;
     try {
       for (;;) {
-        if (r.available < 16 && !r.eof) await r.ensure(16);
+        if (r.available < 16 && !r.eof) await r.ensure(16, true); // between opcodes: nothing points into the buffer
         if (r.available === 0) {
           this.opStart = r.pos;
           this.opName = '';
