@@ -48,6 +48,19 @@ export class FrameReader {
     return this.violation;
   }
 
+  /** Absolute end of the open frame, or -1 (for the scalar fast path, scalars.ts). */
+  get openFrameEnd(): number {
+    return this.frameEnd;
+  }
+
+  /**
+   * The scalar fast path walked whole opcodes inside frames and opened the FRAMEs it met, having
+   * checked that none of them straddles or raises an anomaly: take over its frame state.
+   */
+  adoptFrameEnd(end: number): void {
+    this.frameEnd = end;
+  }
+
   /** An opcode starts at `at`: a frame it has reached the end of is closed. */
   beginOp(at: number): void {
     if (this.frameEnd >= 0 && at >= this.frameEnd) this.frameEnd = -1;

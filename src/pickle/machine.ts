@@ -14,11 +14,13 @@
  */
 import type { Limits } from '../core/limits.js';
 import { OPS, HIGHEST_PROTOCOL, type OpInfo } from './opcodes.js';
-import { CALL_ARGS, evaluateCall } from './calls.js';
+import { evaluateCall } from './calls.js';
 import type { AnomalyRule, BuildAction, MachineBudget, MachineEvents, RunResult } from './events.js';
 import { FrameReader, type FrameMode, type Payload } from './frames.js';
 import type { PickleReader } from './reader.js';
 import { FALSE, NONE, TRUE, argList, sample, str, type Value } from './values.js';
+import { DICT_SAMPLE, TUPLE_KEEP, SET_KEEP, addPairs, appendKeep, appendTo, frozensetOf, pairsKeep, tupleOf } from './containers.js';
+import { RUN_CONSUMERS, isScalar, leSigned, scalarValue, scalarWidth, scanScalarRun, type RunLimits, type ScalarRun } from './scalars.js';
 import { decodeLatin1, decodePyStringRepr, decodeRawUnicodeEscape, decodeUtf8, isDottedIdentifier } from './text.js';
 
 export { CALL_ARGS } from './calls.js';
@@ -26,6 +28,14 @@ export type { AnomalyEvent, AnomalyRule, BuildAction, CallEvent, GlobalEvent, Ma
 
 /** After this many anomalies a run stops: the stream is not a pickle any loader would finish. */
 const MAX_ANOMALIES = 64;
+
+/**
+ * Scratch for the scalar fast path: where the first values of a run are, as many as any container
+ * keeps (a dict's pairs). A run is walked synchronously, so one set serves every machine.
+ */
+const RUN_AT = new Int32Array(2 * DICT_SAMPLE);
+const RUN_CODES = new Uint8Array(RUN_AT.length);
+const RUN: ScalarRun = { end: 0, next: -1, values: 0, ops: 0, frameEnd: -1 };
 
 class Stop extends Error {
   constructor(readonly limited?: string) {
@@ -41,6 +51,9 @@ export class PickleMachine {
   private anomalies = 0;
   private opStart = 0;
   private opName = '';
+  /** The scalar fast path declined a run ending here: the opcodes before it go one by one. */
+  private noRunBefore = 0;
+  private readonly runLimits: RunLimits;
   private readonly f: FrameReader;
   private readonly r: PickleReader;
 
@@ -55,6 +68,7 @@ export class PickleMachine {
   ) {
     this.r = reader;
     this.f = new FrameReader(reader, limits, { anomaly: (rule, message, fatal) => this.anomaly(rule, message, fatal), truncated: () => this.truncated() }, frameMode);
+    this.runLimits = { maxArgumentBytes: limits.maxPickleArgumentBytes, maxStringBytes: limits.maxPickleStringBytes, sourceSize: reader.sourceSize };
   }
 
   /** True when this run saw an argument straddle a frame end (the caller re-reads in file mode). */
@@ -157,7 +171,7 @@ export class PickleMachine {
     let ops = 0;
     try {
       for (;;) {
-        if (r.available < 16 && !r.eof) await r.ensure(16);
+        if (r.available < 16 && !r.eof) await r.ensure(16, true); // between opcodes: nothing points into the buffer
         if (r.available === 0) {
           this.opStart = r.pos;
           this.opName = '';
@@ -166,6 +180,13 @@ export class PickleMachine {
         this.opStart = r.pos;
         this.f.beginOp(this.opStart);
         const code = r.buf[r.p]!;
+        if (isScalar(code) && this.opStart >= this.noRunBefore) {
+          const n = this.scalarRun();
+          if (n > 0) {
+            ops += n;
+            continue;
+          }
+        }
         const op: OpInfo | undefined = OPS[code];
         if (op === undefined) {
           this.opName = '';
@@ -194,6 +215,60 @@ export class PickleMachine {
       }
       throw e;
     }
+  }
+
+  /**
+   * The fast path for opcode-dense pickles (scalars.ts): a run of scalars from the current
+   * opcode, consumed with the MARK-popping opcode that ends it, as the step-by-step path would
+   * (same stack, mark stack, container, frame state and opcode count) but decoding only the
+   * values the container keeps. It declines (returns 0, and leaves the run to step() one opcode
+   * at a time) whenever the step-by-step path would do anything else: raise an anomaly, stop on
+   * a limit or the time budget, read past the buffer, or meet an opcode it does not handle.
+   */
+  private scalarRun(): number {
+    const marks = this.marks;
+    // A run worth the walk fills a MARK: it starts right after it (or where the last walk
+    // stopped at the end of the buffer). Scalars among other values ({str: int}, pairs) go
+    // straight to step().
+    if (marks.length === 0 || (this.stack.length !== marks[marks.length - 1] && this.opStart !== this.noRunBefore)) return 0;
+    const r = this.r;
+    const run = RUN;
+    scanScalarRun(r.buf, r.p, r.base, this.f.openFrameEnd, this.runLimits, RUN_AT, RUN_CODES, run);
+    const stack = this.stack;
+    const next = run.next;
+    if (run.values === 0 || !RUN_CONSUMERS.includes(next)) return this.decline(run.end);
+    if (stack.length + run.values + marks.length > this.limits.maxStackDepth) return this.decline(run.end);
+    const h = marks[marks.length - 1]!;
+    const fenceAfter = marks.length > 1 ? marks[marks.length - 2]! : 0;
+    const count = stack.length - h + run.values;
+    // APPENDS, ADDITEMS, SETITEMS then act on the value under the mark: it must be there.
+    const target = next === 0x74 || next === 0x91 ? null : h > fenceAfter ? stack[h - 1]! : undefined;
+    if (target === undefined || (next === 0x75 && count % 2 === 1)) return this.decline(run.end);
+    // The run loop's budget checks (every 65536th opcode) must all pass on the way.
+    const before = this.budget.ops;
+    const after = before + run.ops + 1;
+    for (let m = (Math.floor(before / 0x10000) + 1) * 0x10000; m <= after; m += 0x10000) {
+      if (m > this.limits.maxPickleOps || this.budget.expired()) return this.decline(run.end);
+    }
+    const keep = target === null ? (next === 0x74 ? TUPLE_KEEP : SET_KEEP) : next === 0x75 ? pairsKeep(target) : appendKeep(target);
+    marks.pop();
+    const items = stack.splice(h);
+    if (items.length > keep) items.length = keep;
+    for (let i = 0; items.length < keep && i < run.values && i < RUN_AT.length; i++) items.push(scalarValue(RUN_CODES[i]!, r.buf, RUN_AT[i]!));
+    if (next === 0x74) this.push(tupleOf(items, count));
+    else if (next === 0x91) this.push(frozensetOf(items, count));
+    else if (next === 0x75) addPairs(target!, items, count);
+    else appendTo(target!, items, count);
+    this.budget.ops = after;
+    r.p = run.end + 1;
+    this.f.adoptFrameEnd(run.frameEnd);
+    return run.ops + 1;
+  }
+
+  /** The opcodes before `end` (buffer index) go one by one through step(). */
+  private decline(end: number): number {
+    this.noRunBefore = this.r.base + end;
+    return 0;
   }
 
   /**
@@ -352,20 +427,17 @@ export class PickleMachine {
       case 0x32: // DUP (load_dup)
         this.push(this.top());
         return false;
-      case 0x4a: { // BININT (load_binint)
-        this.f.needSync(4);
-        const v = this.f.uint(4);
-        this.push({ k: 'int', v: v >= 0x80000000 ? v - 0x100000000 : v });
+      case 0x4a: // BININT (load_binint)
+      case 0x4b: // BININT1 (load_binint1)
+      case 0x4d: // BININT2 (load_binint2)
+      case 0x47: { // BINFLOAT (load_binfloat)
+        const w = scalarWidth(code);
+        this.f.needSync(w);
+        const v = scalarValue(code, r.buf, r.p);
+        r.p += w;
+        this.push(v);
         return false;
       }
-      case 0x4b: // BININT1 (load_binint1)
-        this.f.needSync(1);
-        this.push({ k: 'int', v: this.f.u8() });
-        return false;
-      case 0x4d: // BININT2 (load_binint2)
-        this.f.needSync(2);
-        this.push({ k: 'int', v: this.f.uint(2) });
-        return false;
       case 0x4e: // NONE (load_none)
         this.push(NONE);
         return false;
@@ -375,21 +447,12 @@ export class PickleMachine {
       case 0x89: // NEWFALSE (load_bool)
         this.push(FALSE);
         return false;
-      case 0x47: { // BINFLOAT (load_binfloat)
-        this.f.needSync(8);
-        const dv = new DataView(r.buf.buffer, r.buf.byteOffset + r.p, 8);
-        r.p += 8;
-        this.push({ k: 'float', v: dv.getFloat64(0, false) });
-        return false;
-      }
       case 0x29: // EMPTY_TUPLE (load_counted_tuple)
         this.push({ k: 'tuple', items: [], len: 0 });
         return false;
-      case 0x74: { // TUPLE (load_tuple)
-        const items = this.popMark();
-        this.push({ k: 'tuple', items: sample(items, CALL_ARGS), len: items.length });
+      case 0x74: // TUPLE (load_tuple)
+        this.push(tupleOf(this.popMark()));
         return false;
-      }
       case 0x85: // TUPLE1
       case 0x86: // TUPLE2
       case 0x87: { // TUPLE3 (load_counted_tuple)
@@ -421,11 +484,9 @@ export class PickleMachine {
       case 0x8f: // EMPTY_SET (load_empty_set)
         this.push({ k: 'set', items: [], len: 0, frozen: false });
         return false;
-      case 0x91: { // FROZENSET (load_frozenset)
-        const items = this.popMark();
-        this.push({ k: 'set', items: sample(items), len: items.length, frozen: true });
+      case 0x91: // FROZENSET (load_frozenset)
+        this.push(frozensetOf(this.popMark()));
         return false;
-      }
       case 0x61: { // APPEND (load_append)
         const v = this.pop();
         appendTo(this.top(), [v]);
@@ -593,27 +654,4 @@ export class PickleMachine {
   }
 }
 
-function leSigned(b: Uint8Array): number | bigint {
-  if (b.length === 0) return 0;
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
-  if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-}
 
-function appendTo(target: Value, items: Value[]): void {
-  if (target.k === 'list' || target.k === 'set') {
-    for (const it of items) {
-      if (target.items.length < 8) target.items.push(it);
-    }
-    target.len += items.length;
-  }
-}
-
-function addPairs(target: Value, items: Value[]): void {
-  if (target.k !== 'dict') return;
-  for (let i = 0; i + 1 < items.length; i += 2) {
-    if (target.entries.length < 32) target.entries.push([items[i]!, items[i + 1]!]);
-    target.len++;
-  }
-}

@@ -2,14 +2,23 @@
  * Buffered forward reader over a ByteSource for the pickle machine. The hot path (an opcode and
  * a short argument already in the buffer) is synchronous; the machine awaits `ensure` only near
  * the end of the buffer, so a 10-million-opcode stream costs a few hundred awaits, not millions.
- * Memory is bounded: the buffer holds one chunk plus at most one kept argument.
+ * Memory is bounded: the buffer holds one chunk plus at most one kept argument. Between opcodes
+ * (nothing then points into the buffer) the machine lets the reader refill into the buffer it
+ * left before, so a long stream reuses two buffers instead of leaving one per chunk to the
+ * garbage collector.
  */
 import type { ByteSource } from '../source/types.js';
 
 const CHUNK = 1 << 20;
+/** Size of a reusable buffer: a chunk and the unread bytes carried over between opcodes. */
+const STANDARD = CHUNK + 4096;
 
 export class PickleReader {
   buf: Uint8Array = new Uint8Array(0);
+  /** The allocation `buf` is a view of. */
+  private whole: Uint8Array | null = null;
+  /** The allocation before it, kept for reuse by a refill that allows it. */
+  private spare: Uint8Array | null = null;
   /** Index of the next unread byte in buf. */
   p = 0;
   /** Absolute offset of buf[0] in the source. */
@@ -38,25 +47,42 @@ export class PickleReader {
 
   /**
    * Make at least n bytes available (fewer only at end of data). Keeps unread bytes, drops read
-   * ones, so the buffer never exceeds max(CHUNK, n) + CHUNK.
+   * ones, so the buffer never exceeds max(CHUNK, n) + CHUNK. With `reuse`, the caller holds no
+   * view into this reader's buffers (the machine between opcodes), so the refill may go into the
+   * spare one; otherwise views taken before (a line, a payload) stay valid.
    */
-  async ensure(n: number): Promise<boolean> {
+  async ensure(n: number, reuse = false): Promise<boolean> {
     if (this.available >= n) return true;
     if (this.eof) return false;
     while (this.available < n && !this.eof) {
-      const rest = this.buf.subarray(this.p);
-      const want = Math.max(CHUNK, n - rest.length);
-      const chunk = await this.src.read(this.base + this.buf.length, want);
-      const merged = new Uint8Array(rest.length + chunk.length);
-      merged.set(rest, 0);
-      merged.set(chunk, rest.length);
+      const restLen = this.available;
+      const want = Math.max(CHUNK, n - restLen);
+      const spare = this.spare;
+      let next: Uint8Array;
+      if (reuse && spare !== null && spare.length >= restLen + want) next = spare;
+      else next = new Uint8Array(restLen + want <= STANDARD ? STANDARD : restLen + want);
+      next.set(this.buf.subarray(this.p), 0);
+      const got = await this.fill(this.base + this.buf.length, next.subarray(restLen, restLen + want));
+      // Only standard-size buffers are kept for reuse: a long line's buffer is let go.
+      const prev = this.whole;
+      this.whole = next;
+      if (prev !== null && prev.length === STANDARD) this.spare = prev;
+      else if (next === spare) this.spare = null;
       this.base += this.p;
-      this.buf = merged;
+      this.buf = next.subarray(0, restLen + got);
       this.p = 0;
       // ByteSource contract: a short read happens only at the end of data.
-      if (chunk.length < want) this.eof = true;
+      if (got < want) this.eof = true;
     }
     return this.available >= n;
+  }
+
+  /** Read into `into` from `offset`; the number of bytes read (fewer only at the end of data). */
+  private async fill(offset: number, into: Uint8Array): Promise<number> {
+    if (this.src.readInto) return this.src.readInto(offset, into);
+    const chunk = await this.src.read(offset, into.length);
+    into.set(chunk, 0);
+    return chunk.length;
   }
 
   /** Skip n bytes without keeping them (large strings, joblib array data). */

@@ -32,12 +32,18 @@ export class FileSource implements ByteSource {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     if (offset >= this.size || length <= 0) return new Uint8Array(0);
-    const want = Math.min(length, this.size - offset);
-    const buf = Buffer.allocUnsafe(want);
+    const buf = Buffer.allocUnsafe(Math.min(length, this.size - offset));
+    const got = await this.readInto(offset, buf);
+    return new Uint8Array(buf.buffer, buf.byteOffset, got);
+  }
+
+  async readInto(offset: number, into: Uint8Array): Promise<number> {
+    if (offset >= this.size || into.length === 0) return 0;
+    const want = Math.min(into.length, this.size - offset);
     let got = 0;
     try {
       while (got < want) {
-        const { bytesRead } = await this.fh.read(buf, got, want - got, offset + got);
+        const { bytesRead } = await this.fh.read(into, got, want - got, offset + got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
@@ -45,7 +51,7 @@ export class FileSource implements ByteSource {
       throw new SourceError('io', `read failed at offset ${offset + got}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
     this.fetched += got;
-    return new Uint8Array(buf.buffer, buf.byteOffset, got);
+    return got;
   }
 
   bytesRead(): number {

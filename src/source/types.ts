@@ -18,6 +18,12 @@ export interface ByteSource {
    * Rejects with a SourceError when the bytes cannot be had.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: `read(offset, into.length)` into the caller's buffer, for readers that refill one
+   * buffer again and again (the pickle reader) instead of receiving a new one per read. Returns
+   * the bytes read, fewer only at the end of data. Same errors as `read`.
+   */
+  readInto?(offset: number, into: Uint8Array): Promise<number>;
   /** Bytes actually fetched from the underlying medium so far (for reports and benchmarks). */
   bytesRead(): number;
   /**

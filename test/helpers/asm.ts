@@ -65,6 +65,28 @@ export const op = {
   LONG_BINPUT: (i: number) => [0x72, ...le(i, 4)],
   LONG_BINGET: (i: number) => [0x6a, ...le(i, 4)],
   EXT1: (c: number) => [0x82, c],
+  BININT2: (n: number) => [0x4d, ...le(n, 2)],
+  BINFLOAT: (x: number) => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setFloat64(0, x, false);
+    return [0x47, ...b];
+  },
+  /** Two's complement, little-endian, shortest form (as pickle's encode_long). */
+  LONG1: (v: bigint) => {
+    const b: number[] = [];
+    for (let x = v; ; ) {
+      b.push(Number(x & 0xffn));
+      x >>= 8n;
+      if ((x === 0n && !(b[b.length - 1]! & 0x80)) || (x === -1n && b[b.length - 1]! & 0x80)) break;
+    }
+    return [0x8a, b.length, ...b];
+  },
+  NEWTRUE: [0x88],
+  NEWFALSE: [0x89],
+  SETITEMS: 'u',
+  EMPTY_SET: [0x8f],
+  ADDITEMS: [0x90],
+  FROZENSET: [0x91],
 };
 
 /** `module.name` pushed as a protocol-4 STACK_GLOBAL. */

@@ -14,10 +14,10 @@ export interface Trace {
 }
 
 /** Run the machine over bytes, pickle after pickle, collecting every event. */
-export async function trace(bytes: Uint8Array, limits: Partial<Limits> = {}, maxPickles = 1): Promise<Trace> {
+export async function trace(bytes: Uint8Array, limits: Partial<Limits> = {}, maxPickles = 1, expired: () => boolean = () => false): Promise<Trace> {
   const t: Trace = { globals: [], calls: [], anomalies: [], runs: [], chains: [] };
   const reader = new PickleReader(new BufferSource('t', bytes), 0);
-  const budget = { ops: 0, expired: () => false };
+  const budget = { ops: 0, expired };
   for (let i = 0; i < maxPickles; i++) {
     const m = new PickleMachine(reader, { ...DEFAULT_LIMITS, ...limits }, {
       global: (e) => t.globals.push(e),
