@@ -28,6 +28,7 @@ export interface ScanFlags {
   token?: string;
   allowRedirect: string[];
   maxDownload?: number;
+  allowNoModels: boolean;
   region?: string;
   profile?: string;
 }
@@ -63,7 +64,7 @@ Exit codes:
   1  a finding at or above --fail-on
   2  usage or internal error (one line on stderr)
   3  no model file found: nothing left to scan after --include/--exclude, or only text,
-     empty files and data of no recognised format
+     empty files and data of no recognised format (0 with --allow-no-models)
 `;
 
 export function registerScan(program: Command): void {
@@ -78,6 +79,7 @@ export function registerScan(program: Command): void {
     .option('--include <glob>', 'scan only files matching this glob (repeatable)', repeat, [] as string[])
     .option('--exclude <glob>', 'do not scan files matching this glob; wins over --include (repeatable)', repeat, [] as string[])
     .option('--accept <file>', 'accepted-findings file (default: ./.modelgate-accept.yaml when present)')
+    .option('--allow-no-models', 'exit 0 instead of 3 when no model file is found (the line on stderr stays): hooks and jobs given files by name', false)
     .option('--list-imports', 'list every global the pickles import, innocuous ones included', false)
     .option('--no-progress', 'no progress bar on stderr')
     .option('--max-depth <n>', 'maximum container nesting', positiveInt('--max-depth'))

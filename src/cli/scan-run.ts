@@ -175,7 +175,8 @@ export async function runScan(args: string[], flags: ScanFlags): Promise<number>
     }
   }
 
-  const code = failed(report, flags.failOn) ? 1 : noModelFound(report) ? EXIT_NO_MODEL : 0;
+  const noModel = noModelFound(report);
+  const code = failed(report, flags.failOn) ? 1 : noModel && !flags.allowNoModels ? EXIT_NO_MODEL : 0;
   const defaultMin: Severity = flags.format === 'sarif' || flags.format === 'markdown' ? 'low' : 'info';
   if (flags.format !== 'console') report = withMinSeverity(report, flags.minSeverity ?? defaultMin, flags.failOn);
 
@@ -193,7 +194,7 @@ export async function runScan(args: string[], flags: ScanFlags): Promise<number>
   }
   if (toFile) await writeOutput(flags.output!, text);
   else process.stdout.write(text);
-  if (code === EXIT_NO_MODEL) process.stderr.write(`modelgate: ${noModelMessage(report, select !== undefined)}\n`);
+  if (noModel && code !== 1) process.stderr.write(`modelgate: ${noModelMessage(report, select !== undefined)}\n`);
   return code;
 }
 

@@ -93,6 +93,13 @@ describe('no model file found (exit 3)', () => {
     const low = await cli(['scan', '--fail-on', 'low', dir]);
     expect([low.code, low.stderr]).toEqual([1, '']);
   });
+
+  it('--allow-no-models exits 0 instead, and still says so on stderr', async () => {
+    const text = mkdtempSync(join(tmpdir(), 'mg-text-'));
+    writeFileSync(join(text, 'notes.txt'), 'hello\n');
+    const r = await cli(['scan', '--allow-no-models', text]);
+    expect([r.code, r.stderr]).toEqual([0, 'modelgate: no model file found: 1 file scanned, only text, empty files or data of no recognised format\n']);
+  });
 });
 
 describe('accepted findings', () => {
