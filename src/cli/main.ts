@@ -19,7 +19,7 @@ import { registerServe, ServeUsageError } from './serve.js';
 import { registerPolicy } from './policy.js';
 import { registerHubCommand } from '../hub/cli.js';
 import { isRemoteSpec } from '../remote/target.js';
-import { mergeReports, renderRemoteSummary, scanRemote } from '../remote/scan.js';
+import { mergeReports, renderRemoteSummary } from '../remote/summary.js';
 import { registerCrawl } from './crawl.js';
 import { registerWorker } from './worker.js';
 import { registerReport } from './report.js';
@@ -79,6 +79,7 @@ async function runScan(args: string[], flags: ScanFlags): Promise<number> {
   };
   let report: ScanReport | null = paths.length ? await scanPath(paths, common) : null;
   if (remote.length) {
+    const { scanRemote } = await import('../remote/scan.js'); // the HTTP client only when needed
     const r = await scanRemote(remote, {
       ...common,
       ...(flags.endpoint !== undefined ? { endpoint: flags.endpoint } : {}),
