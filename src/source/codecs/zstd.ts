@@ -9,7 +9,6 @@
  *    through our checks as well.
  * Dictionaries (dictionary id ≠ 0) are 'unsupported'. Content checksums are not verified.
  */
-import { Decompress } from 'fzstd';
 import { SourceError } from '../types.js';
 import { BufferedInput, corrupt, type DecoderStream } from './input.js';
 
@@ -24,6 +23,8 @@ function le(b: Uint8Array, at: number, n: number): number {
 }
 
 export async function* zstd(input: BufferedInput): DecoderStream {
+  // Loaded when a zstd stream is met, not at start-up.
+  const { Decompress } = await import('fzstd');
   let frames = 0;
   for (;;) {
     if ((await input.ensure(4)) === 0 && frames > 0) return;
