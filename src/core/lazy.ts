@@ -7,8 +7,20 @@
 import { createRequire } from 'node:module';
 
 const load = createRequire(import.meta.url);
+const loaders = new Map<string, () => unknown>();
 
 export function lazyModule<T>(name: string): () => T {
   let mod: T | undefined;
-  return () => (mod ??= load(name) as T);
+  const get = () => (mod ??= load(name) as T);
+  loaders.set(name, get);
+  return get;
+}
+
+/**
+ * Loads every lazy package declared so far (by the modules imported until now) and returns their
+ * names: a long-lived process (the gateway's scan workers) pays for them before its first request.
+ */
+export function loadLazyModules(): string[] {
+  for (const get of loaders.values()) get();
+  return [...loaders.keys()].sort();
 }
