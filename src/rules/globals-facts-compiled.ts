@@ -110,8 +110,25 @@ function lookup(t: string, key: string): string | undefined {
   return undefined;
 }
 
+/** Answers remembered per path: a classification asks about every prefix of every suffix. */
+const MEMO_LIMIT = 100_000;
+
+function memo(table: string): (path: string) => string | undefined {
+  const seen = new Map<string, string | undefined>();
+  return (path) => {
+    if (seen.has(path)) return seen.get(path);
+    // Bounded: a hostile pickle naming endless distinct paths only restarts the memo.
+    if (seen.size >= MEMO_LIMIT) seen.clear();
+    const v = lookup(table, path);
+    seen.set(path, v);
+    return v;
+  };
+}
+
 /** GlobalFacts answering from the compiled form. */
 export function compiledFacts(c: CompiledFacts): GlobalFacts {
+  const rewrite = memo(c.rewrites);
+  const kind = memo(c.kinds);
   return {
     generated: c.generated,
     reaches: c.reaches,
@@ -119,9 +136,9 @@ export function compiledFacts(c: CompiledFacts): GlobalFacts {
     reexportCount: c.reexportCount,
     maxDepth: c.maxDepth,
     rewrite: (path) => {
-      const v = lookup(c.rewrites, path);
+      const v = rewrite(path);
       return v !== undefined && v.startsWith(ALIAS) ? v.slice(1) : v;
     },
-    kind: (path) => (lookup(c.rewrites, path)?.startsWith(ALIAS) ? 'module' : (lookup(c.kinds, path) as GlobalKind | undefined)),
+    kind: (path) => (rewrite(path)?.startsWith(ALIAS) ? 'module' : (kind(path) as GlobalKind | undefined)),
   };
 }
