@@ -9,6 +9,7 @@
  *    through our checks as well.
  * Dictionaries (dictionary id ≠ 0) are 'unsupported'. Content checksums are not verified.
  */
+import { lazyModule } from '../../core/lazy.js';
 import { SourceError } from '../types.js';
 import { BufferedInput, corrupt, type DecoderStream } from './input.js';
 
@@ -22,9 +23,11 @@ function le(b: Uint8Array, at: number, n: number): number {
   return v;
 }
 
+/** Loaded when a zstd stream is met, not at start-up (src/core/lazy.ts). */
+const fzstd = lazyModule<typeof import('fzstd')>('fzstd');
+
 export async function* zstd(input: BufferedInput): DecoderStream {
-  // Loaded when a zstd stream is met, not at start-up.
-  const { Decompress } = await import('fzstd');
+  const { Decompress } = fzstd();
   let frames = 0;
   for (;;) {
     if ((await input.ensure(4)) === 0 && frames > 0) return;
