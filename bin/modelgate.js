@@ -23,7 +23,7 @@ if (built >= 0 && built >= mtime(join(dist, 'src', 'cli', 'main.js'))) {
   // Compiled with V8's code cache when one was recorded for this very bundle (written after it).
   const cacheFile = `${bundle}.cache`;
   const cachedData = mtime(cacheFile) >= built ? readFileSync(cacheFile) : undefined;
-  const script = new Script(Module.wrap(readFileSync(bundle, 'utf8')), { filename: bundle, ...(cachedData ? { cachedData } : {}) });
+  const script = new Script(Module.wrap(readFileSync(bundle, 'latin1')), { filename: bundle, ...(cachedData ? { cachedData } : {}) });
   const mod = { exports: {} };
   script.runInThisContext().call(mod.exports, mod.exports, createRequire(bundle), mod, bundle, dirname(bundle));
   main = mod.exports.main;
