@@ -22,7 +22,7 @@ import { compileCatalogues } from '../dist/src/rules/compile.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const written = compileCatalogues(root);
-process.stdout.write(`build-dist: ${written.length} catalogues compiled to dist/rules\n`);
+process.stdout.write(`build-dist: ${written.length} files compiled to dist/rules\n`);
 
 let esbuild;
 try {

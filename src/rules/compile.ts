@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { packageRoot } from '../core/package.js';
 import { COMPILED_DIR, parseCatalogueText, sha256Hex, type CompiledCatalogue } from './catalogue-data.js';
-import { compileFacts } from './globals-facts-compiled.js';
+import { compileFacts, FACTS_TABLES } from './globals-facts-compiled.js';
 import { loadGlobalCatalogue } from './globals.js';
 
 /** The JSON data file compiled to an index rather than parsed at run time. */
@@ -33,9 +33,11 @@ export function compileCatalogue(file: string, root = packageRoot()): CompiledCa
   return { source: file, sha256: sha256Hex(text), data };
 }
 
-export function compileFactsFile(root = packageRoot()): CompiledCatalogue {
+/** The facts' compiled header (data) and the tables text it points into. */
+export function compileFactsFile(root = packageRoot()): { catalogue: CompiledCatalogue; tables: string } {
   const text = readFileSync(join(root, 'rules', FACTS_FILE), 'utf8');
-  return { source: FACTS_FILE, sha256: sha256Hex(text), data: compileFacts(text, `rules/${FACTS_FILE}`) };
+  const { header, tables } = compileFacts(text, `rules/${FACTS_FILE}`);
+  return { catalogue: { source: FACTS_FILE, sha256: sha256Hex(text), data: header }, tables };
 }
 
 /** JSON with every non-ASCII character escaped, so that readers may decode it as one-byte text. */
@@ -47,7 +49,14 @@ export function asciiJson(value: unknown): string {
 export function compileCatalogues(root = packageRoot(), outDir = join(root, COMPILED_DIR)): string[] {
   mkdirSync(outDir, { recursive: true });
   const written: string[] = [];
-  const compiled = [...yamlCatalogues(root).map((f) => compileCatalogue(f, root)), compileFactsFile(root)];
+  const facts = compileFactsFile(root);
+  // The tables first: the header that points into them is written after, so a header never
+  // describes tables older than itself (the reader also checks their length).
+  const tablesPath = join(outDir, FACTS_TABLES);
+  writeFileSync(`${tablesPath}.tmp`, facts.tables, 'latin1');
+  renameSync(`${tablesPath}.tmp`, tablesPath);
+  written.push(tablesPath);
+  const compiled = [...yamlCatalogues(root).map((f) => compileCatalogue(f, root)), facts.catalogue];
   for (const c of compiled) {
     const out = join(outDir, `${c.source}.json`);
     // Renamed into place: a scan starting meanwhile reads the old file or the new, never half.

@@ -1,17 +1,26 @@
 /**
  * rules/globals-facts.json in a form that loads in a few milliseconds, written by the build
- * (src/rules/compile.ts) to dist/rules/globals-facts.json.json. Parsing the 1.3 MB JSON and
- * building its maps was the largest cost of a small pickle scan after start-up (about 50 ms of
- * CPU, most of it allocating ~40,000 strings). The compiled form keeps the small parts as JSON
- * (provenance, counts, the reaches facts) and the two lookup tables as one sorted string each,
- * searched by bisection without being split or indexed: `|path target|path target|...|`.
+ * (src/rules/compile.ts): dist/rules/globals-facts.json.json holds the small parts as JSON
+ * (provenance, counts, the reaches facts) and where each piece of the lookup tables lies in
+ * dist/rules/globals-facts.tables. Parsing the 1.3 MB JSON and building its maps was the largest
+ * cost of a small pickle scan after start-up (about 50 ms of CPU, most of it allocating ~40,000
+ * strings). The tables are split into buckets by the first segment of the path (a lookup reads
+ * only its bucket, ~15 KB, from the file), each a sorted string searched by bisection without
+ * being split or indexed: `|path target|path target|...|`.
  *
  * It answers exactly as parseGlobalFacts does: the tables are built from the same precedence
  * rules (a module alias before a re-export; `module` for a module alias, else the first kind
  * listing the name), and only with keys a lookup can reach (a name is split at its last dot).
  * test/rules/compiled-catalogues.test.ts checks every key, and misses, against the parsed JSON.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { checkFactNames, parseGlobalFacts, type FactsProvenance, type GlobalFacts, type GlobalKind, type ReachFact } from './globals-facts.js';
+
+/** The tables text beside the compiled header, in dist/rules. */
+export const FACTS_TABLES = 'globals-facts.tables';
+
+/** Where one bucket's table lies in the tables text: [offset, length]. */
+export type Slice = [number, number];
 
 export interface CompiledFacts {
   generated: FactsProvenance;
@@ -19,10 +28,27 @@ export interface CompiledFacts {
   moduleAliasCount: number;
   reexportCount: number;
   maxDepth: number;
-  /** `|path target|...|` sorted by path: module aliases (target marked `=`), and re-exports no alias shadows. */
-  rewrites: string;
-  /** `|path kind|...|` sorted by path, module aliases left out (the rewrites table has them). */
-  kinds: string;
+  buckets: number;
+  /** Per bucket, `|path target|...|` sorted by path: module aliases (target marked `=`), and re-exports no alias shadows. */
+  rewrites: Slice[];
+  /** Per bucket, `|path kind|...|` sorted by path, module aliases left out (the rewrites table has them). */
+  kinds: Slice[];
+  /** Length of the tables text, checked before it is read. */
+  tablesLength: number;
+}
+
+const BUCKETS = 64;
+
+/** The bucket of a path: FNV-1a of its first segment, so a module's names share one bucket. */
+export function bucketOf(path: string, buckets: number): number {
+  const dot = path.indexOf('.');
+  const end = dot < 0 ? path.length : dot;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < end; i++) {
+    h ^= path.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % buckets;
 }
 
 const SEP = '|';
@@ -39,13 +65,24 @@ function join(mod: string, name: string): string {
   return mod === '' ? name : `${mod}.${name}`;
 }
 
-function table(entries: Map<string, string>): string {
-  const keys = [...entries.keys()].sort();
-  return SEP + keys.map((k) => `${k} ${entries.get(k)!}${SEP}`).join('');
+/** The bucketed tables of `entries`, appended to `out`; returns each bucket's slice. */
+function tables(entries: Map<string, string>, out: string[], at: { offset: number }): Slice[] {
+  const byBucket: string[][] = Array.from({ length: BUCKETS }, () => []);
+  for (const k of entries.keys()) byBucket[bucketOf(k, BUCKETS)]!.push(k);
+  return byBucket.map((keys): Slice => {
+    const t = SEP + keys.sort().map((k) => `${k} ${entries.get(k)!}${SEP}`).join('');
+    out.push(t);
+    const slice: Slice = [at.offset, t.length];
+    at.offset += t.length;
+    return slice;
+  });
 }
 
-/** The compiled form of the facts text; throws as parseGlobalFacts does, or on a name that is not dotted. */
-export function compileFacts(text: string, file = 'globals-facts.json'): CompiledFacts {
+/**
+ * The compiled form of the facts text: the header and the tables text (ASCII). Throws as
+ * parseGlobalFacts does, or on a name that is not dotted.
+ */
+export function compileFacts(text: string, file = 'globals-facts.json'): { header: CompiledFacts; tables: string } {
   const facts = parseGlobalFacts(text, file);
   // The separators (space, |) can never occur in a dotted name; checked, since the tables rely on it.
   const badNames = checkFactNames(text);
@@ -77,15 +114,21 @@ export function compileFacts(text: string, file = 'globals-facts.json'): Compile
       }
     }
   }
-  return {
+  const out: string[] = [];
+  const at = { offset: 0 };
+  const header: CompiledFacts = {
     generated: facts.generated,
     reaches: [...facts.reaches],
     moduleAliasCount: facts.moduleAliasCount,
     reexportCount: facts.reexportCount,
     maxDepth: facts.maxDepth,
-    rewrites: table(rewrites),
-    kinds: table(kinds),
+    buckets: BUCKETS,
+    rewrites: tables(rewrites, out, at),
+    kinds: tables(kinds, out, at),
+    tablesLength: 0,
   };
+  header.tablesLength = at.offset;
+  return { header, tables: out.join('') };
 }
 
 /**
@@ -113,22 +156,24 @@ function lookup(t: string, key: string): string | undefined {
 /** Answers remembered per path: a classification asks about every prefix of every suffix. */
 const MEMO_LIMIT = 100_000;
 
-function memo(table: string): (path: string) => string | undefined {
+function memo(slices: Slice[], buckets: number, read: (slice: Slice) => string): (path: string) => string | undefined {
   const seen = new Map<string, string | undefined>();
+  const loaded: Array<string | undefined> = [];
   return (path) => {
     if (seen.has(path)) return seen.get(path);
     // Bounded: a hostile pickle naming endless distinct paths only restarts the memo.
     if (seen.size >= MEMO_LIMIT) seen.clear();
-    const v = lookup(table, path);
+    const b = bucketOf(path, buckets);
+    const v = lookup((loaded[b] ??= read(slices[b]!)), path);
     seen.set(path, v);
     return v;
   };
 }
 
-/** GlobalFacts answering from the compiled form. */
-export function compiledFacts(c: CompiledFacts): GlobalFacts {
-  const rewrite = memo(c.rewrites);
-  const kind = memo(c.kinds);
+/** GlobalFacts answering from the compiled form; `read` returns a slice of the tables text. */
+export function compiledFacts(c: CompiledFacts, read: (slice: Slice) => string): GlobalFacts {
+  const rewrite = memo(c.rewrites, c.buckets, read);
+  const kind = memo(c.kinds, c.buckets, read);
   return {
     generated: c.generated,
     reaches: c.reaches,
@@ -140,5 +185,33 @@ export function compiledFacts(c: CompiledFacts): GlobalFacts {
       return v !== undefined && v.startsWith(ALIAS) ? v.slice(1) : v;
     },
     kind: (path) => (rewrite(path)?.startsWith(ALIAS) ? 'module' : (kind(path) as GlobalKind | undefined)),
+  };
+}
+
+/**
+ * Reads slices of the tables file (ASCII, written by the build) on demand; null when it is missing
+ * or not the length its header records (then the facts JSON is parsed instead). The file stays
+ * open for the life of the process, as the catalogue does.
+ */
+export function tablesReader(path: string, length: number): ((slice: Slice) => string) | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  if (fstatSync(fd).size !== length) {
+    closeSync(fd);
+    return null;
+  }
+  return ([offset, len]) => {
+    const buf = Buffer.allocUnsafe(len);
+    let got = 0;
+    while (got < len) {
+      const n = readSync(fd, buf, got, len - got, offset + got);
+      if (n === 0) throw new Error(`${path}: ends before offset ${offset + len}`);
+      got += n;
+    }
+    return buf.toString('latin1');
   };
 }

@@ -26,8 +26,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { packageRoot } from '../core/package.js';
-import { compiledDocument, parseCatalogueText } from './catalogue-data.js';
-import { compiledFacts, type CompiledFacts } from './globals-facts-compiled.js';
+import { COMPILED_DIR, compiledDocument, parseCatalogueText } from './catalogue-data.js';
+import { compiledFacts, FACTS_TABLES, tablesReader, type CompiledFacts } from './globals-facts-compiled.js';
 import type { Severity } from '../core/findings.js';
 import { noFacts, parseGlobalFacts, reachRules, type GlobalFacts, type GlobalKind } from './globals-facts.js';
 
@@ -823,7 +823,9 @@ export function loadGlobalCatalogue(
     const shipped = resolve(fp) === defaultFactsPath();
     facts = () => {
       const compiled = shipped ? compiledDocument('globals-facts.json', factsBytes) : null;
-      return compiled ? compiledFacts(compiled.data as CompiledFacts) : parseGlobalFacts(factsBytes.toString('utf8'), factsFile);
+      const header = compiled?.data as CompiledFacts | undefined;
+      const read = header ? tablesReader(join(packageRoot(), COMPILED_DIR, FACTS_TABLES), header.tablesLength) : null;
+      return header && read ? compiledFacts(header, read) : parseGlobalFacts(factsBytes.toString('utf8'), factsFile);
     };
     // the version goes into cache keys: new facts must invalidate cached verdicts
     hash.update('\0facts\0').update(factsBytes);

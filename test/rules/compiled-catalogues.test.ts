@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/core/package.js';
 import { COMPILED_DIR, compiledDocument, parseCatalogueText, readCatalogue } from '../../src/rules/catalogue-data.js';
 import { asciiJson, compileCatalogue, compileFactsFile, FACTS_FILE, yamlCatalogues } from '../../src/rules/compile.js';
-import { compiledFacts, type CompiledFacts } from '../../src/rules/globals-facts-compiled.js';
+import { compiledFacts, tablesReader, type CompiledFacts } from '../../src/rules/globals-facts-compiled.js';
 import { parseGlobalFacts } from '../../src/rules/globals-facts.js';
 import { defaultFactsPath, defaultGlobalCatalogue, defaultGlobalsPath, loadGlobalCatalogue } from '../../src/rules/globals.js';
 import { onnxDomainCatalogue, onnxDomainCatalogueVersion } from '../../src/rules/onnx-domains.js';
@@ -108,17 +108,29 @@ describe('loaders read the compiled form only while it is current', () => {
 describe('the compiled facts answer exactly as the parsed facts', () => {
   const text = readFileSync(defaultFactsPath(), 'utf8');
   const parsed = parseGlobalFacts(text);
-  const file = compileFactsFile();
-  const compiled = compiledFacts(roundTrip(file.data) as CompiledFacts);
+  const { catalogue: file, tables } = compileFactsFile();
+  // Read back as the runtime reads it: ASCII text, sliced where the header says.
+  const compiled = compiledFacts(roundTrip(file.data) as CompiledFacts, ([offset, length]) => tables.slice(offset, offset + length));
   const doc = JSON.parse(text) as { moduleAliases: Record<string, string[]>; reexports: Record<string, Record<string, string>>; kinds: Record<string, Record<string, string[]>> };
   const paths = new Set<string>();
   for (const ps of Object.values(doc.moduleAliases)) for (const p of ps) paths.add(p);
   for (const [m, names] of Object.entries(doc.reexports)) for (const n of Object.keys(names)) paths.add(`${m}.${n}`);
   for (const groups of Object.values(doc.kinds)) for (const [m, names] of Object.entries(groups)) for (const n of names) paths.add(m === '' ? n : `${m}.${n}`);
 
-  it('records the sha256 of the facts file', () => {
+  it('records the sha256 of the facts file, and the length of its ASCII tables', () => {
     expect(file.source).toBe(FACTS_FILE);
     expect(file.sha256).toBe(sha(text));
+    expect(/[^\x00-\x7f]/.test(tables)).toBe(false);
+    expect((file.data as CompiledFacts).tablesLength).toBe(tables.length);
+  });
+
+  it('reads the tables file only when it has the recorded length', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mg-tables-'));
+    const path = join(dir, 'globals-facts.tables');
+    writeFileSync(path, '|a b||c d|');
+    expect(tablesReader(path, 11)).toBeNull();
+    expect(tablesReader(join(dir, 'missing'), 10)).toBeNull();
+    expect(tablesReader(path, 10)!([5, 5])).toBe('|c d|');
   });
 
   it('has the same provenance, counts, depth and reaches facts', () => {
