@@ -4,8 +4,9 @@
  *  1. compiles rules/*.yaml to dist/rules/<file>.json (src/rules/compile.ts), so a scan loads the
  *     catalogues without a YAML parser; a catalogue that fails to parse fails the build here;
  *  2. bundles the command line from tsc's output into one CommonJS file, dist/cli/main.cjs, with
- *     esbuild. Packages stay external (required from node_modules, only when used); what a command
- *     loads in its action (`import()`) is bundled but evaluated only when that action runs.
+ *     esbuild. Packages stay external (required from node_modules, only when used) but commander
+ *     and picocolors; what a command loads in its action (`import()`) is bundled but evaluated
+ *     only when that action runs.
  *     Loading ~140 modules one by one was most of the CPU a one-file scan cost (bench/RESULTS.md);
  *  3. records V8's code cache for that file (dist/cli/main.cjs.cache) after a scan of the
  *     fixtures, so bin/modelgate.js starts without compiling what a scan runs. A cache made by
@@ -41,7 +42,9 @@ if (esbuild) {
     format: 'cjs',
     platform: 'node',
     target: 'node20',
-    packages: 'external',
+    // Packages stay in node_modules (loaded only when used), except the two every command loads
+    // (arguments, colours): bundled, they start from the code cache too.
+    external: Object.keys(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).dependencies).filter((d) => d !== 'commander' && d !== 'picocolors'),
     // CommonJS has no import.meta: the two modules that use it (package root, lazy require) get the file's URL.
     define: { 'import.meta.url': '__modelgateFileUrl' },
     banner: { js: 'var __modelgateFileUrl = require("node:url").pathToFileURL(__filename).href;' },
