@@ -14,6 +14,7 @@ import { formatBench, type FormatRow } from './formats.js';
 import { benchRemote } from './remote.js';
 import { benchS3 } from './s3.js';
 import { runCrawlBench } from './crawl.js';
+import { renderStartup, startupBench } from './startup.js';
 import { pythonOf } from '../test/helpers/python-envs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -101,6 +102,9 @@ if (!only || only === 'formats') formatRows.push(...formatBench(root, python, me
 const gatewayRows: GatewayBenchRow[] = [];
 if (!only || only === 'gateway') gatewayRows.push(...(await gatewayBench(root, python)));
 
+// Start-up CPU next to picklescan (PICKLESCAN_DIR); prints its own table.
+const startupTable = !only || only === 'startup' ? renderStartup(startupBench()) : null;
+
 // Crawl throughput on Redis + PostgreSQL; prints and writes its own section of bench/RESULTS.md.
 if (!only || only === 'crawl') await runCrawlBench();
 
@@ -117,6 +121,7 @@ if (formatRows.length) {
     console.log(`| ${r.format} | ${mib(r.small.size)}, ${r.small.ms.toFixed(0)} ms, ${r.small.bytesRead} | ${mib(r.large.size)}, ${r.large.ms.toFixed(0)} ms, ${r.large.bytesRead} | ${(r.large.ms / r.small.ms).toFixed(2)} | ${(r.large.bytesRead / r.small.bytesRead).toFixed(2)} |`);
   }
 }
+if (startupTable) console.log('\n' + startupTable);
 if (gatewayRows.length) {
   console.log('\n| gateway (local hub on loopback) | measured | target |\n|---|---|---|');
   for (const r of gatewayRows) console.log(`| ${r.name} | ${r.value} | ${r.target} |`);

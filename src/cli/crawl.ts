@@ -3,9 +3,8 @@
  * line. Usage errors are thrown through `usage` so main.ts reports them like every other command.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { runCrawl, type CrawlProgress } from '../queue/crawl.js';
-import { DEFAULT_QUEUE, DEFAULT_REDIS_URL } from '../queue/redis.js';
-import { CrawlError } from '../queue/types.js';
+import type { CrawlProgress } from '../queue/crawl.js';
+import { CrawlError, DEFAULT_QUEUE, DEFAULT_REDIS_URL } from '../queue/types.js';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
@@ -114,6 +113,8 @@ export function registerCrawl(program: Command, usage: (message: string) => Erro
       const endpoint = (hubSources ? flags.endpoint : undefined) ?? process.env['HF_ENDPOINT'] ?? DEFAULT_ENDPOINT;
       const tty = process.stderr.isTTY === true;
       const printer = flags.progress ? progressPrinter(tty) : undefined;
+      // Loaded on demand: BullMQ and Redis are for this command and `worker` only.
+      const { runCrawl } = await import('../queue/crawl.js');
       try {
         const summary = await runCrawl({
           redisUrl: flags.redis,

@@ -7,10 +7,9 @@ import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SEVERITIES, type Severity } from '../core/findings.js';
 import { checkOutputPath, writeOutput } from './output.js';
-import { parseStoreLocation, openStore, redactStoreUrl } from '../store/open.js';
 import { isStoreError } from '../store/errors.js';
 import type { SqlStore } from '../store/sql.js';
-import { buildStudy, DEFAULT_STUDY_OPTIONS, HUB_LEVELS, MAX_LIST_LIMIT, renderStudy, STUDY_FORMATS, type HubLevel, type StudyFormat } from '../study/index.js';
+import { DEFAULT_STUDY_OPTIONS, HUB_LEVELS, MAX_LIST_LIMIT, STUDY_FORMATS, type HubLevel, type StudyFormat } from '../study/types.js';
 
 interface ReportFlags {
   store?: string;
@@ -48,6 +47,9 @@ export function registerReport(program: Command, usage: (message: string) => Err
       const location = flags.store ?? process.env['MODELGATE_STORE'];
       if (location === undefined || location.trim() === '') throw usage('report: --store is required (postgres://… or a SQLite path), or set MODELGATE_STORE');
       if (flags.output !== undefined) await checkOutputPath(flags.output);
+      // Loaded on demand: the database drivers and the study queries are for this command only.
+      const { parseStoreLocation, openStore, redactStoreUrl } = await import('../store/open.js');
+      const { buildStudy, renderStudy } = await import('../study/index.js');
       let store: SqlStore;
       try {
         const loc = parseStoreLocation(location);

@@ -1,6 +1,6 @@
 /** `modelgate serve`: the gateway, configured by flags > environment > YAML file > defaults. */
 import type { Command } from 'commander';
-import { ConfigError, loadGatewayConfig, type GatewayConfig } from '../gateway/config.js';
+import type { GatewayConfig } from '../gateway/config.js';
 
 export class ServeUsageError extends Error {}
 
@@ -36,6 +36,8 @@ export function registerServe(program: Command): void {
     .option('--public-url <url>', 'URL clients use to reach the gateway (for links in refusals)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
     .action(async (flags: ServeFlags) => {
+      // Loaded on demand, as everything below: other commands never load the gateway's modules.
+      const { ConfigError, loadGatewayConfig } = await import('../gateway/config.js');
       let cfg: GatewayConfig;
       try {
         cfg = loadGatewayConfig({
@@ -58,7 +60,6 @@ export function registerServe(program: Command): void {
         if (e instanceof ConfigError) throw new ServeUsageError(e.message);
         throw e;
       }
-      // Loaded on demand: `scan` should not pay for (or depend on) the server's modules.
       const { createGateway, BlobStoreStartError, ListenError } = await import('../gateway/server.js');
       const { PolicyError } = await import('../policy/index.js');
       const { reloadPolicy } = await import('../gateway/policy-reload.js');

@@ -4,9 +4,7 @@
  * their locks expire).
  */
 import { Command, Option } from 'commander';
-import { DEFAULT_QUEUE, DEFAULT_REDIS_URL } from '../queue/redis.js';
-import { CrawlError } from '../queue/types.js';
-import { startCrawlWorker } from '../queue/worker.js';
+import { CrawlError, DEFAULT_QUEUE, DEFAULT_REDIS_URL } from '../queue/types.js';
 import { collect, nonNegativeNumber, positiveInteger } from './crawl.js';
 
 interface WorkerFlags {
@@ -59,6 +57,8 @@ export function registerWorker(program: Command, usage: (message: string) => Err
       const log = (l: string): void => {
         process.stderr.write(`worker ${process.pid}: ${l}\n`);
       };
+      // Loaded on demand: BullMQ, Redis and the store are for this command only.
+      const { startCrawlWorker } = await import('../queue/worker.js');
       let w;
       try {
         w = await startCrawlWorker({

@@ -8,11 +8,14 @@
  * (duplicate keys, anchors) cannot hide one from the tree walk. The judging is shared with the
  * weight formats that carry such configs in their metadata (./instantiation.ts).
  */
-import { parse as parseYaml } from 'yaml';
+import { lazyModule } from '../core/lazy.js';
 import type { Analyzer, Claim, SniffInput } from './types.js';
 import { hydraRules, PYTHON_TAG, TARGET_LINE, TargetCheck, WALK_LIMITS, walkTargets } from './instantiation.js';
 
 export { hydraRules } from './instantiation.js';
+
+/** Loaded when a config is met, not at start-up (src/core/lazy.ts). */
+const yaml = lazyModule<typeof import('yaml')>('yaml');
 
 const MAX_TEXT = 16 * 1024 * 1024;
 const SNIFF_TARGET = /^[ \t]*(?:-[ \t]+)?["']?(_target_|__target__)["']?[ \t]*:/m;
@@ -49,7 +52,7 @@ export const hydraYamlAnalyzer: Analyzer = {
     let doc: unknown;
     let parsed = true;
     try {
-      doc = parseYaml(text, { maxAliasCount: 100, uniqueKeys: false, prettyErrors: false, logLevel: 'error' });
+      doc = yaml().parse(text, { maxAliasCount: 100, uniqueKeys: false, prettyErrors: false, logLevel: 'error' });
     } catch (e) {
       parsed = false;
       ctx.emit({ rule: 'HYDRA_CONFIG_MALFORMED', message: `YAML config does not parse: ${(e as Error).message.split('\n')[0]}; its _target_ lines were still checked` });

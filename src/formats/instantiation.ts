@@ -6,11 +6,9 @@
  * and GGUF metadata strings, where a loader that rebuilds the model from its own weights file
  * instantiates them. One check, rules/hydra.yaml, for every place such a config may sit.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { packageRoot } from '../core/package.js';
+import { lazyModule } from '../core/lazy.js';
 import type { Severity } from '../core/findings.js';
+import { readCatalogue } from '../rules/catalogue-data.js';
 import type { AnalysisContext } from './types.js';
 
 const MAX_DEPTH = 200;
@@ -21,6 +19,8 @@ export const PYTHON_TAG = /!!?python\/[A-Za-z_/]+(?::[\w.]+)?/g;
 const MAX_PARSED = 16 * 1024 * 1024;
 /** Cheap test before parsing a metadata string as a config. */
 const MAY_HOLD_TARGET = /_target_|class_path|!!?python\//;
+/** Loaded when a config is met, not at start-up (src/core/lazy.ts). */
+const yaml = lazyModule<typeof import('yaml')>('yaml');
 
 interface Allowed {
   prefix: string;
@@ -45,7 +45,7 @@ let cached: HydraRules | null = null;
 
 export function hydraRules(): HydraRules {
   if (cached) return cached;
-  const raw = parseYaml(readFileSync(join(packageRoot(), 'rules', 'hydra.yaml'), 'utf8')) as Record<string, unknown>;
+  const raw = readCatalogue('hydra.yaml').data as Record<string, unknown>;
   const list = (k: string) => {
     const v = raw[k];
     if (!Array.isArray(v)) throw new Error(`hydra rules: ${k} must be a list`);
@@ -154,7 +154,7 @@ function parseLoose(text: string): { doc: unknown } | null {
     return { doc: JSON.parse(text) as unknown };
   } catch {
     try {
-      return { doc: parseYaml(text, { maxAliasCount: 100, uniqueKeys: false, prettyErrors: false, logLevel: 'silent' }) as unknown };
+      return { doc: yaml().parse(text, { maxAliasCount: 100, uniqueKeys: false, prettyErrors: false, logLevel: 'silent' }) as unknown };
     } catch {
       return null;
     }

@@ -10,7 +10,7 @@
  * SparseTensorProto, StringStringEntryProto, OperatorSetIdProto, TrainingInfoProto, FunctionProto).
  */
 import type { AnalysisContext, Analyzer, SniffInput } from './types.js';
-import { onnxDomainCatalogue } from '../rules/onnx-domains.js';
+import { onnxDomainCatalogue, onnxDomainCatalogueVersion } from '../rules/onnx-domains.js';
 import { asSigned64, headPrefix, headText, repeatedVarints, WireError, WireReader, type LenField, type WireField } from './protobuf/wire.js';
 import { pathEscape, reportWireError } from './protobuf/report.js';
 
@@ -250,7 +250,7 @@ class OnnxWalk {
 export const onnxAnalyzer: Analyzer = {
   id: 'onnx',
   get version() {
-    return `1/${onnxDomainCatalogue().version}`;
+    return `1/${onnxDomainCatalogueVersion()}`;
   },
   description: 'ONNX ModelProto: external-data locations, custom operator domains, tensor sizes, nested graphs, opsets',
   sniff(input) {

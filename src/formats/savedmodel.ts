@@ -9,7 +9,7 @@
  * tensorflow/core/framework/graph.proto, node_def.proto, function.proto, attr_value.proto).
  */
 import type { AnalysisContext, Analyzer, SniffInput } from './types.js';
-import { gradeOp, tfOpCatalogue, type TfOpRule } from '../rules/tf-ops.js';
+import { gradeOp, tfOpCatalogue, tfOpCatalogueVersion, type TfOpRule } from '../rules/tf-ops.js';
 import type { Severity } from '../core/findings.js';
 import { decodeMessage, headFields, headPrefix, headText, visitFields, WireError, WireReader, type LenField, type Span, type WireField } from './protobuf/wire.js';
 import { pathEscape, reportWireError } from './protobuf/report.js';
@@ -241,7 +241,7 @@ function reportOps(ctx: AnalysisContext, walk: GraphWalk, label: string): void {
 export const savedModelAnalyzer: Analyzer = {
   id: 'savedmodel',
   get version() {
-    return `1/${tfOpCatalogue().version}`;
+    return `1/${tfOpCatalogueVersion()}`;
   },
   description: 'TensorFlow SavedModel saved_model.pb: graph and function ops (host access, custom ops), assets, TF version',
   sniff(input) {

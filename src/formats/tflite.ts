@@ -11,7 +11,7 @@
  * builtin_code 3; SubGraph: operators 3, name 4; Operator: opcode_index 0, custom_options 5).
  */
 import type { AnalysisContext, Analyzer } from './types.js';
-import { gradeOp, tfOpCatalogue } from '../rules/tf-ops.js';
+import { gradeOp, tfOpCatalogue, tfOpCatalogueVersion } from '../rules/tf-ops.js';
 import { FlatError, FlatReader } from './flatbuffer.js';
 
 const CUSTOM = 32;
@@ -140,7 +140,7 @@ function report(ctx: AnalysisContext, codes: OpCode[]): string[] {
 export const tfliteAnalyzer: Analyzer = {
   id: 'tflite',
   get version() {
-    return `1/${tfOpCatalogue().version}`;
+    return `1/${tfOpCatalogueVersion()}`;
   },
   description: 'TensorFlow Lite FlatBuffer: custom ops, Flex (select TF) ops and the host-touching TF ops among them',
   sniff(input) {

@@ -249,7 +249,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     }
   });
 
-  return {
+  const gateway: Gateway = {
     app,
     ctx,
     async listen() {
@@ -296,4 +296,13 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       if (!deps.blobs) await blobs.close?.();
     },
   };
+  // The scan workers warmed up while the rest started; listen only once they are ready, so the
+  // first request does not pay for their start-up. A worker that cannot start stops the gateway.
+  try {
+    await pool.ready();
+  } catch (e) {
+    await gateway.close().catch(() => undefined);
+    throw e;
+  }
+  return gateway;
 }

@@ -6,8 +6,7 @@ import type { RedisOptions as BullRedisOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { CrawlError } from './types.js';
 
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
-export const DEFAULT_QUEUE = 'modelgate-crawl';
+export { DEFAULT_QUEUE, DEFAULT_REDIS_URL } from './types.js';
 
 export function redisOptions(url: string): RedisOptions & BullRedisOptions {
   let u: URL;

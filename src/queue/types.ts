@@ -5,6 +5,10 @@
 import type { HubErrorKind, HubResult } from '../remote/hub.js';
 import { parseEndpoint } from '../remote/target.js';
 
+// Here rather than in redis.ts: the command definitions show them without loading ioredis.
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+export const DEFAULT_QUEUE = 'modelgate-crawl';
+
 /** A repository on a hub. */
 export type HubRepoType = 'model' | 'dataset';
 /**

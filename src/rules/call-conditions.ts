@@ -5,11 +5,8 @@
  * The pickle collector checks the arguments (formats/pickle/call-judge.ts).
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { Severity } from '../core/findings.js';
-import { packageRoot } from '../core/package.js';
+import { parseCatalogueText, readCatalogue } from './catalogue-data.js';
 import { str, strList } from './tf-ops.js';
 
 export const CALL_CONDITIONS = ['sympified-values', 'first-argument-none'] as const;
@@ -38,7 +35,10 @@ const KEYS = ['globals', 'condition', 'argument_modules', 'argument_instances', 
 const VIOLATED: readonly Severity[] = ['critical', 'high', 'medium'];
 
 export function parseCallConditions(text: string, file = 'rules/call-conditions.yaml'): Map<string, CallCondition> {
-  const doc = parseYaml(text) as unknown;
+  return callConditionsOf(parseCatalogueText('call-conditions.yaml', text), file);
+}
+
+function callConditionsOf(doc: unknown, file: string): Map<string, CallCondition> {
   if (!isRec(doc) || doc['version'] !== 1 || !Array.isArray(doc['conditions'])) throw new Error(`${file}: needs version: 1 and a conditions list`);
   const out = new Map<string, CallCondition>();
   (doc['conditions'] as unknown[]).forEach((raw, i) => {
@@ -72,7 +72,7 @@ let cached: CallConditionCatalogue | null = null;
 
 export function callConditionCatalogue(): CallConditionCatalogue {
   if (cached) return cached;
-  const text = readFileSync(join(packageRoot(), 'rules/call-conditions.yaml'), 'utf8');
-  cached = { version: `1+${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, byGlobal: parseCallConditions(text) };
+  const { text, data } = readCatalogue('call-conditions.yaml');
+  cached = { version: `1+${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, byGlobal: callConditionsOf(data, 'rules/call-conditions.yaml') };
   return cached;
 }

@@ -25,10 +25,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-// js-yaml parses this file ~8x faster than `yaml` (18 ms vs 140 ms), and every CLI run and scan
-// worker loads it; it also rejects duplicate keys by default.
-import { load as parseYaml } from 'js-yaml';
 import { packageRoot } from '../core/package.js';
+import { COMPILED_DIR, compiledDocument, parseCatalogueText } from './catalogue-data.js';
+import { compiledFacts, FACTS_TABLES, tablesReader, type CompiledFacts } from './globals-facts-compiled.js';
 import type { Severity } from '../core/findings.js';
 import { DangerousNames } from './dangerous-names.js';
 import { noFacts, parseGlobalFacts, reachRules, type GlobalFacts, type GlobalKind } from './globals-facts.js';
@@ -214,10 +213,16 @@ function needList(file: string, doc: Record<string, unknown>, key: string, optio
 export function parseGlobalRules(text: string, file = 'globals.yaml'): GlobalRules {
   let doc: unknown;
   try {
-    doc = parseYaml(text, { filename: file });
+    // js-yaml (catalogue-data.ts): it rejects duplicate keys, as reviewers expect.
+    doc = parseCatalogueText('globals.yaml', text, file);
   } catch (e) {
     throw new RuleError(`${file}: invalid YAML: ${(e as Error).message}`);
   }
+  return globalRulesOf(doc, file);
+}
+
+/** Validate the parsed document (from the YAML, or its compiled form: catalogue-data.ts). */
+function globalRulesOf(doc: unknown, file: string): GlobalRules {
   if (!isRecord(doc)) fail(file, 'top level', 'must be a mapping');
   checkKeys(file, 'top level', doc, ['version', 'aliases', 'dangerous', 'dangerous_attributes', 'safe']);
   const version = doc.version;
@@ -383,12 +388,15 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
   /**
    * `loadFacts` is called on first use (the first classification), not here: parsing the 1.3 MB
    * facts file is most of the catalogue's load cost, and runs that never meet a pickle skip it.
+   * `checked`: these rules passed checkConsistency at build time (compiled from the same bytes,
+   * src/rules/compile.ts), so the check, a third of the load cost, is not run again.
    */
   constructor(
     readonly rules: GlobalRules,
     readonly source: string,
     contentHash: string,
     private readonly loadFacts: () => GlobalFacts = noFacts,
+    checked = false,
   ) {
     this.version = `${rules.version}+${contentHash.slice(0, 12)}`;
     for (const a of rules.aliases) trieInsert(this.aliasTrie, a.from.split('.'), a);
@@ -408,7 +416,7 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
         else this.safeExact.set(pattern, { rule: s, pattern });
       }
     }
-    this.checkConsistency();
+    if (!checked) this.checkConsistency();
   }
 
   /** The generated facts, loaded (and their reaches verdicts added to the dangerous entries) once. */
@@ -808,24 +816,34 @@ export function loadGlobalCatalogue(
   } catch (e) {
     throw new Error(`cannot read globals catalogue ${file}: ${(e as Error).message}`, { cause: e });
   }
-  const rules = parseGlobalRules(text, file);
+  // The shipped catalogue loads from its compiled form when current, without a YAML parser.
+  const compiled = path === undefined ? compiledDocument('globals.yaml', text) : null;
+  const rules = compiled ? globalRulesOf(compiled.data, file) : parseGlobalRules(text, file);
   const hash = createHash('sha256').update(text);
   let facts: (() => GlobalFacts) | undefined;
   const sibling = join(dirname(file), 'globals-facts.json');
   const fp = factsPath !== undefined ? factsPath : path === undefined ? defaultFactsPath() : existsSync(sibling) ? sibling : null;
   if (fp !== null) {
-    let factsText: string;
+    // Bytes: hashing needs no decoding, and only the uncompiled path needs the text.
+    let factsBytes: Buffer;
     try {
-      factsText = readFileSync(resolve(fp), 'utf8');
+      factsBytes = readFileSync(resolve(fp));
     } catch (e) {
       throw new Error(`cannot read globals facts ${fp}: ${(e as Error).message}`, { cause: e });
     }
     const factsFile = fp;
-    facts = () => parseGlobalFacts(factsText, factsFile);
+    // The shipped facts load from their compiled index when current (globals-facts-compiled.ts).
+    const shipped = resolve(fp) === defaultFactsPath();
+    facts = () => {
+      const compiled = shipped ? compiledDocument('globals-facts.json', factsBytes) : null;
+      const header = compiled?.data as CompiledFacts | undefined;
+      const read = header ? tablesReader(join(packageRoot(), COMPILED_DIR, FACTS_TABLES), header.tablesLength) : null;
+      return header && read ? compiledFacts(header, read) : parseGlobalFacts(factsBytes.toString('utf8'), factsFile);
+    };
     // the version goes into cache keys: new facts must invalidate cached verdicts
-    hash.update('\0facts\0').update(factsText);
+    hash.update('\0facts\0').update(factsBytes);
   }
-  return new YamlGlobalCatalogue(rules, file, hash.digest('hex'), facts);
+  return new YamlGlobalCatalogue(rules, file, hash.digest('hex'), facts, compiled !== null);
 }
 
 let cached: ReturnType<typeof loadGlobalCatalogue> | undefined;

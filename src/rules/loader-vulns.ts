@@ -5,11 +5,11 @@
  * Pure apart from reading the catalogue file; the gateway policy decides what to do with matches.
  */
 import { createHash } from 'node:crypto';
+import type { Severity } from '../core/findings.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import type { Severity } from '../core/findings.js';
 import { packageRoot } from '../core/package.js';
+import { compiledDocument, parseCatalogueText } from './catalogue-data.js';
 import { compareVersions, inRange, parseRange, parseVersion, type Pep440Version, type Range } from './pep440.js';
 
 /** File features an entry may require; derived from scan facts by fileFeatures(). */
@@ -152,10 +152,14 @@ function parseEntry(file: string, raw: unknown, index: number): LoaderVuln {
 export function parseLoaderVulns(source: string, file = 'rules/loader-vulns.yaml'): LoaderVuln[] {
   let doc: unknown;
   try {
-    doc = parseYaml(source);
+    doc = parseCatalogueText('loader-vulns.yaml', source);
   } catch (e) {
     throw new LoaderVulnCatalogueError(file, 'document', `not valid YAML (${(e as Error).message.split('\n')[0]})`);
   }
+  return loaderVulnsOf(doc, file);
+}
+
+function loaderVulnsOf(doc: unknown, file: string): LoaderVuln[] {
   if (!isRec(doc) || doc['version'] !== 1 || !Array.isArray(doc['vulnerabilities'])) {
     throw new LoaderVulnCatalogueError(file, 'document', 'needs version: 1 and a vulnerabilities list');
   }
@@ -172,8 +176,11 @@ let cached: LoaderVulnCatalogue | null = null;
 
 export function loaderVulnCatalogue(): LoaderVulnCatalogue {
   if (cached) return cached;
-  const source = readFileSync(join(packageRoot(), 'rules', 'loader-vulns.yaml'), 'utf8');
-  cached = { version: `1+${createHash('sha256').update(source).digest('hex').slice(0, 12)}`, entries: parseLoaderVulns(source) };
+  const text = readFileSync(join(packageRoot(), 'rules', 'loader-vulns.yaml'), 'utf8');
+  // From the compiled form when current (no YAML parser); else the YAML, with its error wording.
+  const compiled = compiledDocument('loader-vulns.yaml', text);
+  const entries = compiled ? loaderVulnsOf(compiled.data, 'rules/loader-vulns.yaml') : parseLoaderVulns(text);
+  cached = { version: `1+${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, entries };
   return cached;
 }
 

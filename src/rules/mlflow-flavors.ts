@@ -4,10 +4,7 @@
  * and validated strictly: a bad entry is an error naming it, never a silently shorter list.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { packageRoot } from '../core/package.js';
+import { parseCatalogueText, readCatalogue } from './catalogue-data.js';
 import { CVE_ID, GHSA_ID, normaliseLibraryName } from './loader-vulns.js';
 import { str, strList } from './tf-ops.js';
 
@@ -82,7 +79,10 @@ function parseEntry(file: string, raw: unknown, i: number): MlflowFlavor {
 }
 
 export function parseMlflowFlavors(text: string, file = 'rules/mlflow-flavors.yaml'): Map<string, MlflowFlavor> {
-  const doc: unknown = parseYaml(text);
+  return flavorsOf(parseCatalogueText('mlflow-flavors.yaml', text), file);
+}
+
+function flavorsOf(doc: unknown, file: string): Map<string, MlflowFlavor> {
   if (!isRec(doc) || doc['version'] !== 1 || !Array.isArray(doc['flavors'])) fail(file, 'document', 'needs version: 1 and a flavors list');
   const out = new Map<string, MlflowFlavor>();
   (doc['flavors'] as unknown[]).forEach((raw, i) => {
@@ -98,8 +98,8 @@ let cached: MlflowFlavorCatalogue | null = null;
 
 export function mlflowFlavorCatalogue(): MlflowFlavorCatalogue {
   if (cached) return cached;
-  const text = readFileSync(join(packageRoot(), 'rules', 'mlflow-flavors.yaml'), 'utf8');
-  cached = { version: `1+${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, flavors: parseMlflowFlavors(text) };
+  const { text, data } = readCatalogue('mlflow-flavors.yaml');
+  cached = { version: `1+${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, flavors: flavorsOf(data, 'rules/mlflow-flavors.yaml') };
   return cached;
 }
 

@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { packageRoot } from '../core/package.js';
+import { documentOf, parseCatalogueText } from './catalogue-data.js';
 import { str, strList } from './tf-ops.js';
 
 export interface OnnxDomainCatalogue {
@@ -15,7 +15,10 @@ export interface OnnxDomainCatalogue {
 }
 
 export function parseOnnxDomains(text: string, file = 'rules/onnx-domains.yaml'): Set<string> {
-  const doc = parseYaml(text) as unknown;
+  return onnxDomainsOf(parseCatalogueText('onnx-domains.yaml', text), file);
+}
+
+function onnxDomainsOf(doc: unknown, file: string): Set<string> {
   const list = doc !== null && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>)['standard_domains'] : undefined;
   if ((doc as Record<string, unknown> | null)?.['version'] !== 1 || !Array.isArray(list)) throw new Error(`${file}: needs version: 1 and a standard_domains list`);
   const out = new Set<string>();
@@ -34,10 +37,19 @@ export function parseOnnxDomains(text: string, file = 'rules/onnx-domains.yaml')
 }
 
 let cached: OnnxDomainCatalogue | null = null;
+let text: string | null = null;
+let version: string | null = null;
+
+/** The catalogue's version alone, from its file's bytes: analyzer versions need no parsing. */
+export function onnxDomainCatalogueVersion(): string {
+  text ??= readFileSync(join(packageRoot(), 'rules', 'onnx-domains.yaml'), 'utf8');
+  version ??= `1+${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
+  return version;
+}
 
 export function onnxDomainCatalogue(): OnnxDomainCatalogue {
   if (cached) return cached;
-  const text = readFileSync(join(packageRoot(), 'rules/onnx-domains.yaml'), 'utf8');
-  cached = { version: `1+${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, standard: parseOnnxDomains(text) };
+  const version = onnxDomainCatalogueVersion();
+  cached = { version, standard: onnxDomainsOf(documentOf('onnx-domains.yaml', text!), 'rules/onnx-domains.yaml') };
   return cached;
 }

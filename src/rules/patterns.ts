@@ -5,11 +5,8 @@
  * A broken catalogue is a programming error caught by the tests, so loading throws.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { SEVERITIES, type Severity } from '../core/findings.js';
-import { packageRoot } from '../core/package.js';
+import { readCatalogue } from './catalogue-data.js';
 
 export interface PatternEntry {
   pattern: string;
@@ -29,9 +26,9 @@ function fail(file: string, msg: string): never {
 }
 
 export function loadPatternCatalogue(file: string, sections: readonly string[]): PatternCatalogue {
-  const path = join(packageRoot(), 'rules', file);
-  const text = readFileSync(path, 'utf8');
-  const doc = parseYaml(text, { uniqueKeys: true }) as Record<string, unknown> | null;
+  // Duplicate keys are an error: `yaml` rejects them by default, and the build with it.
+  const { text, data } = readCatalogue(file);
+  const doc = data as Record<string, unknown> | null;
   if (doc === null || typeof doc !== 'object') fail(file, 'not a YAML mapping');
   const out = new Map<string, PatternEntry[]>();
   for (const name of sections) {

@@ -8,9 +8,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { SEVERITIES, type Severity } from '../core/findings.js';
 import { packageRoot } from '../core/package.js';
+import { documentOf, parseCatalogueText } from './catalogue-data.js';
 
 export interface TfOpRule {
   op: string;
@@ -62,7 +62,10 @@ function keys(file: string, where: string, o: Rec, allowed: string[]): void {
 }
 
 export function parseTfOps(text: string, file = 'rules/tf-ops.yaml'): TfOpRule[] {
-  const doc = parseYaml(text) as unknown;
+  return tfOpsOf(parseCatalogueText('tf-ops.yaml', text), file);
+}
+
+function tfOpsOf(doc: unknown, file: string): TfOpRule[] {
   if (!isRec(doc) || doc['version'] !== 1 || !Array.isArray(doc['ops'])) fail(file, 'top level', 'needs version: 1 and an ops list');
   const seen = new Set<string>();
   return (doc['ops'] as unknown[]).map((raw, i) => {
@@ -106,7 +109,10 @@ export function parseStandardOps(text: string): Set<string> {
 }
 
 export function parseTfliteCustom(text: string, file = 'rules/tflite-custom-ops.yaml'): Set<string> {
-  const doc = parseYaml(text) as unknown;
+  return tfliteCustomOf(parseCatalogueText('tflite-custom-ops.yaml', text), file);
+}
+
+function tfliteCustomOf(doc: unknown, file: string): Set<string> {
   if (!isRec(doc) || doc['version'] !== 1 || !Array.isArray(doc['builtin_custom_ops'])) fail(file, 'top level', 'needs version: 1 and a builtin_custom_ops list');
   return new Set(
     (doc['builtin_custom_ops'] as unknown[]).map((raw, i) => {
@@ -119,19 +125,32 @@ export function parseTfliteCustom(text: string, file = 'rules/tflite-custom-ops.
 }
 
 let cached: TfOpCatalogue | null = null;
+let texts: [ops: string, standard: string, tflite: string] | null = null;
+let version: string | null = null;
+
+function sourceTexts(): [string, string, string] {
+  const root = packageRoot();
+  texts ??= ['tf-ops.yaml', 'tf-standard-ops.txt', 'tflite-custom-ops.yaml'].map((f) => readFileSync(join(root, 'rules', f), 'utf8')) as [string, string, string];
+  return texts;
+}
+
+/** The catalogue's version alone, from its files' bytes: analyzer versions need no parsing. */
+export function tfOpCatalogueVersion(): string {
+  if (version) return version;
+  const hash = createHash('sha256');
+  for (const t of sourceTexts()) hash.update(t);
+  version = `1+${hash.digest('hex').slice(0, 12)}`;
+  return version;
+}
 
 export function tfOpCatalogue(): TfOpCatalogue {
   if (cached) return cached;
-  const root = packageRoot();
-  const texts = ['rules/tf-ops.yaml', 'rules/tf-standard-ops.txt', 'rules/tflite-custom-ops.yaml'].map((f) => readFileSync(join(root, f), 'utf8'));
-  const [ops, standard, tflite] = texts as [string, string, string];
-  const hash = createHash('sha256');
-  for (const t of texts) hash.update(t);
+  const [ops, standard, tflite] = sourceTexts();
   cached = {
-    version: `1+${hash.digest('hex').slice(0, 12)}`,
-    ops: new Map(parseTfOps(ops).map((r) => [r.op, r])),
+    version: tfOpCatalogueVersion(),
+    ops: new Map(tfOpsOf(documentOf('tf-ops.yaml', ops), 'rules/tf-ops.yaml').map((r) => [r.op, r])),
     standard: parseStandardOps(standard),
-    tfliteBuiltinCustom: parseTfliteCustom(tflite),
+    tfliteBuiltinCustom: tfliteCustomOf(documentOf('tflite-custom-ops.yaml', tflite), 'rules/tflite-custom-ops.yaml'),
   };
   return cached;
 }

@@ -22,11 +22,14 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { lazyModule } from '../core/lazy.js';
 import { z } from 'zod';
 import { RULES } from '../core/rules.js';
 import { compilePathGlob, globMatches, GlobError, type PathGlob } from './glob.js';
 import type { FileReport, ScanReport } from './report.js';
+
+// Loaded on first use: most scans meet no YAML.
+const yaml = lazyModule<typeof import('yaml')>('yaml');
 
 /** The file cannot be read or is malformed: a usage error, one line. */
 export class AcceptFileError extends Error {}
@@ -89,7 +92,7 @@ export async function loadAcceptList(file: string): Promise<AcceptList> {
 export function parseAcceptList(text: string, file: string): AcceptList {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = yaml().parse(text);
   } catch (e) {
     throw new AcceptFileError(`${file}: not valid YAML: ${oneLine((e as Error).message)}`);
   }

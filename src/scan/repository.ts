@@ -9,12 +9,14 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { SEVERITY_RANK, type Severity } from '../core/findings.js';
+import { lazyModule } from '../core/lazy.js';
 import { formatsWhere } from '../formats/catalogue.js';
 import type { FileReport, RepositoryReport } from './report.js';
 
 const MODEL_CARD_BYTES = 64 * 1024;
+/** Loaded when a model card is met, not at start-up (src/core/lazy.ts). */
+const yaml = lazyModule<typeof import('yaml')>('yaml');
 // Derived from the format catalogue, which the analyzers' claims are checked against.
 const PICKLE_FORMATS: ReadonlySet<string> = formatsWhere('pickle');
 const EXECUTABLE_FORMATS: ReadonlySet<string> = formatsWhere('executable');
@@ -27,7 +29,7 @@ async function modelCard(dir: string): Promise<Record<string, unknown> | null> {
     const text = (await readFile(path)).subarray(0, MODEL_CARD_BYTES).toString('utf8');
     const m = /^\uFEFF?---\r?\n([\s\S]*?)\r?\n---\s*(\r?\n|$)/.exec(text);
     if (!m) return null;
-    const doc: unknown = parseYaml(m[1]!, { maxAliasCount: 10 });
+    const doc: unknown = yaml().parse(m[1]!, { maxAliasCount: 10 });
     return doc !== null && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : {};
   } catch {
     return null;

@@ -20,6 +20,8 @@ import { isStoreError } from '../store/errors.js';
 import { RANK_NO_FILES, RANK_NOT_SCANNED, RANK_NONE, StudySql, sevRank } from './sql.js';
 import {
   AGREEMENTS,
+  DEFAULT_STUDY_OPTIONS,
+  MAX_LIST_LIMIT,
   SEVERITY_BUCKETS,
   STUDY_SCHEMA,
   type Agreement,
@@ -38,8 +40,7 @@ import {
   type WorstRepositoryRow,
 } from './types.js';
 
-export const DEFAULT_STUDY_OPTIONS: StudyOptions = { threshold: 'high', hubLevel: 'caution', limit: 50, top: 20 };
-export const MAX_LIST_LIMIT = 10_000;
+export { DEFAULT_STUDY_OPTIONS, MAX_LIST_LIMIT } from './types.js';
 
 const MAX_MESSAGE = 300;
 const MAX_GLOBAL = 300;

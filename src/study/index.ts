@@ -4,15 +4,13 @@
  */
 import { renderStudyHtml } from './html.js';
 import { renderStudyMarkdown } from './markdown.js';
-import type { Study } from './types.js';
+import type { Study, StudyFormat } from './types.js';
 
 export { buildStudy, DEFAULT_STUDY_OPTIONS, MAX_LIST_LIMIT, type BuildStudyOptions, type StudySource } from './build.js';
 export { renderStudyHtml } from './html.js';
 export { renderStudyMarkdown } from './markdown.js';
 export * from './types.js';
 
-export const STUDY_FORMATS = ['markdown', 'html', 'json'] as const;
-export type StudyFormat = (typeof STUDY_FORMATS)[number];
 
 export function renderStudy(study: Study, format: StudyFormat): string {
   if (format === 'json') return JSON.stringify(study, null, 2) + '\n';

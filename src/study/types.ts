@@ -37,6 +37,13 @@ export interface StudyOptions {
   top: number;
 }
 
+/** Defaults and bounds of the `modelgate report` flags (here so the command defines them without loading the store). */
+export const DEFAULT_STUDY_OPTIONS: StudyOptions = { threshold: 'high', hubLevel: 'caution', limit: 50, top: 20 };
+export const MAX_LIST_LIMIT = 10_000;
+
+export const STUDY_FORMATS = ['markdown', 'html', 'json'] as const;
+export type StudyFormat = (typeof STUDY_FORMATS)[number];
+
 /** A list cut at `limit` rows: `total` says how many there are in all. */
 export interface Capped<T> {
   total: number;

@@ -5,8 +5,8 @@
  * accepts) and the @huggingface/jinja parse tree (constant folding). A template that does not
  * parse is itself a finding: renderers disagree on such input, which is how differentials are exploited.
  */
-import { parse as parseJinja, tokenize as tokenizeJinja } from '@huggingface/jinja';
 import type { Severity } from '../../core/findings.js';
+import { lazyModule } from '../../core/lazy.js';
 import type { RuleId } from '../../core/rules.js';
 import { SEVERITY_RANK } from '../../core/findings.js';
 import type { PatternEntry } from '../../rules/patterns.js';
@@ -14,6 +14,9 @@ import type { AnalysisContext } from '../types.js';
 import { inspectTree } from './ast.js';
 import { templateCatalogue, type TemplateSection } from './catalogue.js';
 import { lexTemplate, type JinjaToken } from './lexer.js';
+
+/** The Jinja parser, loaded when a template is met rather than at start-up (src/core/lazy.ts). */
+const jinja = lazyModule<typeof import('@huggingface/jinja')>('@huggingface/jinja');
 
 /** Templates up to this many characters are parsed; real ones are a few KiB (the largest seen ~60 KiB). */
 export const MAX_PARSE_CHARS = 1024 * 1024;
@@ -111,7 +114,7 @@ function lexicalHits(src: string, tokens: readonly JinjaToken[]): Hit[] {
 function treeHits(src: string): { hits: Hit[]; error: string | null } {
   let program: unknown;
   try {
-    program = parseJinja(tokenizeJinja(src));
+    program = jinja().parse(jinja().tokenize(src));
   } catch (e) {
     const msg = e instanceof RangeError ? 'nesting too deep for the parser' : e instanceof Error ? e.message : String(e);
     return { hits: [], error: msg.slice(0, 200) };

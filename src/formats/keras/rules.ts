@@ -3,10 +3,7 @@
  * rules/keras-cves.yaml (loader vulnerabilities by version). The data is reviewed by people who
  * do not read TypeScript; this module only validates its shape and answers questions about it.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { packageRoot } from '../../core/package.js';
+import { parseCatalogueText, readCatalogue } from '../../rules/catalogue-data.js';
 import type { Severity } from '../../core/findings.js';
 
 export interface DangerousReference {
@@ -59,7 +56,11 @@ function text(v: unknown, what: string): string {
 }
 
 export function parseKerasRules(kerasYaml: string, cvesYaml: string): KerasRules {
-  const k = obj(parseYaml(kerasYaml), 'keras.yaml');
+  return kerasRulesOf(parseCatalogueText('keras.yaml', kerasYaml), parseCatalogueText('keras-cves.yaml', cvesYaml));
+}
+
+function kerasRulesOf(kerasDoc: unknown, cvesDoc: unknown): KerasRules {
+  const k = obj(kerasDoc, 'keras.yaml');
   const safeRoots = (k['safe_module_roots'] as unknown[]).map((e, i) => {
     const o = obj(e, `safe_module_roots[${i}]`);
     text(o['reason'], `safe_module_roots[${i}].reason`);
@@ -75,7 +76,7 @@ export function parseKerasRules(kerasYaml: string, cvesYaml: string): KerasRules
   }
   const b = obj(k['python_builtins'], 'python_builtins');
   const pythonBuiltins = { names: new Set(strings(b['names'], 'python_builtins.names')), reason: text(b['reason'], 'python_builtins.reason'), references: strings(b['references'], 'python_builtins.references') };
-  const c = obj(parseYaml(cvesYaml), 'keras-cves.yaml');
+  const c = obj(cvesDoc, 'keras-cves.yaml');
   const cves = (c['cves'] as unknown[]).map((e, i): KerasCve => {
     const o = obj(e, `cves[${i}]`);
     const affected = strings(o['affected'], `cves[${i}].affected`);
@@ -95,8 +96,7 @@ let cached: KerasRules | null = null;
 
 export function kerasRules(): KerasRules {
   if (!cached) {
-    const root = packageRoot();
-    cached = parseKerasRules(readFileSync(join(root, 'rules', 'keras.yaml'), 'utf8'), readFileSync(join(root, 'rules', 'keras-cves.yaml'), 'utf8'));
+    cached = kerasRulesOf(readCatalogue('keras.yaml').data, readCatalogue('keras-cves.yaml').data);
   }
   return cached;
 }

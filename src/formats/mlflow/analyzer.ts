@@ -8,10 +8,13 @@
  * paths, the loaders and formats of the artefacts) and for the ML-BOM (recorded library versions).
  * This analyzer reads only the MLmodel's bytes; the directory around it is the scan layer's.
  */
-import { parse as parseYaml } from 'yaml';
+import { lazyModule } from '../../core/lazy.js';
 import { mlflowFlavorCatalogue } from '../../rules/mlflow-flavors.js';
 import type { AnalysisContext, Analyzer, SniffInput } from '../types.js';
 import { describeMlmodel, pathEscape, type MlmodelDescription } from './mlmodel.js';
+
+// Loaded on first use: most scans meet no YAML.
+const yaml = lazyModule<typeof import('yaml')>('yaml');
 
 /** Real MLmodel files are a few kilobytes (signatures and metadata can reach hundreds). */
 const MAX_BYTES = 4 * 1024 * 1024;
@@ -127,7 +130,7 @@ export const mlflowModelAnalyzer: Analyzer = {
     let doc: unknown;
     try {
       // MLflow reads MLmodel with yaml.safe_load: aliases are legal, Python tags are not.
-      doc = parseYaml(text, { maxAliasCount: 100, uniqueKeys: false, prettyErrors: false, logLevel: 'error' });
+      doc = yaml().parse(text, { maxAliasCount: 100, uniqueKeys: false, prettyErrors: false, logLevel: 'error' });
     } catch (e) {
       ctx.emit({ rule: 'MLFLOW_CONFIG_MALFORMED', message: `MLmodel does not parse as YAML: ${(e as Error).message.split('\n')[0]}` });
       return;

@@ -6,8 +6,11 @@
  * pip syntax, `name=X`, `name==X` or `name X build` in conda's. A range or a bare name pins
  * nothing (the resolver picks the version at install time), so it is listed, never matched.
  */
-import { parse as parseYaml } from 'yaml';
+import { lazyModule } from '../../core/lazy.js';
 import { normaliseLibraryName } from '../../rules/loader-vulns.js';
+
+// Loaded on first use: most scans meet no YAML.
+const yaml = lazyModule<typeof import('yaml')>('yaml');
 
 export interface DeclaredPin {
   /** PEP 503-normalised PyPI name (conda names mapped: pytorch -> torch). */
@@ -142,7 +145,7 @@ const isRec = (v: unknown): v is Rec => v !== null && typeof v === 'object' && !
 function yamlDoc(text: string, file: string, out: EnvironmentDeclaration): Rec | null {
   let doc: unknown;
   try {
-    doc = parseYaml(text, { maxAliasCount: 100, uniqueKeys: false, prettyErrors: false, logLevel: 'error' });
+    doc = yaml().parse(text, { maxAliasCount: 100, uniqueKeys: false, prettyErrors: false, logLevel: 'error' });
   } catch (e) {
     out.errors.push(`${file} does not parse as YAML (${(e as Error).message.split('\n')[0]})`);
     return null;

@@ -15,7 +15,12 @@ export class WireError extends Error {
     message: string,
     readonly offset: number,
   ) {
+    // The sniffers meet this on most files that are not protobuf at all: without a stack trace
+    // (never read: the error becomes a finding or a "not mine") it costs a tenth as much.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
     this.name = 'WireError';
   }
 }

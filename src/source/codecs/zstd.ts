@@ -9,7 +9,7 @@
  *    through our checks as well.
  * Dictionaries (dictionary id ≠ 0) are 'unsupported'. Content checksums are not verified.
  */
-import { Decompress } from 'fzstd';
+import { lazyModule } from '../../core/lazy.js';
 import { SourceError } from '../types.js';
 import { BufferedInput, corrupt, type DecoderStream } from './input.js';
 
@@ -23,7 +23,11 @@ function le(b: Uint8Array, at: number, n: number): number {
   return v;
 }
 
+/** Loaded when a zstd stream is met, not at start-up (src/core/lazy.ts). */
+const fzstd = lazyModule<typeof import('fzstd')>('fzstd');
+
 export async function* zstd(input: BufferedInput): DecoderStream {
+  const { Decompress } = fzstd();
   let frames = 0;
   for (;;) {
     if ((await input.ensure(4)) === 0 && frames > 0) return;

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+/**
+ * The build after `tsc` (npm run build, prepare, test and bench run it):
+ *  1. compiles rules/*.yaml to dist/rules/<file>.json (src/rules/compile.ts), so a scan loads the
+ *     catalogues without a YAML parser; a catalogue that fails to parse fails the build here;
+ *  2. bundles the command line from tsc's output into one CommonJS file, dist/cli/main.cjs, with
+ *     esbuild. Packages stay external (required from node_modules, only when used) but commander
+ *     and picocolors; what a command loads in its action (`import()`) is bundled but evaluated
+ *     only when that action runs.
+ *     Loading ~140 modules one by one was most of the CPU a one-file scan cost (bench/RESULTS.md);
+ *  3. records V8's code cache for that file (dist/cli/main.cjs.cache) after a scan of the
+ *     fixtures, so bin/modelgate.js starts without compiling what a scan runs. A cache made by
+ *     another Node version is rejected by V8 and the file is compiled as usual.
+ * bin/modelgate.js runs the bundle when it is at least as new as tsc's output, else dist/src, so
+ * a `tsc` alone never leaves a stale bundle in use. Without esbuild installed, steps 2 and 3 are
+ * skipped with a warning and the command line runs from dist/src (slower to start, same behaviour).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compileCatalogues } from '../dist/src/rules/compile.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const written = compileCatalogues(root);
+process.stdout.write(`build-dist: ${written.length} files compiled to dist/rules\n`);
+
+let esbuild;
+try {
+  esbuild = await import('esbuild');
+} catch {
+  process.stderr.write('build-dist: esbuild is not installed; the command line runs unbundled from dist/src (slower start)\n');
+}
+if (esbuild) {
+  const outdir = join(root, 'dist', 'cli');
+  rmSync(outdir, { recursive: true, force: true });
+  const result = await esbuild.build({
+    metafile: true,
+    entryPoints: [join(root, 'dist', 'src', 'cli', 'main.js')],
+    outfile: join(outdir, 'main.cjs'),
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    // Packages stay in node_modules (loaded only when used), except the two every command loads
+    // (arguments, colours): bundled, they start from the code cache too.
+    external: Object.keys(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).dependencies).filter((d) => d !== 'commander' && d !== 'picocolors'),
+    // CommonJS has no import.meta: the two modules that use it (package root, lazy require) get the file's URL.
+    define: { 'import.meta.url': '__modelgateFileUrl' },
+    banner: { js: 'var __modelgateFileUrl = require("node:url").pathToFileURL(__filename).href;' },
+    sourcemap: true,
+    // No comments or indentation: a smaller file to read and hand to V8 (names stay; the source
+    // map leads back to dist/src and src/). It is also pure ASCII then (esbuild escapes the rest),
+    // which bin/modelgate.js reads as one-byte text.
+    minifyWhitespace: true,
+    logLevel: 'warning',
+  });
+  // bin/modelgate.js runs the bundle as a vm.Script, where an import() left in it would fail at
+  // run time: a package loaded on demand must use require (src/core/lazy.ts).
+  const dynamic = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.kind === 'dynamic-import').map((i) => i.path));
+  if (dynamic.length) throw new Error(`build-dist: the bundle keeps import() of ${dynamic.join(', ')}; load it with lazyModule (src/core/lazy.ts) instead`);
+  if (/[^\x00-\x7f]/.test(readFileSync(join(outdir, 'main.cjs'), 'utf8'))) throw new Error('build-dist: dist/cli/main.cjs is not pure ASCII, which bin/modelgate.js reads it as');
+  process.stdout.write('build-dist: command line bundled to dist/cli/main.cjs\n');
+  // What a scan compiles goes into the cache: run one, as a user would, with the cache writer on.
+  const sample = [join(root, 'fixtures', 'benign'), join(root, 'fixtures', 'malicious', 'global_p0_os_system.pkl')].filter((p) => existsSync(p));
+  if (sample.length) {
+    try {
+      execFileSync(process.execPath, [join(root, 'bin', 'modelgate.js'), 'scan', '--no-progress', '-f', 'json', ...sample], {
+        env: { ...process.env, MODELGATE_WRITE_CODE_CACHE: '1' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+    } catch (e) {
+      // Findings exit 1; only a missing cache file is a failure of this step.
+      if (!existsSync(join(outdir, 'main.cjs.cache'))) throw e;
+    }
+    process.stdout.write('build-dist: code cache written to dist/cli/main.cjs.cache\n');
+  }
+}
