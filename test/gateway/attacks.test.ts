@@ -367,7 +367,10 @@ describe('16: structured findings', () => {
   it('pickle findings carry their verb and clause; the refusal is built from them', async () => {
     const r = await get('/acme/evil-bert/resolve/main/pytorch_model.bin');
     expect(r.status).toBe(403);
-    const scanId = /\/reports\/([A-Za-z0-9_-]+)/.exec(r.headers.get('x-error-message')!)![1]!;
+    // The refusal links to the user's refusal page; the report is found through the audit log.
+    expect(r.headers.get('x-error-message')).toMatch(/\/console\/refusal\/[A-Za-z0-9_-]{43}$/);
+    const res = await fetch(`${s.base}/admin/audit?repo=acme/evil-bert&verdict=block&limit=1`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    const scanId = ((await res.json()) as { records: Array<{ scanId: string }> }).records[0]!.scanId;
     const report = (await (await fetch(`${s.base}/reports/${scanId}?format=json`)).json()) as { report: { findings: Array<{ rule: string; evidence: { verb?: string; phrase?: string; canonical?: string } }> } };
     const f = report.report.findings.find((x) => x.rule === 'PICKLE_DANGEROUS_GLOBAL')!;
     expect(f.evidence).toMatchObject({ verb: 'calls', phrase: 'calls os.system', canonical: 'os.system' });
