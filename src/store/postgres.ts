@@ -60,6 +60,13 @@ export function openPostgresStore(url: string, opts: PostgresStoreOptions = {}):
   // An idle client losing its server emits 'error' on the pool; unhandled, that would kill the
   // process. The next query on the pool fails and is reported as 'unavailable' instead.
   pool.on('error', () => {});
+  // A client checked out for a query (or a transaction) emits 'error' on itself, not the pool,
+  // when its server goes away; the query still fails with that error and is reported, but the
+  // event alone, unhandled, would end the process. Background work (inventory folds, exposure
+  // runs, waiver checks) keeps a query in flight at any moment, so every client gets a listener.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
 
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;
