@@ -16,7 +16,11 @@ describe('report pages', () => {
     client = ((await made.json()) as { secret: string }).secret;
     const refused = await fetch(`${s.base}/acme/evil-bert/resolve/main/pytorch_model.bin`, { headers: { authorization: `Bearer ${client}` } });
     expect(refused.status).toBe(403);
-    reportUrl = /(http:\/\/\S+\/reports\/[A-Za-z0-9_-]+)/.exec(refused.headers.get('x-error-message') ?? '')![1]!;
+    // The refusal links to the user's refusal page; the shared report is found through the audit log.
+    expect(refused.headers.get('x-error-message')).toMatch(/\/console\/refusal\/[A-Za-z0-9_-]{43}$/);
+    const audit = await fetch(`${s.base}/admin/audit?repo=acme/evil-bert&verdict=block&limit=1`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    const scanId = ((await audit.json()) as { records: Array<{ scanId: string }> }).records[0]!.scanId;
+    reportUrl = `${s.base}/reports/${scanId}`;
   });
   afterAll(async () => {
     await s?.close();
