@@ -92,6 +92,16 @@ open(f'{d}/done', 'w').write('ok')`);
   rows.push(`| directory of ${r.median.files} real mixed model files (torch zip + legacy, npy, joblib raw/zlib/gzip/xz) | ${r.median.ms.toFixed(0)} ms (best ${r.best.ms.toFixed(0)}) = ${(r.median.files / (r.median.ms / 1000)).toFixed(0)} files/s | ${r.median.maxRssMB.toFixed(0)} MB | ${r.median.bytesRead} | |`);
 }
 
+if (!only || only === 'lzma') {
+  // Incompressible weights are the LZMA decoder's worst case: almost every byte is a literal.
+  const f = join(out, 'weights-32mb.joblib.xz');
+  if (!existsSync(f)) py(`import joblib, numpy as np
+joblib.dump({'w': np.random.default_rng(0).standard_normal(8_000_000).astype(np.float32)}, ${JSON.stringify(f)}, compress='xz')`);
+  const r = best(5, f);
+  const m = (k: string) => median(r.runs, k).toFixed(0);
+  rows.push(`| joblib xz of 32 MB of float32 noise (${(statSync(f).size / 1e6).toFixed(1)} MB compressed) | scan ${m('ms')} ms (best ${r.best.ms.toFixed(0)}), scan CPU ${m('cpuMs')} ms | ${m('maxRssMB')} MB | ${r.median.bytesRead} | |`);
+}
+
 const remoteLines: string[] = [];
 if (!only || only === 'remote') remoteLines.push(...(await benchRemote(Number(process.env['MG_BENCH_LATENCY_MS'] ?? 0))));
 if (!only || only === 's3') remoteLines.push(...(remoteLines.length ? [''] : []), ...(await benchS3(Number(process.env['MG_BENCH_LATENCY_MS'] ?? 0))));

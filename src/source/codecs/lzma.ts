@@ -22,6 +22,14 @@ const STEP = 256 * 1024;
 const SYMBOL_INPUT = 64;
 const END_MARKER = 0xffffffff;
 
+/**
+ * `range` and `code` are unsigned 32-bit quantities held as signed int32 (`| 0`): values past
+ * 2^31 would otherwise make V8 keep both fields as boxed doubles, and every bit decode (hundreds
+ * of millions for a large member) would load and store through them. Unsigned order is compared
+ * with the sign bit flipped.
+ */
+const SIGN = -0x80000000;
+
 class RangeDecoder {
   buf: Uint8Array = new Uint8Array(0);
   pos = 0;
@@ -45,30 +53,30 @@ class RangeDecoder {
   /** False when the first byte is not 0 or the code is out of range: not an LZMA stream. */
   init(): boolean {
     const b0 = this.next();
-    this.range = 0xffffffff;
+    this.range = -1;
     this.code = 0;
-    for (let i = 0; i < 4; i++) this.code = ((this.code << 8) | this.next()) >>> 0;
+    for (let i = 0; i < 4; i++) this.code = (this.code << 8) | this.next();
     return b0 === 0 && this.code !== this.range && !this.overrun;
   }
 
   bit(p: Uint16Array, i: number): number {
     const prob = p[i]!;
-    // range>>>11 < 2^21 and prob < 2^11: the product stays below 2^32 and exact in a double.
-    const bound = (this.range >>> 11) * prob;
+    // range>>>11 < 2^21 and prob < 2^11: the product fits in 32 bits, read back as int32.
+    const bound = Math.imul(this.range >>> 11, prob);
     let b: number;
-    if (this.code < bound) {
+    if ((this.code ^ SIGN) < (bound ^ SIGN)) {
       this.range = bound;
       p[i] = prob + ((2048 - prob) >>> 5);
       b = 0;
     } else {
-      this.range -= bound;
-      this.code -= bound;
+      this.range = (this.range - bound) | 0;
+      this.code = (this.code - bound) | 0;
       p[i] = prob - (prob >>> 5);
       b = 1;
     }
-    if (this.range < 0x1000000) {
-      this.range = (this.range << 8) >>> 0;
-      this.code = ((this.code << 8) | this.next()) >>> 0;
+    if (this.range >>> 24 === 0) {
+      this.range <<= 8;
+      this.code = (this.code << 8) | this.next();
     }
     return b;
   }
@@ -76,19 +84,59 @@ class RangeDecoder {
   direct(n: number): number {
     let res = 0;
     for (let i = 0; i < n; i++) {
-      this.range >>>= 1;
+      this.range = this.range >>> 1;
       let b = 0;
-      if (this.code >= this.range) {
-        this.code -= this.range;
+      if ((this.code ^ SIGN) >= (this.range ^ SIGN)) {
+        this.code = (this.code - this.range) | 0;
         b = 1;
       }
       res = ((res << 1) | b) >>> 0;
-      if (this.range < 0x1000000) {
-        this.range = (this.range << 8) >>> 0;
-        this.code = ((this.code << 8) | this.next()) >>> 0;
+      if (this.range >>> 24 === 0) {
+        this.range <<= 8;
+        this.code = (this.code << 8) | this.next();
       }
     }
     return res;
+  }
+
+  /**
+   * A literal's 8 bits (`sym` from 1 up to 0x100..0x1ff, or from a partly decoded matched
+   * literal). The same arithmetic as bit(), on locals: literals are most of what a model's
+   * weights decode to, and this loop is where large LZMA members spend their time.
+   */
+  literal(p: Uint16Array, base: number, from: number): number {
+    let range = this.range;
+    let code = this.code;
+    let pos = this.pos;
+    const buf = this.buf;
+    const end = this.end;
+    let sym = from;
+    while (sym < 0x100) {
+      const i = base + sym;
+      const prob = p[i]!;
+      const bound = Math.imul(range >>> 11, prob);
+      if ((code ^ SIGN) < (bound ^ SIGN)) {
+        range = bound;
+        p[i] = prob + ((2048 - prob) >>> 5);
+        sym <<= 1;
+      } else {
+        range = (range - bound) | 0;
+        code = (code - bound) | 0;
+        p[i] = prob - (prob >>> 5);
+        sym = (sym << 1) | 1;
+      }
+      if (range >>> 24 === 0) {
+        range <<= 8;
+        let next = 0;
+        if (pos < end) next = buf[pos++]!;
+        else this.overrun = true;
+        code = (code << 8) | next;
+      }
+    }
+    this.range = range;
+    this.code = code;
+    this.pos = pos;
+    return sym;
   }
 
   tree(p: Uint16Array, base: number, bits: number): number {
@@ -280,7 +328,7 @@ class LzmaCore {
             if (matchBit !== b) break;
           } while (sym < 0x100);
         }
-        while (sym < 0x100) sym = (sym << 1) | rc.bit(this.literal, base + sym);
+        if (sym < 0x100) sym = rc.literal(this.literal, base, sym);
         d.put(sym - 0x100);
         this.state = st < 4 ? 0 : st < 10 ? st - 3 : st - 6;
         if (rc.overrun) throw truncated('an LZMA literal', rc.pos);
