@@ -9,15 +9,34 @@ import type { RangedOptions } from '../source/ranged.js';
 import type { Job, RemoteScanError } from './scan.js';
 import { S3Session, type S3Access } from './s3.js';
 import type { S3Target } from './target.js';
+import type { PathSelector } from '../scan/select.js';
 
-export type S3JobsResult = { ok: true; jobs: Job[]; close: () => void } | { ok: false; error: RemoteScanError };
+/** `excluded`: objects listed and left out by --include / --exclude. */
+export type S3JobsResult = { ok: true; jobs: Job[]; excluded: number; close: () => void } | { ok: false; error: RemoteScanError };
 
-export async function s3Jobs(targets: readonly S3Target[], access: S3Access, tuning: RangedOptions & { timeoutMs?: number | undefined }): Promise<S3JobsResult> {
+/**
+ * The path `--include` / `--exclude` see for an object: its key below the prefix the target
+ * names, as a file below a directory given on the command line; an object named by its own
+ * key is seen by that key, as a file given by name.
+ */
+export function selectedPath(t: S3Target, key: string): string {
+  if (key === t.key) return key;
+  const prefix = t.key === '' || t.key.endsWith('/') ? t.key : `${t.key}/`;
+  return key.startsWith(prefix) ? key.slice(prefix.length) : key;
+}
+
+export async function s3Jobs(
+  targets: readonly S3Target[],
+  access: S3Access,
+  tuning: RangedOptions & { timeoutMs?: number | undefined },
+  select?: PathSelector,
+): Promise<S3JobsResult> {
   const opened = await S3Session.open(access);
   if (!opened.ok) return { ok: false, error: { target: targets[0]?.spec ?? 's3://', ...opened.error } };
   const session = opened.value;
   const jobs: Job[] = [];
   const names = new Set<string>();
+  let excluded = 0;
   for (const t of targets) {
     const listed = await session.list(t);
     if (!listed.ok) {
@@ -33,6 +52,10 @@ export async function s3Jobs(targets: readonly S3Target[], access: S3Access, tun
       // Overlapping targets (s3://b/m and s3://b/m/x) would scan an object twice.
       if (names.has(name)) continue;
       names.add(name);
+      if (select && !select.selects(selectedPath(t, o.key))) {
+        excluded++;
+        continue;
+      }
       if (o.size < 0) {
         // HEAD was refused: the object exists and cannot be read, which is a finding.
         jobs.push({ name, display: name, size: null, open: () => Promise.reject(s3SourceError('auth', `${name}: access denied (HeadObject answered 403)`, { status: 403 })) });
@@ -58,7 +81,7 @@ export async function s3Jobs(targets: readonly S3Target[], access: S3Access, tun
       });
     }
   }
-  return { ok: true, jobs, close: () => session.destroy() };
+  return { ok: true, jobs, excluded, close: () => session.destroy() };
 }
 
 function pickRanged(t: RangedOptions): RangedOptions {

@@ -156,9 +156,10 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
     if (s3Targets.length) {
       // Loaded only now: the AWS SDK is large, and most scans never need it.
       const { s3Jobs } = await import('./s3-scan.js');
-      const r = await s3Jobs(s3Targets, { ...opts.s3, env, timeoutMs: opts.s3?.timeoutMs ?? opts.http?.timeoutMs }, opts.http ?? {});
+      const r = await s3Jobs(s3Targets, { ...opts.s3, env, timeoutMs: opts.s3?.timeoutMs ?? opts.http?.timeoutMs }, opts.http ?? {}, opts.select);
       if (!r.ok) return { ok: false, error: r.error };
       closeS3 = r.close;
+      excluded += r.excluded;
       jobs.push(...r.jobs);
     }
     const results: FileReport[] = [];

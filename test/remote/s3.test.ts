@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { pathSelector } from '../../src/scan/select.js';
 import { renderRemoteSummary, scanRemote, type RemoteScanOptions } from '../../src/remote/scan.js';
 import { S3Session } from '../../src/remote/s3.js';
 import { parseS3Target, parseTarget, type S3Target } from '../../src/remote/target.js';
@@ -192,6 +193,20 @@ describe('scan s3://', () => {
     // Overlapping targets scan each object once.
     const twice = await scanS3([`s3://${s3.bucket}/tree/evil`, `s3://${s3.bucket}/tree/evil/payload.pkl`]);
     expect(twice.files).toHaveLength(1);
+  });
+
+  it('--include / --exclude see an object by its key below the prefix, or by its whole key when named by it', async () => {
+    const picked = await scanS3([`s3://${s3.bucket}/tree/`], { select: pathSelector(['evil*/**'], ['**/*.json']) });
+    expect(picked.files.map((f) => f.path)).toEqual([`s3://${s3.bucket}/tree/evil-bert/pytorch_model.bin`, `s3://${s3.bucket}/tree/evil/payload.pkl`]);
+    expect(picked.summary.excluded).toBe(Object.keys(TREE).length - 2);
+    // A prefix without its slash: keys are seen below `tree/clean/`, so `*.bin` matches at that level.
+    const clean = await scanS3([`s3://${s3.bucket}/tree/clean`], { select: pathSelector([], ['*.bin']) });
+    expect(clean.files.map((f) => f.path)).toEqual([`s3://${s3.bucket}/tree/clean/model.safetensors`]);
+    expect(clean.summary.excluded).toBe(1);
+    // An object named by its key is matched by that key, as a local file named on the command line.
+    const one = await scanS3([`s3://${s3.bucket}/tree/evil/payload.pkl`], { select: pathSelector([], ['tree/evil/*.pkl']) });
+    expect(one.files).toEqual([]);
+    expect(one.summary.excluded).toBe(1);
   });
 
   it('reads a 32 MiB PyTorch checkpoint by ranges: the exact finding from under 1 % of its bytes', async () => {
