@@ -12,7 +12,8 @@
  *
  * Inputs (all optional): INPUT_PATHS (one per line, default "."), INPUT_FAIL_ON (critical | high |
  * medium | low | none; default medium), INPUT_SARIF_FILE (default $RUNNER_TEMP/modelgate.sarif),
- * INPUT_SUMMARY ("true": a Markdown report in the job summary), INPUT_ARGS (more `scan` flags,
+ * INPUT_SUMMARY ("true": a Markdown report in the job summary), INPUT_ALLOW_NO_MODELS ("true": no
+ * model file found passes with an empty report instead of exit 3), INPUT_ARGS (more `scan` flags,
  * split on whitespace). Outputs: sarif-file, exit-code, findings (SARIF results), failed.
  */
 import { spawnSync } from 'node:child_process';
@@ -58,6 +59,7 @@ const failOn = input('FAIL_ON', 'medium');
 if (failOn !== 'none' && !SEVERITIES.includes(failOn)) die(`fail-on must be one of ${[...SEVERITIES, 'none'].join(', ')}, got '${failOn}'`);
 const sarifFile = resolve(input('SARIF_FILE', join(process.env.RUNNER_TEMP || tmpdir(), 'modelgate.sarif')));
 const extra = input('ARGS', '').split(/\s+/).filter((a) => a !== '');
+if (input('ALLOW_NO_MODELS', 'false') === 'true') extra.unshift('--allow-no-models');
 const summary = input('SUMMARY', 'true') === 'true';
 // `none` still needs a threshold for the exit code and the summary's verdict line
 const threshold = failOn === 'none' ? 'medium' : failOn;

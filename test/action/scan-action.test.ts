@@ -178,6 +178,16 @@ describe('action/scan.mjs with a runner environment (slow-ish: scans twice per r
     expect(existsSync(join(`${r.workspace}-runner-temp`, 'modelgate.sarif'))).toBe(false);
   }, CASE_TIMEOUT);
 
+  it('no model file: the step fails with exit 3 and the scanner\'s line, unless allow-no-models is true', async () => {
+    const strict = await runScanStep({ 'docs/README.md': 'repos/acme/tiny-bert/README.md' }, { summary: 'false', 'upload-sarif': 'false' });
+    expect(strict.code).toBe(3);
+    expect(strict.stderr).toBe('modelgate: no model file found: 1 file scanned, only text, empty files or data of no recognised format\n');
+    expect(strict.outputs).toEqual({ 'exit-code': '3', failed: 'true' });
+    const lenient = await runScanStep({ 'docs/README.md': 'repos/acme/tiny-bert/README.md' }, { summary: 'false', 'allow-no-models': 'true' });
+    expect(lenient.code).toBe(0);
+    expect(lenient.outputs).toMatchObject({ 'exit-code': '0', findings: '0', failed: 'false' });
+  }, CASE_TIMEOUT);
+
   it('a bad fail-on value is refused in one line before scanning', async () => {
     const r = await runScanStep({ 'm.pt': 'benign/torch_state_dict.pt' }, { 'fail-on': 'severe' });
     expect(r.code).toBe(2);
