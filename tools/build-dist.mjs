@@ -22,6 +22,12 @@ import { fileURLToPath } from 'node:url';
 import { compileCatalogues } from '../dist/src/rules/compile.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Packages the installed CLI requires from node_modules: dependencies and optional ones (better-sqlite3). */
+function runtimePackages() {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  return [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {})];
+}
 const written = compileCatalogues(root);
 process.stdout.write(`build-dist: ${written.length} files compiled to dist/rules\n`);
 
@@ -44,7 +50,7 @@ if (esbuild) {
     target: 'node20',
     // Packages stay in node_modules (loaded only when used), except the two every command loads
     // (arguments, colours): bundled, they start from the code cache too.
-    external: Object.keys(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).dependencies).filter((d) => d !== 'commander' && d !== 'picocolors'),
+    external: runtimePackages().filter((d) => d !== 'commander' && d !== 'picocolors'),
     // CommonJS has no import.meta: the two modules that use it (package root, lazy require) get the file's URL.
     define: { 'import.meta.url': '__modelgateFileUrl' },
     banner: { js: 'var __modelgateFileUrl = require("node:url").pathToFileURL(__filename).href;' },

@@ -4,7 +4,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import type { Database } from './db.js';
 import { StoreError, toStoreError } from './errors.js';
@@ -58,6 +59,28 @@ async function withImmediateTransaction<T>(raw: BetterSqlite3.Database, timeoutM
 }
 
 /**
+ * better-sqlite3 is an optional dependency: it has a native part, and an install that can neither
+ * download a prebuilt binary nor compile one (no C++ toolchain) should still give a working
+ * scanner, which never needs a store. Loaded on first use; its absence is the user's to fix, so
+ * it is a one-line 'unavailable' error naming the remedies, not a stack trace.
+ */
+let driver: typeof BetterSqlite3 | undefined;
+function sqliteDriver(): typeof BetterSqlite3 {
+  if (driver) return driver;
+  try {
+    driver = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+    return driver;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'MODULE_NOT_FOUND' ? 'is not installed' : `cannot be loaded (${(e as Error).message.split('\n')[0]})`;
+    throw new StoreError(
+      'unavailable',
+      `the embedded SQLite store needs the optional package better-sqlite3, which ${why}: reinstall modelgate where npm can download or build it (python3, make and a C++ compiler), or use a PostgreSQL store (--store postgres://…)`,
+    );
+  }
+}
+
+/**
  * Opens (creating if needed) a SQLite store at `path` (':memory:' for a throw-away one).
  *
  * - journal_mode=WAL: readers never block the writer, so serving and auditing overlap.
@@ -74,7 +97,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Sq
   let raw: BetterSqlite3.Database;
   try {
     if (path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true });
-    raw = new BetterSqlite3(path);
+    raw = new (sqliteDriver())(path);
   } catch (e) {
     throw toStoreError(e, `open SQLite store ${path}`);
   }

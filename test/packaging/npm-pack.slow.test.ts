@@ -4,6 +4,8 @@
  * install -g` into a temporary prefix and `npx --package=<tarball>` — and the installed
  * `modelgate scan` run on a malicious and a benign model. Nothing is built on the "user's" side:
  * the install gets only the runtime dependencies, and the CLI must scan with what was packed.
+ * Without better-sqlite3 (optional: npm skips it where it cannot be built) the installed command
+ * must still scan, and the gateway must say in one line what is missing.
  * The dependencies come from the npm registry through the user's npm cache (shared, so a warm
  * cache makes this faster); better-sqlite3 builds from source where its prebuilt binary cannot
  * be downloaded, which is most of the time spent.
@@ -96,6 +98,17 @@ describe('npm pack, then install and run the tarball (slow: builds, installs fro
     await expectScans((args) => runCommand(join(prefix, 'bin', 'modelgate'), args, { cwd, env }));
     const v = await runCommand(join(prefix, 'bin', 'modelgate'), ['--version'], { cwd, env });
     expect(v.stdout.trim()).toBe(PKG.version);
+    // As npm leaves it when better-sqlite3 (optional) can neither be downloaded nor built: the
+    // scanner still works, and the gateway says in one line what is missing.
+    const deps = join(installed, 'node_modules');
+    expect(readdirSyncSafe(deps)).toContain('better-sqlite3');
+    rmSync(join(deps, 'better-sqlite3'), { recursive: true, force: true });
+    await expectScans((args) => runCommand(join(prefix, 'bin', 'modelgate'), args, { cwd, env }));
+    const serve = await runCommand(join(prefix, 'bin', 'modelgate'), ['serve', '--port', '0', '--data-dir', join(work, 'gw-no-sqlite')], { cwd, env });
+    expect(serve.code, explain('serve without better-sqlite3', serve)).toBe(2);
+    expect(serve.stderr).toBe(
+      `modelgate: store ${join(work, 'gw-no-sqlite', 'modelgate.db')}: the embedded SQLite store needs the optional package better-sqlite3, which is not installed: reinstall modelgate where npm can download or build it (python3, make and a C++ compiler), or use a PostgreSQL store (--store postgres://…)\n`,
+    );
   }, SLOW);
 
   it.concurrent('`npx --package=<tarball> modelgate scan` runs it without installing', async () => {
