@@ -34,7 +34,7 @@ function sniffHydra(input: SniffInput): Claim | null {
 
 export const hydraYamlAnalyzer: Analyzer = {
   id: 'hydra-yaml',
-  version: '2',
+  version: '3',
   description: 'Hydra/OmegaConf YAML configs (NeMo model_config.yaml) and Lightning CLI configs: _target_, NeMo target and class_path values checked against an allowlist; Python YAML tags',
   sniff: sniffHydra,
   async analyze(source, ctx) {
@@ -45,7 +45,10 @@ export const hydraYamlAnalyzer: Analyzer = {
       ctx.incomplete('YAML config above the size limit');
     }
     const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(0, MAX_TEXT));
-    const check = new TargetCheck(ctx, rules);
+    // NeMo's restore_from instantiates the model_config.yaml of a .nemo archive (or of one unpacked).
+    const name = ctx.path[ctx.path.length - 1] ?? '';
+    const onLoad = ctx.path.slice(0, -1).some((p) => /\.nemo$/i.test(p)) || /(^|[/\\])model_config\.ya?ml$/i.test(name);
+    const check = new TargetCheck(ctx, rules, '', onLoad);
     for (const m of new Set([...text.matchAll(PYTHON_TAG)].map((x) => x[0]))) {
       check.pythonTag(m);
     }

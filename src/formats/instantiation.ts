@@ -62,12 +62,16 @@ export function hydraRules(): HydraRules {
 }
 
 const under = (path: string, prefix: string) => path === prefix || path.startsWith(prefix + '.');
+const hasDunder = (path: string) => path.split('.').some((seg) => seg.length > 4 && seg.startsWith('__') && seg.endsWith('__'));
 
 /**
  * Judges targets and reports each distinct one once per source. Severities follow what the
  * loader does with the value:
- *  - Hydra `_target_` in a config file: imported and called; a catalogued code-execution
- *    callable is critical, anything else outside the allowlist high;
+ *  - Hydra `_target_` in a config file: imported and called with the node's values; a catalogued
+ *    code-execution callable is critical, a global the catalogue trusts with any arguments is
+ *    fine. Anything else outside the allowlist is medium where a model loader instantiates the
+ *    config by itself (a NeMo model_config.yaml: as an unknown global a pickle calls), low in any
+ *    other config (the author's own classes, instantiated only by a script that asks);
  *  - Hydra `_target_` in weight-format metadata: the same call once a tool instantiates it, but
  *    no weights loader does so by itself; catalogued dangers stay critical, an unknown target
  *    (usually the author's own class) is low;
@@ -82,6 +86,8 @@ export class TargetCheck {
     readonly rules: HydraRules,
     /** Where the config sits, for messages and evidence (`__metadata__["config"]`); empty for a config file. */
     private readonly source = '',
+    /** A config a model loader instantiates by itself (NeMo's restore_from); else only a script that asks does. */
+    private readonly onLoad = false,
   ) {}
 
   target(value: unknown, where: string, via: 'hydra' | 'class_path' = 'hydra'): void {
@@ -97,14 +103,30 @@ export class TargetCheck {
     this.seen.add(t);
     const denied = this.rules.denied.find((d) => under(t, d.match));
     if (denied) return this.report(`${this.at(where)} instantiates ${t}: ${denied.reason}`, denied.severity, where, t, denied.reason, denied.references);
-    if (this.rules.allowed.some((a) => under(t, a.prefix))) return;
     const at = t.lastIndexOf('.');
     const g = at > 0 ? this.ctx.globals.classify(t.slice(0, at), t.slice(at + 1)) : this.ctx.globals.classify('builtins', t);
     const dangerous = g.verdict === 'dangerous';
-    const sev: Severity = via === 'class_path' ? (dangerous ? 'high' : 'low') : dangerous ? 'critical' : this.source ? 'low' : 'high';
+    // The allowlist speaks for the callable a target reaches, not for the path it is written
+    // through: Hydra's locate imports what it can and takes attributes of the rest, so
+    // torch.nn.parallel.distributed.os.system is os.system. A code-execution reading (critical)
+    // is never allowlisted, and a dunder segment (__getattribute__, __globals__) leaves the
+    // reviewed API.
+    if (!(dangerous && g.severity === 'critical') && this.allowed(t) && this.allowed(g.canonical ?? t)) return;
+    // Catalogued as harmless whatever the arguments (as the pickle judgement trusts it).
+    if (g.verdict === 'safe' && !hasDunder(t)) return;
+    const sev: Severity = via === 'class_path' ? (dangerous ? 'high' : 'low') : dangerous ? 'critical' : this.onLoad ? 'medium' : 'low';
     const known = dangerous ? ' (a known code-execution callable)' : '';
-    const how = via === 'class_path' ? 'jsonargparse (Lightning CLI) imports it and instantiates it when it fits the declared type' : 'hydra.utils.instantiate imports and calls it';
+    const how =
+      via === 'class_path'
+        ? 'jsonargparse (Lightning CLI) imports it and instantiates it when it fits the declared type'
+        : this.onLoad || dangerous
+          ? 'hydra.utils.instantiate imports and calls it'
+          : 'hydra.utils.instantiate imports and calls it when a script instantiates this config (no model loader does so by itself)';
     this.report(`${this.at(where)} instantiates ${t}${known}, outside the allowlist: ${how}`, sev, where, t, g.reason, g.references, g.canonical);
+  }
+
+  private allowed(path: string): boolean {
+    return !hasDunder(path) && this.rules.allowed.some((a) => under(path, a.prefix));
   }
 
   pythonTag(tag: string): void {

@@ -31,14 +31,49 @@ describe('Hydra / NeMo YAML', () => {
     expect(f.findings.filter((x) => x.severity !== 'info')).toEqual([]);
   });
 
-  it('reports an unlisted target at high, a look-alike prefix, and a denied name inside nemo', async () => {
-    const f = await scan('model:\n  _target_: transformers.AutoModel\n  tok:\n    _target_: nemo_evil.Loader\n  cls:\n    _target_: nemo.utils.model_utils.import_class_by_path\n', 'c.yaml');
-    const got = only(f, 'HYDRA_UNSAFE_TARGET').map((x) => [x.evidence.details!['target'], x.severity]);
-    expect(got).toEqual([
-      ['transformers.AutoModel', 'high'],
-      ['nemo_evil.Loader', 'high'],
+  it('an unlisted target is medium where restore_from instantiates the config (model_config.yaml, a .nemo member), low elsewhere; a denied name inside nemo high', async () => {
+    const text = 'model:\n  _target_: transformers.AutoModel\n  tok:\n    _target_: nemo_evil.Loader\n  cls:\n    _target_: nemo.utils.model_utils.import_class_by_path\n';
+    const judged = async (name: string) => only(await scan(text, name), 'HYDRA_UNSAFE_TARGET').map((x) => [x.evidence.details!['target'], x.severity]);
+    const onLoad = [
       ['nemo.utils.model_utils.import_class_by_path', 'high'],
+      ['transformers.AutoModel', 'medium'],
+      ['nemo_evil.Loader', 'medium'],
+    ];
+    expect(await judged('model_config.yaml')).toEqual(onLoad);
+    expect(await judged('config.yaml')).toEqual([
+      ['nemo.utils.model_utils.import_class_by_path', 'high'],
+      ['transformers.AutoModel', 'low'],
+      ['nemo_evil.Loader', 'low'],
     ]);
+    const tar = execFileSync('python3', ['-c', `import io, sys, tarfile\nb = io.BytesIO()\nwith tarfile.open(fileobj=b, mode='w') as t:\n  d = sys.stdin.buffer.read()\n  i = tarfile.TarInfo('./model_config.yaml'); i.size = len(d); t.addfile(i, io.BytesIO(d))\nsys.stdout.buffer.write(b.getvalue())`], { input: text });
+    const f = await scan(new Uint8Array(tar), 'asr.nemo');
+    expect(only(f, 'HYDRA_UNSAFE_TARGET').map((x) => [x.evidence.details!['target'], x.severity])).toEqual(onLoad);
+    expect(only(await scan(text, 'config.yaml'), 'HYDRA_UNSAFE_TARGET')[1]!.message).toBe(
+      'model._target_ instantiates transformers.AutoModel, outside the allowlist: hydra.utils.instantiate imports and calls it when a script instantiates this config (no model loader does so by itself)',
+    );
+  });
+
+  it('judges the callable a target reaches, not the allowed prefix it is written under', async () => {
+    // torch.nn.parallel.distributed imports os: Hydra's locate takes .os.system as an attribute.
+    const f = await scan(
+      'a:\n  _target_: torch.nn.parallel.distributed.os.system\n  _args_: [id]\nb:\n  _target_: torch.nn.modules.module.functools.partial\nc:\n  _target_: torch.nn.Linear.__getattribute__\nd:\n  _target_: nemo.utils.os.system\n',
+      'c.yaml',
+    );
+    const got = only(f, 'HYDRA_UNSAFE_TARGET').map((x) => [x.evidence.details!['target'], x.severity, x.evidence.canonical ?? null]);
+    expect(got).toEqual([
+      ['torch.nn.parallel.distributed.os.system', 'critical', 'os.system'],
+      ['torch.nn.modules.module.functools.partial', 'critical', 'functools.partial'],
+      ['torch.nn.Linear.__getattribute__', 'critical', 'torch.nn.Linear.__getattribute__'],
+      ['nemo.utils.os.system', 'critical', 'os.system'],
+    ]);
+  });
+
+  it('accepts the Lightning Trainer and globals the catalogue trusts with any arguments; an everyday training config is clean', async () => {
+    const f = await scan(
+      'model:\n  _target_: torch.nn.Sequential\ntrainer:\n  _target_: lightning.pytorch.Trainer\n  max_epochs: 3\n  callbacks:\n    - _target_: lightning.pytorch.callbacks.ModelCheckpoint\nlegacy:\n  _target_: pytorch_lightning.Trainer\nbuf:\n  _target_: collections.OrderedDict\nroot:\n  _target_: pathlib.PosixPath\n  _args_: [/tmp/runs]\n',
+      'config.yaml',
+    );
+    expect(f.findings.filter((x) => x.severity !== 'info')).toEqual([]);
   });
 
   it('checks _target_ lines even when the YAML does not parse, and reports Python tags', async () => {

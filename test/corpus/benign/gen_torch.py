@@ -99,6 +99,37 @@ torch.save({
     "hparams": {"model": {"_target_": "mypkg.models.TinyNet", "hidden": 16}, "seed": 3},
 }, path("hydra_style_partial.pt"))
 
+# --- a Hydra run's composed config, as lightning-hydra-template projects commit it ---------------
+# Hydra writes .hydra/config.yaml with OmegaConf (not installable here); PyYAML writes the same
+# mapping. The author's own classes sit beside torch.optim, the Lightning Trainer, callbacks
+# and loggers: nothing a model loader instantiates by itself.
+try:
+    import yaml
+    os.makedirs(path(".hydra"), exist_ok=True)
+    with open(path(".hydra/config.yaml"), "w") as fh:
+        yaml.safe_dump({
+            "task_name": "train",
+            "seed": 12345,
+            "data": {"_target_": "src.data.mnist_datamodule.MNISTDataModule", "data_dir": "data/", "batch_size": 128},
+            "model": {
+                "_target_": "src.models.mnist_module.MNISTLitModule",
+                "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.001, "weight_decay": 0.0},
+                "scheduler": {"_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau", "_partial_": True, "mode": "min", "factor": 0.1},
+                "net": {"_target_": "src.models.components.simple_dense_net.SimpleDenseNet", "input_size": 784, "output_size": 10},
+                "compile": False,
+            },
+            "callbacks": {
+                "model_checkpoint": {"_target_": "lightning.pytorch.callbacks.ModelCheckpoint", "dirpath": "logs/checkpoints", "monitor": "val/acc", "mode": "max"},
+                "early_stopping": {"_target_": "lightning.pytorch.callbacks.EarlyStopping", "monitor": "val/acc", "patience": 100},
+                "rich_progress_bar": {"_target_": "lightning.pytorch.callbacks.RichProgressBar"},
+            },
+            "logger": {"csv": {"_target_": "lightning.pytorch.loggers.csv_logs.CSVLogger", "save_dir": "logs/", "name": "csv/"}},
+            "trainer": {"_target_": "lightning.pytorch.trainer.Trainer", "default_root_dir": "logs/", "min_epochs": 1, "max_epochs": 10, "accelerator": "cpu"},
+            "paths": {"root_dir": ".", "data_dir": "data/", "log_dir": "logs/"},
+        }, fh, sort_keys=False)
+except ImportError as e:
+    skip("pyyaml", str(e))
+
 # --- whole-module saves ------------------------------------------------------------------------
 torch.save(model, path("module_main_tinynet.pt"))
 wn = nn.Sequential(nn.utils.weight_norm(nn.Linear(4, 4)), nn.ReLU())
