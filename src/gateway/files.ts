@@ -14,6 +14,8 @@ import { SinkError, Upstream, UpstreamError } from './upstream.js';
 
 const HEX40 = /^[0-9a-f]{40}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
+/** Branch names remembered at once (repository, revision), oldest dropped first. */
+export const BRANCHES_MAX = 50_000;
 
 export type FileErrorKind = 'hash-mismatch' | 'scan-failed' | 'store-unavailable';
 
@@ -93,6 +95,17 @@ export class FileService {
     private readonly perUserAccess = false,
   ) {}
 
+  /**
+   * Bounded like the other caches: any client may name any public repository's branches, tags
+   * and pull-request refs, and expired entries are only ever overwritten, never looked at again.
+   */
+  private rememberBranch(t: ResolveTarget, commit: string): void {
+    const key = this.branchKey(t);
+    this.branches.delete(key);
+    if (this.branches.size >= BRANCHES_MAX) this.branches.delete(this.branches.keys().next().value!);
+    this.branches.set(key, { commit, expires: Date.now() + this.branchTtlMs });
+  }
+
   private branchKey(t: ResolveTarget): string {
     return `${t.type}:${t.id}:${t.revision}`;
   }
@@ -125,7 +138,7 @@ export class FileService {
     }
     const up = await this.upstream.fileMetadata(commit ? { ...t, revision: commit } : t, auth);
     if (this.perUserAccess) this.granted(accessKey);
-    if (!HEX40.test(t.revision)) this.branches.set(this.branchKey(t), { commit: up.commit, expires: Date.now() + this.branchTtlMs });
+    if (!HEX40.test(t.revision)) this.rememberBranch(t, up.commit);
     const meta: FileMeta = {
       repoType: t.type,
       repo: t.id,
