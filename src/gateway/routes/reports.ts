@@ -27,6 +27,9 @@ export function shareableScan(scan: StoredScan): StoredScan {
   return { ...scan, report };
 }
 
+/** The report page styles itself inline; nothing else loads, nothing runs, it cannot be framed. */
+export const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 export function esc(s: unknown): string {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
@@ -77,6 +80,8 @@ export async function handleReport(ctx: GatewayContext, req: FastifyRequest<{ Pa
   const scan = shareableScan(stored);
   const q = req.query as { format?: string };
   const wantsJson = q.format === 'json' || (req.headers.accept ?? '').includes('application/json');
+  // Attacker-chosen text in either form: never sniffed as another type, framed, or cached by proxies.
+  reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY').header('referrer-policy', 'no-referrer').header('cache-control', 'private, no-store');
   if (wantsJson) return reply.type('application/json; charset=utf-8').send(JSON.stringify({ id: scan.id, sha256: scan.sha256, engine: scan.engineKey, createdAt: scan.createdAt, report: scan.report }));
-  return reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'").send(renderReportHtml(scan));
+  return reply.type('text/html; charset=utf-8').header('content-security-policy', REPORT_CSP).send(renderReportHtml(scan));
 }
