@@ -121,7 +121,9 @@ export class FileService {
   metadata(t: ResolveTarget, auth: Record<string, string>): Promise<FileMeta> {
     // Keyed by credentials too: one user's answer (a gated repo) must not become another's.
     const who = auth['authorization'] ? createHash('sha256').update(auth['authorization']).digest('hex').slice(0, 16) : '-';
-    return this.metaFlight.run(`${who}|${t.type}:${t.id}@${t.revision}:${t.path}`, () => this.lookupMetadata(t, auth, `${who}|${t.type}:${t.id}`));
+    // Unambiguous: revisions and paths may both contain ':' and '@', and two requests sharing a
+    // key share one answer (revision `main:x` + path `y` must not get `main` + `x:y`).
+    return this.metaFlight.run(JSON.stringify([who, t.type, t.id, t.revision, t.path]), () => this.lookupMetadata(t, auth, `${who}|${t.type}:${t.id}`));
   }
 
   private async lookupMetadata(t: ResolveTarget, auth: Record<string, string>, accessKey: string): Promise<FileMeta> {
