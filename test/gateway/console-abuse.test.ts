@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/store/types.js';
-import { startStack, type Stack } from './stack.js';
+import { ADMIN, startStack, type Stack } from './stack.js';
 import { Client } from './console-client.js';
 
 const EVIL = '/acme/evil-bert/resolve/main/pytorch_model.bin';
@@ -45,4 +45,33 @@ describe('waiver requests from refusal links', () => {
     expect(refused.text).toContain('anonymous@127.0.0.1 has 20 waiver requests waiting already; wait for an answer');
     expect(await s.gw.ctx.store.listWaiverRequests({ requester: me, status: 'pending', limit: 500 })).toHaveLength(20);
   });
+});
+
+describe('guessing the admin token', () => {
+  it('counts wrong bearer tokens on the admin API and the console with the login form: past 10, the address waits, even with the right token', async () => {
+    // A stack of its own: the address is throttled at the end.
+    const t = await startStack();
+    try {
+      const made = await fetch(`${t.base}/admin/tokens`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'alice', role: 'client' }) });
+      const alice = ((await made.json()) as { secret: string }).secret;
+      const guess = (path: string, i: number) => fetch(t.base + path, { headers: { authorization: `Bearer guess-${i}-0123456789abcdef` } });
+      for (let i = 0; i < 5; i++) expect((await guess('/admin/audit', i)).status).toBe(401);
+      for (let i = 5; i < 8; i++) expect((await guess('/console/activity.jsonl', i)).status).toBe(401);
+      // A valid client token is no admin token: a failure too, and it does not reset the count.
+      expect((await fetch(`${t.base}/admin/audit`, { headers: { authorization: `Bearer ${alice}` } })).status).toBe(401);
+      expect((await fetch(`${t.base}/acme/tiny-bert/resolve/main/config.json`, { headers: { authorization: `Bearer ${alice}` } })).status).toBe(200);
+      expect((await guess('/admin/tokens', 9)).status).toBe(401);
+      const right = await fetch(`${t.base}/admin/audit`, { headers: { authorization: `Bearer ${ADMIN}` } });
+      expect(right.status).toBe(429);
+      expect(Number(right.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(right.headers.get('x-error-message')).toMatch(/^too many failed admin logins from this address: try again in \d+ s$/);
+      expect((await fetch(`${t.base}/console/activity.jsonl`, { headers: { authorization: `Bearer ${ADMIN}` } })).status).toBe(429);
+      expect((await new Client(t.base).login(ADMIN)).status).toBe(429);
+      // Gateway tokens are tried like admin tokens (an admin token is one), but a valid client token still downloads.
+      expect((await fetch(`${t.base}/acme/tiny-bert/resolve/main/config.json`, { headers: { authorization: 'Bearer mg_guess_0123456789abcdef' } })).status).toBe(429);
+      expect((await fetch(`${t.base}/acme/tiny-bert/resolve/main/config.json`, { headers: { authorization: `Bearer ${alice}` } })).status).toBe(200);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
 });

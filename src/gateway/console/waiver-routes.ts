@@ -117,7 +117,11 @@ export function registerWaivers(app: FastifyInstance, ctx: GatewayContext, kit: 
 
   // The token API: any unrevoked gateway token (client or admin) asks in its own name.
   const tokenHolder = async (req: FastifyRequest, reply: FastifyReply) => {
-    const id = req.headers.authorization?.match(/^Bearer\s+mg_/i) ? await identify(req, ctx.store, ctx.config) : null;
+    const id = req.headers.authorization?.match(/^Bearer\s+mg_/i) ? await identify(req, ctx.store, ctx.config, ctx.throttle) : null;
+    if (id && !id.ok && id.status === 429) {
+      await refuse(reply, 429, id.message, { retryAfter: id.retryAfter });
+      return null;
+    }
     if (!id?.ok || !id.token) {
       await refuse(reply, 401, 'a modelgate token is required (Authorization: Bearer mg_...)');
       return null;

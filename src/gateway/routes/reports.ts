@@ -72,8 +72,8 @@ export async function handleReport(ctx: GatewayContext, req: FastifyRequest<{ Pa
   const { id } = req.params;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return refuse(reply, 400, 'invalid report id');
   if (ctx.config.requireClientToken) {
-    const who = await identify(req, ctx.store, ctx.config);
-    if (!who.ok) return refuse(reply, who.status, who.message);
+    const who = await identify(req, ctx.store, ctx.config, ctx.throttle);
+    if (!who.ok) return refuse(reply, who.status, who.message, who.status === 429 ? { retryAfter: who.retryAfter } : {});
   }
   const stored = await ctx.store.getScanById(id);
   if (!stored) return refuse(reply, 404, `no report ${id}`);
