@@ -1,5 +1,5 @@
 /**
- * The upstream hub client. Metadata comes from a HEAD that follows only same-host (relative)
+ * The upstream hub client. Metadata comes from a HEAD that follows only same-origin (relative)
  * redirects: the Hub puts X-Repo-Commit / X-Linked-Etag / X-Linked-Size on the 302 to its CDN,
  * which we read and then follow ourselves — the client never sees the CDN URL. Downloads follow
  * redirects only to expected hosts. Bodies are never decompressed (Accept-Encoding: identity).
@@ -159,7 +159,7 @@ export class Upstream {
     }
   }
 
-  /** HEAD /{repo}/resolve/{rev}/{path}, following same-host redirects only. */
+  /** HEAD /{repo}/resolve/{rev}/{path}, following same-origin redirects only. */
   async fileMetadata(t: ResolveTarget, auth: Record<string, string>): Promise<FileMetadata> {
     let url = new URL(`${repoUrlPrefix(t)}/resolve/${encodeURIComponent(t.revision)}/${encodePath(t.path)}`, this.base);
     for (let hop = 0; hop < 5; hop++) {
