@@ -8,6 +8,7 @@ import type { ScanPool } from './scan-pool.js';
 import type { Upstream } from './upstream.js';
 import type { AuditSink } from './audit-sink.js';
 import type { ExposureJob } from './exposure/job.js';
+import type { LoginThrottle } from './throttle.js';
 
 /** Everything a route needs; built once by createGateway. */
 export interface GatewayContext {
@@ -23,6 +24,8 @@ export interface GatewayContext {
   /** Background re-evaluation of cached files (exposure/job.ts). */
   exposure: ExposureJob;
   log: FastifyBaseLogger;
+  /** Failed token checks per address, shared by every route that checks one (throttle.ts). */
+  throttle: LoginThrottle;
   /** Public base URL (no trailing slash), known once listening. */
   base(): string;
 }

@@ -14,6 +14,8 @@ import { SinkError, Upstream, UpstreamError } from './upstream.js';
 
 const HEX40 = /^[0-9a-f]{40}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
+/** Branch names remembered at once (repository, revision), oldest dropped first. */
+export const BRANCHES_MAX = 50_000;
 
 export type FileErrorKind = 'hash-mismatch' | 'scan-failed' | 'store-unavailable';
 
@@ -93,6 +95,17 @@ export class FileService {
     private readonly perUserAccess = false,
   ) {}
 
+  /**
+   * Bounded like the other caches: any client may name any public repository's branches, tags
+   * and pull-request refs, and expired entries are only ever overwritten, never looked at again.
+   */
+  private rememberBranch(t: ResolveTarget, commit: string): void {
+    const key = this.branchKey(t);
+    this.branches.delete(key);
+    if (this.branches.size >= BRANCHES_MAX) this.branches.delete(this.branches.keys().next().value!);
+    this.branches.set(key, { commit, expires: Date.now() + this.branchTtlMs });
+  }
+
   private branchKey(t: ResolveTarget): string {
     return `${t.type}:${t.id}:${t.revision}`;
   }
@@ -108,7 +121,9 @@ export class FileService {
   metadata(t: ResolveTarget, auth: Record<string, string>): Promise<FileMeta> {
     // Keyed by credentials too: one user's answer (a gated repo) must not become another's.
     const who = auth['authorization'] ? createHash('sha256').update(auth['authorization']).digest('hex').slice(0, 16) : '-';
-    return this.metaFlight.run(`${who}|${t.type}:${t.id}@${t.revision}:${t.path}`, () => this.lookupMetadata(t, auth, `${who}|${t.type}:${t.id}`));
+    // Unambiguous: revisions and paths may both contain ':' and '@', and two requests sharing a
+    // key share one answer (revision `main:x` + path `y` must not get `main` + `x:y`).
+    return this.metaFlight.run(JSON.stringify([who, t.type, t.id, t.revision, t.path]), () => this.lookupMetadata(t, auth, `${who}|${t.type}:${t.id}`));
   }
 
   private async lookupMetadata(t: ResolveTarget, auth: Record<string, string>, accessKey: string): Promise<FileMeta> {
@@ -125,7 +140,7 @@ export class FileService {
     }
     const up = await this.upstream.fileMetadata(commit ? { ...t, revision: commit } : t, auth);
     if (this.perUserAccess) this.granted(accessKey);
-    if (!HEX40.test(t.revision)) this.branches.set(this.branchKey(t), { commit: up.commit, expires: Date.now() + this.branchTtlMs });
+    if (!HEX40.test(t.revision)) this.rememberBranch(t, up.commit);
     const meta: FileMeta = {
       repoType: t.type,
       repo: t.id,

@@ -85,6 +85,13 @@ export function parseResolve(rawPath: string): ResolveTarget | null {
   const after = path.slice(at + '/resolve/'.length);
   const slash = after.indexOf('/');
   if (slash <= 0) throw new BadRequest('resolve URL needs a revision and a file path');
+  // `/org/resolve/resolve/main/f` is repository `org` at revision `resolve`, or repository
+  // `org/resolve` at `main`; the Hub reads the second when that repository exists. Judging one
+  // repository (its deny list, pins, licence) while upstream serves the other is refused.
+  const segs = (type === 'dataset' ? path.slice('/datasets/'.length) : path.slice(1)).split('/');
+  if (segs.length >= 5 && segs[1] === 'resolve' && segs[2] === 'resolve' && !id.includes('/')) {
+    throw new BadRequest(`ambiguous URL: repository "${id}/resolve", or repository "${id}" at revision "resolve"; name the revision by its commit or use the API`);
+  }
   return { type, id, revision: parseRevision(after.slice(0, slash)), path: parseFilePath(after.slice(slash + 1)) };
 }
 

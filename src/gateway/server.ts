@@ -33,6 +33,7 @@ import { handleApi } from './routes/api.js';
 import { handleReport } from './routes/reports.js';
 import { handleResolve } from './routes/resolve.js';
 import { ScanPool } from './scan-pool.js';
+import { LoginThrottle } from './throttle.js';
 import { Upstream } from './upstream.js';
 import { resolveUpstream, unresolvedMessage } from './upstream-check.js';
 import { registerConsole } from './console/routes.js';
@@ -165,7 +166,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     bodyLimit: 1 << 20,
   });
   let base = '';
-  const ctx: GatewayContext = { config, store, blobs, upstream, files, gatekeeper, metrics, pool, audit, exposure, log: app.log, base: () => base };
+  const ctx: GatewayContext = { config, store, blobs, upstream, files, gatekeeper, metrics, pool, audit, exposure, log: app.log, throttle: new LoginThrottle(), base: () => base };
 
   // paths-info arrives as a form body from the Python client and as JSON from the JS client.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));

@@ -1,5 +1,5 @@
 /**
- * The upstream hub client. Metadata comes from a HEAD that follows only same-host (relative)
+ * The upstream hub client. Metadata comes from a HEAD that follows only same-origin (relative)
  * redirects: the Hub puts X-Repo-Commit / X-Linked-Etag / X-Linked-Size on the 302 to its CDN,
  * which we read and then follow ourselves — the client never sees the CDN URL. Downloads follow
  * redirects only to expected hosts. Bodies are never decompressed (Accept-Encoding: identity).
@@ -76,6 +76,23 @@ export function hostAllowed(host: string, upstreamHost: string, patterns: readon
   });
 }
 
+/**
+ * Where a redirect leads. One that leaves TLS (an https answer pointing at http) or HTTP itself
+ * is refused: the next request may carry the user's Hub token, and even without one the bytes
+ * and the file asked for would cross the network in clear.
+ */
+export function redirectTarget(from: URL, location: string): URL {
+  const next = new URL(location, from);
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new UpstreamError('redirect', `upstream redirected to a ${next.protocol} URL; refused`);
+  if (from.protocol === 'https:' && next.protocol !== 'https:') throw new UpstreamError('redirect', `upstream redirected from https to http (${next.host}); refused`);
+  return next;
+}
+
+/** Credentials go to the upstream's own origin only: same scheme, host and port, never a CDN. */
+export function credentialsFor(url: URL, base: URL, auth: Record<string, string>): Record<string, string> {
+  return url.origin === base.origin ? auth : {};
+}
+
 /** A failure of the place the downloaded bytes go (the cache disk), not of the upstream. */
 export class SinkError extends Error {
   constructor(override readonly cause: unknown) {
@@ -142,20 +159,20 @@ export class Upstream {
     }
   }
 
-  /** HEAD /{repo}/resolve/{rev}/{path}, following same-host redirects only. */
+  /** HEAD /{repo}/resolve/{rev}/{path}, following same-origin redirects only. */
   async fileMetadata(t: ResolveTarget, auth: Record<string, string>): Promise<FileMetadata> {
     let url = new URL(`${repoUrlPrefix(t)}/resolve/${encodeURIComponent(t.revision)}/${encodePath(t.path)}`, this.base);
     for (let hop = 0; hop < 5; hop++) {
-      const res = await this.call(url, 'HEAD', auth);
+      const res = await this.call(url, 'HEAD', credentialsFor(url, this.base, auth));
       await res.body.dump();
       const h = res.headers;
       const loc = header(h, 'location');
       const commit = header(h, 'x-repo-commit');
       const linked = unquote(header(h, 'x-linked-etag'));
       if (res.statusCode >= 300 && res.statusCode < 400 && loc) {
-        const next = new URL(loc, url);
-        // A cross-host redirect is the CDN: the metadata is on this response.
-        if (next.host !== url.host) {
+        const next = redirectTarget(url, loc);
+        // A redirect to another origin is the CDN: the metadata is on this response.
+        if (next.origin !== url.origin) {
           if (!this.allowed(next.host)) throw new UpstreamError('redirect', `upstream redirected to unexpected host ${next.host}; allow it with ${REDIRECT_SETTING}`);
           return this.metadataFrom(h, commit, linked, next, res.statusCode);
         }
@@ -192,11 +209,11 @@ export class Upstream {
     let url = new URL(location);
     for (let hop = 0; hop < 5; hop++) {
       // Credentials go only to the upstream itself, never to a CDN.
-      const res = await this.call(url, 'GET', url.host === this.base.host ? auth : {}, undefined, signal);
+      const res = await this.call(url, 'GET', credentialsFor(url, this.base, auth), undefined, signal);
       const loc = header(res.headers, 'location');
       if (res.statusCode >= 300 && res.statusCode < 400 && loc) {
         await res.body.dump();
-        const next = new URL(loc, url);
+        const next = redirectTarget(url, loc);
         if (!this.allowed(next.host)) throw new UpstreamError('redirect', `upstream redirected the download to unexpected host ${next.host}; allow it with ${REDIRECT_SETTING}`);
         url = next;
         continue;
@@ -245,8 +262,8 @@ export class Upstream {
       const loc = header(res.headers, 'location');
       if (res.statusCode >= 300 && res.statusCode < 400 && loc) {
         await res.body.dump();
-        const next = new URL(loc, url);
-        if (next.host !== this.base.host) throw new UpstreamError('redirect', `upstream API redirected to ${next.host}`);
+        const next = redirectTarget(url, loc);
+        if (next.origin !== this.base.origin) throw new UpstreamError('redirect', `upstream API redirected to ${next.origin}`);
         url = next;
         continue;
       }

@@ -3,9 +3,15 @@
  * whatever its name (content decides the format), symlinks followed once (Hugging Face caches
  * are symlink farms) with loop protection. Unreadable entries are reported, never skipped; only
  * files a selector (--include / --exclude) leaves out are, and they are counted.
+ *
+ * A link below a directory being scanned is followed only while it stays inside that directory
+ * (or, in a Hugging Face cache, inside the repository's `blobs/` next to `snapshots/`). One that
+ * leads elsewhere is reported and not read: a checked-out repository is untrusted, and a
+ * `weights.bin -> ~/.ssh/id_rsa` (or `-> /proc/self/environ` in CI) would otherwise be read and
+ * shown in the report as if it were the repository's own file.
  */
-import { readdir, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { normaliseRelative } from './glob.js';
 import type { PathSelector } from './select.js';
 
@@ -21,10 +27,49 @@ export async function* walkPaths(paths: readonly string[], select?: PathSelector
   const seenDirs = new Set<string>();
   // A file named on the command line is matched by the path as given; a directory's files by
   // their path below it.
-  for (const p of paths) yield* walkOne(p, normaliseRelative(p), true, seenDirs, select);
+  for (const p of paths) {
+    // What the user named is trusted, a link included; what lies below it is held to it.
+    const root = await realpath(p).catch(() => null);
+    yield* walkOne(p, normaliseRelative(p), true, seenDirs, select, root);
+  }
 }
 
-async function* walkOne(path: string, rel: string, top: boolean, seenDirs: Set<string>, select: PathSelector | undefined): AsyncGenerator<WalkEntry> {
+const inside = (p: string, dir: string): boolean => {
+  const r = relative(dir, p);
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+};
+
+/** Where a link below `root` leads when that is outside it (and not a cache blob), else null. */
+async function escapes(path: string, root: string): Promise<string | null> {
+  let target: string;
+  try {
+    if (!(await lstat(path)).isSymbolicLink()) return null;
+    target = await realpath(path);
+  } catch {
+    return null; // dangling or unreadable: stat below reports it
+  }
+  if (inside(target, root)) return null;
+  // Hugging Face cache: snapshots/<rev>/<file> -> ../../blobs/<hash>, scanned from a snapshot.
+  for (let d = dirname(path); d !== dirname(d); d = dirname(d)) {
+    if (basename(d) !== 'snapshots') continue;
+    const blobs = await realpath(join(dirname(d), 'blobs')).catch(() => null);
+    if (blobs && inside(target, blobs)) return null;
+    break;
+  }
+  return target;
+}
+
+async function* walkOne(path: string, rel: string, top: boolean, seenDirs: Set<string>, select: PathSelector | undefined, root: string | null): AsyncGenerator<WalkEntry> {
+  if (!top && root !== null) {
+    const target = await escapes(path, root);
+    if (target !== null) {
+      // Left out like what it leads to would be: a file the globs do not select, a pruned directory.
+      const isDir = await stat(path).then((s) => s.isDirectory(), () => false);
+      if (select && (isDir ? select.prunes(rel) : !select.selects(rel))) yield { path, excluded: true };
+      else yield { path, error: `symbolic link to ${target}, outside the scanned directory ${root}; not followed` };
+      return;
+    }
+  }
   let st;
   try {
     st = await stat(path);
@@ -61,7 +106,7 @@ async function* walkOne(path: string, rel: string, top: boolean, seenDirs: Set<s
     yield { path, error: describe(e) };
     return;
   }
-  for (const name of names) yield* walkOne(join(path, name), base ? `${base}/${name}` : name, false, seenDirs, select);
+  for (const name of names) yield* walkOne(join(path, name), base ? `${base}/${name}` : name, false, seenDirs, select, root);
 }
 
 function describe(e: unknown): string {

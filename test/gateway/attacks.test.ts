@@ -27,7 +27,7 @@ version: attacks-1
 rules:
   repositories:
     action: block
-    deny: ['acme/denied-*']
+    deny: ['acme/denied-*', 'acme/resolve']
   upstream-verdict:
     action: block
   remote-code:
@@ -126,6 +126,8 @@ beforeAll(async () => {
   repo('drip-config', { 'config.json': DRIP_CONFIG, 'weights.bin': filler(4096) });
   repo('weird-etag', { 'notes.txt': 'hello\n' });
   repo('throws', { 'weights.bin': filler(4096) });
+  // A repository named `resolve`: its download URL reads two ways.
+  repo('resolve', { 'weights.bin': filler(4096) });
 }, 60_000);
 
 afterAll(async () => {
@@ -360,6 +362,20 @@ describe('11: smaller holes', () => {
     const r = await get('/acme/weird-etag/resolve/main/notes.txt');
     expect(r.status).toBe(502);
     expect(r.headers.get('x-error-message')).toMatch(/no hash to verify its bytes against/);
+  });
+});
+
+describe('11: ambiguous resolve URLs', () => {
+  it('refuses a URL that names repository org/resolve or repository org at revision resolve, instead of judging one and fetching the other', async () => {
+    // The hub (like huggingface.co) reads this as acme/resolve, which the policy denies.
+    const hub = await fetch(`${s.hub.url}/acme/resolve/resolve/main/weights.bin`, { method: 'HEAD' });
+    expect(hub.status).toBe(200);
+    const r = await get('/acme/resolve/resolve/main/weights.bin');
+    expect(r.status).toBe(400);
+    expect(r.headers.get('x-error-message')).toBe('bad request: ambiguous URL: repository "acme/resolve", or repository "acme" at revision "resolve"; name the revision by its commit or use the API');
+    expect(r.body.length).toBeLessThan(300);
+    // Unambiguous forms still work: a single-segment repository at a revision named otherwise.
+    expect((await get('/acme/resolve/resolve')).status).not.toBe(200);
   });
 });
 

@@ -1,6 +1,7 @@
 /** Console sessions: absolute lifetime, idle timeout, bounded count; cookies and their parsing. */
 import { describe, expect, it } from 'vitest';
 import { cookie, LoginThrottle, parseCookies, sameSecret, Sessions } from '../../src/gateway/console/session.js';
+import { addressKey } from '../../src/gateway/throttle.js';
 import { csvCell } from '../../src/gateway/console/export.js';
 import { esc } from '../../src/gateway/console/html.js';
 import { parseFilters } from '../../src/gateway/console/filters.js';
@@ -127,5 +128,19 @@ describe('login throttle', () => {
     t.fail('a');
     t.succeed('a');
     expect(t.blockedFor('a')).toBe(0);
+  });
+
+  it('counts an IPv6 client by its /64 (it can rotate through all of it), and an IPv4-mapped address as IPv4', () => {
+    const t = new LoginThrottle(3, 60_000, 100, () => 0);
+    for (const a of ['2001:db8:1:2::1', '2001:db8:1:2::abcd', '2001:0db8:0001:0002:ffff:ffff:ffff:ffff']) t.fail(a);
+    expect(t.blockedFor('2001:db8:1:2:dead:beef::7')).toBe(60);
+    expect(t.blockedFor('2001:db8:1:3::1')).toBe(0);
+    for (let i = 0; i < 3; i++) t.fail('::ffff:10.0.0.1');
+    expect(t.blockedFor('10.0.0.1')).toBe(60);
+    expect(t.blockedFor('10.0.0.2')).toBe(0);
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(addressKey('192.0.2.7')).toBe('192.0.2.7');
   });
 });

@@ -4,6 +4,7 @@
  * the file had in the repository it was first downloaded from.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPORT_CSP } from '../../src/gateway/routes/reports.js';
 import { ADMIN, startStack, type Stack } from './stack.js';
 
 describe('report pages', () => {
@@ -46,5 +47,17 @@ describe('report pages', () => {
     const html = await (await fetch(reportUrl, { headers: { authorization: `Bearer ${client}` } })).text();
     expect(html).toContain(`sha256:${body.sha256}`);
     expect(html).not.toContain('pytorch_model.bin');
+  });
+
+  it('sends the page with a CSP that forbids framing, and neither form may be sniffed or framed', async () => {
+    const html = await fetch(reportUrl, { headers: { authorization: `Bearer ${client}` } });
+    expect(html.headers.get('content-security-policy')).toBe(REPORT_CSP);
+    expect(REPORT_CSP).toContain("frame-ancestors 'none'");
+    const json = await fetch(`${reportUrl}?format=json`, { headers: { authorization: `Bearer ${client}` } });
+    for (const r of [html, json]) {
+      expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(r.headers.get('x-frame-options')).toBe('DENY');
+      expect(r.headers.get('referrer-policy')).toBe('no-referrer');
+    }
   });
 });

@@ -13,7 +13,7 @@ import { formFields, html, secureHeaders, text, type ConsoleKit } from './kit.js
 import { askableRules, invalidLinkPage, refusalPage, type RefusalView } from './pages/refusal.js';
 import { requestState } from './pages/waivers.js';
 import { cookie, parseCookies, randomId, sameSecret } from './session.js';
-import { fileRequest, parseText } from './waiver-actions.js';
+import { fileRequest, MAX_PENDING_PER_REQUESTER, parseText } from './waiver-actions.js';
 
 export const REQUEST_COOKIE = 'mg_console_req';
 /** Requests one refusal may have waiting at once (a link is not a licence to flood the queue). */
@@ -69,6 +69,10 @@ export function registerRefusal(app: FastifyInstance, ctx: GatewayContext, kit: 
     if (!why.ok) return fail(why.error);
     const waiting = (await ctx.store.listWaiverRequests({ auditId: rec.id!, status: 'pending', limit: 50 })).length;
     if (waiting >= MAX_PENDING_PER_REFUSAL) return fail('your earlier requests for this refusal are still waiting for an answer');
+    // Every refusal brings a new link: without a cap per requester, anyone (anonymous@<address>
+    // included) could fill the admins' queue by fetching blocked files and asking from each link.
+    const mine = (await ctx.store.listWaiverRequests({ requester: rec.client, status: 'pending', limit: MAX_PENDING_PER_REQUESTER })).length;
+    if (mine >= MAX_PENDING_PER_REQUESTER) return fail(`${rec.client} has ${MAX_PENDING_PER_REQUESTER} waiver requests waiting already; wait for an answer`);
     const repo = rec.repoType === 'dataset' ? `datasets/${rec.repo}` : rec.repo;
     await fileRequest(ctx, req, {
       by: { name: rec.client, group: rec.group },

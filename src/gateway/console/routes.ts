@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { packageRoot } from '../../core/package.js';
 import type { AuditRecord } from '../../store/types.js';
-import { hashSecret, requireAdmin } from '../auth.js';
+import { checkAdmin, hashSecret, throttledMessage } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { CONSOLE_CSS, FAVICON_SVG } from './assets.js';
 import { POLICY_CSS } from './assets-policy.js';
@@ -25,7 +25,7 @@ import { esc, escBlock, page, studyNavOff } from './html.js';
 import { formFields, html as sendHtml, secureHeaders, text, type ConsoleKit, type Who } from './kit.js';
 import { registerInventory } from './inventory-routes.js';
 import { registerRefusal } from './refusal-routes.js';
-import { cookie, LOGIN_COOKIE, LoginThrottle, parseCookies, randomId, sameSecret, SESSION_COOKIE, Sessions } from './session.js';
+import { cookie, LOGIN_COOKIE, parseCookies, randomId, sameSecret, SESSION_COOKIE, Sessions } from './session.js';
 import { registerWaivers } from './waiver-routes.js';
 
 export { CSP } from './kit.js';
@@ -52,15 +52,27 @@ const TOP = 10;
 export function registerConsole(app: FastifyInstance, ctx: GatewayContext, health: () => Promise<Health>): void {
   const sessions = new Sessions();
   const dayCache = new DayCache(ctx.store);
-  const throttle = new LoginThrottle();
+  // One count per address for the login form and bearer tokens alike (the admin API shares it).
+  const throttle = ctx.throttle;
   const html = (reply: FastifyReply, status: number, body: string) => sendHtml(reply, status, ctx.config.crawlStore ? body : studyNavOff(body));
   const secure = (req: FastifyRequest) => req.protocol === 'https' || ctx.base().startsWith('https:');
+
+  /** Requests whose bearer token was not checked because their address guessed too often: seconds to wait. */
+  const throttled = new WeakMap<FastifyRequest, number>();
+  /** Answers a throttled request (429) and returns true, or returns false. */
+  const refuseThrottled = (req: FastifyRequest, reply: FastifyReply): boolean => {
+    const wait = throttled.get(req);
+    if (wait === undefined) return false;
+    secureHeaders(reply).code(429).header('retry-after', String(wait)).type('text/plain; charset=utf-8').send(`${throttledMessage(wait)}\n`);
+    return true;
+  };
 
   /** A bearer admin token, or a live session whose token is still an unrevoked admin. */
   const who = async (req: FastifyRequest): Promise<Who | null> => {
     if (req.headers.authorization) {
-      const admin = await requireAdmin(req, ctx.store);
-      return admin ? { admin, session: null } : null;
+      const admin = await checkAdmin(req, ctx.store, throttle);
+      if (!admin.ok && admin.status === 429) throttled.set(req, admin.retryAfter);
+      return admin.ok ? { admin: admin.token, session: null } : null;
     }
     const s = sessions.get(parseCookies(req.headers.cookie)[SESSION_COOKIE]);
     if (!s) return null;
@@ -76,6 +88,7 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
   const gate = async (req: FastifyRequest, reply: FastifyReply, kind: 'page' | 'data'): Promise<Who | null> => {
     const w = await who(req);
     if (w) return w;
+    if (refuseThrottled(req, reply)) return null;
     if (kind === 'page' && !req.headers.authorization) secureHeaders(reply).code(303).header('location', '/console/login').send();
     else secureHeaders(reply).code(401).type('text/plain; charset=utf-8').send('admin token or console session required\n');
     return null;
@@ -104,6 +117,7 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
   const adminWrite = async (req: FastifyRequest, reply: FastifyReply, fields: Record<string, string>): Promise<Who | null> => {
     const w = await who(req);
     if (!w) {
+      if (refuseThrottled(req, reply)) return null;
       text(reply, 401, 'admin token or console session required');
       return null;
     }
@@ -151,7 +165,7 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
       return forbidden(reply, 'login refused: the form token is missing or does not match (reload the login page)');
     }
     const wait = throttle.blockedFor(req.ip);
-    if (wait > 0) return secureHeaders(reply).code(429).header('retry-after', String(wait)).type('text/plain; charset=utf-8').send(`too many failed logins from this address: try again in ${wait} s\n`);
+    if (wait > 0) return secureHeaders(reply).code(429).header('retry-after', String(wait)).type('text/plain; charset=utf-8').send(`${throttledMessage(wait)}\n`);
     const secret = (f['token'] ?? '').trim();
     const hash = hashSecret(secret);
     const token = secret ? await ctx.store.findToken(hash) : null;

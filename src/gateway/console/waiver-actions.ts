@@ -24,6 +24,12 @@ export const MAX_REPO = 200;
 export const MAX_RULE = 100;
 export const MIN_TEXT = 3;
 export const MAX_TEXT = 1000;
+/**
+ * Requests one requester may have waiting at once, however they ask (token API or refusal
+ * links): the admins' queue shows the newest 500, so one requester must not be able to bury
+ * everyone else's requests under their own.
+ */
+export const MAX_PENDING_PER_REQUESTER = 20;
 /** An approval's default lifetime, offered in the form. */
 export const DEFAULT_DAYS = 30;
 

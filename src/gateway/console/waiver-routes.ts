@@ -12,7 +12,7 @@ import type { GatewayContext } from '../context.js';
 import { refuse } from '../http.js';
 import { formFields, html, secureHeaders, text, type ConsoleKit, type Who } from './kit.js';
 import { requestPage, requestState, waiversPage, type RequestView } from './pages/waivers.js';
-import { approve, DEFAULT_DAYS, fileRequest, MAX_TEXT, parseExpiry, parseNote, parseScope, parseText, reject, revoke } from './waiver-actions.js';
+import { approve, DEFAULT_DAYS, fileRequest, MAX_PENDING_PER_REQUESTER, MAX_TEXT, parseExpiry, parseNote, parseScope, parseText, reject, revoke } from './waiver-actions.js';
 
 const ID = /^[0-9a-f]{16}$/;
 
@@ -117,7 +117,11 @@ export function registerWaivers(app: FastifyInstance, ctx: GatewayContext, kit: 
 
   // The token API: any unrevoked gateway token (client or admin) asks in its own name.
   const tokenHolder = async (req: FastifyRequest, reply: FastifyReply) => {
-    const id = req.headers.authorization?.match(/^Bearer\s+mg_/i) ? await identify(req, ctx.store, ctx.config) : null;
+    const id = req.headers.authorization?.match(/^Bearer\s+mg_/i) ? await identify(req, ctx.store, ctx.config, ctx.throttle) : null;
+    if (id && !id.ok && id.status === 429) {
+      await refuse(reply, 429, id.message, { retryAfter: id.retryAfter });
+      return null;
+    }
     if (!id?.ok || !id.token) {
       await refuse(reply, 401, 'a modelgate token is required (Authorization: Bearer mg_...)');
       return null;
@@ -142,8 +146,8 @@ export function registerWaivers(app: FastifyInstance, ctx: GatewayContext, kit: 
     if (!scope.ok) return refuse(reply, 400, `invalid waiver request: ${scope.error}`);
     const why = parseText(parsed.data.justification, 'justification');
     if (!why.ok) return refuse(reply, 400, `invalid waiver request: ${why.error}`);
-    const pending = await ctx.store.listWaiverRequests({ requester: token.name, status: 'pending', limit: 500 });
-    if (pending.length >= 20) return refuse(reply, 429, `${token.name} has 20 waiver requests waiting already; wait for an answer`);
+    const pending = await ctx.store.listWaiverRequests({ requester: token.name, status: 'pending', limit: MAX_PENDING_PER_REQUESTER });
+    if (pending.length >= MAX_PENDING_PER_REQUESTER) return refuse(reply, 429, `${token.name} has ${MAX_PENDING_PER_REQUESTER} waiver requests waiting already; wait for an answer`);
     const r = await fileRequest(ctx, req, { by: { name: token.name, group: token.group }, via: 'token', auditId: null, repoType: scope.value.repo?.startsWith('datasets/') ? 'dataset' : 'model', scope: scope.value, justification: why.value });
     return secureHeaders(reply).code(201).send(publicRequest(r, null));
   });

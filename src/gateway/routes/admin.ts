@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AuditQuery, AuditVerdict } from '../../store/types.js';
-import { hashSecret, requireAdmin } from '../auth.js';
+import { checkAdmin, hashSecret, throttledMessage } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { refuse } from '../http.js';
 import { reloadPolicy } from '../policy-reload.js';
@@ -56,12 +56,13 @@ function auditQuery(q: Record<string, string | undefined>): AuditQuery | string 
 
 export function registerAdmin(app: FastifyInstance, ctx: GatewayContext): void {
   const guard = async (req: FastifyRequest, reply: FastifyReply) => {
-    const admin = await requireAdmin(req, ctx.store);
-    if (!admin) {
-      await refuse(reply, 401, 'admin token required (Authorization: Bearer mg_...)');
+    const admin = await checkAdmin(req, ctx.store, ctx.throttle);
+    if (!admin.ok) {
+      if (admin.status === 429) await refuse(reply, 429, throttledMessage(admin.retryAfter), { retryAfter: admin.retryAfter });
+      else await refuse(reply, 401, 'admin token required (Authorization: Bearer mg_...)');
       return null;
     }
-    return admin;
+    return admin.token;
   };
 
   app.get('/admin/audit', async (req, reply) => {

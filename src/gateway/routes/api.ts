@@ -78,8 +78,8 @@ export async function handleApi(ctx: GatewayContext, req: FastifyRequest, reply:
   const isPathsInfo = t.kind === 'paths-info';
   if (req.method === 'POST' && !isPathsInfo) return refuse(reply, 403, 'modelgate is read-only: writes are refused');
   if (req.method !== 'GET' && req.method !== 'HEAD' && !(req.method === 'POST' && isPathsInfo)) return refuse(reply, 405, `method ${req.method} is not allowed here`);
-  const id = await identify(req, ctx.store, ctx.config);
-  if (!id.ok) return refuse(reply, id.status, id.message);
+  const id = await identify(req, ctx.store, ctx.config, ctx.throttle);
+  if (!id.ok) return refuse(reply, id.status, id.message, id.status === 429 ? { retryAfter: id.retryAfter } : {});
   const headers: Record<string, string> = { ...id.upstreamAuth, accept: 'application/json' };
   const ct = req.headers['content-type'];
   if (ct) headers['content-type'] = ct;

@@ -27,6 +27,9 @@ export function shareableScan(scan: StoredScan): StoredScan {
   return { ...scan, report };
 }
 
+/** The report page styles itself inline; nothing else loads, nothing runs, it cannot be framed. */
+export const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 export function esc(s: unknown): string {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
@@ -69,14 +72,16 @@ export async function handleReport(ctx: GatewayContext, req: FastifyRequest<{ Pa
   const { id } = req.params;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return refuse(reply, 400, 'invalid report id');
   if (ctx.config.requireClientToken) {
-    const who = await identify(req, ctx.store, ctx.config);
-    if (!who.ok) return refuse(reply, who.status, who.message);
+    const who = await identify(req, ctx.store, ctx.config, ctx.throttle);
+    if (!who.ok) return refuse(reply, who.status, who.message, who.status === 429 ? { retryAfter: who.retryAfter } : {});
   }
   const stored = await ctx.store.getScanById(id);
   if (!stored) return refuse(reply, 404, `no report ${id}`);
   const scan = shareableScan(stored);
   const q = req.query as { format?: string };
   const wantsJson = q.format === 'json' || (req.headers.accept ?? '').includes('application/json');
+  // Attacker-chosen text in either form: never sniffed as another type, framed, or cached by proxies.
+  reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY').header('referrer-policy', 'no-referrer').header('cache-control', 'private, no-store');
   if (wantsJson) return reply.type('application/json; charset=utf-8').send(JSON.stringify({ id: scan.id, sha256: scan.sha256, engine: scan.engineKey, createdAt: scan.createdAt, report: scan.report }));
-  return reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'").send(renderReportHtml(scan));
+  return reply.type('text/html; charset=utf-8').header('content-security-policy', REPORT_CSP).send(renderReportHtml(scan));
 }

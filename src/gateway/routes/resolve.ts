@@ -99,8 +99,8 @@ export function failure(e: unknown): { status: number; message: string; code?: s
 
 async function decideOutcome(ctx: GatewayContext, req: FastifyRequest, t: ResolveTarget, p: Progress): Promise<Outcome> {
   const head = req.method === 'HEAD';
-  const id = await identify(req, ctx.store, ctx.config);
-  if (!id.ok) return { kind: 'unaudited', status: id.status, message: id.message };
+  const id = await identify(req, ctx.store, ctx.config, ctx.throttle);
+  if (!id.ok) return { kind: 'unaudited', status: id.status, message: id.message, ...(id.status === 429 ? { retryAfter: id.retryAfter } : {}) };
   p.client = id.client;
   const ua = req.headers['user-agent'];
   p.libraries = parseClientUserAgent(ua).libraries;
