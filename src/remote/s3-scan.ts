@@ -11,8 +11,8 @@ import { S3Session, type S3Access } from './s3.js';
 import type { S3Target } from './target.js';
 import type { PathSelector } from '../scan/select.js';
 
-/** `excluded`: objects listed and left out by --include / --exclude. */
-export type S3JobsResult = { ok: true; jobs: Job[]; excluded: number; close: () => void } | { ok: false; error: RemoteScanError };
+/** `excluded`: objects listed and left out by --include / --exclude (not scanned, still part of the model directory around an MLmodel). */
+export type S3JobsResult = { ok: true; jobs: Job[]; excluded: Job[]; close: () => void } | { ok: false; error: RemoteScanError };
 
 /**
  * The path `--include` / `--exclude` see for an object: its key below the prefix the target
@@ -36,7 +36,7 @@ export async function s3Jobs(
   const session = opened.value;
   const jobs: Job[] = [];
   const names = new Set<string>();
-  let excluded = 0;
+  const excluded: Job[] = [];
   for (const t of targets) {
     const listed = await session.list(t);
     if (!listed.ok) {
@@ -52,16 +52,13 @@ export async function s3Jobs(
       // Overlapping targets (s3://b/m and s3://b/m/x) would scan an object twice.
       if (names.has(name)) continue;
       names.add(name);
-      if (select && !select.selects(selectedPath(t, o.key))) {
-        excluded++;
-        continue;
-      }
+      const into = select && !select.selects(selectedPath(t, o.key)) ? excluded : jobs;
       if (o.size < 0) {
         // HEAD was refused: the object exists and cannot be read, which is a finding.
-        jobs.push({ name, display: name, size: null, open: () => Promise.reject(s3SourceError('auth', `${name}: access denied (HeadObject answered 403)`, { status: 403 })) });
+        into.push({ name, display: name, size: null, open: () => Promise.reject(s3SourceError('auth', `${name}: access denied (HeadObject answered 403)`, { status: 403 })) });
         continue;
       }
-      jobs.push({
+      into.push({
         name,
         display: name,
         size: o.size,

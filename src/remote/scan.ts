@@ -11,6 +11,8 @@ import type { FileReport, RemoteFallback, ScanReport } from '../scan/report.js';
 import { HttpRangeSource, displayUrl, type HttpRangeOptions } from '../source/http.js';
 import { SourceError, type ByteSource } from '../source/types.js';
 import type { PathSelector } from '../scan/select.js';
+import { checkMlflowModel } from '../scan/mlflow.js';
+import { remoteDirectory } from './model-directory.js';
 import { HubClient, type HubError } from './hub.js';
 import type { S3Access } from './s3.js';
 import { parseEndpoint, parseTarget, type HubTarget, type RemoteTarget, type S3Target } from './target.js';
@@ -133,6 +135,8 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
       open: () => HttpRangeSource.open(url, { ...http, name, ...(size !== null ? { expectedSize: size } : {}) }),
     });
     const jobs: Job[] = [];
+    // Every listed file, scanned or excluded: the directory an MLmodel is read with.
+    const listed: Job[] = [];
     let excluded = 0;
     for (const t of targets) {
       if (t.kind === 's3') continue;
@@ -146,11 +150,13 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
       const files = await hub.listFiles(t.repoKind, t.repo, commit, { path: t.path });
       if (!files.ok) return hubFailure(t, files.error);
       for (const f of files.value) {
+        const job = urlJob(hub.resolveUrl(t.repoKind, t.repo, commit, f.path), hubName(t, f.path), f.lfs?.size ?? f.size);
+        listed.push(job);
         if (opts.select && !opts.select.selects(f.path)) {
           excluded++;
           continue;
         }
-        jobs.push(urlJob(hub.resolveUrl(t.repoKind, t.repo, commit, f.path), hubName(t, f.path), f.lfs?.size ?? f.size));
+        jobs.push(job);
       }
     }
     if (s3Targets.length) {
@@ -159,8 +165,9 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
       const r = await s3Jobs(s3Targets, { ...opts.s3, env, timeoutMs: opts.s3?.timeoutMs ?? opts.http?.timeoutMs }, opts.http ?? {}, opts.select);
       if (!r.ok) return { ok: false, error: r.error };
       closeS3 = r.close;
-      excluded += r.excluded;
+      excluded += r.excluded.length;
       jobs.push(...r.jobs);
+      listed.push(...r.jobs, ...r.excluded);
     }
     const results: FileReport[] = [];
     const running = new Set<Promise<void>>();
@@ -177,6 +184,7 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
       if (running.size >= concurrency) await Promise.race(running);
     }
     await Promise.all(running);
+    for (const r of results) if (r.formats.includes('mlflow-model')) await withModelDirectory(r, listed);
     results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const report = buildReport(engine, results, started);
     if (opts.select) report.summary.excluded = excluded;
@@ -184,6 +192,19 @@ export async function scanRemote(specs: readonly string[], opts: RemoteScanOptio
   } finally {
     closeS3?.();
     await hub.close().catch(() => undefined);
+  }
+}
+
+/** An MLmodel is read with the listed files around it, as on disk (src/scan/mlflow.ts); reading them is part of its cost. */
+async function withModelDirectory(report: FileReport, listed: readonly Job[]): Promise<void> {
+  const slash = report.path.lastIndexOf('/');
+  if (slash < 0) return;
+  const dir = remoteDirectory(listed, report.path.slice(0, slash));
+  await checkMlflowModel(dir, report);
+  const cost = dir.cost();
+  if (report.remote) {
+    report.remote.bytesFetched += cost.bytes;
+    report.remote.requests += cost.requests;
   }
 }
 

@@ -13,9 +13,13 @@
  *    MLFLOW_MODEL_CODE finding), which a directory scan also scans one by one;
  *  - the artefacts the MLmodel names that are missing (fact `mlflow.missing_artifacts`).
  * The artefacts themselves (pickles, weights) are scanned as the files they are.
+ *
+ * The directory is read through `ModelDirectory`: files on disk here, the listed objects of a
+ * remote scan (S3 prefix, Hub repository) in src/remote/, so a model kept where MLflow keeps
+ * artefacts gets the same checks as one on disk.
  */
 import { lstat, readFile, readdir, stat } from 'node:fs/promises';
-import { dirname, join, posix } from 'node:path';
+import { join, posix } from 'node:path';
 import { SEVERITY_RANK, type Finding, type Severity } from '../core/findings.js';
 import { emptyDeclaration, parseCondaEnv, parsePythonEnv, parseRequirements, type DeclaredPin, type EnvironmentDeclaration } from '../formats/mlflow/environment.js';
 import { pathEscape } from '../formats/mlflow/mlmodel.js';
@@ -40,23 +44,70 @@ function add(report: FileReport, f: Omit<Finding, 'location'>): void {
   if (report.maxSeverity === null || SEVERITY_RANK[f.severity] > SEVERITY_RANK[report.maxSeverity]) report.maxSeverity = f.severity;
 }
 
-/** A regular file's text, or why not; a missing file is `null` (MLflow would fail, nothing runs). */
-async function readText(path: string): Promise<string | null | { error: string }> {
-  try {
-    // Followed like MLflow follows it (a Hugging Face cache links every file to a blob).
-    const st = await stat(path);
-    if (!st.isFile()) return { error: 'is not a regular file' };
-    if (st.size > MAX_ENV_BYTES) return { error: `is larger than ${MAX_ENV_BYTES} bytes` };
-    return (await readFile(path)).toString('utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    return { error: code ?? String(e) };
-  }
+/** What the checks read of the directory an MLmodel sits in; paths are relative, with '/'. */
+export interface ModelDirectory {
+  /** A regular file's text (at most `limit` bytes, else an error), `null` when absent (MLflow would fail, nothing runs), or why not. */
+  readText(rel: string, limit: number): Promise<string | null | { error: string }>;
+  /** Files at or below `rel` (`rel` itself when it is a file), in path order, at most `max`, at most `maxDepth` levels down. */
+  filesUnder(rel: string, max: number, maxDepth: number): Promise<string[]>;
+  exists(rel: string): Promise<boolean>;
+}
+
+/** The directory on disk. */
+export function localDirectory(dir: string): ModelDirectory {
+  return {
+    async readText(rel, limit) {
+      try {
+        // Followed like MLflow follows it (a Hugging Face cache links every file to a blob).
+        const st = await stat(join(dir, rel));
+        if (!st.isFile()) return { error: 'is not a regular file' };
+        if (st.size > limit) return { error: `is larger than ${limit} bytes` };
+        return (await readFile(join(dir, rel))).toString('utf8');
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+        return { error: code ?? String(e) };
+      }
+    },
+    async filesUnder(rel, max, maxDepth) {
+      const out: string[] = [];
+      const walk = async (r: string, depth: number): Promise<void> => {
+        if (out.length >= max || depth > maxDepth) return;
+        let st;
+        try {
+          st = await lstat(join(dir, r));
+        } catch {
+          return;
+        }
+        if (st.isFile() || st.isSymbolicLink()) {
+          out.push(r);
+          return;
+        }
+        if (!st.isDirectory()) return;
+        let names: string[];
+        try {
+          names = (await readdir(join(dir, r))).sort();
+        } catch {
+          return;
+        }
+        for (const name of names) await walk(posix.join(r, name), depth + 1);
+      };
+      await walk(rel, 0);
+      return out;
+    },
+    async exists(rel) {
+      try {
+        await lstat(join(dir, rel));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
 }
 
 /** Reads the environment files, following -r/-c includes that stay inside the model directory. */
-async function readEnvironment(dir: string, declared: readonly string[], report: FileReport): Promise<{ env: EnvironmentDeclaration; read: string[] }> {
+async function readEnvironment(dir: ModelDirectory, declared: readonly string[], report: FileReport): Promise<{ env: EnvironmentDeclaration; read: string[] }> {
   const env = emptyDeclaration();
   const queue = [...declared, REQUIREMENTS];
   const seen = new Set<string>();
@@ -66,7 +117,7 @@ async function readEnvironment(dir: string, declared: readonly string[], report:
     // Declared files that leave the directory are the analyzer's MLFLOW_PATH_ESCAPE; never read them.
     if (seen.has(rel) || pathEscape(rel) !== null) continue;
     seen.add(rel);
-    const text = await readText(join(dir, rel));
+    const text = await dir.readText(rel, MAX_ENV_BYTES);
     if (text === null) continue;
     if (typeof text !== 'string') {
       add(report, { rule: 'MLFLOW_CONFIG_MALFORMED', severity: 'medium', message: `environment file ${rel} ${text.error}: its pins could not be checked`, evidence: { details: { file: rel } }, references: [] });
@@ -124,44 +175,15 @@ function reportPins(report: FileReport, pins: readonly DeclaredPin[]): void {
 }
 
 /** Python files under a code path (a directory MLflow puts on sys.path, or one file). */
-async function codeFiles(dir: string, rel: string, out: string[]): Promise<void> {
-  const walk = async (r: string, depth: number): Promise<void> => {
-    if (out.length >= MAX_CODE_FILES || depth > MAX_CODE_DEPTH) return;
-    let st;
-    try {
-      st = await lstat(join(dir, r));
-    } catch {
-      return;
-    }
-    if (st.isFile() || st.isSymbolicLink()) {
-      if (r.endsWith('.py') || depth === 0) out.push(r);
-      return;
-    }
-    if (!st.isDirectory()) return;
-    let names: string[];
-    try {
-      names = (await readdir(join(dir, r))).sort();
-    } catch {
-      return;
-    }
-    for (const name of names) await walk(posix.join(r, name), depth + 1);
-  };
-  await walk(posix.normalize(rel.replace(/\\/g, '/')), 0);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
+async function codeFiles(dir: ModelDirectory, rel: string, out: string[]): Promise<void> {
+  const root = posix.normalize(rel.replace(/\\/g, '/'));
+  const found = await dir.filesUnder(root, MAX_CODE_FILES - out.length, MAX_CODE_DEPTH);
+  for (const f of found) if (f.endsWith('.py') || f === root) out.push(f);
 }
 
 /** Adds the directory's facts and findings to a scanned MLmodel's report (see the header). */
-export async function checkMlflowModel(path: string, report: FileReport): Promise<void> {
+export async function checkMlflowModel(dir: ModelDirectory, report: FileReport): Promise<void> {
   if (!report.formats.includes('mlflow-model')) return;
-  const dir = dirname(path);
   const { env, read } = await readEnvironment(dir, stringList(report.facts['mlflow.env_files']), report);
   if (read.length) report.facts['mlflow.environment_files'] = read;
   if (env.python !== null) report.facts['mlflow.environment_python'] = env.python.slice(0, 64);
@@ -176,7 +198,7 @@ export async function checkMlflowModel(path: string, report: FileReport): Promis
     if (f) f.evidence.files = code.slice(0, 100);
   }
   const missing: string[] = [];
-  for (const a of stringList(report.facts['mlflow.pickle_artifacts'])) if (pathEscape(a) === null && !(await exists(join(dir, a)))) missing.push(a);
+  for (const a of stringList(report.facts['mlflow.pickle_artifacts'])) if (pathEscape(a) === null && !(await dir.exists(posix.normalize(a.replace(/\\/g, '/'))))) missing.push(a);
   if (missing.length) report.facts['mlflow.missing_artifacts'] = missing;
   report.findings.sort((a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]);
 }

@@ -2,6 +2,7 @@
  * The library's entry points: scan a file, a buffer, or paths (files and directories).
  * None of them throws on bad input: unreadable files and analyzer failures are findings.
  */
+import { dirname } from 'node:path';
 import { SEVERITY_RANK } from '../core/findings.js';
 import { BufferSource } from '../source/buffer.js';
 import { FileSource } from '../source/file.js';
@@ -12,7 +13,7 @@ import { walkPaths } from './walk.js';
 import type { PathSelector } from './select.js';
 import { summariseRepositories } from './repository.js';
 import { checkExternalDataLinks } from './links.js';
-import { checkMlflowModel } from './mlflow.js';
+import { checkMlflowModel, localDirectory } from './mlflow.js';
 
 export interface PathScanOptions extends ScanOptions {
   /** Files scanned at once (I/O overlaps; analysis is single-threaded). */
@@ -51,7 +52,7 @@ export async function scanFileWith(engine: Engine, path: string): Promise<FileRe
     // Only a file on disk has a directory whose links the loader would follow.
     await checkExternalDataLinks(path, report);
     // An MLmodel is read with the directory around it: environment pins, code files, artefacts.
-    await checkMlflowModel(path, report);
+    await checkMlflowModel(localDirectory(dirname(path)), report);
     return report;
   } finally {
     await src.close().catch(() => undefined);

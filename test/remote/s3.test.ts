@@ -5,7 +5,7 @@
  * leading characters are told apart; listing failures are one clear error; an object that
  * cannot be read, or that changed after it was listed, is a finding, never clean.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -207,6 +207,37 @@ describe('scan s3://', () => {
     const one = await scanS3([`s3://${s3.bucket}/tree/evil/payload.pkl`], { select: pathSelector([], ['tree/evil/*.pkl']) });
     expect(one.files).toEqual([]);
     expect(one.summary.excluded).toBe(1);
+  });
+
+  it('an MLmodel under a prefix is read with the objects around it: environment pins, code files, as on disk', async () => {
+    const upload = async (fixture: string, prefix: string): Promise<void> => {
+      const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
+      for (const f of walk(join(FIXTURES, fixture))) await put(`${prefix}/${relative(join(FIXTURES, fixture), f)}`, readFileSync(f));
+    };
+    await upload('malicious/mlflow_vulnerable_env', 'mlruns/1/abc/artifacts/model');
+    await upload('malicious/mlflow_code_loader', 'mlruns/1/def/artifacts/model');
+    const remote = await scanS3([`s3://${s3.bucket}/mlruns/`]);
+    for (const [run, fixture] of [['abc', 'malicious/mlflow_vulnerable_env'], ['def', 'malicious/mlflow_code_loader']] as const) {
+      const got = remote.files.find((f) => f.path === `s3://${s3.bucket}/mlruns/1/${run}/artifacts/model/MLmodel`)!;
+      const local = (await scanPath([join(FIXTURES, fixture, 'MLmodel')])).files[0]!;
+      const pick = (f: FileReport) => ({
+        findings: f.findings.map((x) => [x.rule, x.severity, x.message]),
+        facts: Object.fromEntries(Object.entries(f.facts).filter(([k]) => k.startsWith('mlflow.')).sort()),
+        maxSeverity: f.maxSeverity,
+      });
+      expect(pick(got)).toEqual(pick(local));
+    }
+    const env = remote.files.find((f) => f.path.endsWith('/abc/artifacts/model/MLmodel'))!;
+    expect(env.findings.filter((x) => x.rule === 'MLFLOW_ENV_VULNERABLE' && x.severity === 'medium').map((x) => x.evidence.details!['id'])).toEqual(['CVE-2025-32434', 'CVE-2026-24747']);
+    // The environment files were read for it, and that is counted in its cost.
+    const own = readFileSync(join(FIXTURES, 'malicious/mlflow_vulnerable_env/MLmodel')).length;
+    const envBytes = ['conda.yaml', 'python_env.yaml', 'requirements.txt'].reduce((n, f) => n + readFileSync(join(FIXTURES, 'malicious/mlflow_vulnerable_env', f)).length, 0);
+    expect(env.remote!.bytesFetched).toBe(own + envBytes);
+    expect(env.remote!.requests).toBe(4);
+    // Excluded from the scan, still part of the model: the pins are read all the same.
+    const only = await scanS3([`s3://${s3.bucket}/mlruns/1/abc/`], { select: pathSelector(['**/MLmodel'], []) });
+    expect(only.files.map((f) => f.path)).toEqual([`s3://${s3.bucket}/mlruns/1/abc/artifacts/model/MLmodel`]);
+    expect(only.files[0]!.facts['mlflow.environment']).toEqual(['cloudpickle==3.0.0', 'mlflow==2.14.1', 'numpy==1.26.4', 'torch==2.5.1']);
   });
 
   it('reads a 32 MiB PyTorch checkpoint by ranges: the exact finding from under 1 % of its bytes', async () => {
