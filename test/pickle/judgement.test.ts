@@ -45,6 +45,29 @@ describe('wrappers are judged by what they reach', () => {
     expect(loud(f)).toEqual([]);
   });
 
+  it('getattr(<instance>, name) kept as data is a bound method of its class (statsmodels ETS results): low, not critical', async () => {
+    // copyreg-free protocol 2: ETSModel.__new__(ETSModel) + BUILD, then getattr(model, 'loglike') stored in a dict.
+    const model = [op.GLOBAL('statsmodels.tsa.exponential_smoothing.ets', 'ETSModel'), op.EMPTY_TUPLE, op.NEWOBJ, op.EMPTY_DICT, op.STRING('nobs'), op.INT(60), op.SETITEM, op.BUILD];
+    const f = await findings(asm(op.PROTO(2), op.EMPTY_DICT, op.STRING('fn'), op.GLOBAL('builtins', 'getattr'), ...model, op.STRING('loglike'), op.TUPLE2, op.REDUCE, op.SETITEM, op.STOP));
+    expect(loud(f)).toEqual([]);
+    expect(f.find((x) => x.evidence.canonical === 'statsmodels.tsa.exponential_smoothing.ets.ETSModel.loglike')?.severity).toBe('low');
+  });
+
+  it('getattr(<instance>, name) still reaches what the instance state put there, leads out through dunders, and is a call when called', async () => {
+    const inst = (state: Uint8Array[]) => [op.GLOBAL('mylib.models', 'Net'), op.EMPTY_TUPLE, op.NEWOBJ, op.EMPTY_DICT, ...state, op.BUILD];
+    // The state sets `run` to os.system: getattr(net, 'run') is os.system.
+    const own = await findings(asm(op.PROTO(2), op.GLOBAL('builtins', 'getattr'), ...inst([op.STRING('run'), op.GLOBAL('os', 'system'), op.SETITEM]), op.STRING('run'), op.TUPLE2, op.REDUCE, op.STOP));
+    expect(dangerous(own, 'builtins.getattr')?.message).toBe('calls builtins.getattr; reaches os.system');
+    // A dunder leads out of the instance (__class__, __init__.__globals__...): unresolved, critical.
+    const dunder = await findings(asm(op.PROTO(2), op.GLOBAL('builtins', 'getattr'), ...inst([]), op.STRING('__class__'), op.TUPLE2, op.REDUCE, op.STOP));
+    expect(dangerous(dunder, 'builtins.getattr')?.severity).toBe('critical');
+    expect(dangerous(dunder, 'builtins.getattr')?.message).toBe("calls builtins.getattr; reaches a value the scanner cannot resolve: mylib.models.Net().__setstate__({}).__class__");
+    // The bound method called during the load: a call of a computed value.
+    const called = await findings(asm(op.PROTO(2), op.GLOBAL('builtins', 'getattr'), ...inst([]), op.STRING('fit'), op.TUPLE2, op.REDUCE, op.STRING('x'), op.TUPLE1, op.REDUCE, op.STOP));
+    expect(called.find((x) => x.rule === 'PICKLE_COMPUTED_CALL')?.severity).toBe('high');
+    expect(loud(called)).toContain("high PICKLE_COMPUTED_CALL: calls a value computed at load time: mylib.models.Net().__setstate__({}).fit('x')");
+  });
+
   it('attrgetter reaching os.system through a module attribute, then called, is critical', async () => {
     // operator.attrgetter('os.system')(torch.serialization)('echo mg'): torch.serialization.os is os.
     const f = await findings(asm(op.GLOBAL('operator', 'attrgetter'), op.STRING('os.system'), op.TUPLE1, op.REDUCE,

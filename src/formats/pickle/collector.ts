@@ -166,6 +166,8 @@ export class PickleCollector {
   private reached(v: Value, how: How, opcode: string, offset: number, chain: string, wrapper: string | undefined): GlobalClassification | null {
     const path = this.pathOf(v);
     if (path === null) {
+      const method = wrapper !== undefined && WRAPPERS.get(wrapper) === 'getattr' ? this.instanceAttribute(v) : null;
+      if (method !== null) return this.reachedInstanceAttribute(method, v, how, opcode, offset, chain, wrapper!);
       if (wrapper) this.wrapperProblems.set(wrapper, { why: `reaches a value the scanner cannot resolve: ${render(v)}`, chain, offset });
       return null;
     }
@@ -175,6 +177,40 @@ export class PickleCollector {
     if (wrapper && cls.verdict === 'dangerous' && !this.wrapperProblems.has(wrapper)) {
       this.wrapperProblems.set(wrapper, { why: `reaches ${cls.canonical}`, chain, offset });
     }
+    return cls;
+  }
+
+  /**
+   * getattr(<instance of C>, 'name') with a plain attribute name: how pickle writes a bound method
+   * (statsmodels' ETS results keep `model.loglike`). It reaches C's attribute `name` (judged as the
+   * path C.name, so a catalogued danger on it still counts) or, when the instance's own state set
+   * that attribute, that value (any global in it was imported and judged by itself). Reading the
+   * attribute runs at most a property of C on the instance's state, as __setstate__ does when C is
+   * built, so an unknown C.name is a reference (low), not a call; calling the result is a call of
+   * a computed value (PICKLE_COMPUTED_CALL). Dunder names (__class__, __globals__, __reduce__...)
+   * stay unresolved: they lead out of the instance.
+   */
+  private instanceAttribute(v: Value): { path: string; own: Value | undefined } | null {
+    if (v.k !== 'attr' || v.obj.k !== 'call') return null;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v.name) || (v.name.startsWith('__') && v.name.endsWith('__'))) return null;
+    const cls = this.constructedClass(v.obj);
+    if (cls === null) return null;
+    const st = v.obj.state;
+    const dict = st?.k === 'dict' ? st : st?.k === 'tuple' && st.items[0]?.k === 'dict' ? st.items[0] : undefined;
+    const own = dict?.entries.find(([key]) => key.k === 'str' && key.v === v.name)?.[1];
+    return { path: `${this.canonical(cls.module, cls.name)}.${v.name}`, own };
+  }
+
+  private reachedInstanceAttribute(m: { path: string; own: Value | undefined }, v: Value, how: How, opcode: string, offset: number, chain: string, wrapper: string): GlobalClassification | null {
+    if (m.own !== undefined && (m.own.k === 'global' || m.own.k === 'attr')) return this.reached(m.own, how, opcode, offset, chain, wrapper);
+    // Plain data the state set (a number, a string, a container): reading it runs nothing.
+    if (m.own !== undefined && m.own.k !== 'call') return null;
+    const cls = this.classifyPath(m.path);
+    if (cls.verdict === 'dangerous') {
+      if (!this.wrapperProblems.has(wrapper)) this.wrapperProblems.set(wrapper, { why: `reaches ${cls.canonical}`, chain, offset });
+      return cls;
+    }
+    if (cls.verdict !== 'safe') this.note(m.path, cls, 'referenced', `${opcode} (an attribute of ${render(v)})`, offset, chain);
     return cls;
   }
 
