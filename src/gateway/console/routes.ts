@@ -22,7 +22,7 @@ import { filePage, RULE_ID } from './pages/file.js';
 import { loginPage } from './pages/login.js';
 import { lastDays, overviewPage, type HealthRow } from './pages/overview.js';
 import { esc, escBlock, page, studyNavOff } from './html.js';
-import { formFields, html as sendHtml, secureHeaders, text, type ConsoleKit, type Who } from './kit.js';
+import { formFields, sendHtml, secureHeaders, text, type ConsoleKit, type Who } from './kit.js';
 import { registerInventory } from './inventory-routes.js';
 import { registerRefusal } from './refusal-routes.js';
 import { cookie, LOGIN_COOKIE, LoginThrottle, parseCookies, randomId, sameSecret, SESSION_COOKIE, Sessions } from './session.js';
