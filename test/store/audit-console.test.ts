@@ -146,6 +146,25 @@ function contract(name: string, open: () => SqlStore): void {
       }
     });
 
+    it("lists a run's skipped and failed items in sha256 order, whatever their state", async () => {
+      const store = open();
+      try {
+        await store.migrate();
+        for (const n of [1, 2, 3, 4]) await store.db.insertInto('scans').values({ id: `s${n}`, sha256: sha(n), engine_key: 'old', report: '{"findings":[]}', max_severity: null, complete: 1, created_at: '2026-03-01T00:00:00.000Z' }).execute();
+        expect(await store.createExposureRun({ id: 'r1', reason: 'manual', detail: 'x', engineKey: 'new', policyVersion: 'p', createdAt: '2026-03-02T00:00:00.000Z', finishedAt: null, total: 0 })).toBe(true);
+        await store.settleExposureItem('r1', sha(3), 'skipped', 'gone', '2026-03-02T00:01:00.000Z');
+        await store.settleExposureItem('r1', sha(1), 'failed', 'broken', '2026-03-02T00:01:00.000Z');
+        await store.settleExposureItem('r1', sha(2), 'done', null, '2026-03-02T00:01:00.000Z');
+        expect(await store.exposureItemNotes('r1')).toEqual([
+          { sha256: sha(1), state: 'failed', note: 'broken' },
+          { sha256: sha(3), state: 'skipped', note: 'gone' },
+        ]);
+        expect(await store.exposureItemNotes('r1', 1)).toEqual([{ sha256: sha(1), state: 'failed', note: 'broken' }]);
+      } finally {
+        await store.close();
+      }
+    });
+
     it('counts only download decisions (GET): admin actions, exposure announcements and HEADs are left out', async () => {
       const store = open();
       try {

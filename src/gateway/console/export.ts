@@ -42,8 +42,9 @@ export function csvRow(r: AuditRecord): string {
   return cells.map(csvCell).join(',');
 }
 
-/** Records read from the store per query while an export streams. */
+/** Records read from the store per query while an export streams; the first page is small, so the first bytes leave at once. */
 const EXPORT_PAGE = 1000;
+const FIRST_PAGE = 100;
 
 /**
  * Every record matching `q`, newest first, up to EXPORT_CAP, in pages read by keyset as the
@@ -55,13 +56,16 @@ export async function exportRecords(store: Store, q: AuditQuery): Promise<{ trun
   async function* pages(): AsyncGenerator<AuditRecord[]> {
     let before = q.before;
     let left = EXPORT_CAP;
+    let size = FIRST_PAGE;
     while (left > 0) {
-      const page = await store.queryAudit({ ...q, limit: Math.min(EXPORT_PAGE, left), ...(before !== undefined ? { before } : {}) });
+      const asked = Math.min(size, left);
+      const page = await store.queryAudit({ ...q, limit: asked, ...(before !== undefined ? { before } : {}) });
       if (page.length === 0) return;
       yield page;
       left -= page.length;
-      if (page.length < Math.min(EXPORT_PAGE, left + page.length)) return;
+      if (page.length < asked) return;
       before = page[page.length - 1]!.id;
+      size = EXPORT_PAGE;
     }
   }
   return { truncated, records: pages() };
