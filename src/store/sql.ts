@@ -212,7 +212,7 @@ export class SqlStore implements Store {
    * adjacent windows never count a record twice. Limit defaults to 100 and is capped at 1000.
    */
   queryAudit(q: AuditQuery): Promise<AuditRecord[]> {
-    return this.run('queryAudit', () => auditQuery.queryAudit(this.db, q, clampLimit(q.limit)));
+    return this.run('queryAudit', () => auditQuery.queryAudit(this.db, this.dialect, q, clampLimit(q.limit)));
   }
 
   auditExceeds(q: AuditQuery, n: number): Promise<boolean> {
