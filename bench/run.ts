@@ -15,6 +15,7 @@ import { benchRemote } from './remote.js';
 import { benchS3 } from './s3.js';
 import { runCrawlBench } from './crawl.js';
 import { renderStartup, startupBench } from './startup.js';
+import { consoleScaleBench, renderConsoleScale } from './console-scale.js';
 import { pythonOf } from '../test/helpers/python-envs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -118,6 +119,10 @@ const startupTable = !only || only === 'startup' ? renderStartup(startupBench())
 // Crawl throughput on Redis + PostgreSQL; prints and writes its own section of bench/RESULTS.md.
 if (!only || only === 'crawl') await runCrawlBench();
 
+// The console over 1,000,000 generated audit records on SQLite and PostgreSQL (issue 11): only
+// when asked by name, since it takes minutes; prints its own table.
+const consoleTable = only === 'console-scale' ? renderConsoleScale(await consoleScaleBench()) : null;
+
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 console.log(`\nMachine: ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 10)}\n`);
 console.log('| input | wall time (median of runs) | peak RSS | bytes read | target |');
@@ -132,6 +137,7 @@ if (formatRows.length) {
   }
 }
 if (startupTable) console.log('\n' + startupTable);
+if (consoleTable) console.log('\n' + consoleTable);
 if (gatewayRows.length) {
   console.log('\n| gateway (local hub on loopback) | measured | target |\n|---|---|---|');
   for (const r of gatewayRows) console.log(`| ${r.name} | ${r.value} | ${r.target} |`);

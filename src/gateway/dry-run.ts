@@ -5,6 +5,7 @@
  * waivers that existed when it was made, so that only the policy differs.
  */
 import type { FileReport } from '../scan/report.js';
+import { repoMatches } from '../policy/glob.js';
 import { defaultPolicy, parsePolicy } from '../policy/load.js';
 import type { Policy, Verdict } from '../policy/types.js';
 import type { AuditRecord, Store, Waiver } from '../store/types.js';
@@ -73,22 +74,53 @@ function waiversAt(all: Waiver[], time: string): Waiver[] {
   return all.filter((w) => w.createdAt <= time);
 }
 
+/** Candidate waivers kept per repository and sha256 (a busy window names many files). */
+const WAIVER_CACHE = 5000;
+
+/**
+ * The waivers that could cover a decision's file: the others name another repository or other
+ * bytes, and the policy would pass over each of them again for every decision (parsing its
+ * dates) only to find that out.
+ */
+function waiversFor(all: Waiver[], cache: Map<string, Waiver[]>, rec: AuditRecord): Waiver[] {
+  const key = JSON.stringify([rec.repoType, rec.repo, rec.sha256]);
+  let list = cache.get(key);
+  if (!list) {
+    const sha = rec.sha256?.toLowerCase() ?? null;
+    list = all.filter((w) => (w.sha256 === null || (sha !== null && w.sha256.toLowerCase() === sha)) && (w.repo === null || repoMatches(w.repo, { type: rec.repoType, id: rec.repo })));
+    if (cache.size >= WAIVER_CACHE) cache.delete(cache.keys().next().value!);
+    cache.set(key, list);
+  }
+  return list;
+}
+
 export async function dryRun(store: Store, candidate: Policy, opts: DryRunOptions): Promise<DryRunResult> {
   const now = opts.now ?? new Date();
   const days = Math.min(DRY_RUN_MAX_DAYS, Math.max(1, Math.floor(opts.days)));
   const since = new Date(now.getTime() - days * 86_400_000).toISOString();
   const max = opts.maxDecisions ?? DRY_RUN_MAX_DECISIONS;
   const waivers = await store.listWaivers();
+  const candidates = new Map<string, Waiver[]>();
   const reports = new Map<string, FileReport | null>();
   const references = new Map<string, Policy | null>();
   const builtin = defaultPolicy();
 
+  const remember = (scanId: string, report: FileReport | null) => {
+    if (reports.size >= REPORT_CACHE) reports.delete(reports.keys().next().value!);
+    reports.set(scanId, report);
+  };
   const reportOf = async (scanId: string): Promise<FileReport | null> => {
     if (reports.has(scanId)) return reports.get(scanId)!;
     const scan = await store.getScanById(scanId);
-    if (reports.size >= REPORT_CACHE) reports.delete(reports.keys().next().value!);
-    reports.set(scanId, scan?.report ?? null);
+    remember(scanId, scan?.report ?? null);
     return scan?.report ?? null;
+  };
+  /** The reports a page of decisions needs, read in one query rather than one per file. */
+  const prefetch = async (page: AuditRecord[]) => {
+    const missing = [...new Set(page.filter(isFileDecision).map((r) => r.scanId))].filter((id): id is string => id !== null && !reports.has(id)).slice(0, REPORT_CACHE / 2);
+    if (missing.length === 0) return;
+    const found = new Map((await store.getScansByIds(missing)).map((x) => [x.id, x.report]));
+    for (const id of missing) remember(id, found.get(id) ?? null);
   };
   // The policy that made a decision, from the history (pre-history versions stay unknown).
   const referenceOf = async (version: string): Promise<Policy | null> => {
@@ -110,9 +142,14 @@ export async function dryRun(store: Store, candidate: Policy, opts: DryRunOption
 
   const groups = new Map<string, FlippedFile>();
   const out: DryRunResult = { candidateVersion: candidate.version, since, examined: 0, missingScans: 0, truncated: false, flipped: [], stricter: 0, looser: 0, uncertain: 0 };
-  let before: number | undefined;
+  // Paged by id between the window's first record and the newest: each page is one range of
+  // the primary key, however long the window (see Store.auditFirstId).
+  const first = await store.auditFirstId(since);
+  let before = Number.MAX_SAFE_INTEGER;
   for (;;) {
-    const page = await store.queryAudit({ since, limit: PAGE, ...(before !== undefined ? { before } : {}) });
+    if (first === null) break;
+    const page = await store.queryAudit({ since, limit: PAGE, after: first - 1, before });
+    await prefetch(page);
     for (const rec of page) {
       if (!isFileDecision(rec)) continue;
       if (out.examined >= max) {
@@ -128,7 +165,7 @@ export async function dryRun(store: Store, candidate: Policy, opts: DryRunOption
         }
       }
       out.examined++;
-      const r = replay(candidate, rec, report, { now: new Date(rec.time), waivers: waiversAt(waivers, rec.time), reference: await referenceOf(rec.policyVersion) });
+      const r = replay(candidate, rec, report, { now: new Date(rec.time), waivers: waiversAt(waiversFor(waivers, candidates, rec), rec.time), reference: await referenceOf(rec.policyVersion) });
       if (r.unknownFacts.length > 0) out.uncertain++;
       const was = rec.verdict as Verdict;
       if (r.verdict === was) continue;
@@ -161,7 +198,7 @@ export async function dryRun(store: Store, candidate: Policy, opts: DryRunOption
       });
     }
     if (out.truncated || page.length < PAGE) break;
-    before = page[page.length - 1]!.id;
+    before = page[page.length - 1]!.id!;
   }
   out.flipped = [...groups.values()].sort((a, b) => verdictRank(b.after) - verdictRank(a.after) || verdictRank(a.before) - verdictRank(b.before) || b.decisions - a.decisions || (a.newest < b.newest ? 1 : -1));
   return out;

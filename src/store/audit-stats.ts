@@ -7,37 +7,58 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from './db.js';
 import type { AuditDay, AuditTop, AuditVerdict } from './types.js';
 
+/**
+ * The overview counts what the gateway decided for clients' downloads: GET requests (a file, or
+ * a repository's info refused by repository rules). Admin actions (POST, DELETE), exposure
+ * announcements (EXPOSURE) and HEADs (metadata a client checks before or instead of a GET; a
+ * refused file is refused on its GET) are audit records too, but no download decision.
+ */
+export const DECISION_METHOD = 'GET';
+
 /** Finding kinds are counted over at most this many of the newest warned/blocked records. */
 export const FINDING_SAMPLE = 5000;
 
 const VERDICTS: readonly AuditVerdict[] = ['allow', 'warn', 'block', 'error'];
 
-/**
- * A LIKE pattern matching a policy rule name inside the stored `rules` JSON array. The name is
- * spelled exactly as JSON.stringify wrote it, and LIKE's own wildcards are escaped so a name
- * with `%` or `_` matches only itself.
- */
-export function ruleLikePattern(rule: string): string {
-  const needle = `"rule":${JSON.stringify(rule)}`;
-  return `%${needle.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/** Days counted one query each; a longer window is counted by one grouping query. */
+const MAX_DAY_QUERIES = 400;
+const DAY_MS = 86_400_000;
+
+/** Download decisions per UTC day for records with since <= time < until (until optional). */
+export async function auditDays(db: Kysely<Database>, since: string, until?: string, now = Date.now()): Promise<AuditDay[]> {
+  const days = new Map<string, Record<AuditVerdict, number>>();
+  const add = (day: string, verdict: string, n: number | string) => {
+    if (!(VERDICTS as readonly string[]).includes(verdict)) return;
+    const row = days.get(day) ?? { allow: 0, warn: 0, block: 0, error: 0 };
+    row[verdict as AuditVerdict] += Number(n);
+    days.set(day, row);
+  };
+  // Every verdict named, so the index on (method, verdict, time) is read one range per verdict.
+  const base = db.selectFrom('audit').where('method', '=', DECISION_METHOD).where('verdict', 'in', VERDICTS);
+  // Grouping by a day computed from the text costs a sort of every record; a count per day
+  // and verdict over its own time range is read from the index alone. Up to the end of the
+  // window, or of today when it is open (a later time, from a skewed clock, is grouped after).
+  const end = until ?? new Date(Math.floor(now / DAY_MS) * DAY_MS + DAY_MS).toISOString();
+  let from = since;
+  let next = new Date(Math.floor(Date.parse(since) / DAY_MS) * DAY_MS + DAY_MS).toISOString();
+  if ((Date.parse(end) - Date.parse(since)) / DAY_MS <= MAX_DAY_QUERIES) {
+    while (from < end) {
+      const to = next < end ? next : end;
+      const rows = await base.select(['verdict', (eb) => eb.fn.countAll<number | string>().as('n')]).where('time', '>=', from).where('time', '<', to).groupBy('verdict').execute();
+      for (const r of rows) add(from.slice(0, 10), r.verdict, r.n);
+      from = to;
+      next = new Date(Date.parse(next) + DAY_MS).toISOString();
+    }
+    if (until !== undefined) return sorted(days);
+  }
+  const day = sql<string>`substr(time, 1, 10)`;
+  let q = base.select([day.as('day'), 'verdict', (eb) => eb.fn.countAll<number | string>().as('n')]).where('time', '>=', from);
+  if (until !== undefined) q = q.where('time', '<', until);
+  for (const r of await q.groupBy([day, 'verdict']).execute()) add(r.day, r.verdict, r.n);
+  return sorted(days);
 }
 
-/** Decisions per UTC day for records with since <= time < until (until optional). */
-export async function auditDays(db: Kysely<Database>, since: string, until?: string): Promise<AuditDay[]> {
-  const day = sql<string>`substr(time, 1, 10)`;
-  let q = db
-    .selectFrom('audit')
-    .select([day.as('day'), 'verdict', (eb) => eb.fn.countAll<number | string>().as('n')])
-    .where('time', '>=', since);
-  if (until !== undefined) q = q.where('time', '<', until);
-  const dayRows = await q.groupBy([day, 'verdict']).execute();
-  const days = new Map<string, Record<AuditVerdict, number>>();
-  for (const r of dayRows) {
-    if (!(VERDICTS as readonly string[]).includes(r.verdict)) continue;
-    const row = days.get(r.day) ?? { allow: 0, warn: 0, block: 0, error: 0 };
-    row[r.verdict as AuditVerdict] += Number(r.n);
-    days.set(r.day, row);
-  }
+function sorted(days: Map<string, Record<AuditVerdict, number>>): AuditDay[] {
   return [...days.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([d, c]) => ({ day: d, ...c }));
 }
 
@@ -45,6 +66,7 @@ export async function auditTop(db: Kysely<Database>, since: string, top: number)
   const repoRows = await db
     .selectFrom('audit')
     .select(['repo', (eb) => eb.fn.countAll<number | string>().as('n')])
+    .where('method', '=', DECISION_METHOD)
     .where('time', '>=', since)
     .where('verdict', '=', 'block')
     .groupBy('repo')
@@ -55,14 +77,16 @@ export async function auditTop(db: Kysely<Database>, since: string, top: number)
 
   // Findings live in a JSON column whose functions differ between the dialects: count in JS
   // over a bounded sample of the newest refusals and warnings instead.
-  const findingRows = await db
+  // The sample's ids come from the index alone; only those records are read.
+  const sampleIds = db
     .selectFrom('audit')
-    .select(['findings'])
+    .select('id')
+    .where('method', '=', DECISION_METHOD)
     .where('time', '>=', since)
     .where('verdict', 'in', ['block', 'warn'])
     .orderBy('id', 'desc')
-    .limit(FINDING_SAMPLE)
-    .execute();
+    .limit(FINDING_SAMPLE);
+  const findingRows = await db.selectFrom('audit').select(['findings']).where('id', 'in', sampleIds).orderBy('id', 'desc').execute();
   const kinds = new Map<string, number>();
   for (const r of findingRows) {
     let list: unknown;

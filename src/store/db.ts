@@ -153,6 +153,12 @@ export interface TokensTable {
   revoked_at: string | null;
 }
 
+/** The policy rules that fired per audit record (migration 0008), filled by a trigger on audit. */
+export interface AuditRulesTable {
+  rule: string;
+  audit_id: BigIntCol;
+}
+
 export interface Database {
   scans: ScansTable;
   file_meta: FileMetaTable;
@@ -164,6 +170,7 @@ export interface Database {
   inventory_files: InventoryFilesTable;
   inventory_clients: InventoryClientsTable;
   fold_cursor: FoldCursorTable;
+  audit_rules: AuditRulesTable;
 }
 
 /** Our migration bookkeeping tables: named for us, so another kysely app in the same schema is unaffected. */

@@ -229,14 +229,13 @@ export async function exposureProgress(base: Kysely<Database>, runId: string): P
 }
 
 export async function exposureItemNotes(base: Kysely<Database>, runId: string, limit = 50): Promise<ExposureItemNote[]> {
-  const rows = await tables(base)
-    .selectFrom('exposure_items')
-    .select(['sha256', 'state', 'note'])
-    .where('run_id', '=', runId)
-    .where('state', 'in', ['skipped', 'failed'])
-    .orderBy('sha256')
-    .limit(Math.min(500, Math.max(1, limit)))
-    .execute();
+  const n = Math.min(500, Math.max(1, limit));
+  // One query per state, each an ordered range of (run_id, state, sha256), merged here: with
+  // `state in (...)` SQLite walked the primary key instead, through every item of the run.
+  const per = await Promise.all(
+    (['skipped', 'failed'] as const).map((state) => tables(base).selectFrom('exposure_items').select(['sha256', 'state', 'note']).where('run_id', '=', runId).where('state', '=', state).orderBy('sha256').limit(n).execute()),
+  );
+  const rows = per.flat().sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0)).slice(0, n);
   return rows.map((r) => ({ sha256: r.sha256, state: one(STATES, r.state, 'exposure item state'), note: r.note }));
 }
 

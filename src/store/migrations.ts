@@ -10,6 +10,7 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'k
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, type SqlDialect } from './db.js';
 import { toStoreError } from './errors.js';
 import { consolePolicyMigrations } from './migrations-console.js';
+import { consoleScaleMigrations } from './migrations-scale.js';
 
 // Migrations see the schema as it was when they were written, not today's Database type.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- deliberately untyped, see above
@@ -271,6 +272,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
       },
     },
     ...consolePolicyMigrations(dialect),
+    ...consoleScaleMigrations(dialect),
   };
 }
 

@@ -4,11 +4,12 @@
  * migration locking) plus one durability knob here (audit commit on PostgreSQL).
  */
 import { sql, type Kysely } from 'kysely';
-import { auditDays, auditTop, ruleLikePattern } from './audit-stats.js';
+import * as auditQuery from './audit-query.js';
+import { auditDays, auditTop } from './audit-stats.js';
 import type { Database, SqlDialect } from './db.js';
 import { StoreError, toStoreError } from './errors.js';
 import { foldInventory, inventoryCommits, inventoryFiles, listInventory, noteRepoFacts } from './inventory.js';
-import { auditRow, normTime, oneOf, REPO_TYPES, rowToAudit, rowToFileMeta, rowToScan, rowToToken, rowToWaiver, ROLES, SHA256_RE, toNumber, VERDICTS, waiverRow, normTimeOrNull } from './rows.js';
+import { auditRow, normTime, oneOf, REPO_TYPES, rowToFileMeta, rowToScan, rowToToken, rowToWaiver, ROLES, SHA256_RE, toNumber, waiverRow, normTimeOrNull } from './rows.js';
 import type { Download, Exposure, ExposureItemNote, ExposureProgress, ExposureRun, PolicyLoad, PolicyText, ServedDecision } from './console-types.js';
 import * as exposure from './exposure.js';
 import * as policyHistory from './policy-history.js';
@@ -111,6 +112,19 @@ export class SqlStore implements Store {
     });
   }
 
+  /** The stored scans of these ids that exist, in no particular order (one query per 500 ids). */
+  getScansByIds(ids: readonly string[]): Promise<StoredScan[]> {
+    return this.run('getScansByIds', async () => {
+      const out: StoredScan[] = [];
+      const unique = [...new Set(ids)];
+      for (let i = 0; i < unique.length; i += 500) {
+        const rows = await this.db.selectFrom('scans').selectAll().where('id', 'in', unique.slice(i, i + 500)).execute();
+        for (const r of rows) out.push(rowToScan(r));
+      }
+      return out;
+    });
+  }
+
   /**
    * Idempotent on (sha256, engineKey): when two replicas scan the same blob at once the first
    * stored scan wins and the second put is a no-op (read it back with getScan for its id).
@@ -198,28 +212,15 @@ export class SqlStore implements Store {
    * adjacent windows never count a record twice. Limit defaults to 100 and is capped at 1000.
    */
   queryAudit(q: AuditQuery): Promise<AuditRecord[]> {
-    return this.run('queryAudit', async () => {
-      let query = this.db.selectFrom('audit').selectAll();
-      if (q.repo !== undefined) query = query.where('repo', '=', q.repo);
-      if (q.verdict !== undefined) query = query.where('verdict', '=', oneOf(VERDICTS, q.verdict, 'query.verdict', 'invalid'));
-      if (q.client !== undefined) query = query.where('client', '=', q.client);
-      if (q.sha256 !== undefined) query = query.where('sha256', '=', q.sha256);
-      if (q.rule !== undefined) query = query.where(sql<boolean>`rules like ${ruleLikePattern(q.rule)} escape '\\'`);
-      if (q.since !== undefined) query = query.where('time', '>=', normTime(q.since, 'query.since'));
-      if (q.until !== undefined) query = query.where('time', '<', normTime(q.until, 'query.until'));
-      if (q.before !== undefined) {
-        if (!Number.isSafeInteger(q.before)) throw new StoreError('invalid', `query.before: not an integer id: ${q.before}`);
-        query = query.where('id', '<', q.before);
-      }
-      if (q.after !== undefined) {
-        if (!Number.isSafeInteger(q.after)) throw new StoreError('invalid', `query.after: not an integer id: ${q.after}`);
-        query = query.where('id', '>', q.after);
-      }
-      const upward = q.after !== undefined && q.before === undefined;
-      const rows = await query.orderBy('id', upward ? 'asc' : 'desc').limit(clampLimit(q.limit)).execute();
-      if (upward) rows.reverse();
-      return rows.map(rowToAudit);
-    });
+    return this.run('queryAudit', () => auditQuery.queryAudit(this.db, this.dialect, q, clampLimit(q.limit)));
+  }
+
+  auditExceeds(q: AuditQuery, n: number): Promise<boolean> {
+    return this.run('auditExceeds', () => auditQuery.auditExceeds(this.db, q, n));
+  }
+
+  auditFirstId(since: string): Promise<number | null> {
+    return this.run('auditFirstId', () => auditQuery.auditFirstId(this.db, this.dialect, since));
   }
 
   auditDays(since: string, until?: string): Promise<AuditDay[]> {

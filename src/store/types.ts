@@ -234,6 +234,8 @@ export interface Store extends PolicyHistoryStore, ExposureStore {
 
   getScan(sha256: string, engineKey: string): Promise<StoredScan | null>;
   getScanById(id: string): Promise<StoredScan | null>;
+  /** The stored scans of these ids that exist, in no particular order. */
+  getScansByIds(ids: readonly string[]): Promise<StoredScan[]>;
   putScan(scan: StoredScan): Promise<void>;
 
   getFileMeta(repoType: FileMeta['repoType'], repo: string, commit: string, path: string): Promise<FileMeta | null>;
@@ -242,6 +244,10 @@ export interface Store extends PolicyHistoryStore, ExposureStore {
   /** Durable before it resolves: the gateway awaits it before finishing a response. */
   appendAudit(rec: AuditRecord): Promise<number>;
   queryAudit(q: AuditQuery): Promise<AuditRecord[]>;
+  /** The lowest id of a record at or after `since` (null when there is none). */
+  auditFirstId(since: string): Promise<number | null>;
+  /** Whether more than `n` records match `q` (its limit ignored). */
+  auditExceeds(q: AuditQuery, n: number): Promise<boolean>;
   /** Decisions per UTC day, for records with since <= time < until. */
   auditDays(since: string, until?: string): Promise<AuditDay[]>;
   /** The `top` most blocked repositories and finding kinds at or after `since`. */

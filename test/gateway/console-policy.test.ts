@@ -137,7 +137,10 @@ describe('policy, exposure and study pages over HTTP', () => {
     const { text } = await b.go('/console/study');
     expect(text).toContain('<a href="/console/study" aria-current="page">Study <span class="nav-note">(no crawl store)</span></a>');
     expect(text).toContain('No crawl store is configured');
-    expect((await b.go('/console/policy')).text).toContain('<a href="/console/study">Study <span class="nav-note">(no crawl store)</span></a>');
+    // Every page frame says it, whichever module draws the page.
+    for (const path of ['/console', '/console/activity', '/console/policy', '/console/exposure', '/console/waivers', '/console/inventory', '/console/inventory/repo?repo=nobody/nothing']) {
+      expect((await b.go(path)).text, path).toContain('<a href="/console/study">Study <span class="nav-note">(no crawl store)</span></a>');
+    }
     expect((await b.go('/console/study/report')).res.status).toBe(404);
   });
 });

@@ -11,6 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import type { SqlStore } from '../../src/store/sql.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import { consoleScaleMigrations } from '../../src/store/migrations-scale.js';
+import { auditRow } from '../../src/store/rows.js';
 import { auditRecord, sha } from './contract.js';
 import { probePostgres } from './pg-probe.js';
 
@@ -100,6 +102,84 @@ function contract(name: string, open: () => SqlStore): void {
         ]);
         expect(s.findingSample).toBe(5);
         expect((await store.auditTop('2026-03-01T00:00:00Z', 1)).topBlockedRepos).toEqual([{ repo: 'a/evil', count: 2 }]);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('finds by rule the records written before the rule index existed, and stores records whose rules are not JSON', async () => {
+      const store = open();
+      try {
+        await store.migrate();
+        const m = consoleScaleMigrations(store.dialect)['0008_console_scale']!;
+        await m.down!(store.db);
+        await store.appendAudit(auditRecord({ time: '2026-03-01T10:00:00.000Z', repo: 'old/a', verdict: 'block', rules: [rule('block-critical'), rule('deny_1000_x')] }));
+        await store.appendAudit(auditRecord({ time: '2026-03-01T11:00:00.000Z', repo: 'old/b', verdict: 'allow' }));
+        await m.up(store.db);
+        await store.appendAudit(auditRecord({ time: '2026-03-02T10:00:00.000Z', repo: 'new/c', verdict: 'block', rules: [rule('block-critical')] }));
+        await store.db.insertInto('audit').values({ ...auditRow(auditRecord({ time: '2026-03-02T11:00:00.000Z', repo: 'odd/d' })), rules: 'not json' }).execute();
+        expect((await store.queryAudit({ rule: 'block-critical' })).map((r) => r.repo)).toEqual(['new/c', 'old/a']);
+        expect((await store.queryAudit({ rule: 'deny_1000_x' })).map((r) => r.repo)).toEqual(['old/a']);
+        expect((await store.db.selectFrom('audit_rules').selectAll().orderBy('rule').orderBy('audit_id').execute()).map((r) => r.rule)).toEqual(['block-critical', 'block-critical', 'deny_1000_x']);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('tells whether more than n records match, and the first id of a time window', async () => {
+      const store = open();
+      try {
+        await seed(store);
+        expect(await store.auditExceeds({}, 6)).toBe(true);
+        expect(await store.auditExceeds({}, 7)).toBe(false);
+        expect(await store.auditExceeds({ rule: 'block-critical' }, 2)).toBe(true);
+        expect(await store.auditExceeds({ rule: 'block-critical' }, 3)).toBe(false);
+        expect(await store.auditExceeds({ rule: 'block-critical', repo: 'a/evil' }, 1)).toBe(true);
+        expect(await store.auditExceeds({ rule: 'block-critical', repo: 'a/evil' }, 2)).toBe(false);
+        const ids = (await store.queryAudit({})).map((r) => r.id!);
+        // The seed's last record is the oldest in time: the window from March starts at the first id.
+        expect(await store.auditFirstId('2026-03-02T00:00:00Z')).toBe(Math.min(...ids) + 2);
+        expect(await store.auditFirstId('2026-01-01T00:00:00Z')).toBe(Math.min(...ids));
+        expect(await store.auditFirstId('2027-01-01T00:00:00Z')).toBeNull();
+      } finally {
+        await store.close();
+      }
+    });
+
+    it("lists a run's skipped and failed items in sha256 order, whatever their state", async () => {
+      const store = open();
+      try {
+        await store.migrate();
+        for (const n of [1, 2, 3, 4]) await store.db.insertInto('scans').values({ id: `s${n}`, sha256: sha(n), engine_key: 'old', report: '{"findings":[]}', max_severity: null, complete: 1, created_at: '2026-03-01T00:00:00.000Z' }).execute();
+        expect(await store.createExposureRun({ id: 'r1', reason: 'manual', detail: 'x', engineKey: 'new', policyVersion: 'p', createdAt: '2026-03-02T00:00:00.000Z', finishedAt: null, total: 0 })).toBe(true);
+        await store.settleExposureItem('r1', sha(3), 'skipped', 'gone', '2026-03-02T00:01:00.000Z');
+        await store.settleExposureItem('r1', sha(1), 'failed', 'broken', '2026-03-02T00:01:00.000Z');
+        await store.settleExposureItem('r1', sha(2), 'done', null, '2026-03-02T00:01:00.000Z');
+        expect(await store.exposureItemNotes('r1')).toEqual([
+          { sha256: sha(1), state: 'failed', note: 'broken' },
+          { sha256: sha(3), state: 'skipped', note: 'gone' },
+        ]);
+        expect(await store.exposureItemNotes('r1', 1)).toEqual([{ sha256: sha(1), state: 'failed', note: 'broken' }]);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('counts only download decisions (GET): admin actions, exposure announcements and HEADs are left out', async () => {
+      const store = open();
+      try {
+        await seed(store);
+        const before = { days: await store.auditDays('2026-03-01T00:00:00Z'), top: await store.auditTop('2026-03-01T00:00:00Z', 10) };
+        await store.appendAudit(auditRecord({ time: '2026-03-01T12:00:00.000Z', method: 'POST', repo: '*', path: null, sha256: null, verdict: 'allow', message: 'waiver w1 added by ops' }));
+        await store.appendAudit(auditRecord({ time: '2026-03-02T12:00:00.000Z', method: 'DELETE', repo: '*', path: null, sha256: null, verdict: 'allow', message: 'waiver w1 revoked by ops' }));
+        await store.appendAudit(auditRecord({ time: '2026-03-02T12:30:00.000Z', method: 'EXPOSURE', client: 'modelgate-exposure', repo: 'c/exposed', verdict: 'block', findings: [finding('late-rule')] }));
+        await store.appendAudit(auditRecord({ time: '2026-03-02T13:00:00.000Z', method: 'HEAD', repo: 'a/evil', verdict: 'block', findings: [finding('pickle-exec')] }));
+        expect(await store.auditDays('2026-03-01T00:00:00Z')).toEqual(before.days);
+        expect(await store.auditTop('2026-03-01T00:00:00Z', 10)).toEqual(before.top);
+        expect(before.days).toEqual([
+          { day: '2026-03-01', allow: 1, warn: 0, block: 1, error: 0 },
+          { day: '2026-03-02', allow: 0, warn: 1, block: 3, error: 0 },
+        ]);
       } finally {
         await store.close();
       }

@@ -42,17 +42,31 @@ export function csvRow(r: AuditRecord): string {
   return cells.map(csvCell).join(',');
 }
 
-/** Every record matching `q`, newest first, in pages of 1000 up to EXPORT_CAP. */
-export async function collect(store: Store, q: AuditQuery): Promise<{ records: AuditRecord[]; truncated: boolean }> {
-  const records: AuditRecord[] = [];
-  let before = q.before;
-  for (;;) {
-    const pageRecs = await store.queryAudit({ ...q, limit: 1000, ...(before !== undefined ? { before } : {}) });
-    for (const r of pageRecs) {
-      if (records.length >= EXPORT_CAP) return { records, truncated: true };
-      records.push(r);
+/** Records read from the store per query while an export streams; the first page is small, so the first bytes leave at once. */
+const EXPORT_PAGE = 1000;
+const FIRST_PAGE = 100;
+
+/**
+ * Every record matching `q`, newest first, up to EXPORT_CAP, in pages read by keyset as the
+ * answer is sent: an export never holds more than one page in memory, and its first bytes go
+ * out after one query. `truncated` is known before the first byte (the cap is a header).
+ */
+export async function exportRecords(store: Store, q: AuditQuery): Promise<{ truncated: boolean; records: AsyncGenerator<AuditRecord[]> }> {
+  const truncated = await store.auditExceeds(q, EXPORT_CAP);
+  async function* pages(): AsyncGenerator<AuditRecord[]> {
+    let before = q.before;
+    let left = EXPORT_CAP;
+    let size = FIRST_PAGE;
+    while (left > 0) {
+      const asked = Math.min(size, left);
+      const page = await store.queryAudit({ ...q, limit: asked, ...(before !== undefined ? { before } : {}) });
+      if (page.length === 0) return;
+      yield page;
+      left -= page.length;
+      if (page.length < asked) return;
+      before = page[page.length - 1]!.id;
+      size = EXPORT_PAGE;
     }
-    if (pageRecs.length < 1000) return { records, truncated: false };
-    before = pageRecs[pageRecs.length - 1]!.id;
   }
+  return { truncated, records: pages() };
 }

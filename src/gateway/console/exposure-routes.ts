@@ -15,11 +15,21 @@ const FILES_PAGE = 20;
 const DOWNLOADS_SHOWN = 50;
 export const EXPOSURE_REFRESH_S = 5;
 
-async function load(ctx: GatewayContext, before: number | undefined): Promise<{ runs: RunView[]; files: ExposedFile[]; older: number | null }> {
+/** Progress and notes of finished runs: they never change again, and counting a run reads one index entry per cached file. */
+type Settled = Map<string, Omit<RunView, 'run'>>;
+const SETTLED_KEPT = 50;
+
+async function load(ctx: GatewayContext, settled: Settled, before: number | undefined): Promise<{ runs: RunView[]; files: ExposedFile[]; older: number | null }> {
   const [runs, exposures] = await Promise.all([ctx.store.listExposureRuns(RUNS_SHOWN), ctx.store.listExposures({ limit: FILES_PAGE + 1, ...(before !== undefined ? { before } : {}) })]);
   const runViews = await Promise.all(
     runs.map(async (run) => {
+      const kept = settled.get(run.id);
+      if (kept) return { run, ...kept };
       const [progress, notes] = await Promise.all([ctx.store.exposureProgress(run.id), ctx.store.exposureItemNotes(run.id, 20)]);
+      if (run.finishedAt !== null) {
+        if (settled.size >= SETTLED_KEPT) settled.delete(settled.keys().next().value!);
+        settled.set(run.id, { progress, notes });
+      }
       return { run, progress, notes };
     }),
   );
@@ -41,10 +51,11 @@ function cursor(q: unknown): number | undefined {
 }
 
 export function registerExposureConsole(app: FastifyInstance, ctx: GatewayContext, kit: ConsoleKit): void {
+  const settled: Settled = new Map();
   app.get('/console/exposure', async (req, reply) => {
     const w = await kit.gate(req, reply, 'page');
     if (!w) return reply;
-    const v = await load(ctx, cursor(req.query));
+    const v = await load(ctx, settled, cursor(req.query));
     const live = v.runs.some((r) => r.run.finishedAt === null);
     if (live) reply.header('refresh', String(EXPOSURE_REFRESH_S));
     return kit.html(reply, 200, exposurePage({ ...kit.frame(w), ...v, refreshS: live ? EXPOSURE_REFRESH_S : 0 }));
@@ -52,7 +63,7 @@ export function registerExposureConsole(app: FastifyInstance, ctx: GatewayContex
 
   app.get('/console/exposure.json', async (req, reply) => {
     if (!(await kit.gate(req, reply, 'data'))) return reply;
-    const v = await load(ctx, cursor(req.query));
+    const v = await load(ctx, settled, cursor(req.query));
     return kit.secureHeaders(reply).type('application/json; charset=utf-8').send(JSON.stringify(v));
   });
 

@@ -10,7 +10,7 @@ import type { InventoryRepo, StoredScan } from '../../store/types.js';
 import type { GatewayContext } from '../context.js';
 import { ScanPool } from '../scan-pool.js';
 import { repositoryBom } from './bom.js';
-import { html, secureHeaders, text, type ConsoleKit } from './kit.js';
+import { secureHeaders, text, type ConsoleKit } from './kit.js';
 import { inventoryPage, repoPage } from './pages/inventory.js';
 
 export const FOLD_EVERY_MS = 30_000;
@@ -98,7 +98,7 @@ export function registerInventory(app: FastifyInstance, ctx: GatewayContext, kit
     const got = await ctx.store.listInventory({ limit: PAGE + 1, ...(repoFilter ? { repo: repoFilter } : {}), ...(after ? { after } : {}) });
     const repos = got.slice(0, PAGE);
     const next = got.length > PAGE ? encodeCursor(repos[repos.length - 1]!) : null;
-    return html(reply, 200, inventoryPage({ ...kit.frame(w), repos, repoFilter, next, first: !after, behind }));
+    return kit.html(reply, 200, inventoryPage({ ...kit.frame(w), repos, repoFilter, next, first: !after, behind }));
   });
 
   app.get('/console/inventory/repo', async (req, reply) => {
@@ -113,7 +113,7 @@ export function registerInventory(app: FastifyInstance, ctx: GatewayContext, kit
     const scans = await scansOf(files.map((f) => f.scanId), FORMAT_LOOKUPS);
     const formats = new Map([...scans].map(([id, s]) => [id, s.report.formats]));
     const found = current !== null || (!t.commit && commits.length > 0);
-    return html(reply, found ? 200 : 404, repoPage({ ...kit.frame(w), repoType: t.repoType, repo: t.repo, current, commits, files, formats, behind }));
+    return kit.html(reply, found ? 200 : 404, repoPage({ ...kit.frame(w), repoType: t.repoType, repo: t.repo, current, commits, files, formats, behind }));
   });
 
   app.get('/console/inventory/bom.json', async (req, reply) => {

@@ -20,7 +20,11 @@ export function secureHeaders(reply: FastifyReply): FastifyReply {
     .header('cache-control', 'no-store');
 }
 
-export function html(reply: FastifyReply, status: number, body: string): FastifyReply {
+/**
+ * The bare HTML answer. Route modules send pages through `ConsoleKit.html` instead, which also
+ * fills in what the frame cannot know (the nav's "(no crawl store)" note).
+ */
+export function sendHtml(reply: FastifyReply, status: number, body: string): FastifyReply {
   return secureHeaders(reply).code(status).type('text/html; charset=utf-8').send(body);
 }
 

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditRecord } from '../../store/types.js';
 import type { GatewayContext } from '../context.js';
 import { TICKET_LIFETIME_MS, TICKET_RE, ticketHash } from '../refusal-link.js';
-import { formFields, html, secureHeaders, text, type ConsoleKit } from './kit.js';
+import { formFields, secureHeaders, text, type ConsoleKit } from './kit.js';
 import { askableRules, invalidLinkPage, refusalPage, type RefusalView } from './pages/refusal.js';
 import { requestState } from './pages/waivers.js';
 import { cookie, parseCookies, randomId, sameSecret } from './session.js';
@@ -44,12 +44,12 @@ export function registerRefusal(app: FastifyInstance, ctx: GatewayContext, kit: 
       canAsk: rows.filter((r) => r.state === 'pending').length < MAX_PENDING_PER_REFUSAL,
       ...extra,
     };
-    return html(reply, status, refusalPage(view));
+    return kit.html(reply, status, refusalPage(view));
   };
 
   app.get<{ Params: { secret: string } }>('/console/refusal/:secret', async (req, reply) => {
     const rec = await decisionOf(req.params.secret);
-    if (!rec) return html(reply, 404, invalidLinkPage());
+    if (!rec) return kit.html(reply, 404, invalidLinkPage());
     return render(req, reply, 200, rec, req.params.secret, (req.query as Record<string, unknown>)['sent'] === '1' ? { sent: true } : {});
   });
 
@@ -59,7 +59,7 @@ export function registerRefusal(app: FastifyInstance, ctx: GatewayContext, kit: 
       return text(reply, 403, 'refused: the form token is missing or does not match (reload the page)');
     }
     const rec = await decisionOf(req.params.secret);
-    if (!rec) return html(reply, 404, invalidLinkPage());
+    if (!rec) return kit.html(reply, 404, invalidLinkPage());
     const form = { scope: f['scope'] ?? '', rule: f['rule'] ?? '', justification: f['justification'] ?? '' };
     const fail = (error: string) => render(req, reply, 400, rec, req.params.secret, { form, error });
     if (form.scope !== 'file' && form.scope !== 'repo') return fail('choose what the waiver should cover');

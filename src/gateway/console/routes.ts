@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { packageRoot } from '../../core/package.js';
 import type { AuditRecord } from '../../store/types.js';
@@ -15,14 +16,14 @@ import type { GatewayContext } from '../context.js';
 import { CONSOLE_CSS, FAVICON_SVG } from './assets.js';
 import { POLICY_CSS } from './assets-policy.js';
 import { DayCache } from './day-cache.js';
-import { collect, CSV_COLUMNS, csvRow } from './export.js';
+import { CSV_COLUMNS, csvRow, exportRecords } from './export.js';
 import { parseFilters } from './filters.js';
 import { activityPage } from './pages/activity.js';
 import { filePage, RULE_ID } from './pages/file.js';
 import { loginPage } from './pages/login.js';
 import { lastDays, overviewPage, type HealthRow } from './pages/overview.js';
 import { esc, escBlock, page, studyNavOff } from './html.js';
-import { formFields, html as sendHtml, secureHeaders, text, type ConsoleKit, type Who } from './kit.js';
+import { formFields, sendHtml, secureHeaders, text, type ConsoleKit, type Who } from './kit.js';
 import { registerInventory } from './inventory-routes.js';
 import { registerRefusal } from './refusal-routes.js';
 import { cookie, LOGIN_COOKIE, parseCookies, randomId, sameSecret, SESSION_COOKIE, Sessions } from './session.js';
@@ -239,12 +240,15 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
       if (!(await gate(req, reply, 'data'))) return reply;
       const p = parseFilters(req.query as Record<string, unknown>);
       if (!p.ok) return secureHeaders(reply).code(400).type('text/plain; charset=utf-8').send(`${p.error}\n`);
-      const { records, truncated } = await collect(ctx.store, p.query);
+      const { records, truncated } = await exportRecords(ctx.store, p.query);
       secureHeaders(reply)
         .header('content-disposition', `attachment; filename="modelgate-audit.${format}"`)
         .header('x-modelgate-export-truncated', truncated ? 'true' : 'false');
-      if (format === 'jsonl') return reply.type('application/x-ndjson; charset=utf-8').send(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-      return reply.type('text/csv; charset=utf-8').send(`${CSV_COLUMNS.join(',')}\r\n${records.map((r) => `${csvRow(r)}\r\n`).join('')}`);
+      const body = async function* (): AsyncGenerator<string> {
+        if (format === 'csv') yield `${CSV_COLUMNS.join(',')}\r\n`;
+        for await (const page of records) yield format === 'jsonl' ? page.map((r) => `${JSON.stringify(r)}\n`).join('') : page.map((r) => `${csvRow(r)}\r\n`).join('');
+      };
+      return reply.type(format === 'jsonl' ? 'application/x-ndjson; charset=utf-8' : 'text/csv; charset=utf-8').send(Readable.from(body()));
     });
   }
 

@@ -10,7 +10,7 @@ import type { Waiver, WaiverRequest } from '../../store/types.js';
 import { identify } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { refuse } from '../http.js';
-import { formFields, html, secureHeaders, text, type ConsoleKit, type Who } from './kit.js';
+import { formFields, secureHeaders, text, type ConsoleKit, type Who } from './kit.js';
 import { requestPage, requestState, waiversPage, type RequestView } from './pages/waivers.js';
 import { approve, DEFAULT_DAYS, fileRequest, MAX_PENDING_PER_REQUESTER, MAX_TEXT, parseExpiry, parseNote, parseScope, parseText, reject, revoke } from './waiver-actions.js';
 
@@ -66,14 +66,14 @@ export function registerWaivers(app: FastifyInstance, ctx: GatewayContext, kit: 
     const ended = all.filter((x) => !live(x)).sort((a, b) => (b.revokedAt ?? b.expiresAt).localeCompare(a.revokedAt ?? a.expiresAt)).slice(0, 50);
     const q = req.query as Record<string, unknown>;
     const notice = typeof q['done'] === 'string' ? { approved: 'Approved: the waiver is in force.', rejected: 'Rejected.', revoked: 'Revoked: the next download is judged without it.' }[q['done']] : undefined;
-    return html(reply, 200, waiversPage({ ...kit.frame(w), pending: [...pending].reverse(), decided, active, ended, ...(notice ? { notice } : {}) }));
+    return kit.html(reply, 200, waiversPage({ ...kit.frame(w), pending: [...pending].reverse(), decided, active, ended, ...(notice ? { notice } : {}) }));
   });
 
   app.get<{ Params: { id: string } }>('/console/waivers/requests/:id', async (req, reply) => {
     const w = await kit.gate(req, reply, 'page');
     if (!w) return reply;
     const v = await requestView(w, req.params.id);
-    return html(reply, v.request ? 200 : 404, requestPage(v));
+    return kit.html(reply, v.request ? 200 : 404, requestPage(v));
   });
 
   app.post<{ Params: { id: string } }>('/console/waivers/requests/:id/approve', async (req, reply) => {
@@ -87,9 +87,9 @@ export function registerWaivers(app: FastifyInstance, ctx: GatewayContext, kit: 
     const expires = parseExpiry(f['expires'], new Date());
     const note = parseNote(f['note']);
     const error = !scope.ok ? scope.error : !expires.ok ? expires.error : !note.ok ? note.error : null;
-    if (error || !scope.ok || !expires.ok || !note.ok) return html(reply, 400, requestPage(await requestView(w, r.id, echo, error ?? 'invalid')));
+    if (error || !scope.ok || !expires.ok || !note.ok) return kit.html(reply, 400, requestPage(await requestView(w, r.id, echo, error ?? 'invalid')));
     const made = await approve(ctx, req, actor(w), r, scope.value, expires.value, note.value);
-    if (!made) return html(reply, 409, requestPage(await requestView(w, r.id, echo, 'This request was answered already.')));
+    if (!made) return kit.html(reply, 409, requestPage(await requestView(w, r.id, echo, 'This request was answered already.')));
     return done(reply, 'approved');
   });
 
@@ -100,8 +100,8 @@ export function registerWaivers(app: FastifyInstance, ctx: GatewayContext, kit: 
     const r = ID.test(req.params.id) ? await ctx.store.getWaiverRequest(req.params.id) : null;
     if (!r) return text(reply, 404, `no waiver request ${req.params.id}`);
     const note = parseNote(f['note']);
-    if (!note.ok) return html(reply, 400, requestPage(await requestView(w, r.id, {}, note.error)));
-    if (!(await reject(ctx, req, actor(w), r, note.value))) return html(reply, 409, requestPage(await requestView(w, r.id, {}, 'This request was answered already.')));
+    if (!note.ok) return kit.html(reply, 400, requestPage(await requestView(w, r.id, {}, note.error)));
+    if (!(await reject(ctx, req, actor(w), r, note.value))) return kit.html(reply, 409, requestPage(await requestView(w, r.id, {}, 'This request was answered already.')));
     return done(reply, 'rejected');
   });
 
