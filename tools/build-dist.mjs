@@ -17,11 +17,37 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileCatalogues } from '../dist/src/rules/compile.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Builtins the bundle requires only when first used. Node compiles a builtin module when it is
+ * first required, and these pull in others (child_process: net, dgram; zlib: its binding), a few
+ * ms of CPU at every start. A scan of a pickle uses neither: commander requires child_process at
+ * load only to run a subcommand as a separate executable (modelgate has none), and zlib serves
+ * archives and compressed files. Each import of them gets an object of getters over the
+ * builtin's own export names, which requires it on the first property read.
+ */
+const LAZY_BUILTINS = ['child_process', 'zlib'];
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(build) {
+    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join('|')})$`);
+    build.onResolve({ filter }, (args) => (args.namespace === 'lazy-builtin' ? { path: `node:${args.path.replace(/^node:/, '')}`, external: true } : { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' }));
+    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
+      const names = Object.keys(createRequire(import.meta.url)(`node:${args.path}`)).filter((k) => k !== 'default');
+      return {
+        contents: `var m;function load(){return m||(m=require(${JSON.stringify(`node:${args.path}`)}))}
+for(const k of ${JSON.stringify(names)})Object.defineProperty(exports,k,{enumerable:true,get:()=>load()[k]});`,
+        loader: 'js',
+      };
+    });
+  },
+};
 const written = compileCatalogues(root);
 process.stdout.write(`build-dist: ${written.length} files compiled to dist/rules\n`);
 
@@ -54,6 +80,7 @@ if (esbuild) {
     // which bin/modelgate.js reads as one-byte text.
     minifyWhitespace: true,
     logLevel: 'warning',
+    plugins: [lazyBuiltins],
   });
   // bin/modelgate.js runs the bundle as a vm.Script, where an import() left in it would fail at
   // run time: a package loaded on demand must use require (src/core/lazy.ts).
