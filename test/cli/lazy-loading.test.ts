@@ -64,6 +64,8 @@ async function traced(entry: string[], args: string[]): Promise<{ packages: Set<
   const modules = readFileSync(file, 'utf8').split('\n');
   for (const line of modules) {
     for (const m of line.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)/g)) packages.add(m[1]!);
+    // A package the build bundled for the bundled command line (src/core/lazy.ts), '/' as '+'.
+    for (const m of line.matchAll(/dist\/cli\/vendor\/(.+)\.cjs$/g)) packages.add(m[1]!.replace('+', '/'));
   }
   return { packages, modules, code, stdout };
 }
