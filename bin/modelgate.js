@@ -1,18 +1,19 @@
 #!/usr/bin/env node
 'use strict';
 // CommonJS (bin/package.json): Node runs a CommonJS main without starting its ES module loader,
-// which cost a one-file scan ~10 ms of CPU (bench/RESULTS.md). Only builtins Node has already
-// loaded at start-up are required here.
+// which cost a one-file scan ~10 ms of CPU (bench/RESULTS.md).
+//
 // Functions get optimised (TurboFan, on a background thread whose CPU the process pays) only
-// after 8x V8's default budget of bytecode run: a scan of a few small files otherwise spent a
+// after 4x V8's default budget of bytecode run: a scan of a few small files otherwise spent a
 // third of its CPU optimising code it was about to stop running (mixed-168: 3.26 G instructions,
-// 1.24 G of them TurboFan's). A long scan still optimises its hot loops, a few ms later. Set
-// before the bundle is compiled: V8's code cache is tied to the flags, and the build records it
-// through this file too.
+// 1.24 G of them TurboFan's; 2.42 G with this). A long scan still optimises its hot loops in time
+// (the 50 MB opcode-dense pickle: 1.42 G instructions, 1.45 G before; 8x cost it 8 % more).
+// Set before the bundle is compiled: V8's code cache is tied to the flags, and the build records
+// it through this file too.
 // Node's own modules come with a code cache too, made under the default flags: the builtins every
 // scan uses are loaded first, from that cache (loaded after, each would be compiled from source).
 for (const m of ['node:vm', 'node:fs/promises', 'node:crypto', 'node:stream']) require(m);
-require('node:v8').setFlagsFromString('--interrupt-budget=540672');
+require('node:v8').setFlagsFromString('--interrupt-budget=270336');
 const { readFileSync, statSync, writeFileSync } = require('node:fs');
 const { dirname, join } = require('node:path');
 
