@@ -11,6 +11,11 @@
  *
  *   npm run build && PICKLESCAN_DIR=/path/to/picklescan node dist/bench/startup.js
  *
+ * When NODE_EXTRA_CA_CERTS is set (this session's sandbox points it at the system bundle, 144
+ * certificates), Node parses that file at start, before any script runs (Node 20; ~50 ms of CPU
+ * here, `node -e 0` 28 ms without it and ~80 with it): modelgate is then measured a second time
+ * with the variable removed, and the floors of both runtimes are given (`node -e 0`, `python -c pass`).
+ *
  * The "mixed-168" directory is 168 files spread evenly over the committed fixtures (benign,
  * malicious, anomalies, repos; not bad-input, whose bombs and 20,000-member zip are stress tests,
  * not model files), copied into bench/out/mixed-168 with their relative paths.
@@ -85,18 +90,31 @@ const median = (xs: number[]) => {
 };
 const ms = (s: number) => `${(s * 1000).toFixed(0)} ms`;
 
+interface Stat {
+  median: number;
+  min: number;
+  codes: number[];
+}
+
+const stat = (runs: Run[]): Stat => ({ median: median(runs.map((r) => r.cpu)), min: Math.min(...runs.map((r) => r.cpu)), codes: [...new Set(runs.map((r) => r.code))] });
+
 export interface StartupRow {
   input: string;
   files: number;
   modelgate: { median: number; min: number; codes: number[] };
+  /** modelgate with NODE_EXTRA_CA_CERTS removed from its environment; null when it is not set. */
+  modelgateNoCa: Stat | null;
+  /** Runs in which modelgate without NODE_EXTRA_CA_CERTS used no more CPU than picklescan. */
+  notMoreNoCa: number;
   picklescan: { median: number; min: number; codes: number[] } | null;
   /** Runs in which modelgate used no more CPU than the picklescan run next to it. */
   notMore: number;
   reps: number;
 }
 
-export function startupBench(reps = Number(process.env['REPS'] ?? 15)): { rows: StartupRow[]; load: [number[], number[]] } {
+export function startupBench(reps = Number(process.env['REPS'] ?? 15)): { rows: StartupRow[]; floors: Array<[string, Stat]>; load: [number[], number[]] } {
   const pdir = process.env['PICKLESCAN_DIR'];
+  const noCa = process.env['NODE_EXTRA_CA_CERTS'] ? Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS')) : null;
   const penv = pdir ? { ...process.env, PYTHONPATH: join(pdir, 'src') } : undefined;
   const python = penv ? realPython() : 'python3';
   const inputs: Array<[string, string]> = [
@@ -110,10 +128,14 @@ export function startupBench(reps = Number(process.env['REPS'] ?? 15)): { rows: 
   const rows: StartupRow[] = [];
   for (const [input, path] of inputs) {
     const mg: Run[] = [];
+    const mgNoCa: Run[] = [];
     const ps: Run[] = [];
     for (let i = 0; i < reps; i++) {
       // Alternate which tool goes first, so neither always runs on a warmer cache.
-      const runMg = () => mg.push(measure([process.execPath, BIN, 'scan', '--no-progress', path]));
+      const runMg = () => {
+        mg.push(measure([process.execPath, BIN, 'scan', '--no-progress', path]));
+        if (noCa) mgNoCa.push(measure([process.execPath, BIN, 'scan', '--no-progress', path], noCa));
+      };
       const runPs = () => penv && ps.push(measure([python, '-m', 'picklescan', '-p', path], penv));
       if (i % 2) {
         runPs();
@@ -126,13 +148,26 @@ export function startupBench(reps = Number(process.env['REPS'] ?? 15)): { rows: 
     rows.push({
       input,
       files: existsSync(path) && lstatSync(path).isDirectory() ? files(path).length : 1,
-      modelgate: { median: median(mg.map((r) => r.cpu)), min: Math.min(...mg.map((r) => r.cpu)), codes: [...new Set(mg.map((r) => r.code))] },
-      picklescan: ps.length ? { median: median(ps.map((r) => r.cpu)), min: Math.min(...ps.map((r) => r.cpu)), codes: [...new Set(ps.map((r) => r.code))] } : null,
+      modelgate: stat(mg),
+      modelgateNoCa: mgNoCa.length ? stat(mgNoCa) : null,
+      picklescan: ps.length ? stat(ps) : null,
       notMore: ps.length ? mg.filter((r, i) => r.cpu <= ps[i]!.cpu).length : 0,
+      notMoreNoCa: ps.length && mgNoCa.length ? mgNoCa.filter((r, i) => r.cpu <= ps[i]!.cpu).length : 0,
       reps,
     });
   }
-  return { rows, load: [before, loadavg()] };
+  // What each runtime costs before any of the tool's code runs.
+  const floorCmds: Array<[string, string[], NodeJS.ProcessEnv]> = [
+    ['`node -e 0`', [process.execPath, '-e', '0'], process.env],
+    ...(noCa ? [['`node -e 0` without NODE_EXTRA_CA_CERTS', [process.execPath, '-e', '0'], noCa] as [string, string[], NodeJS.ProcessEnv]] : []),
+    ['`modelgate --version`', [process.execPath, BIN, '--version'], process.env],
+    ...(noCa ? [['`modelgate --version` without NODE_EXTRA_CA_CERTS', [process.execPath, BIN, '--version'], noCa] as [string, string[], NodeJS.ProcessEnv]] : []),
+    ['`python -c pass`', [python, '-c', 'pass'], process.env],
+  ];
+  const floorRuns = floorCmds.map((): Run[] => []);
+  for (let i = 0; i < reps; i++) floorCmds.forEach(([, argv, env], j) => floorRuns[j]!.push(measure(argv, env)));
+  const floors = floorCmds.map(([label], j): [string, Stat] => [label, stat(floorRuns[j]!)]);
+  return { rows, floors, load: [before, loadavg()] };
 }
 
 export function renderStartup(r: ReturnType<typeof startupBench>): string {
@@ -140,13 +175,18 @@ export function renderStartup(r: ReturnType<typeof startupBench>): string {
     `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}; ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC;`,
     `load average ${r.load[0].map((x) => x.toFixed(1)).join(' ')} before, ${r.load[1].map((x) => x.toFixed(1)).join(' ')} after. CPU = user + sys of the process, ${r.rows[0]?.reps ?? 0} runs each.`,
     '',
-    '| input | files | modelgate CPU, median (min) | picklescan CPU, median (min) | runs where modelgate ≤ picklescan |',
-    '|---|---|---|---|---|',
+    '| input | files | modelgate CPU, median (min) | modelgate without NODE_EXTRA_CA_CERTS | picklescan CPU, median (min) | runs where modelgate ≤ picklescan (without NODE_EXTRA_CA_CERTS) |',
+    '|---|---|---|---|---|---|',
   ];
   for (const row of r.rows) {
     const p = row.picklescan;
-    lines.push(`| ${row.input} | ${row.files} | ${ms(row.modelgate.median)} (${ms(row.modelgate.min)}) | ${p ? `${ms(p.median)} (${ms(p.min)})` : 'PICKLESCAN_DIR not set'} | ${p ? `${row.notMore}/${row.reps}` : ''} |`);
+    const n = row.modelgateNoCa;
+    lines.push(
+      `| ${row.input} | ${row.files} | ${ms(row.modelgate.median)} (${ms(row.modelgate.min)}) | ${n ? `${ms(n.median)} (${ms(n.min)})` : 'not set'} | ${p ? `${ms(p.median)} (${ms(p.min)})` : 'PICKLESCAN_DIR not set'} | ${p ? `${row.notMore}/${row.reps}${n ? ` (${row.notMoreNoCa}/${row.reps})` : ''}` : ''} |`,
+    );
   }
+  lines.push('', '| floor | CPU, median (min) |', '|---|---|');
+  for (const [label, f] of r.floors) lines.push(`| ${label} | ${ms(f.median)} (${ms(f.min)}) |`);
   return lines.join('\n') + '\n';
 }
 

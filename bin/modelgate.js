@@ -1,14 +1,26 @@
 #!/usr/bin/env node
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import Module, { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Script } from 'node:vm';
+'use strict';
+// CommonJS (bin/package.json): Node runs a CommonJS main without starting its ES module loader,
+// which cost a one-file scan ~10 ms of CPU (bench/RESULTS.md).
+//
+// Functions get optimised (TurboFan, on a background thread whose CPU the process pays) only
+// after 4x V8's default budget of bytecode run: a scan of a few small files otherwise spent a
+// third of its CPU optimising code it was about to stop running (mixed-168: 3.26 G instructions,
+// 1.24 G of them TurboFan's; 2.42 G with this). A long scan still optimises its hot loops in time
+// (the 50 MB opcode-dense pickle: 1.42 G instructions, 1.45 G before; 8x cost it 8 % more).
+// Set before the bundle is compiled: V8's code cache is tied to the flags, and the build records
+// it through this file too.
+// Node's own modules come with a code cache too, made under the default flags: the builtins every
+// scan uses are loaded first, from that cache (loaded after, each would be compiled from source).
+for (const m of ['node:vm', 'node:fs/promises', 'node:crypto', 'node:stream']) require(m);
+require('node:v8').setFlagsFromString('--interrupt-budget=270336');
+const { readFileSync, statSync, writeFileSync } = require('node:fs');
+const { dirname, join } = require('node:path');
 
 // The bundled command line (dist/cli/main.cjs, tools/build-dist.mjs) starts several times faster
 // than tsc's ~140 modules (dist/src). It is used when built at or after tsc's last output, so a
 // `tsc` alone after an edit never runs a stale bundle.
-const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+const dist = join(__dirname, '..', 'dist');
 const mtime = (path) => {
   try {
     return statSync(path).mtimeMs;
@@ -18,18 +30,24 @@ const mtime = (path) => {
 };
 const bundle = join(dist, 'cli', 'main.cjs');
 const built = mtime(bundle);
-let main;
-if (built >= 0 && built >= mtime(join(dist, 'src', 'cli', 'main.js'))) {
-  // Compiled with V8's code cache when one was recorded for this very bundle (written after it).
+
+function runBundle() {
+  const Module = require('node:module');
+  const { Script } = require('node:vm');
+  // Compiled with V8's code cache when one was recorded for this very bundle (written after it);
+  // one V8 rejects (another Node version, damaged) costs only the compile.
   const cacheFile = `${bundle}.cache`;
   const cachedData = mtime(cacheFile) >= built ? readFileSync(cacheFile) : undefined;
   const script = new Script(Module.wrap(readFileSync(bundle, 'latin1')), { filename: bundle, ...(cachedData ? { cachedData } : {}) });
   const mod = { exports: {} };
-  script.runInThisContext().call(mod.exports, mod.exports, createRequire(bundle), mod, bundle, dirname(bundle));
-  main = mod.exports.main;
+  script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(bundle), mod, bundle, dirname(bundle));
   if (process.env.MODELGATE_WRITE_CODE_CACHE === '1') process.once('beforeExit', () => writeFileSync(cacheFile, script.createCachedData()));
-} else {
-  ({ main } = await import('../dist/src/cli/main.js'));
+  return mod.exports.main;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const loaded = built >= 0 && built >= mtime(join(dist, 'src', 'cli', 'main.js')) ? Promise.resolve(runBundle()) : import('../dist/src/cli/main.js').then((m) => m.main);
+loaded
+  .then((main) => main(process.argv.slice(2)))
+  .then((code) => {
+    process.exitCode = code;
+  });

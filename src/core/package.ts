@@ -2,11 +2,17 @@ import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The package root (the directory holding package.json), from src/ under vitest or dist/src/ after tsc. */
+let root: string | undefined;
+
+/**
+ * The package root (the directory holding package.json), from src/ under vitest, dist/src/ after
+ * tsc or dist/cli/ bundled. Found once: a scan asks for it for every catalogue it loads.
+ */
 export function packageRoot(): string {
+  if (root !== undefined) return root;
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (existsSync(join(dir, 'package.json'))) return (root = dir);
     dir = dirname(dir);
   }
   throw new Error('cannot locate the modelgate package root (package.json)');

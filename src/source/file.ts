@@ -2,11 +2,23 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { SourceError, type ByteSource } from './types.js';
 
 /**
- * A local file read by positioned reads; never loads the whole file.
- * Callers must close() it (the engine does).
+ * Reads shorter than this are served from one block of this size read at their offset, kept
+ * until a read falls outside it. Format readers ask for many small pieces (a header, a length,
+ * a zip's local headers one by one): each a round trip through the thread pool, about a thousand
+ * of them over the 168 files of bench/out/mixed-168, a sixth of that scan's CPU. One 64 KiB
+ * read costs about what a 32-byte one does on a local disk.
+ */
+const BLOCK = 64 << 10;
+
+/**
+ * A local file read by positioned reads; never loads the whole file (beyond one read-ahead
+ * block). Callers must close() it (the engine does).
  */
 export class FileSource implements ByteSource {
   private fetched = 0;
+  /** The last read-ahead block (shorter at the end of the file) and its offset. */
+  private block: Buffer | null = null;
+  private blockAt = 0;
   private constructor(
     readonly name: string,
     readonly size: number,
@@ -40,25 +52,51 @@ export class FileSource implements ByteSource {
   async readInto(offset: number, into: Uint8Array): Promise<number> {
     if (offset >= this.size || into.length === 0) return 0;
     const want = Math.min(into.length, this.size - offset);
+    if (want < BLOCK) {
+      let block = this.block;
+      let at = this.blockAt;
+      if (!block || offset < at || offset + want > at + block.length) {
+        // A new buffer per fill: a read still in flight on the old block keeps its own bytes.
+        const fill = Buffer.allocUnsafe(Math.min(BLOCK, this.size - offset));
+        block = fill.subarray(0, await this.readFile(offset, fill));
+        at = offset;
+        this.block = block;
+        this.blockAt = at;
+      }
+      const start = offset - at;
+      const got = Math.max(0, Math.min(want, block.length - start));
+      into.set(block.subarray(start, start + got));
+      // What the readers asked for, as without the block (reports show it per file).
+      this.fetched += got;
+      return got;
+    }
+    const got = await this.readFile(offset, into.subarray(0, want));
+    this.fetched += got;
+    return got;
+  }
+
+  /** Fills `into` from `offset`; fewer bytes only at the end of the file. */
+  private async readFile(offset: number, into: Uint8Array): Promise<number> {
     let got = 0;
     try {
-      while (got < want) {
-        const { bytesRead } = await this.fh.read(into, got, want - got, offset + got);
+      while (got < into.length) {
+        const { bytesRead } = await this.fh.read(into, got, into.length - got, offset + got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
     } catch (e) {
       throw new SourceError('io', `read failed at offset ${offset + got}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
-    this.fetched += got;
     return got;
   }
 
+  /** Bytes handed to readers (the read-ahead block is not counted twice, nor beyond what was asked). */
   bytesRead(): number {
     return this.fetched;
   }
 
   async close(): Promise<void> {
+    this.block = null;
     await this.fh.close();
   }
 }

@@ -17,6 +17,9 @@ function tree(): { dir: string; run: () => string; age: (file: string, seconds: 
   const dir = mkdtempSync(join(tmpdir(), 'mg-bin-'));
   mkdirSync(join(dir, 'bin'));
   copyFileSync(BIN, join(dir, 'bin', 'modelgate.js'));
+  // Marks the bin CommonJS (the package itself is "type": "module").
+  copyFileSync(join(BIN, '..', 'package.json'), join(dir, 'bin', 'package.json'));
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
   mkdirSync(join(dir, 'dist', 'cli'), { recursive: true });
   writeFileSync(join(dir, 'dist', 'cli', 'main.cjs'), `exports.main = async (argv) => { process.stdout.write('bundle ' + argv.join(' ')); return 0; };\n`);
   mkdirSync(join(dir, 'dist', 'src', 'cli'), { recursive: true });

@@ -41,7 +41,7 @@ export async function resolve(specifier, context, next) {
 import { createRequire, register } from 'node:module';
 register(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});
 const require = createRequire(import.meta.url);
-process.on('exit', () => appendFileSync(process.env.MG_TRACE_FILE, Object.keys(require.cache).join('\\n') + '\\n'));
+process.on('exit', () => appendFileSync(process.env.MG_TRACE_FILE, [...Object.keys(require.cache), ...process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => 'builtin:' + m.slice(13))].join('\\n') + '\\n'));
 `,
   );
   return { dir, preload: join(dir, 'trace.mjs') };
@@ -64,6 +64,8 @@ async function traced(entry: string[], args: string[]): Promise<{ packages: Set<
   const modules = readFileSync(file, 'utf8').split('\n');
   for (const line of modules) {
     for (const m of line.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)/g)) packages.add(m[1]!);
+    // A package the build bundled for the bundled command line (src/core/lazy.ts), '/' as '+'.
+    for (const m of line.matchAll(/dist\/cli\/vendor\/(.+)\.cjs$/g)) packages.add(m[1]!.replace('+', '/'));
   }
   return { packages, modules, code, stdout };
 }
@@ -86,6 +88,14 @@ describe('modelgate scan loads only what scanning needs', () => {
     expect(r.modules.some((m) => m.endsWith('/bin/modelgate.js') || m.endsWith('/dist/src/cli/main.js'))).toBe(true);
     if (name === 'dist/src (unbundled)') expect(r.packages).toContain('commander');
     expect(NOT_FOR_A_PICKLE.filter((p) => r.packages.has(p))).toEqual([]);
+  });
+
+  it('a small pickle through the bundle: commander and the archive readers leave child_process and zlib unloaded', async () => {
+    // tools/build-dist.mjs makes these builtins load on first use; compiling them cost ~5 ms each.
+    const r = await traced([BIN], ['scan', '--no-progress', PICKLE]);
+    expect(r.code).toBe(0);
+    expect(r.modules).toContain('builtin:fs');
+    expect(r.modules.filter((m) => m === 'builtin:child_process' || m === 'builtin:zlib')).toEqual([]);
   });
 
   it('a malicious checkpoint reported as SARIF: the same', async () => {
