@@ -54,7 +54,7 @@ describe('wrappers are judged by what they reach', () => {
   });
 
   it('getattr(<instance>, name) still reaches what the instance state put there, leads out through dunders, and is a call when called', async () => {
-    const inst = (state: Uint8Array[]) => [op.GLOBAL('mylib.models', 'Net'), op.EMPTY_TUPLE, op.NEWOBJ, op.EMPTY_DICT, ...state, op.BUILD];
+    const inst = (state: Parameters<typeof asm>) => [op.GLOBAL('mylib.models', 'Net'), op.EMPTY_TUPLE, op.NEWOBJ, op.EMPTY_DICT, ...state, op.BUILD];
     // The state sets `run` to os.system: getattr(net, 'run') is os.system.
     const own = await findings(asm(op.PROTO(2), op.GLOBAL('builtins', 'getattr'), ...inst([op.STRING('run'), op.GLOBAL('os', 'system'), op.SETITEM]), op.STRING('run'), op.TUPLE2, op.REDUCE, op.STOP));
     expect(dangerous(own, 'builtins.getattr')?.message).toBe('calls builtins.getattr; reaches os.system');
