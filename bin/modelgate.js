@@ -42,6 +42,8 @@ function runBundle() {
   const mod = { exports: {} };
   script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(bundle), mod, bundle, dirname(bundle));
   if (process.env.MODELGATE_WRITE_CODE_CACHE === '1') process.once('beforeExit', () => writeFileSync(cacheFile, script.createCachedData()));
+  // For the test that the recorded cache still fits the V8 flags set above (test/cli/code-cache.test.ts).
+  if (process.env.MODELGATE_REPORT_CODE_CACHE === '1') process.stderr.write(`modelgate: code cache ${cachedData ? (script.cachedDataRejected ? 'rejected' : 'accepted') : 'absent'}: ${bundle}\n`);
   return mod.exports.main;
 }
 

@@ -24,7 +24,8 @@ function mtime(path: string): number {
 /**
  * The exports of the CommonJS file `file`, run once. Its cache is used when written at or after
  * the file; V8 rejects one made by another Node version or damaged, which costs only the compile.
- * MODELGATE_WRITE_CODE_CACHE=1 (the build) writes the cache when the process is about to exit.
+ * MODELGATE_WRITE_CODE_CACHE=1 (the build) writes the cache when the process is about to exit;
+ * MODELGATE_REPORT_CODE_CACHE=1 says on stderr whether V8 took it (test/cli/code-cache.test.ts).
  */
 export function requireCached(file: string): unknown {
   if (loaded.has(file)) return loaded.get(file);
@@ -40,5 +41,7 @@ export function requireCached(file: string): unknown {
   mod.loaded = true;
   loaded.set(file, mod.exports);
   if (process.env['MODELGATE_WRITE_CODE_CACHE'] === '1') process.once('beforeExit', () => writeFileSync(cacheFile, script.createCachedData()));
+  // For the test that the recorded caches still fit the flags the bin runs V8 with.
+  if (process.env['MODELGATE_REPORT_CODE_CACHE'] === '1') process.stderr.write(`modelgate: code cache ${cachedData ? (script.cachedDataRejected ? 'rejected' : 'accepted') : 'absent'}: ${file}\n`);
   return mod.exports;
 }
