@@ -250,7 +250,7 @@ class Gguf {
 
 export const ggufAnalyzer: Analyzer = {
   id: 'gguf',
-  version: '3',
+  version: '4',
   description: 'GGUF v1-v3 (llama.cpp): header, metadata, tensor table (types, shapes, alignment, offsets), chat templates, instantiation targets in metadata configs',
   sniff(input) {
     return MAGIC.every((b, i) => input.head[i] === b) ? { format: 'gguf', confidence: 0.95 } : null;

@@ -34,7 +34,7 @@ function sniffHydra(input: SniffInput): Claim | null {
 
 export const hydraYamlAnalyzer: Analyzer = {
   id: 'hydra-yaml',
-  version: '3',
+  version: '4',
   description: 'Hydra/OmegaConf YAML configs (NeMo model_config.yaml) and Lightning CLI configs: _target_, NeMo target and class_path values checked against an allowlist; Python YAML tags',
   sniff: sniffHydra,
   async analyze(source, ctx) {

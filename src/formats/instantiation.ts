@@ -90,7 +90,7 @@ export class TargetCheck {
     private readonly onLoad = false,
   ) {}
 
-  target(value: unknown, where: string, via: 'hydra' | 'class_path' = 'hydra'): void {
+  target(value: unknown, where: string, via: 'hydra' | 'class_path' = 'hydra', scope?: Scope): void {
     if (typeof value !== 'string') {
       if (via === 'class_path') return; // jsonargparse accepts only strings here; anything else fails to parse
       this.report(`${this.at(where)} is not a string (${value === null ? 'null' : typeof value}); instantiate would fail or resolve it unpredictably`, 'medium', where, String(value));
@@ -101,6 +101,7 @@ export class TargetCheck {
     if (via === 'class_path' && !t.includes('.')) return;
     if (this.seen.has(t)) return;
     this.seen.add(t);
+    if (via === 'hydra' && t.includes('${')) return this.interpolated(t, where, scope);
     const denied = this.rules.denied.find((d) => under(t, d.match));
     if (denied) return this.report(`${this.at(where)} instantiates ${t}: ${denied.reason}`, denied.severity, where, t, denied.reason, denied.references);
     const at = t.lastIndexOf('.');
@@ -123,6 +124,21 @@ export class TargetCheck {
           ? 'hydra.utils.instantiate imports and calls it'
           : 'hydra.utils.instantiate imports and calls it when a script instantiates this config (no model loader does so by itself)';
     this.report(`${this.at(where)} instantiates ${t}${known}, outside the allowlist: ${how}`, sev, where, t, g.reason, g.references, g.canonical);
+  }
+
+  /**
+   * OmegaConf resolves `${...}` before Hydra imports the target, so `_target_: ${cls}` beside
+   * `cls: os.system` is os.system. References to other nodes are followed and the target they
+   * spell is judged; a resolver (`${oc.env:...}`, `${oc.decode:...}`, or one the loading script
+   * registers) computes it at instantiate time, out of the scanner's sight: high.
+   */
+  private interpolated(t: string, where: string, scope: Scope | undefined): void {
+    const resolved = scope ? resolveInterpolation(t, scope, 0) : null;
+    if (resolved !== null && !resolved.includes('${')) {
+      this.seen.delete(resolved);
+      return this.target(resolved, `${where} (${t})`, 'hydra');
+    }
+    this.report(`${this.at(where)} instantiates ${t}, a target computed by interpolation at instantiate time (a resolver, or a reference the scanner cannot follow): hydra.utils.instantiate imports and calls whatever it yields`, 'high', where, t);
   }
 
   private allowed(path: string): boolean {
@@ -153,19 +169,86 @@ export class TargetCheck {
   }
 }
 
+/** Where a value sits in its config: the containers from the root down to the one holding it. */
+export interface Scope {
+  chain: readonly unknown[];
+}
+
 /** Walks a parsed config; false when it is deeper or larger than the limits. */
-export function walkTargets(check: TargetCheck, v: unknown, path: string, depth: number, budget: { nodes: number }, topLevel: boolean): boolean {
+export function walkTargets(check: TargetCheck, v: unknown, path: string, depth: number, budget: { nodes: number }, topLevel: boolean, chain: unknown[] = []): boolean {
   const rules = check.rules;
   if (--budget.nodes < 0 || depth > MAX_DEPTH) return false;
-  if (Array.isArray(v)) return v.every((x, i) => walkTargets(check, x, `${path}[${i}]`, depth + 1, budget, topLevel));
   if (v === null || typeof v !== 'object') return true;
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    const here = path ? `${path}.${k}` : k;
-    if (rules.targetKeys.includes(k) || (topLevel && depth === 0 && rules.topLevelKeys.includes(k))) check.target(x, here);
-    else if (rules.classPathKeys.includes(k)) check.target(x, here, 'class_path');
-    if (!walkTargets(check, x, here, depth + 1, budget, topLevel)) return false;
+  // One stack of containers for the whole walk: a scope is read only while its node is visited.
+  chain.push(v);
+  try {
+    if (Array.isArray(v)) return v.every((x, i) => walkTargets(check, x, `${path}[${i}]`, depth + 1, budget, topLevel, chain));
+    const scope: Scope = { chain };
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      const here = path ? `${path}.${k}` : k;
+      if (rules.targetKeys.includes(k) || (topLevel && depth === 0 && rules.topLevelKeys.includes(k))) check.target(x, here, 'hydra', scope);
+      else if (rules.classPathKeys.includes(k)) check.target(x, here, 'class_path');
+      if (!walkTargets(check, x, here, depth + 1, budget, topLevel, chain)) return false;
+    }
+    return true;
+  } finally {
+    chain.pop();
   }
-  return true;
+}
+
+const MAX_INTERPOLATION_DEPTH = 16;
+/** An innermost `${...}` (no `$`, `{` or `}` inside), and an escaped one OmegaConf leaves as text. */
+const INNERMOST = /\$\{([^${}]*)\}/;
+
+/**
+ * The string OmegaConf makes of `s` by resolving node references (`${a.b}`, `${.sibling}`,
+ * `${..uncle}`, `${a[0]}`, nested `${a.${b}}`) and `oc.select`; null where it needs any other
+ * resolver, a missing node, a non-scalar value or an escape (`\${`).
+ */
+export function resolveInterpolation(s: string, scope: Scope, depth: number): string | null {
+  if (depth > MAX_INTERPOLATION_DEPTH || s.includes('\\${')) return null;
+  let out = s;
+  for (let guard = 0; out.includes('${'); guard++) {
+    if (guard > 64) return null;
+    const m = INNERMOST.exec(out);
+    if (!m) return null;
+    const body = m[1]!.trim();
+    let value: string | null;
+    if (body.startsWith('oc.select:')) {
+      const [key, ...dflt] = body.slice('oc.select:'.length).split(',');
+      const v = lookup(key!.trim(), scope);
+      value = v !== undefined ? scalar(v, scope, depth) : dflt.length ? dflt.join(',').trim() : null;
+    } else if (body.includes(':')) {
+      return null;
+    } else {
+      const v = lookup(body, scope);
+      value = v === undefined ? null : scalar(v, scope, depth);
+    }
+    if (value === null) return null;
+    out = out.slice(0, m.index) + value + out.slice(m.index + m[0].length);
+  }
+  return out;
+}
+
+function scalar(v: unknown, scope: Scope, depth: number): string | null {
+  if (typeof v === 'string') return v.includes('${') ? resolveInterpolation(v, { chain: scope.chain.slice(0, 1) }, depth + 1) : v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return null;
+}
+
+/** The node a reference names: absolute from the root, or relative (one dot: the holding container). */
+function lookup(ref: string, scope: Scope): unknown {
+  const lead = /^\.*/.exec(ref)![0].length;
+  const chain = scope.chain;
+  let node: unknown = lead === 0 ? chain[0] : chain[chain.length - lead];
+  if (node === undefined) return undefined;
+  const rest = ref.slice(lead).replace(/\[(\d+)\]/g, '.$1');
+  for (const seg of rest.split('.').filter((x) => x !== '')) {
+    if (Array.isArray(node) && /^\d+$/.test(seg)) node = node[Number(seg)];
+    else if (node !== null && typeof node === 'object' && !Array.isArray(node) && Object.prototype.hasOwnProperty.call(node, seg)) node = (node as Record<string, unknown>)[seg];
+    else return undefined;
+  }
+  return node;
 }
 
 export const WALK_LIMITS = { depth: MAX_DEPTH, nodes: MAX_NODES };

@@ -52,7 +52,7 @@ function malformed(ctx: AnalysisContext, message: string, offset?: number): void
 
 export const safetensorsAnalyzer: Analyzer = {
   id: 'safetensors',
-  version: '3',
+  version: '4',
   description: 'safetensors header validation (size cap, JSON, duplicate keys, dtypes, shapes, offsets); instantiation targets in __metadata__ configs',
   sniff(input) {
     const b = input.head;

@@ -29,6 +29,11 @@ export interface CallEvent {
   via?: string;
   /** What the call evaluates to when the machine can tell (getattr, attrgetter, itemgetter). */
   result?: Value;
+  /**
+   * A method the loader looks up on an object by name and calls (BUILD's __setstate__, APPENDS'
+   * extend, ADDITEMS' add) on `receiver`; `states` are the BUILD states it had before (BUILD).
+   */
+  implicit?: { name: string; receiver: Value; states?: readonly Value[] };
 }
 
 export interface AnomalyEvent {

@@ -15,7 +15,7 @@
 import type { Limits } from '../core/limits.js';
 import { OPS, HIGHEST_PROTOCOL, type OpInfo } from './opcodes.js';
 import { evaluateCall } from './calls.js';
-import type { AnomalyRule, BuildAction, MachineBudget, MachineEvents, RunResult } from './events.js';
+import type { AnomalyRule, BuildAction, CallEvent, MachineBudget, MachineEvents, RunResult } from './events.js';
 import { FrameReader, type FrameMode, type Payload } from './frames.js';
 import type { PickleReader } from './reader.js';
 import { FALSE, NONE, TRUE, argList, sample, str, type Value } from './values.js';
@@ -28,6 +28,8 @@ export type { AnomalyEvent, AnomalyRule, BuildAction, CallEvent, GlobalEvent, Ma
 
 /** After this many anomalies a run stops: the stream is not a pickle any loader would finish. */
 const MAX_ANOMALIES = 64;
+/** BUILD states kept per instance (a loader updates the instance dict with each). */
+const MAX_EARLIER_STATES = 8;
 
 /**
  * Scratch for the scalar fast path: where the first values of a run are, as many as any container
@@ -134,6 +136,17 @@ export class PickleMachine {
     }
     this.ev.global({ module, name, opcode, offset: this.opStart, value: v });
     return v;
+  }
+
+  /**
+   * APPEND(S) on anything but a list and ADDITEMS on anything but a set look the method up on the
+   * object (CPython's do_append, load_additems): an instance attribute the pickle set earlier
+   * is called with the items. Reported as a call for the collector to judge.
+   */
+  private methodCall(target: Value, name: string, args: Value[], opcode: string): void {
+    if (target.k !== 'call' && target.k !== 'global' && target.k !== 'attr') return;
+    const callee: Value = { k: 'attr', obj: target, name, offset: this.opStart };
+    this.ev.call({ callee, call: { k: 'call', fn: callee, args, op: opcode, offset: this.opStart }, opcode, offset: this.opStart, implicit: { name, receiver: target } });
   }
 
   private call(fn: Value, args: Value[], opcode: string, kwargs?: Value): Value {
@@ -489,13 +502,19 @@ export class PickleMachine {
         return false;
       case 0x61: { // APPEND (load_append)
         const v = this.pop();
-        appendTo(this.top(), [v]);
+        const target = this.top();
+        appendTo(target, [v]);
+        this.methodCall(target, 'append', [v], 'APPEND');
         return false;
       }
       case 0x65: // APPENDS
       case 0x90: { // ADDITEMS (load_appends, load_additems)
         const items = this.popMark();
-        appendTo(this.top(), items);
+        const target = this.top();
+        appendTo(target, items);
+        // Not a list: target.extend(items) (else append per item); not a set: target.add per item.
+        if (code === 0x65) this.methodCall(target, 'extend', [{ k: 'list', items: sample(items), len: items.length }], 'APPENDS');
+        else for (const x of items.slice(0, 2)) this.methodCall(target, 'add', [x], 'ADDITEMS');
         return false;
       }
       case 0x73: { // SETITEM (load_setitem)
@@ -584,8 +603,18 @@ export class PickleMachine {
       case 0x62: { // BUILD (load_build): inst.__setstate__(state) or a __dict__ update
         const state = this.pop();
         const inst = this.top();
-        if (inst.k === 'call') inst.state = state;
-        this.ev.call({ callee: inst, call: { k: 'call', fn: inst, args: [state], op: 'BUILD', offset: this.opStart }, opcode: 'BUILD', offset: this.opStart });
+        // A BUILD without __setstate__ updates the instance dict: earlier states still hold.
+        const e: CallEvent = { callee: inst, call: { k: 'call', fn: inst, args: [state], op: 'BUILD', offset: this.opStart }, opcode: 'BUILD', offset: this.opStart };
+        if (inst.k === 'call') {
+          // __setstate__ is looked up on the instance as it stands before this BUILD.
+          e.implicit = { name: '__setstate__', receiver: inst, states: statesOf(inst) };
+          if (inst.state !== undefined) {
+            const earlier = [...(inst.earlier ?? []), inst.state];
+            inst.earlier = earlier.length > MAX_EARLIER_STATES ? [{ k: 'unknown', why: 'more BUILDs than the scanner keeps' }, ...earlier.slice(-MAX_EARLIER_STATES)] : earlier;
+          }
+          inst.state = state;
+        }
+        this.ev.call(e);
         const action = this.ev.build?.(inst, state, this.opStart);
         return action ? this.afterBuild(action).then(() => false) : false;
       }
@@ -654,4 +683,8 @@ export class PickleMachine {
   }
 }
 
-
+/** The BUILD states given to an instance so far, oldest first. */
+export function statesOf(inst: Extract<Value, { k: 'call' }>): readonly Value[] {
+  if (inst.state === undefined) return [];
+  return inst.earlier ? [...inst.earlier, inst.state] : [inst.state];
+}

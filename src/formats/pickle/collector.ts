@@ -17,6 +17,7 @@ import type { GlobalClassification } from '../../rules/globals.js';
 import type { AnalysisContext } from '../types.js';
 import type { AnomalyEvent, CallEvent, GlobalEvent } from '../../pickle/machine.js';
 import { render, type Value } from '../../pickle/values.js';
+import { statesOf } from '../../pickle/machine.js';
 import { canonicalPath, partialParts, WRAPPERS } from '../../pickle/wrappers.js';
 import { REBUILDERS } from './rebuild.js';
 import { RebuildJudge, type Problem } from './rebuild-judge.js';
@@ -233,6 +234,12 @@ export class PickleCollector {
       // the class that made the instance, as a construction.
       const cls = callee.k === 'call' ? this.constructedClass(callee) : null;
       if (cls) this.note(`${cls.module}.${cls.name}`, this.classify(cls.module, cls.name), 'constructed', 'BUILD', ev.offset, chain);
+      if (callee.k === 'global' || callee.k === 'attr') this.mutation(callee, ev, chain);
+      if (ev.implicit) this.implicitCall(ev);
+      return;
+    }
+    if (ev.implicit && ev.implicit.receiver.k === 'call') {
+      this.implicitCall(ev);
       return;
     }
     const via = ev.via;
@@ -256,6 +263,7 @@ export class PickleCollector {
         if (cls.verdict !== 'safe') this.computedCall(ev, chain);
       }
       this.checkNested(canonical, ev.call, ev.offset);
+      this.mappingKeys(canonical, ev);
       return;
     }
     if (ev.result !== undefined && via) {
@@ -288,6 +296,52 @@ export class PickleCollector {
       this.wrapperProblems.set(via, { why: 'calls a value the scanner cannot resolve', chain, offset: ev.offset });
     }
     this.computedCall(ev, chain);
+  }
+
+  /**
+   * A method the loader looks up on an instance and calls (BUILD: __setstate__; APPENDS: extend,
+   * else append; APPEND: append; ADDITEMS: add). The class's own method is part of how the class
+   * is rebuilt, judged with its construction (a deque's extend); an attribute the pickle itself
+   * put on the instance (an earlier BUILD's state, a SimpleNamespace's mapping) is a call of that
+   * value, judged as any call: `ns.__setstate__ = f` then BUILD is f(state).
+   */
+  private implicitCall(ev: CallEvent): void {
+    const { name, receiver, states } = ev.implicit!;
+    if (receiver.k !== 'call') return;
+    const names = name === 'extend' ? ['extend', 'append'] : [name];
+    const own = ownAttribute(receiver, names, states ?? statesOf(receiver), this.canonical);
+    if (own === null) return;
+    const args = ev.opcode === 'BUILD' ? (ev.call.k === 'call' ? ev.call.args : []) : ev.call.k === 'call' ? ev.call.args : [];
+    const call: Value = { k: 'call', fn: own, args, op: ev.opcode, offset: ev.offset };
+    this.onCall({ callee: own, call, opcode: `${ev.opcode} (${names.join('/')} set on ${render(receiver)} by the pickle)`, offset: ev.offset });
+  }
+
+  /**
+   * dict(x), OrderedDict(x) and defaultdict(f, x) copy a mapping by calling x.keys(), looked up on
+   * the instance: a `keys` the pickle put on x is called.
+   */
+  private mappingKeys(canonical: string, ev: CallEvent): void {
+    const at = MAPPING_ARGUMENT.get(canonical);
+    const arg = at !== undefined && ev.call.k === 'call' ? ev.call.args[at] : undefined;
+    if (arg?.k !== 'call') return;
+    this.implicitCall({ ...ev, implicit: { name: 'keys', receiver: arg }, call: { k: 'call', fn: { k: 'attr', obj: arg, name: 'keys', offset: ev.offset }, args: [], op: ev.opcode, offset: ev.offset } });
+  }
+
+  /**
+   * BUILD on a module, class or function (a global or an attribute path) writes its attributes:
+   * a module's __dict__ is updated, a class's attributes set one by one from the slot state. The
+   * standard pickler never writes it (BUILD follows the call that made an instance); it is
+   * monkey-patching during the load, as setattr is.
+   */
+  private mutation(target: Value, ev: CallEvent, chain: string): void {
+    const path = this.pathOf(target);
+    const what = path ?? render(target);
+    this.ctx.emit({
+      rule: 'PICKLE_GLOBAL_MUTATION',
+      message: `sets attributes of ${what} with BUILD (changes a module, class or function for the whole process)`,
+      offset: ev.offset,
+      evidence: { ...(path !== null ? { canonical: path } : {}), opcode: 'BUILD', chain },
+    });
   }
 
   /** copyreg.__newobj__(cls) / _reconstructor(cls, object, None) create cls without calling it. */
@@ -515,4 +569,49 @@ function describe(v: Value): string {
   if (v.k === 'attr') return `attribute '${v.name}' of ${render(v.obj)}`;
   if (v.k === 'call') return render(v);
   return v.k;
+}
+
+/** Callables that copy a mapping argument (at this position) through its keys() method. */
+const MAPPING_ARGUMENT: ReadonlyMap<string, number> = new Map([['builtins.dict', 0], ['collections.OrderedDict', 0], ['collections.defaultdict', 1]]);
+
+/** Attribute sources a pickle may fill for types.SimpleNamespace: its mapping argument (3.13+). */
+const NAMESPACE = 'types.SimpleNamespace';
+
+/**
+ * What the pickle itself set as one of `names` on an instance (the first name found wins, as the
+ * loader tries them in order): from SimpleNamespace's constructor mapping, then each BUILD state
+ * in order (a dict, or a (dict, slots) pair; later ones overwrite). Null when nothing the pickle
+ * wrote can be that attribute; an unknown value when a state was sampled or has keys the scanner
+ * cannot read, since the name may hide there.
+ */
+export function ownAttribute(inst: Extract<Value, { k: 'call' }>, names: readonly string[], states: readonly Value[], canonical: (m: string, n: string) => string): Value | null {
+  const sources: Value[] = [];
+  const fn = inst.fn;
+  if (fn.k === 'global' && canonical(fn.module, fn.name) === NAMESPACE) {
+    if (inst.args[0] !== undefined) sources.push(inst.args[0]);
+    if (inst.kwargs !== undefined) sources.push(inst.kwargs);
+  }
+  for (const st of states) {
+    if (st.k === 'tuple' && st.len === 2) sources.push(...st.items);
+    else sources.push(st);
+  }
+  for (const name of names) {
+    let found: Value | null = null;
+    for (const src of sources) {
+      if (src.k === 'none') continue;
+      if (src.k !== 'dict') {
+        // A state the class's own __setstate__ reads: what it sets is the class's code, except
+        // where the scanner could not read the state at all.
+        if (src.k === 'unknown') found = src;
+        continue;
+      }
+      for (const [key, value] of src.entries) {
+        if (key.k === 'str' && key.v === name) found = value;
+        else if (key.k === 'call' || key.k === 'unknown') found = { k: 'unknown', why: `a key the scanner cannot read (${render(key)})` };
+      }
+      if (src.entries.length < src.len) found = { k: 'unknown', why: `a dict of ${src.len} entries, sampled` };
+    }
+    if (found !== null) return found;
+  }
+  return null;
 }
