@@ -257,6 +257,9 @@ export class PickleMachine {
     // APPENDS, ADDITEMS, SETITEMS then act on the value under the mark: it must be there.
     const target = next === 0x74 || next === 0x91 ? null : h > fenceAfter ? stack[h - 1]! : undefined;
     if (target === undefined || (next === 0x75 && count % 2 === 1)) return this.decline(run.end);
+    // APPENDS and ADDITEMS into anything but a list or set call a method looked up on it
+    // (methodCall): step() reports that call with the items, which this path does not keep.
+    if ((next === 0x65 || next === 0x90) && target !== null && (target.k === 'call' || target.k === 'global' || target.k === 'attr')) return this.decline(run.end);
     // The run loop's budget checks (every 65536th opcode) must all pass on the way.
     const before = this.budget.ops;
     const after = before + run.ops + 1;

@@ -47,6 +47,14 @@ describe('attributes the pickle puts on an instance, then the loader calls', () 
     expect(sys?.evidence.use).toBe('called');
   });
 
+  it('a run of numbers into a stored extend or add is a call too (the opcode-dense fast path must not skip it)', async () => {
+    const ints: Part[] = [op.BININT(1), op.BININT(2), op.BININT(3)];
+    const extend = await findings(asm(op.PROTO(2), ...namespaceWith('extend', boundMethod), op.MARK, ...ints, op.APPENDS, op.STOP));
+    expect(loud(extend)).toContain(`${COMPUTED}([1, 2, 3])`);
+    const add = await findings(asm(op.PROTO(4), ...namespaceWith('add', boundMethod), op.MARK, ...ints, op.ADDITEMS, op.STOP));
+    expect(loud(add)).toContain(`${COMPUTED}(1)`);
+  });
+
   it('a stored attribute the scanner cannot read (a sampled state dict) is called as an unknown value: high', async () => {
     const many: Part[] = [];
     for (let i = 0; i < 40; i++) many.push(op.STRING(`k${i}`), op.INT(i));
