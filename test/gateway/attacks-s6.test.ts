@@ -51,8 +51,9 @@ const DENIED_BYTES = 'bytes of a denied repository\n';
 
 beforeAll(async () => {
   liar = await startLiar();
-  s = await startStack({ policy: POLICY, config: { upstream: liar.url } });
+  s = await startStack({ policy: POLICY, config: { upstream: liar.url, maxDownloads: 1, downloadQueueMax: 1, upstreamTimeoutMs: 3000 } });
   liar.target = s.hub.url;
+  for (const f of ['a', 'b', 'c']) repo(`acme/busy-${f}`, { 'w.txt': `modelgate attack-suite filler busy-${f}\n`.repeat(100) });
   repo('acme/renamed', { 'w.txt': 'the old bytes\n' });
   repo('acme/denied-moved', { 'w.txt': DENIED_BYTES });
   // The Hub answers a renamed (or transferred) repository's old name with a 307 to its new name.
@@ -103,5 +104,33 @@ describe('1: a same-origin redirect to another repository', () => {
     expect(redirectedRepo(t, u('/api/resolve-cache/models/acme/xy/0123/f.txt'))).toBe('models/acme/xy');
     expect(redirectedRepo(t, u('/api/resolve-cache/datasets/acme/x/0123/f.txt'))).toBe('datasets/acme/x');
     expect(redirectedRepo({ type: 'model', id: 'gpt2' }, u('/api/resolve-cache/models/gpt2/0123/f.txt'))).toBeNull();
+  });
+});
+
+describe('7: downloads are admitted, not started without bound', () => {
+  it('past maxDownloads a download waits its turn; past downloadQueueMax it is refused (503, Retry-After, audited)', async () => {
+    // busy-a's download stalls after 10 bytes: it holds the one slot until the per-read timeout.
+    s.hub.app.hub.faults.set([{ method: 'GET', path: '/acme/busy-a/resolve/**', times: 1, action: { kind: 'stall', afterBytes: 10 } }]);
+    s.hub.app.hub.clearRequests();
+    const a = get('/acme/busy-a/resolve/main/w.txt');
+    while (!s.hub.app.hub.requests.some((r) => r.method === 'GET' && r.url.startsWith('/acme/busy-a/resolve/'))) await new Promise((r) => setTimeout(r, 20));
+    const b = get('/acme/busy-b/resolve/main/w.txt');
+    while (s.gw.ctx.files.slots.queued < 1) await new Promise((r) => setTimeout(r, 20));
+    const msg = 'modelgate is busy: 1 downloads running and 1 waiting (maxDownloads 1, downloadQueueMax 1); retry shortly';
+    const c = await get('/acme/busy-c/resolve/main/w.txt');
+    expect(c.status).toBe(503);
+    expect(c.headers.get('x-error-message')).toBe(msg);
+    expect(c.headers.get('retry-after')).toBe('10');
+    expect(JSON.parse(c.body)).toEqual({ error: msg });
+    expect((await audit('acme/busy-c')).map((x) => [x.method, x.verdict, x.message])).toEqual([['GET', 'error', msg]]);
+    // Nothing of busy-c was asked for upstream beyond its metadata.
+    expect(s.hub.app.hub.requests.filter((r) => r.method === 'GET' && r.url.startsWith('/acme/busy-c/resolve/'))).toEqual([]);
+    expect((await a).status).toBe(502);
+    const rb = await b;
+    expect([rb.status, rb.headers.get('x-error-message')]).toEqual([200, null]);
+    expect(rb.body).toBe('modelgate attack-suite filler busy-b\n'.repeat(100));
+    expect(s.gw.ctx.files.slots.running).toBe(0);
+    // The slot is free again: busy-c downloads now.
+    expect((await get('/acme/busy-c/resolve/main/w.txt')).status).toBe(200);
   });
 });
