@@ -134,3 +134,19 @@ describe('7: downloads are admitted, not started without bound', () => {
     expect((await get('/acme/busy-c/resolve/main/w.txt')).status).toBe(200);
   });
 });
+
+describe('1: names the Hub reserves for its routes', () => {
+  it('a model URL led by models/, api/ or spaces/ is a 400, not repository "models/gpt2" judged while a hub serves gpt2', async () => {
+    for (const [path, first] of [
+      ['/models/denied-x/resolve/main/w.txt', 'models'],
+      ['/Models/acme/resolve/main/w.txt', 'Models'],
+      ['/api/denied-x/resolve/main/w.txt', 'api'],
+      ['/api/models/models/denied-x', 'models'],
+    ] as const) {
+      const r = await get(path);
+      expect([path, r.status, r.headers.get('x-error-message')]).toEqual([path, 400, `bad request: "${first}" is reserved by the Hub: it names no organisation or repository`]);
+    }
+    // Datasets keep their prefix: it is the repository type, not part of the id.
+    expect((await get('/datasets/acme/tiny-dataset/resolve/main/README.md')).status).toBe(200);
+  });
+});
