@@ -72,6 +72,10 @@ export const GatewayConfigSchema = z
      * console shows at /console/study. Unset: the console says there is none.
      */
     crawlStore: z.string().min(1).optional(),
+    /** Upstream downloads running at once in one process; more wait (up to downloadQueueMax), beyond that 503. */
+    maxDownloads: z.coerce.number().int().min(1).max(1024).default(16),
+    /** Downloads waiting for a slot; a request past this is refused (503, Retry-After). */
+    downloadQueueMax: z.coerce.number().int().min(0).max(100_000).default(256),
     /** Cached files re-evaluated at once by an exposure run (docs/console.md, Exposure). */
     exposureConcurrency: z.coerce.number().int().min(1).max(16).default(2),
     /** Scanner limits passed to every scan (see README, Limits). */
@@ -107,6 +111,8 @@ const ENV_KEYS: Record<string, keyof GatewayConfig> = {
   MODELGATE_FACTS_TIMEOUT_MS: 'factsTimeoutMs',
   MODELGATE_CRAWL_STORE: 'crawlStore',
   MODELGATE_EXPOSURE_CONCURRENCY: 'exposureConcurrency',
+  MODELGATE_MAX_DOWNLOADS: 'maxDownloads',
+  MODELGATE_DOWNLOAD_QUEUE_MAX: 'downloadQueueMax',
 };
 
 export class ConfigError extends Error {}

@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import type { BlobStore, FileMeta, Store, StoredScan } from '../store/types.js';
+import { DownloadSlots } from './download-slots.js';
 import type { Metrics } from './metrics.js';
 import type { ScanPool } from './scan-pool.js';
 import type { ResolveTarget } from './paths.js';
@@ -93,6 +94,8 @@ export class FileService {
     private readonly flight: Flight = new LocalFlight(),
     /** True when each user's own Hub token goes upstream (upstreamAuth: pass). */
     private readonly perUserAccess = false,
+    /** Bounds the downloads running and waiting in this process (maxDownloads, downloadQueueMax). */
+    readonly slots: DownloadSlots = new DownloadSlots(16, 256),
   ) {}
 
   /**
@@ -283,6 +286,15 @@ export class FileService {
         return this.fromCache(meta, meta.sha256, hit);
       }
     }
+    const release = await this.slots.acquire();
+    try {
+      return await this.download(t, meta, auth, displayName);
+    } finally {
+      release();
+    }
+  }
+
+  private async download(t: ResolveTarget, meta: FileMeta, auth: Record<string, string>, displayName: string): Promise<ScannedFile> {
     // The CDN location is short-lived: ask for it now, by commit.
     const fresh = await this.upstream.fileMetadata({ ...t, revision: meta.commit }, auth);
     if (fresh.size !== meta.size || fresh.etag !== meta.etag) {

@@ -41,9 +41,18 @@ function decode(part: string, what: string): string {
   return s;
 }
 
+/**
+ * Names the Hub keeps for its own routes: no organisation or repository has them, and no client
+ * puts them first in a model's URL (models have no prefix). `/models/gpt2/resolve/...` would be
+ * judged as repository `models/gpt2` (no deny entry for `gpt2` matches) while a hub that reads the
+ * prefix serves `gpt2`.
+ */
+const RESERVED_FIRST = new Set(['models', 'datasets', 'spaces', 'api']);
+
 export function parseRepoId(raw: string): string {
   const parts = raw.split('/');
   if (parts.length < 1 || parts.length > 2) throw new BadRequest('repository id must be "name" or "org/name"');
+  if (RESERVED_FIRST.has(parts[0]!.toLowerCase())) throw new BadRequest(`"${parts[0]}" is reserved by the Hub: it names no organisation or repository`);
   for (const p of parts) {
     if (p.includes('%')) throw new BadRequest('repository id must not be percent-encoded');
     if (!SEGMENT.test(p) || p.includes('..') || p.endsWith('.git')) throw new BadRequest(`invalid repository id "${raw.slice(0, 100)}"`);

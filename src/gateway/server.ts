@@ -19,6 +19,7 @@ import { AuditSink } from './audit-sink.js';
 import { publicBase, type GatewayConfig } from './config.js';
 import type { GatewayContext } from './context.js';
 import { Gatekeeper } from './decide.js';
+import { DownloadSlots } from './download-slots.js';
 import { FileService, LocalFlight, type Flight } from './files.js';
 import { RedisFlight } from './flight-redis.js';
 import { refuse } from './http.js';
@@ -128,7 +129,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   const pool = deps.pool ?? new ScanPool(config.scanWorkers, config.limits);
   const engineKey = deps.engineKey ?? engineKeyOf(ScanPool.engineInfo(config.limits));
   const redisFlight = !deps.flight && config.redis ? new RedisFlight({ url: config.redis, leaseMs: config.flightLeaseMs }) : null;
-  const files = new FileService(store, blobs, upstream, pool, engineKey, metrics, config.branchTtlMs, deps.flight ?? redisFlight ?? new LocalFlight(), config.upstreamAuth === 'pass');
+  const files = new FileService(store, blobs, upstream, pool, engineKey, metrics, config.branchTtlMs, deps.flight ?? redisFlight ?? new LocalFlight(), config.upstreamAuth === 'pass', new DownloadSlots(config.maxDownloads, config.downloadQueueMax));
   const gatekeeper = new Gatekeeper(store, files, upstream, policy, { factsTimeoutMs: config.factsTimeoutMs, configJsonMaxBytes: config.configJsonMaxBytes });
   const audit = new AuditSink(store, config.auditWebhook, config.auditSyslog);
   const exposure = new ExposureJob({
@@ -142,6 +143,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     concurrency: config.exposureConcurrency,
   });
   metrics.gauge('modelgate_scans_pending', () => pool.pending);
+  metrics.gauge('modelgate_downloads_running', () => files.slots.running);
+  metrics.gauge('modelgate_downloads_waiting', () => files.slots.queued);
 
   if (config.adminToken) {
     const hash = hashSecret(config.adminToken);

@@ -5,7 +5,7 @@
  * redirects only to expected hosts. Bodies are never decompressed (Accept-Encoding: identity).
  */
 import { Agent, request, type Dispatcher } from 'undici';
-import { encodePath, repoUrlPrefix, type ResolveTarget } from './paths.js';
+import { BadRequest, encodePath, parseResolve, repoUrlPrefix, type RepoRef, type ResolveTarget } from './paths.js';
 import { probeFailure } from './upstream-check.js';
 
 export type UpstreamErrorKind = 'unreachable' | 'timeout' | 'status' | 'redirect' | 'protocol' | 'cut';
@@ -86,6 +86,37 @@ export function redirectTarget(from: URL, location: string): URL {
   if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new UpstreamError('redirect', `upstream redirected to a ${next.protocol} URL; refused`);
   if (from.protocol === 'https:' && next.protocol !== 'https:') throw new UpstreamError('redirect', `upstream redirected from https to http (${next.host}); refused`);
   return next;
+}
+
+function repoLabel(r: RepoRef): string {
+  return r.type === 'dataset' ? `datasets/${r.id}` : r.id;
+}
+
+/**
+ * The repository a same-origin redirect of a file's metadata leads to, when it names one other
+ * than the file's (the Hub answers a renamed or transferred repository's old name with a 307 to
+ * the new one, and its small files with `/api/resolve-cache/{models|datasets}/{repo}/...`); null
+ * when it names the same repository or none. Repository ids compare without case, as the Hub's do.
+ */
+export function redirectedRepo(t: RepoRef, next: URL): string | null {
+  const path = next.pathname;
+  const cache = /^\/api\/resolve-cache\/(models|datasets)\/(.*)$/.exec(path);
+  if (cache) {
+    const type = cache[1] === 'datasets' ? 'dataset' : 'model';
+    const rest = cache[2]!.toLowerCase();
+    if (type === t.type && rest.startsWith(`${t.id.toLowerCase()}/`)) return null;
+    return `${cache[1]}/${cache[2]!.split('/').slice(0, 2).join('/')}`;
+  }
+  let other;
+  try {
+    other = parseResolve(path);
+  } catch (e) {
+    if (e instanceof BadRequest) return path.slice(0, 200);
+    throw e;
+  }
+  if (other === null) return null;
+  if (other.type === t.type && other.id.toLowerCase() === t.id.toLowerCase()) return null;
+  return repoLabel(other);
 }
 
 /** Credentials go to the upstream's own origin only: same scheme, host and port, never a CDN. */
@@ -175,6 +206,11 @@ export class Upstream {
         if (next.origin !== url.origin) {
           if (!this.allowed(next.host)) throw new UpstreamError('redirect', `upstream redirected to unexpected host ${next.host}; allow it with ${REDIRECT_SETTING}`);
           return this.metadataFrom(h, commit, linked, next, res.statusCode);
+        }
+        // Judging one repository (deny lists, pins, licence) while serving another's bytes is refused.
+        const moved = redirectedRepo(t, next);
+        if (moved !== null) {
+          throw new UpstreamError('redirect', `upstream redirected ${repoLabel(t)} to ${moved} (a renamed or moved repository); request it by its current name, so that the policy judges the repository whose bytes are served`);
         }
         url = next;
         continue;

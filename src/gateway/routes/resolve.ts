@@ -89,6 +89,7 @@ export function failure(e: unknown): { status: number; message: string; code?: s
     return { status: 503, message: `modelgate storage unavailable: ${e.message}`, upstreamStatus: null };
   }
   const kind = (e as { kind?: string } | null)?.kind;
+  if (kind === 'downloads-busy') return { status: 503, message: (e as Error).message, retryAfter: 10, upstreamStatus: null };
   if (kind === 'flight-unavailable') return { status: 503, message: `modelgate: ${(e as Error).message}; files not yet judged are refused until it is back`, upstreamStatus: null };
   if (kind === 'unavailable') return { status: 503, message: 'modelgate storage is unavailable; refusing to serve unscanned or unaudited bytes', upstreamStatus: null };
   // A stored blob whose bytes no longer match its sha256 (a tampered or damaged shared copy):
