@@ -96,7 +96,7 @@ export class Gatekeeper {
     const facts: RepoFacts = { type: t.type, id: t.id, revision: t.revision, commit };
     let info: UpstreamInfo;
     try {
-      const res = await this.upstream.api('GET', `${apiPrefix(t)}/revision/${commit}?securityStatus=true`, auth);
+      const res = await this.upstream.api('GET', `${apiPrefix(t)}/revision/${commit}?securityStatus=true`, auth, undefined, t);
       if (res.status !== 200) return { facts, complete: false };
       info = JSON.parse(res.body.toString('utf8')) as UpstreamInfo;
       if (info === null || typeof info !== 'object') return { facts, complete: false };

@@ -5,10 +5,11 @@
  * redirects only to expected hosts. Bodies are never decompressed (Accept-Encoding: identity).
  */
 import { Agent, request, type Dispatcher } from 'undici';
-import { BadRequest, encodePath, parseResolve, repoUrlPrefix, type RepoRef, type ResolveTarget } from './paths.js';
+import { BadRequest, apiPrefix, encodePath, parseResolve, repoUrlPrefix, type RepoRef, type ResolveTarget } from './paths.js';
 import { probeFailure } from './upstream-check.js';
 
-export type UpstreamErrorKind = 'unreachable' | 'timeout' | 'status' | 'redirect' | 'protocol' | 'cut';
+/** 'moved': upstream answered with a redirect to another repository (a rename); `location` says where. */
+export type UpstreamErrorKind = 'unreachable' | 'timeout' | 'status' | 'redirect' | 'protocol' | 'cut' | 'moved';
 
 export class UpstreamError extends Error {
   constructor(
@@ -16,6 +17,8 @@ export class UpstreamError extends Error {
     message: string,
     readonly status: number | null = null,
     readonly headers: Record<string, string> = {},
+    /** For 'moved': the path and query (same origin) of the repository's current name. */
+    readonly location: string | null = null,
   ) {
     super(message);
     this.name = 'UpstreamError';
@@ -119,6 +122,52 @@ export function redirectedRepo(t: RepoRef, next: URL): string | null {
   return repoLabel(other);
 }
 
+/** Whether a URL stays in a repository's own API (`/api/models/{id}` and below; ids compare without case). */
+export function withinRepoApi(repo: RepoRef, next: URL): boolean {
+  const prefix = apiPrefix(repo).toLowerCase();
+  let path: string;
+  try {
+    path = decodeURIComponent(next.pathname).toLowerCase();
+  } catch {
+    return false;
+  }
+  return path === prefix || path.startsWith(`${prefix}/`);
+}
+
+/** A redirect to the same file path under another repository's resolve URL (what a rename gives). */
+function isResolveOfOther(t: ResolveTarget, next: URL): boolean {
+  let other: ResolveTarget | null;
+  try {
+    other = parseResolve(next.pathname);
+  } catch {
+    return false;
+  }
+  return other !== null && other.path === t.path && (other.type !== t.type || other.id.toLowerCase() !== t.id.toLowerCase());
+}
+
+/** The repository of an API URL (`/api/models/{id}[/...]`), or null when it names none the gateway would accept. */
+function apiRepoOf(next: URL): RepoRef | null {
+  let path: string;
+  try {
+    path = decodeURIComponent(next.pathname);
+  } catch {
+    return null;
+  }
+  const m = /^\/api\/(models|datasets)\/([^/]+(?:\/[^/]+)?)(?:\/(?:revision|tree|paths-info|refs|commits)(?:\/.*)?)?$/.exec(path);
+  if (!m) return null;
+  try {
+    const parsed = parseResolve(`/${m[1] === 'datasets' ? 'datasets/' : ''}${m[2]}/resolve/main/x`);
+    return parsed === null ? null : { type: parsed.type, id: parsed.id };
+  } catch {
+    return null;
+  }
+}
+
+function printable(s: string): string {
+  const clean = s.replace(/[^\u0020-\u007e]/g, '?');
+  return clean.length > 200 ? `${clean.slice(0, 200)}...` : clean;
+}
+
 /** Credentials go to the upstream's own origin only: same scheme, host and port, never a CDN. */
 export function credentialsFor(url: URL, base: URL, auth: Record<string, string>): Record<string, string> {
   return url.origin === base.origin ? auth : {};
@@ -210,6 +259,9 @@ export class Upstream {
         // Judging one repository (deny lists, pins, licence) while serving another's bytes is refused.
         const moved = redirectedRepo(t, next);
         if (moved !== null) {
+          // The Hub's answer for a renamed repository's old name: the client is sent to the
+          // current name, where the gateway judges it afresh. Anything else is refused.
+          if (isResolveOfOther(t, next)) throw new UpstreamError('moved', `upstream says ${repoLabel(t)} is now ${moved}`, res.statusCode, {}, next.pathname + next.search);
           throw new UpstreamError('redirect', `upstream redirected ${repoLabel(t)} to ${moved} (a renamed or moved repository); request it by its current name, so that the policy judges the repository whose bytes are served`);
         }
         url = next;
@@ -288,8 +340,12 @@ export class Upstream {
     throw new UpstreamError('redirect', 'too many redirects on download');
   }
 
-  /** An API call passed through (JSON). */
-  async api(method: 'GET' | 'POST', pathAndQuery: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
+  /**
+   * An API call passed through (JSON). With `repo`, a same-origin redirect out of that
+   * repository's API (a renamed or transferred repository) is refused, as for files: its licence
+   * and the Hub's verdict would be another repository's, judged under the name asked for.
+   */
+  async api(method: 'GET' | 'POST', pathAndQuery: string, headers: Record<string, string>, body?: Buffer, repo?: RepoRef): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
     // An answer is small: the per-read timeout bounds the whole of it, so a drip cannot hold it.
     const signal = AbortSignal.timeout(this.apiTimeoutMs);
     let url = new URL(pathAndQuery, this.base);
@@ -300,6 +356,11 @@ export class Upstream {
         await res.body.dump();
         const next = redirectTarget(url, loc);
         if (next.origin !== this.base.origin) throw new UpstreamError('redirect', `upstream API redirected to ${next.origin}`);
+        if (repo && !withinRepoApi(repo, next)) {
+          const other = apiRepoOf(next);
+          if (other !== null) throw new UpstreamError('moved', `upstream says ${repoLabel(repo)} is now ${repoLabel(other)}`, res.statusCode, {}, next.pathname + next.search);
+          throw new UpstreamError('redirect', `upstream redirected ${repoLabel(repo)} to ${printable(next.pathname)}; refused`);
+        }
         url = next;
         continue;
       }

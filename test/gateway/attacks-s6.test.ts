@@ -3,11 +3,11 @@
  * the code before its fix. The upstream is the real local hub behind test/gateway/liar.ts (a
  * proxy that answers chosen requests itself, as a hub that renamed a repository would).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redirectedRepo } from '../../src/gateway/upstream.js';
-import { ADMIN, startStack, type Stack } from './stack.js';
+import { ADMIN, HAVE_PYTHON, py, startStack, tempHome, type Stack } from './stack.js';
 import { startLiar, type Liar } from './liar.js';
 
 const POLICY = `
@@ -56,11 +56,14 @@ beforeAll(async () => {
   for (const f of ['a', 'b', 'c']) repo(`acme/busy-${f}`, { 'w.txt': `modelgate attack-suite filler busy-${f}\n`.repeat(100) });
   repo('acme/renamed', { 'w.txt': 'the old bytes\n' });
   repo('acme/denied-moved', { 'w.txt': DENIED_BYTES });
+  repo('acme/new-name', { 'w.txt': 'the new bytes\n' });
   // The Hub answers a renamed (or transferred) repository's old name with a 307 to its new name.
   liar.handlers.push((req, res) => {
     const url = req.url ?? '';
-    if (!url.startsWith('/acme/renamed/resolve/')) return false;
-    res.writeHead(307, { location: url.replace('/acme/renamed/', '/acme/denied-moved/') });
+    const from = ['/acme/renamed/', '/acme/old-name/', '/api/models/acme/old-name/'].find((p) => url.startsWith(p));
+    if (from === undefined) return false;
+    const to = from.replace('renamed', 'denied-moved').replace('old-name', 'new-name');
+    res.writeHead(307, { location: url.replace(from, to) });
     res.end();
     return true;
   });
@@ -72,25 +75,44 @@ afterAll(async () => {
 });
 
 describe('1: a same-origin redirect to another repository', () => {
-  it('is refused (502, audited) instead of judging the name asked for while serving the other repository', async () => {
-    const msg =
-      'modelgate: upstream redirected acme/renamed to acme/denied-moved (a renamed or moved repository); request it by its current name, so that the policy judges the repository whose bytes are served';
+  it("is passed on as the Hub's rename (307 to the current name on this gateway), never followed: the current name is judged", async () => {
+    const moved = 'upstream says acme/renamed is now acme/denied-moved';
     for (const method of ['HEAD', 'GET']) {
-      const r = await get('/acme/renamed/resolve/main/w.txt', { method });
-      expect(r.status).toBe(502);
-      expect(r.headers.get('x-error-message')).toBe(msg);
-      expect(r.headers.get('x-repo-commit')).toBeNull();
+      const r = await get('/acme/renamed/resolve/main/w.txt', { method, redirect: 'manual' });
+      expect([r.status, r.headers.get('location'), r.headers.get('x-error-message'), r.headers.get('x-repo-commit')]).toEqual([307, '/acme/denied-moved/resolve/main/w.txt', moved, null]);
       expect(r.body).not.toContain(DENIED_BYTES);
     }
-    const rows = await audit('acme/renamed');
-    expect(rows.map((x) => [x.method, x.verdict, x.message])).toEqual([
-      ['GET', 'error', msg],
-      ['HEAD', 'error', msg],
+    // Nothing was decided or served under the old name: nothing to audit there.
+    expect(await audit('acme/renamed')).toEqual([]);
+    // Followed (as clients do), the current name is judged: denied, and audited under that name.
+    const followed = await get('/acme/renamed/resolve/main/w.txt');
+    expect(followed.status).toBe(403);
+    expect(followed.headers.get('x-error-message')).toContain('acme/denied-moved is denied by "acme/denied-*"');
+    expect((await audit('acme/denied-moved')).map((x) => [x.method, x.verdict])).toEqual([['GET', 'block']]);
+  });
+
+  it('a rename to an allowed repository downloads through the real huggingface_hub, judged under the current name', async (t) => {
+    if (!HAVE_PYTHON) return t.skip();
+    const home = tempHome();
+    const r = await py(s.base, home, 'download', 'acme/old-name', 'w.txt');
+    expect(r.ok).toBe(true);
+    expect(readFileSync(r.path!, 'utf8')).toBe('the new bytes\n');
+    expect((await audit('acme/new-name')).map((x) => [x.method, x.verdict])).toEqual([
+      ['GET', 'allow'],
+      ['HEAD', 'allow'],
     ]);
-    // By its current name, the policy judges it: denied.
-    const direct = await get('/acme/denied-moved/resolve/main/w.txt');
-    expect(direct.status).toBe(403);
-    expect(direct.headers.get('x-error-message')).toContain('acme/denied-moved is denied by "acme/denied-*"');
+    // Refused under its current name, the rename reaches the client as the refusal, not as bytes.
+    const denied = await py(s.base, tempHome(), 'download', 'acme/renamed', 'w.txt');
+    expect(denied.ok).toBe(false);
+    expect(denied.message).toContain('acme/denied-moved is denied by "acme/denied-*"');
+  });
+
+  it('the API passes a rename on the same way (model_info of the old name reaches the current one)', async () => {
+    const r = await get('/api/models/acme/old-name/revision/main', { redirect: 'manual' });
+    expect([r.status, r.headers.get('location')]).toEqual([307, '/api/models/acme/new-name/revision/main']);
+    const followed = await get('/api/models/acme/old-name/revision/main');
+    expect(followed.status).toBe(200);
+    expect((JSON.parse(followed.body) as { id: string }).id).toBe('acme/new-name');
   });
 
   it("tells the Hub's own redirects (same repository, its resolve cache, case) from another repository's", () => {

@@ -13,6 +13,7 @@ import { refuse } from '../http.js';
 import { apiPrefix, type ApiTarget } from '../paths.js';
 import { newTicket, refusalUrl, withheld } from '../refusal-link.js';
 import { UpstreamError } from '../upstream.js';
+import { movedTo } from './resolve.js';
 
 const FORWARD_HEADERS = ['content-type', 'link', 'x-repo-commit', 'etag', 'last-modified', 'x-error-code', 'x-error-message', 'x-total-count'];
 
@@ -85,8 +86,9 @@ export async function handleApi(ctx: GatewayContext, req: FastifyRequest, reply:
   if (ct) headers['content-type'] = ct;
   let res;
   try {
-    res = await ctx.upstream.api(req.method === 'POST' ? 'POST' : 'GET', upstreamPath(t, req.raw.url ?? ''), headers, req.method === 'POST' ? (req.body as Buffer | undefined) ?? Buffer.alloc(0) : undefined);
+    res = await ctx.upstream.api(req.method === 'POST' ? 'POST' : 'GET', upstreamPath(t, req.raw.url ?? ''), headers, req.method === 'POST' ? (req.body as Buffer | undefined) ?? Buffer.alloc(0) : undefined, t);
   } catch (e) {
+    if (e instanceof UpstreamError && e.kind === 'moved' && e.location !== null) return movedTo(ctx, reply, e.location, e.message);
     ctx.metrics.inc('modelgate_upstream_errors_total', { kind: e instanceof UpstreamError ? e.kind : 'unknown' });
     return refuse(reply, e instanceof UpstreamError && e.kind === 'timeout' ? 504 : 502, `modelgate: ${(e as Error).message}`);
   }

@@ -43,6 +43,11 @@ interface Progress {
 type Outcome =
   /** Not audited: no identity (nothing to attribute), or a HEAD answered "still scanning". */
   | { kind: 'unaudited'; status: number; message: string; code?: string; retryAfter?: number }
+  /**
+   * Not audited either: upstream says the repository was renamed. Nothing is decided or served;
+   * the client follows to the current name, which is judged (and audited) as any request.
+   */
+  | { kind: 'moved'; location: string; message: string }
   | { kind: 'error'; status: number; message: string; code?: string; retryAfter?: number; upstreamStatus: number | null }
   | { kind: 'refused'; decision: Decision; message: string }
   | { kind: 'serve'; file: ScannedFile; decision: Decision; warning: string | null; blob: FileHandle | null };
@@ -106,7 +111,13 @@ async function decideOutcome(ctx: GatewayContext, req: FastifyRequest, t: Resolv
   const ua = req.headers['user-agent'];
   p.libraries = parseClientUserAgent(ua).libraries;
 
-  const meta = await ctx.files.metadata(t, id.upstreamAuth);
+  let meta: FileMeta;
+  try {
+    meta = await ctx.files.metadata(t, id.upstreamAuth);
+  } catch (e) {
+    if (e instanceof UpstreamError && e.kind === 'moved' && e.location !== null) return { kind: 'moved', location: e.location, message: e.message };
+    throw e;
+  }
   p.meta = meta;
 
   // Repository-level rules (deny lists, pinned revisions, licences, ...) need no bytes: a file
@@ -172,6 +183,7 @@ export async function handleResolve(ctx: GatewayContext, req: FastifyRequest, re
 
 /** The one way out: audit (durably) whatever was decided, then answer. */
 async function exit(ctx: GatewayContext, req: FastifyRequest, reply: FastifyReply, t: ResolveTarget, p: Progress, o: Outcome): Promise<FastifyReply> {
+  if (o.kind === 'moved') return movedTo(ctx, reply, o.location, o.message);
   if (o.kind === 'unaudited') return refuse(reply, o.status, o.message, { ...(o.code ? { code: o.code } : {}), ...(o.retryAfter !== undefined ? { retryAfter: o.retryAfter } : {}) });
   const verdict = auditVerdict(o);
   const client = p.client!;
@@ -208,6 +220,15 @@ async function exit(ctx: GatewayContext, req: FastifyRequest, reply: FastifyRepl
     return reply.code(200).header('content-length', String(p.meta!.size)).send();
   }
   return serve(reply, req, t, o);
+}
+
+/**
+ * The rename passed on as the Hub sends it: a 307 to a path on this server (relative, since
+ * clients follow only relative redirects on HEAD), so that the current name comes back here.
+ */
+export function movedTo(ctx: GatewayContext, reply: FastifyReply, location: string, message: string): FastifyReply {
+  const prefix = new URL(ctx.base()).pathname.replace(/\/+$/, '');
+  return reply.code(307).header('location', `${prefix}${location}`).header('x-error-message', headerSafe(message)).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ error: message }));
 }
 
 function serve(reply: FastifyReply, req: FastifyRequest, t: ResolveTarget, o: Extract<Outcome, { kind: 'serve' }>): FastifyReply {
