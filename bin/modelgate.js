@@ -12,7 +12,14 @@
 // it through this file too.
 // Node's own modules come with a code cache too, made under the default flags: the builtins every
 // scan uses are loaded first, from that cache (loaded after, each would be compiled from source).
-for (const m of ['node:vm', 'node:fs/promises', 'node:crypto', 'node:stream']) require(m);
+// node:module and node:process (and the ES module internals node:module brings) were still
+// loaded after the flag change, so compiled from source: ~7 M instructions of a one-pickle scan.
+// process.stdout too: its stream (a file, pipe or terminal one) is made on first use, and every
+// scan but one written with -o prints its report there.
+// Not node:crypto: a scan no longer hashes the rule files (src/rules/source-digests.ts), and the
+// bundle requires it on first use only (tools/build-dist.mjs), so most scans never load it.
+for (const m of ['node:vm', 'node:fs/promises', 'node:stream', 'node:module', 'node:process']) require(m);
+void process.stdout;
 require('node:v8').setFlagsFromString('--interrupt-budget=270336');
 const { readFileSync, statSync, writeFileSync } = require('node:fs');
 const { dirname, join } = require('node:path');

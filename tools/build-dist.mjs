@@ -38,10 +38,12 @@ function runtimePackages() {
  * first required, and these pull in others (child_process: net, dgram; zlib: its binding), a few
  * ms of CPU at every start. A scan of a pickle uses neither: commander requires child_process at
  * load only to run a subcommand as a separate executable (modelgate has none), and zlib serves
- * archives and compressed files. Each import of them gets an object of getters over the
+ * archives and compressed files; crypto (~5 ms) hashes only for --hash, accepted-findings files,
+ * SARIF fingerprints and a rule file that is not the one the build copied (src/rules/source-digests.ts).
+ * Each import of them gets an object of getters over the
  * builtin's own export names, which requires it on the first property read.
  */
-const LAZY_BUILTINS = ['child_process', 'zlib'];
+const LAZY_BUILTINS = ['child_process', 'zlib', 'crypto'];
 
 /** Every package named in a lazyModule() call (src/core/lazy.ts); one left out loads from node_modules. */
 const VENDORED = ['yaml', 'js-yaml', '@huggingface/jinja', 'fzstd'];

@@ -23,7 +23,7 @@ const CUSTOM_REF = /^(?:(?:torch\.)?ops\.(\w+)\.(\w+)|(?:__torch__\.)?torch\.cla
 const TORCHSCRIPT_HINT = /__torch__\.|\bops\.\w+\.\w+\(|\btorch\.classes\.|\btorch\.from_file\(/;
 
 function decodeHead(head: Uint8Array): string | null {
-  for (const c of head.subarray(0, 8192)) if (c === 0) return null;
+  if (head.subarray(0, 8192).indexOf(0) !== -1) return null;
   const bytes = head.subarray(0, 65536);
   // A head cut from a longer file may end inside a multi-byte character: drop up to three bytes.
   for (let cut = 0; cut <= Math.min(3, bytes.length); cut++) {

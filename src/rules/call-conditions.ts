@@ -4,7 +4,6 @@
  * and validated strictly: a bad entry is an error naming it, never a silently shorter list.
  * The pickle collector checks the arguments (formats/pickle/call-judge.ts).
  */
-import { createHash } from 'node:crypto';
 import type { Severity } from '../core/findings.js';
 import { parseCatalogueText, readCatalogue } from './catalogue-data.js';
 import { str, strList } from './tf-ops.js';
@@ -72,7 +71,7 @@ let cached: CallConditionCatalogue | null = null;
 
 export function callConditionCatalogue(): CallConditionCatalogue {
   if (cached) return cached;
-  const { text, data } = readCatalogue('call-conditions.yaml');
-  cached = { version: `1+${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, byGlobal: callConditionsOf(data, 'rules/call-conditions.yaml') };
+  const { sha256, data } = readCatalogue('call-conditions.yaml');
+  cached = { version: `1+${sha256.slice(0, 12)}`, byGlobal: callConditionsOf(data, 'rules/call-conditions.yaml') };
   return cached;
 }

@@ -6,13 +6,17 @@
  * from, because parsing the YAML was most of what starting a one-file scan cost and JSON.parse is
  * far cheaper. A compiled document is used only while that sha256 is the one of the YAML on disk;
  * otherwise (a tree not built since the YAML was edited, or never built) the YAML itself is
- * parsed. An edit therefore always takes effect, and versions (cache keys) keep hashing the YAML.
+ * parsed. An edit therefore always takes effect, and versions (cache keys) keep the YAML's
+ * digest. Digests come from source-digests.ts: stored by the build, used only for the very bytes
+ * it copied, else computed.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lazyModule } from '../core/lazy.js';
 import { packageRoot } from '../core/package.js';
+import { ruleFileDigest } from './source-digests.js';
+
+export { sha256Hex } from './source-digests.js';
 
 /** Where the build writes the compiled documents, under the package root. */
 export const COMPILED_DIR = join('dist', 'rules');
@@ -37,13 +41,11 @@ export interface CompiledCatalogue {
   data: unknown;
 }
 
-export function sha256Hex(text: string | Uint8Array): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
 export interface CatalogueDocument {
-  /** The YAML as on disk (loaders hash it into their versions). */
+  /** The YAML as on disk. */
   text: string;
+  /** sha256 (hex) of the YAML's bytes (loaders make their versions of it). */
+  sha256: string;
   data: unknown;
   /** True when `data` came from the compiled form, false when the YAML was parsed. */
   compiled: boolean;
@@ -51,9 +53,10 @@ export interface CatalogueDocument {
 
 /**
  * The compiled document of rules/<file> whose YAML is `text`, or null when there is none for
- * exactly these bytes (the caller then parses `text`, with its own error reporting).
+ * exactly these bytes (the caller then parses `text`, with its own error reporting). `sha256`:
+ * the digest of `text` when the caller has it already.
  */
-export function compiledDocument(file: string, text: string | Uint8Array, root = packageRoot()): { data: unknown } | null {
+export function compiledDocument(file: string, text: string | Uint8Array, root = packageRoot(), sha256?: string): { data: unknown } | null {
   let raw: string;
   try {
     // Written as pure ASCII (compile.ts), so the cheaper one-byte decoding reads it exactly.
@@ -63,7 +66,7 @@ export function compiledDocument(file: string, text: string | Uint8Array, root =
   }
   try {
     const c = JSON.parse(raw) as Partial<CompiledCatalogue>;
-    return c.source === file && c.sha256 === sha256Hex(text) && 'data' in c ? { data: c.data } : null;
+    return c.source === file && c.sha256 === (sha256 ?? ruleFileDigest(file, text, root)) && 'data' in c ? { data: c.data } : null;
   } catch {
     // A damaged compiled file is only a slower start: the YAML is the truth.
     return null;
@@ -79,6 +82,7 @@ export function documentOf(file: string, text: string, root = packageRoot()): un
 /** rules/<file>: its text and its document, from the compiled form when that is current. */
 export function readCatalogue(file: string, root = packageRoot()): CatalogueDocument {
   const text = readFileSync(join(root, 'rules', file), 'utf8');
-  const c = compiledDocument(file, text, root);
-  return c ? { text, data: c.data, compiled: true } : { text, data: parseCatalogueText(file, text), compiled: false };
+  const sha256 = ruleFileDigest(file, text, root);
+  const c = compiledDocument(file, text, root, sha256);
+  return c ? { text, sha256, data: c.data, compiled: true } : { text, sha256, data: parseCatalogueText(file, text), compiled: false };
 }

@@ -4,13 +4,15 @@
  * its indexed form (globals-facts-compiled.ts). Run by tools/build-dist.mjs from `npm run build`,
  * `prepare` and `npm test`; never imported by a command.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { packageRoot } from '../core/package.js';
 import { COMPILED_DIR, parseCatalogueText, sha256Hex, type CompiledCatalogue } from './catalogue-data.js';
 import { compileFacts, FACTS_TABLES } from './globals-facts-compiled.js';
 import { loadGlobalCatalogue } from './globals.js';
+import { forgetSourcesIndex, recordCombinedDigests, SOURCES_DIR, SOURCES_INDEX, type SourcesIndex } from './source-digests.js';
+import { tfOpCatalogueVersion } from './tf-ops.js';
 
 /** The JSON data file compiled to an index rather than parsed at run time. */
 export const FACTS_FILE = 'globals-facts.json';
@@ -45,6 +47,44 @@ export function asciiJson(value: unknown): string {
   return JSON.stringify(value).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** Writes a file whole under its final name (a reader sees the old file or the new, never half). */
+function writeAtomically(path: string, data: string | Uint8Array): void {
+  writeFileSync(`${path}.tmp`, data);
+  renameSync(`${path}.tmp`, path);
+}
+
+/**
+ * The copies and digests of source-digests.ts: each rules/ file's bytes under their sha256, the
+ * index of them, and the digests of the concatenations the loaders hash (recorded by loading the
+ * catalogues that hash several files). Returns the index's path.
+ */
+export function writeSourceDigests(root = packageRoot()): string {
+  const dir = join(root, SOURCES_DIR);
+  // Copies of older builds go; a scan that reads the index meanwhile and misses a copy only hashes.
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const index: SourcesIndex = { files: {}, combined: {} };
+  for (const file of readdirSync(join(root, 'rules')).sort()) {
+    const path = join(root, 'rules', file);
+    if (!statSync(path).isFile()) continue;
+    const bytes = readFileSync(path);
+    const digest = sha256Hex(bytes);
+    writeAtomically(join(dir, digest), bytes);
+    index.files[file] = digest;
+  }
+  const out = join(dir, SOURCES_INDEX);
+  writeAtomically(out, JSON.stringify(index) + '\n');
+  forgetSourcesIndex();
+  // The versions made over several files (the globals with their facts; the TensorFlow op lists).
+  index.combined = recordCombinedDigests(() => {
+    loadGlobalCatalogue();
+    tfOpCatalogueVersion();
+  });
+  writeAtomically(out, JSON.stringify(index) + '\n');
+  forgetSourcesIndex();
+  return out;
+}
+
 /** Writes every catalogue's compiled form; returns the files written. */
 export function compileCatalogues(root = packageRoot(), outDir = join(root, COMPILED_DIR)): string[] {
   mkdirSync(outDir, { recursive: true });
@@ -64,5 +104,6 @@ export function compileCatalogues(root = packageRoot(), outDir = join(root, COMP
     renameSync(`${out}.tmp`, out);
     written.push(out);
   }
+  if (outDir === join(root, COMPILED_DIR)) written.push(writeSourceDigests(root));
   return written;
 }

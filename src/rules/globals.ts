@@ -22,11 +22,11 @@
  *     suffix would otherwise read as the pickle module). Tests keep that shadowed set explicit.
  *  5. Anything else is unknown (medium).
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { packageRoot } from '../core/package.js';
 import { COMPILED_DIR, compiledDocument, parseCatalogueText } from './catalogue-data.js';
+import { combinedDigest, type DigestPart } from './source-digests.js';
 import { compiledFacts, FACTS_TABLES, tablesReader, type CompiledFacts } from './globals-facts-compiled.js';
 import type { Severity } from '../core/findings.js';
 import { DangerousNames } from './dangerous-names.js';
@@ -819,7 +819,8 @@ export function loadGlobalCatalogue(
   // The shipped catalogue loads from its compiled form when current, without a YAML parser.
   const compiled = path === undefined ? compiledDocument('globals.yaml', text) : null;
   const rules = compiled ? globalRulesOf(compiled.data, file) : parseGlobalRules(text, file);
-  const hash = createHash('sha256').update(text);
+  // What the version hashes: the YAML, and the facts after a separator when there are facts.
+  const hashed: DigestPart[] = [{ file: 'globals.yaml', bytes: text }];
   let facts: (() => GlobalFacts) | undefined;
   const sibling = join(dirname(file), 'globals-facts.json');
   const fp = factsPath !== undefined ? factsPath : path === undefined ? defaultFactsPath() : existsSync(sibling) ? sibling : null;
@@ -841,9 +842,9 @@ export function loadGlobalCatalogue(
       return header && read ? compiledFacts(header, read) : parseGlobalFacts(factsBytes.toString('utf8'), factsFile);
     };
     // the version goes into cache keys: new facts must invalidate cached verdicts
-    hash.update('\0facts\0').update(factsBytes);
+    hashed.push('\0facts\0', { file: 'globals-facts.json', bytes: factsBytes });
   }
-  return new YamlGlobalCatalogue(rules, file, hash.digest('hex'), facts, compiled !== null);
+  return new YamlGlobalCatalogue(rules, file, combinedDigest(hashed), facts, compiled !== null);
 }
 
 let cached: ReturnType<typeof loadGlobalCatalogue> | undefined;

@@ -4,12 +4,12 @@
  * shorter list), and matched against a client's library versions and the formats of a file.
  * Pure apart from reading the catalogue file; the gateway policy decides what to do with matches.
  */
-import { createHash } from 'node:crypto';
 import type { Severity } from '../core/findings.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../core/package.js';
 import { compiledDocument, parseCatalogueText } from './catalogue-data.js';
+import { ruleFileDigest } from './source-digests.js';
 import { compareVersions, inRange, parseRange, parseVersion, type Pep440Version, type Range } from './pep440.js';
 
 /** File features an entry may require; derived from scan facts by fileFeatures(). */
@@ -178,9 +178,10 @@ export function loaderVulnCatalogue(): LoaderVulnCatalogue {
   if (cached) return cached;
   const text = readFileSync(join(packageRoot(), 'rules', 'loader-vulns.yaml'), 'utf8');
   // From the compiled form when current (no YAML parser); else the YAML, with its error wording.
-  const compiled = compiledDocument('loader-vulns.yaml', text);
+  const sha256 = ruleFileDigest('loader-vulns.yaml', text);
+  const compiled = compiledDocument('loader-vulns.yaml', text, undefined, sha256);
   const entries = compiled ? loaderVulnsOf(compiled.data, 'rules/loader-vulns.yaml') : parseLoaderVulns(text);
-  cached = { version: `1+${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, entries };
+  cached = { version: `1+${sha256.slice(0, 12)}`, entries };
   return cached;
 }
 

@@ -3,7 +3,6 @@
  * names (which keys are paths, whether they are unpickled, which libraries read them). Loaded once
  * and validated strictly: a bad entry is an error naming it, never a silently shorter list.
  */
-import { createHash } from 'node:crypto';
 import { parseCatalogueText, readCatalogue } from './catalogue-data.js';
 import { CVE_ID, GHSA_ID, normaliseLibraryName } from './loader-vulns.js';
 import { str, strList } from './tf-ops.js';
@@ -98,8 +97,8 @@ let cached: MlflowFlavorCatalogue | null = null;
 
 export function mlflowFlavorCatalogue(): MlflowFlavorCatalogue {
   if (cached) return cached;
-  const { text, data } = readCatalogue('mlflow-flavors.yaml');
-  cached = { version: `1+${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, flavors: flavorsOf(data, 'rules/mlflow-flavors.yaml') };
+  const { sha256, data } = readCatalogue('mlflow-flavors.yaml');
+  cached = { version: `1+${sha256.slice(0, 12)}`, flavors: flavorsOf(data, 'rules/mlflow-flavors.yaml') };
   return cached;
 }
 

@@ -2,11 +2,11 @@
  * rules/onnx-domains.yaml: the ONNX operator domains implemented by the specification or
  * compiled into ONNX Runtime. Nodes of any other domain need a custom-op library (native code).
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../core/package.js';
 import { documentOf, parseCatalogueText } from './catalogue-data.js';
+import { ruleFileDigest } from './source-digests.js';
 import { str, strList } from './tf-ops.js';
 
 export interface OnnxDomainCatalogue {
@@ -43,7 +43,7 @@ let version: string | null = null;
 /** The catalogue's version alone, from its file's bytes: analyzer versions need no parsing. */
 export function onnxDomainCatalogueVersion(): string {
   text ??= readFileSync(join(packageRoot(), 'rules', 'onnx-domains.yaml'), 'utf8');
-  version ??= `1+${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
+  version ??= `1+${ruleFileDigest('onnx-domains.yaml', text).slice(0, 12)}`;
   return version;
 }
 

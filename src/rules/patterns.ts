@@ -4,7 +4,6 @@
  * references. The data is for reviewers; this module only validates it and matches names.
  * A broken catalogue is a programming error caught by the tests, so loading throws.
  */
-import { createHash } from 'node:crypto';
 import { SEVERITIES, type Severity } from '../core/findings.js';
 import { readCatalogue } from './catalogue-data.js';
 
@@ -27,7 +26,7 @@ function fail(file: string, msg: string): never {
 
 export function loadPatternCatalogue(file: string, sections: readonly string[]): PatternCatalogue {
   // Duplicate keys are an error: `yaml` rejects them by default, and the build with it.
-  const { text, data } = readCatalogue(file);
+  const { sha256, data } = readCatalogue(file);
   const doc = data as Record<string, unknown> | null;
   if (doc === null || typeof doc !== 'object') fail(file, 'not a YAML mapping');
   const out = new Map<string, PatternEntry[]>();
@@ -49,7 +48,7 @@ export function loadPatternCatalogue(file: string, sections: readonly string[]):
       }),
     );
   }
-  const version = createHash('sha256').update(text).digest('hex').slice(0, 12);
+  const version = sha256.slice(0, 12);
   return { version, sections: out };
 }
 

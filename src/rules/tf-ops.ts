@@ -5,12 +5,12 @@
  * (TFLite custom codes the stock interpreter registers itself). Loaded once, validated strictly:
  * a broken catalogue is an error at start-up, never a silently empty list.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SEVERITIES, type Severity } from '../core/findings.js';
 import { packageRoot } from '../core/package.js';
 import { documentOf, parseCatalogueText } from './catalogue-data.js';
+import { combinedDigest } from './source-digests.js';
 
 export interface TfOpRule {
   op: string;
@@ -137,9 +137,8 @@ function sourceTexts(): [string, string, string] {
 /** The catalogue's version alone, from its files' bytes: analyzer versions need no parsing. */
 export function tfOpCatalogueVersion(): string {
   if (version) return version;
-  const hash = createHash('sha256');
-  for (const t of sourceTexts()) hash.update(t);
-  version = `1+${hash.digest('hex').slice(0, 12)}`;
+  const files = ['tf-ops.yaml', 'tf-standard-ops.txt', 'tflite-custom-ops.yaml'];
+  version = `1+${combinedDigest(sourceTexts().map((t, i) => ({ file: files[i]!, bytes: t }))).slice(0, 12)}`;
   return version;
 }
 

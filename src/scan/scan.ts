@@ -43,7 +43,8 @@ function unreadable(path: string, reason: string): FileReport {
 export async function scanFileWith(engine: Engine, path: string): Promise<FileReport> {
   let src: FileSource;
   try {
-    src = await FileSource.open(path);
+    // Small files are read whole at once (FileSource's smallSync): this is the command line's and scanPath's path.
+    src = await FileSource.open(path, path, { smallSync: true });
   } catch (e) {
     return unreadable(path, e instanceof SourceError ? e.message : String(e));
   }

@@ -9,8 +9,12 @@
  * leads elsewhere is reported and not read: a checked-out repository is untrusted, and a
  * `weights.bin -> ~/.ssh/id_rsa` (or `-> /proc/self/environ` in CI) would otherwise be read and
  * shown in the report as if it were the repository's own file.
+ *
+ * The file system is asked synchronously (the walk serves the command line and scanPath, which
+ * list their paths before scanning anything): each asynchronous stat was a thread-pool round trip,
+ * several per file, a large part of a small file's scan.
  */
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { normaliseRelative } from './glob.js';
 import type { PathSelector } from './select.js';
@@ -29,8 +33,16 @@ export async function* walkPaths(paths: readonly string[], select?: PathSelector
   // their path below it.
   for (const p of paths) {
     // What the user named is trusted, a link included; what lies below it is held to it.
-    const root = await realpath(p).catch(() => null);
+    const root = realOrNull(p);
     yield* walkOne(p, normaliseRelative(p), true, seenDirs, select, root);
+  }
+}
+
+function realOrNull(p: string): string | null {
+  try {
+    return realpathSync.native(p);
+  } catch {
+    return null;
   }
 }
 
@@ -40,11 +52,11 @@ const inside = (p: string, dir: string): boolean => {
 };
 
 /** Where a link below `root` leads when that is outside it (and not a cache blob), else null. */
-async function escapes(path: string, root: string): Promise<string | null> {
+function escapes(path: string, root: string): string | null {
   let target: string;
   try {
-    if (!(await lstat(path)).isSymbolicLink()) return null;
-    target = await realpath(path);
+    if (!lstatSync(path).isSymbolicLink()) return null;
+    target = realpathSync.native(path);
   } catch {
     return null; // dangling or unreadable: stat below reports it
   }
@@ -52,7 +64,7 @@ async function escapes(path: string, root: string): Promise<string | null> {
   // Hugging Face cache: snapshots/<rev>/<file> -> ../../blobs/<hash>, scanned from a snapshot.
   for (let d = dirname(path); d !== dirname(d); d = dirname(d)) {
     if (basename(d) !== 'snapshots') continue;
-    const blobs = await realpath(join(dirname(d), 'blobs')).catch(() => null);
+    const blobs = realOrNull(join(dirname(d), 'blobs'));
     if (blobs && inside(target, blobs)) return null;
     break;
   }
@@ -61,10 +73,15 @@ async function escapes(path: string, root: string): Promise<string | null> {
 
 async function* walkOne(path: string, rel: string, top: boolean, seenDirs: Set<string>, select: PathSelector | undefined, root: string | null): AsyncGenerator<WalkEntry> {
   if (!top && root !== null) {
-    const target = await escapes(path, root);
+    const target = escapes(path, root);
     if (target !== null) {
       // Left out like what it leads to would be: a file the globs do not select, a pruned directory.
-      const isDir = await stat(path).then((s) => s.isDirectory(), () => false);
+      let isDir = false;
+      try {
+        isDir = statSync(path).isDirectory();
+      } catch {
+        // unreadable: treated as a file
+      }
       if (select && (isDir ? select.prunes(rel) : !select.selects(rel))) yield { path, excluded: true };
       else yield { path, error: `symbolic link to ${target}, outside the scanned directory ${root}; not followed` };
       return;
@@ -72,7 +89,7 @@ async function* walkOne(path: string, rel: string, top: boolean, seenDirs: Set<s
   }
   let st;
   try {
-    st = await stat(path);
+    st = statSync(path);
   } catch (e) {
     // A dangling link the globs leave out is left out, not reported unreadable.
     if (select && !select.selects(rel)) yield { path, excluded: true };
@@ -92,7 +109,7 @@ async function* walkOne(path: string, rel: string, top: boolean, seenDirs: Set<s
   if (!top && select?.prunes(base)) return;
   let real: string;
   try {
-    real = await realpath(path);
+    real = realpathSync.native(path);
   } catch (e) {
     yield { path, error: describe(e) };
     return;
@@ -101,7 +118,7 @@ async function* walkOne(path: string, rel: string, top: boolean, seenDirs: Set<s
   seenDirs.add(real);
   let names: string[];
   try {
-    names = (await readdir(path)).sort();
+    names = readdirSync(path).sort();
   } catch (e) {
     yield { path, error: describe(e) };
     return;

@@ -1,3 +1,4 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { SourceError, type ByteSource } from './types.js';
 
@@ -9,6 +10,18 @@ import { SourceError, type ByteSource } from './types.js';
  * read costs about what a 32-byte one does on a local disk.
  */
 const BLOCK = 64 << 10;
+
+export interface FileSourceOptions {
+  /**
+   * A file no larger than one read-ahead block is opened, read whole and closed at once, with
+   * synchronous calls: four thread-pool round trips (open, stat, read, close) were most of what a
+   * small file's scan cost the command line (bench/RESULTS.md). For callers that may block their
+   * thread for one small read (the command line and scanPath; not the gateway's event loop). Any
+   * failure on that path (a short read included) falls back to the asynchronous one, so errors
+   * show where they always did.
+   */
+  smallSync?: boolean;
+}
 
 /**
  * A local file read by positioned reads; never loads the whole file (beyond one read-ahead
@@ -22,10 +35,19 @@ export class FileSource implements ByteSource {
   private constructor(
     readonly name: string,
     readonly size: number,
-    private readonly fh: FileHandle,
+    /** Null when the whole file was read at open (`block` holds it) and the file is closed. */
+    private readonly fh: FileHandle | null,
   ) {}
 
-  static async open(path: string, name = path): Promise<FileSource> {
+  static async open(path: string, name = path, opts: FileSourceOptions = {}): Promise<FileSource> {
+    if (opts.smallSync) {
+      const whole = readSmall(path);
+      if (whole !== null) {
+        const src = new FileSource(name, whole.length, null);
+        src.block = whole;
+        return src;
+      }
+    }
     let fh: FileHandle;
     try {
       fh = await open(path, 'r');
@@ -52,6 +74,12 @@ export class FileSource implements ByteSource {
   async readInto(offset: number, into: Uint8Array): Promise<number> {
     if (offset >= this.size || into.length === 0) return 0;
     const want = Math.min(into.length, this.size - offset);
+    if (this.fh === null) {
+      // The whole file, read at open.
+      into.set(this.block!.subarray(offset, offset + want));
+      this.fetched += want;
+      return want;
+    }
     if (want < BLOCK) {
       let block = this.block;
       let at = this.blockAt;
@@ -77,10 +105,11 @@ export class FileSource implements ByteSource {
 
   /** Fills `into` from `offset`; fewer bytes only at the end of the file. */
   private async readFile(offset: number, into: Uint8Array): Promise<number> {
+    const fh = this.fh!;
     let got = 0;
     try {
       while (got < into.length) {
-        const { bytesRead } = await this.fh.read(into, got, into.length - got, offset + got);
+        const { bytesRead } = await fh.read(into, got, into.length - got, offset + got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
@@ -97,6 +126,40 @@ export class FileSource implements ByteSource {
 
   async close(): Promise<void> {
     this.block = null;
-    await this.fh.close();
+    await this.fh?.close();
+  }
+}
+
+/**
+ * A regular file of at most BLOCK bytes, read whole with synchronous calls; null when it is
+ * larger, is not a regular file, or anything fails or comes back short (the caller then opens it
+ * the usual way, which reports the error as always).
+ */
+function readSmall(path: string): Buffer | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > BLOCK) return null;
+    const buf = Buffer.allocUnsafe(st.size);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) return null;
+      got += n;
+    }
+    return buf;
+  } catch {
+    return null;
+  } finally {
+    try {
+      closeSync(fd);
+    } catch {
+      // Nothing was kept from a descriptor that will not close.
+    }
   }
 }

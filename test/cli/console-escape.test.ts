@@ -11,7 +11,7 @@ import pc from 'picocolors';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/core/package.js';
 import { renderConsole } from '../../src/cli/render/console.js';
-import { terminalSafe } from '../../src/cli/render/escape.js';
+import { terminalSafe, terminalSafeDeep } from '../../src/cli/render/escape.js';
 import { scanBytes } from '../../src/index.js';
 
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
@@ -27,6 +27,25 @@ describe('console output escapes control characters', () => {
   it('escapes each unsafe character visibly', () => {
     expect(terminalSafe('a\u001b[2Jb\u0007\u202ec\u0085')).toBe('a\\x1b[2Jb\\x07\\u202ec\\x85');
     expect(terminalSafe('plain › path.bin')).toBe('plain › path.bin');
+  });
+
+  it('escapes every string and key at any depth, copying only what changed and never the input', () => {
+    const clean = { path: 'a.pkl', findings: [{ rule: 'R', message: 'plain' }] };
+    const input = {
+      files: [clean, { path: 'b\u001b.pkl', findings: [{ rule: 'R', message: 'x', evidence: { ['k\u0007']: ['ok', 'v\u202e'] } }] }],
+      summary: { files: 2, maxSeverity: null },
+    };
+    const before = JSON.stringify(input);
+    const out = terminalSafeDeep(input);
+    expect(out).toEqual({
+      files: [clean, { path: 'b\\x1b.pkl', findings: [{ rule: 'R', message: 'x', evidence: { 'k\\x07': ['ok', 'v\\u202e'] } }] }],
+      summary: { files: 2, maxSeverity: null },
+    });
+    expect(JSON.stringify(input)).toBe(before);
+    expect(out.files[0]).toBe(clean);
+    expect(out.summary).toBe(input.summary);
+    expect(out).not.toBe(input);
+    expect(terminalSafeDeep(clean)).toBe(clean);
   });
 
   it('renders a report of a hostile file name and pickle strings with no control character but newlines', async () => {

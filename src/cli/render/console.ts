@@ -28,7 +28,7 @@ function sevLabel(c: Colors, s: Severity): string {
   }
 }
 
-export function locationText(f: Finding): string {
+export function locationText(f: Pick<Finding, 'location'>): string {
   const where = f.location.path.join(' › ');
   return f.location.offset !== undefined ? `${where} @ offset ${f.location.offset}` : where;
 }
@@ -46,7 +46,35 @@ function size(n: number | null): string {
   return `${v.toFixed(1)} ${units[i]}`;
 }
 
-function fileBlock(f: FileReport, o: ConsoleOptions): string[] {
+/** What the console shows of a finding: the rest (evidence details above all) is never printed. */
+type ShownFinding = Pick<Finding, 'rule' | 'severity' | 'message' | 'location' | 'references' | 'accepted'> & { evidence: Pick<Finding['evidence'], 'chain' | 'reason'> };
+/** What the console shows of a file (no facts, members or byte counts). */
+type ShownFile = Pick<FileReport, 'path' | 'formats' | 'size' | 'complete' | 'imports'> & { findings: ShownFinding[] };
+
+/**
+ * The parts of a file's report the console prints, made terminal-safe. Escaping the whole report
+ * (facts, members, evidence details of a directory's files) cost more than the rendering itself.
+ */
+function shownFile(f: FileReport, o: ConsoleOptions): ShownFile {
+  return terminalSafeDeep({
+    path: f.path,
+    formats: f.formats,
+    size: f.size,
+    complete: f.complete,
+    imports: o.listImports ? f.imports : [],
+    findings: f.findings.map((x) => ({
+      rule: x.rule,
+      severity: x.severity,
+      message: x.message,
+      location: x.location,
+      references: x.references,
+      accepted: x.accepted,
+      evidence: { chain: x.evidence.chain, reason: x.evidence.reason },
+    })),
+  });
+}
+
+function fileBlock(f: ShownFile, o: ConsoleOptions): string[] {
   const c = o.colors;
   const lines: string[] = [];
   // The verdict is that of the findings still standing; accepted ones are counted beside it.
@@ -97,16 +125,17 @@ function repositoryBlock(r: RepositoryReport, o: ConsoleOptions): string[] {
 }
 
 export function renderConsole(untrusted: ScanReport, o: ConsoleOptions): string {
-  // Every string below comes from scanned files: escape control characters once, here.
-  const report = terminalSafeDeep(untrusted);
+  // Every string below comes from scanned files: what is printed is escaped first (shownFile).
+  const { files: _files, repositories: _repositories, ...rest } = untrusted;
+  const report = terminalSafeDeep(rest);
   const c = o.colors;
   const out: string[] = [];
-  for (const f of report.files) out.push(...fileBlock(f, o), '');
-  for (const r of report.repositories ?? []) out.push(...repositoryBlock(r, o), '');
+  for (const f of untrusted.files) out.push(...fileBlock(shownFile(f, o), o), '');
+  for (const r of terminalSafeDeep(untrusted.repositories ?? [])) out.push(...repositoryBlock(r, o), '');
   const s = report.summary;
   // Accepted findings are counted apart, so the counts are what still stands.
   const standing = { ...s.findings };
-  for (const f of report.files) for (const x of f.findings) if (x.accepted) standing[x.severity]--;
+  for (const f of untrusted.files) for (const x of f.findings) if (x.accepted) standing[x.severity]--;
   const counts = SEVERITIES.filter((k) => k !== 'info').map((k) => `${standing[k]} ${k}`).join(', ');
   out.push(
     `${c.bold('Scanned')} ${s.files} file${s.files === 1 ? '' : 's'} in ${(report.durationMs / 1000).toFixed(2)} s: ${counts}` +

@@ -15,12 +15,35 @@ export function terminalSafe(s: string): string {
   });
 }
 
-/** A copy of a value with every string in it (keys too) made terminal-safe. */
+/**
+ * The value with every string in it (keys too) made terminal-safe, for reading only. Arrays and
+ * objects are copied only where something in them changed; an unchanged one is returned as it is
+ * (copying the whole report of a directory scan cost a directory's console rendering more than
+ * the rest of it). A copy holds an object's own enumerable string keys, in order.
+ */
 export function terminalSafeDeep<T>(value: T): T {
   if (typeof value === 'string') return terminalSafe(value) as T;
-  if (Array.isArray(value)) return value.map((v: unknown) => terminalSafeDeep(v)) as T;
+  if (Array.isArray(value)) {
+    let out: unknown[] | null = null;
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      const safe = terminalSafeDeep(v);
+      if (out === null && safe !== v) out = value.slice(0, i);
+      if (out !== null) out.push(safe);
+    }
+    return (out ?? value) as T;
+  }
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [terminalSafe(k), terminalSafeDeep(v)])) as T;
+    const entries = Object.entries(value as Record<string, unknown>);
+    let out: Array<[string, unknown]> | null = null;
+    for (let i = 0; i < entries.length; i++) {
+      const [k, v] = entries[i]!;
+      const safeKey = terminalSafe(k);
+      const safe = terminalSafeDeep(v);
+      if (out === null && (safeKey !== k || safe !== v)) out = entries.slice(0, i);
+      if (out !== null) out.push([safeKey, safe]);
+    }
+    return (out ? Object.fromEntries(out) : value) as T;
   }
   return value;
 }

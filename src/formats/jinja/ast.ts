@@ -153,7 +153,12 @@ function* nodes(program: unknown): Generator<Node> {
     else if (isNode(v)) {
       seen++;
       yield v;
-      for (const [k, x] of Object.entries(v)) if (k !== 'type' && typeof x === 'object' && x !== null) stack.push(x);
+      // Keys, not entries: no [key, value] array per property of every node (same keys, same order).
+      for (const k of Object.keys(v)) {
+        if (k === 'type') continue;
+        const x: unknown = v[k];
+        if (typeof x === 'object' && x !== null) stack.push(x);
+      }
     }
   }
 }

@@ -12,6 +12,8 @@ import { BufferedInput } from '../../source/codecs/input.js';
 export const SIG_LOCAL = 0x04034b50;
 export const SIG_CENTRAL = 0x02014b50;
 export const SIG_EOCD = 0x06054b50;
+/** SIG_EOCD as it is laid out in a file (little-endian). */
+const SIG_EOCD_BYTES = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
 export const SIG_EOCD64_LOCATOR = 0x07064b50;
 export const SIG_EOCD64 = 0x06064b50;
 
@@ -45,8 +47,12 @@ export interface EndRecord {
 /** EOCD signature positions in `tail`, last first. */
 export function eocdCandidates(tail: Uint8Array): number[] {
   const out: number[] = [];
+  // A native search from the end (every file's tail is searched by the zip sniff).
+  const t = Buffer.from(tail.buffer, tail.byteOffset, tail.length);
   for (let i = tail.length - EOCD_SIZE; i >= 0; i--) {
-    if (tail[i] === 0x50 && tail[i + 1] === 0x4b && tail[i + 2] === 0x05 && tail[i + 3] === 0x06) out.push(i);
+    i = t.lastIndexOf(SIG_EOCD_BYTES, i);
+    if (i === -1) break;
+    out.push(i);
   }
   return out;
 }
