@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, sql, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { auditExceeds, queryAudit } from '../../src/store/audit-query.js';
@@ -251,6 +251,19 @@ describe('SQLite query plans', () => {
     const [plan] = await plans((db) => queryAudit(db, 'sqlite', { verdict: 'block', since: '2026-03-02T00:00:00Z', until: '2026-03-03T00:00:00Z' }, 51));
     expect(plan).toMatch(/SEARCH audit USING COVERING INDEX audit_verdict_time_idx \(verdict=\? AND time>\? AND time<\?\)/);
     expect(plan).toMatch(/^SEARCH audit USING INTEGER PRIMARY KEY \(rowid=\?\)/);
+  });
+
+  it('migration 0009 adds the (verdict, time) index on SQLite and takes it away again', async () => {
+    const store = openSqliteStore(join(dir, `m${++n}.db`));
+    try {
+      await store.migrate();
+      const cols = async () => (await sql<{ name: string }>`select name from pragma_index_info('audit_verdict_time_idx')`.execute(store.db)).rows.map((r) => r.name);
+      expect(await cols()).toEqual(['verdict', 'time']);
+      await consoleScaleMigrations('sqlite')['0009_audit_verdict_time']!.down!(store.db);
+      expect(await cols()).toEqual([]);
+    } finally {
+      await store.close();
+    }
   });
 
   it('walks (verdict, id) from the newest for an open window, which stops after a page', async () => {
