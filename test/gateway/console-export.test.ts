@@ -45,6 +45,15 @@ describe('audit export', () => {
     expect((await all(exact.records)).length).toBe(250);
   });
 
+  it('gives the event loop a turn between pages, so the socket sends each page before the next is read', async () => {
+    const gen = (await exportRecords(store, {}, 250)).records;
+    expect((await gen.next()).value).toHaveLength(100);
+    let turned = false;
+    setImmediate(() => (turned = true));
+    expect((await gen.next()).value).toHaveLength(150);
+    expect(turned).toBe(true);
+  });
+
   it('counts only what the filters match', async () => {
     expect((await exportRecords(store, { repo: 'a/odd' }, 125)).truncated).toBe(false);
     expect((await exportRecords(store, { repo: 'a/odd' }, 124)).truncated).toBe(true);

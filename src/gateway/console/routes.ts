@@ -268,7 +268,7 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
         if (format === 'csv') yield `${CSV_COLUMNS.join(',')}\r\n`;
         for await (const page of records) yield format === 'jsonl' ? page.map((r) => `${JSON.stringify(r)}\n`).join('') : page.map((r) => `${csvRow(r)}\r\n`).join('');
       };
-      return reply.type(format === 'jsonl' ? 'application/x-ndjson; charset=utf-8' : 'text/csv; charset=utf-8').send(Readable.from(body()));
+      return reply.type(format === 'jsonl' ? 'application/x-ndjson; charset=utf-8' : 'text/csv; charset=utf-8').send(Readable.from(body(), { highWaterMark: 1 }));
     });
   }
 
