@@ -268,10 +268,14 @@ export async function consoleScaleBench(): Promise<StoreResult[]> {
   const { tables, landmarks } = generate({ records: RECORDS, files: FILES, days: 90, engineKey, now });
   const generateMs = performance.now() - t;
   console.log(`generated ${RECORDS} audit records, ${FILES} files in ${(generateMs / 1000).toFixed(1)} s (${tables.map((x) => `${x.table} ${x.rows.length}`).join(', ')})`);
-  const results: StoreResult[] = [];
-  for (const kind of STORES) {
-    const dir = mkdtempSync(join(tmpdir(), 'mg-console-scale-'));
-    try {
+  // Every store is loaded first, then the generated rows (gigabytes of heap) are let go: kept
+  // alive through the measuring, they made every garbage collection of the gateway slower.
+  const dirs: string[] = [];
+  const targets: Array<{ store: StoreResult['store']; open: () => SqlStore; loadMs: number; drop?: string }> = [];
+  try {
+    for (const kind of STORES) {
+      const dir = mkdtempSync(join(tmpdir(), 'mg-console-scale-'));
+      dirs.push(dir);
       if (kind === 'sqlite') {
         // MG_BENCH_CONSOLE_SQLITE: keep the loaded file there and reuse it on the next run.
         const keep = process.env['MG_BENCH_CONSOLE_SQLITE'] ?? (keepDir ? join(keepDir, 'store.db') : undefined);
@@ -280,33 +284,35 @@ export async function consoleScaleBench(): Promise<StoreResult[]> {
         if (!keep || !existsSync(keep)) await loadSqlite(path, tables);
         const loadMs = performance.now() - t;
         console.log(`sqlite: loaded in ${(loadMs / 1000).toFixed(1)} s`);
-        results.push({ store: 'sqlite', loadMs, generateMs, ...(await measure(openSqliteStore(path), landmarks, dir)) });
+        targets.push({ store: 'sqlite', open: () => openSqliteStore(path), loadMs });
       } else if (kind === 'postgres') {
         const db = keepDir ? `${PG_DB}_kept` : PG_DB;
         const marker = keepDir ? join(keepDir, 'pg-loaded') : undefined;
-        const reuse = marker !== undefined && existsSync(marker);
         const url = new URL(PG_URL);
         url.pathname = `/${db}`;
-        try {
-          t = performance.now();
-          if (!reuse) {
-            await pgAdmin(`drop database if exists ${db}`);
-            await pgAdmin(`create database ${db}`);
-            await loadPostgres(url.toString(), tables);
-            if (marker) writeFileSync(marker, db);
-          }
-          const loadMs = performance.now() - t;
-          console.log(`postgres: loaded in ${(loadMs / 1000).toFixed(1)} s`);
-          results.push({ store: 'postgres', loadMs, generateMs, ...(await measure(openPostgresStore(url.toString()), landmarks, dir)) });
-        } finally {
-          if (!keepDir) await pgAdmin(`drop database if exists ${db} with (force)`);
+        t = performance.now();
+        if (marker === undefined || !existsSync(marker)) {
+          await pgAdmin(`drop database if exists ${db}`);
+          await pgAdmin(`create database ${db}`);
+          await loadPostgres(url.toString(), tables);
+          if (marker) writeFileSync(marker, db);
         }
+        const loadMs = performance.now() - t;
+        console.log(`postgres: loaded in ${(loadMs / 1000).toFixed(1)} s`);
+        targets.push({ store: 'postgres', open: () => openPostgresStore(url.toString()), loadMs, ...(keepDir ? {} : { drop: db }) });
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
     }
+    tables.length = 0;
+    const results: StoreResult[] = [];
+    for (const [i, x] of targets.entries()) {
+      console.log(`${x.store}:`);
+      results.push({ store: x.store, loadMs: x.loadMs, generateMs, ...(await measure(x.open(), landmarks, dirs[i]!)) });
+    }
+    return results;
+  } finally {
+    for (const x of targets) if (x.drop) await pgAdmin(`drop database if exists ${x.drop} with (force)`);
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   }
-  return results;
 }
 
 export function renderConsoleScale(results: StoreResult[]): string {
