@@ -11,8 +11,12 @@
  * Environment: MG_BENCH_CONSOLE_RECORDS (1000000), MG_BENCH_CONSOLE_FILES (100000),
  * MG_BENCH_CONSOLE_STORES (sqlite,postgres), MG_BENCH_PG_URL (postgres://postgres@127.0.0.1:5432/test;
  * a scratch database mg_console_bench is created next to it and dropped afterwards).
+ * MG_BENCH_CONSOLE_KEEP=<dir>: keep the loaded data and reuse it on the next run (loading takes
+ * minutes): the SQLite file as <dir>/store.db, the PostgreSQL database as mg_console_bench_kept
+ * (marked loaded by <dir>/pg-loaded), and the generator's clock in <dir>/now so the landmarks
+ * and the dry runs' windows match the kept rows. Drop the database by hand when done.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -34,6 +38,8 @@ const PG_DB = 'mg_console_bench';
 const ADMIN = 'mg_bench_admin_token_0123456789abcdef';
 const RUNS = 20;
 const HEAVY_RUNS = 5;
+/** How often the bench asks for a running dry run's page. */
+const POLL_MS = 250;
 
 export interface PageTiming {
   page: string;
@@ -46,11 +52,25 @@ export interface PageTiming {
   firstByte?: number;
 }
 
+/** A background dry run: server time of the POST that starts it and of its page while it runs. */
+export interface DryRunTiming {
+  days: number;
+  examined: number;
+  postMedian: number;
+  postP95: number;
+  pollMedian: number;
+  pollP95: number;
+  polls: number;
+  /** Wall time from the POST to the page showing the result. */
+  runMedian: number;
+}
+
 export interface StoreResult {
   store: 'sqlite' | 'postgres';
   loadMs: number;
   generateMs: number;
   pages: PageTiming[];
+  dryRuns: DryRunTiming[];
 }
 
 function pct(sorted: number[], p: number): number {
@@ -145,7 +165,7 @@ function urls(l: Landmarks): Array<[string, string, number?]> {
   ];
 }
 
-async function measure(store: SqlStore, landmarks: Landmarks, dataDir: string): Promise<PageTiming[]> {
+async function measure(store: SqlStore, landmarks: Landmarks, dataDir: string): Promise<{ pages: PageTiming[]; dryRuns: DryRunTiming[] }> {
   const m = performance.now();
   await store.migrate();
   console.log(`  migrate (nothing to do unless the file is kept from an older build): ${(performance.now() - m).toFixed(0)} ms`);
@@ -161,6 +181,11 @@ async function measure(store: SqlStore, landmarks: Landmarks, dataDir: string): 
   const auth = { authorization: `Bearer ${ADMIN}` };
   const out: PageTiming[] = [];
   const time = async (page: string, run: () => Promise<number>, runs: number, firstByte?: () => Promise<number>) => {
+    // Exports: first bytes before the full runs, whose bodies inject holds whole (tens of MB
+    // each, which a streaming client never makes the server hold) and whose collection would
+    // otherwise land in the first-byte times.
+    const fb: number[] = [];
+    if (firstByte) for (let k = 0; k < runs; k++) fb.push(await firstByte());
     const first = (await run(), last);
     let status = 0;
     const times: number[] = [];
@@ -171,8 +196,6 @@ async function measure(store: SqlStore, landmarks: Landmarks, dataDir: string): 
     times.sort((a, b) => a - b);
     const row: PageTiming = { page, status, median: pct(times, 0.5), p95: pct(times, 0.95), first };
     if (firstByte) {
-      const fb: number[] = [];
-      for (let k = 0; k < runs; k++) fb.push(await firstByte());
       fb.sort((a, b) => a - b);
       row.firstByte = pct(fb, 0.5);
     }
@@ -195,56 +218,101 @@ async function measure(store: SqlStore, landmarks: Landmarks, dataDir: string): 
       : undefined;
     await time(page, get, runs ?? RUNS, fb);
   }
-  // The dry run: a candidate that turns every scan-severity block into a warning.
-  const candidate = 'version: soft\nrules:\n  scan-severity: {action: warn}\n';
+  // The dry run, a background job: the POST that starts it, its page while it goes on (asked
+  // every POLL_MS, as a browser would every 2 s), and the whole run (wall time to done). A
+  // candidate that turns every scan-severity block into a warning; a different version each
+  // time, so that every POST starts a run.
+  const dryRuns: DryRunTiming[] = [];
   for (const days of [1, 7]) {
-    const body = new URLSearchParams({ policy: candidate, days: String(days) }).toString();
-    await time(`policy dry run, last ${days} day${days === 1 ? '' : 's'}`, async () => (await gw.app.inject({ method: 'POST', url: '/console/policy/dry-run', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, payload: body })).statusCode, HEAVY_RUNS);
+    const post: number[] = [];
+    const polls: number[] = [];
+    const runs: number[] = [];
+    let examined = 0;
+    for (let k = 0; k < HEAVY_RUNS + 1; k++) {
+      const candidate = `version: soft-${days}-${k}\nrules:\n  scan-severity: {action: warn}\n`;
+      const body = new URLSearchParams({ policy: candidate, days: String(days) }).toString();
+      const t0 = performance.now();
+      const res = await gw.app.inject({ method: 'POST', url: '/console/policy/dry-run', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, payload: body });
+      if (res.statusCode !== 303) throw new Error(`dry run POST: ${res.statusCode} ${res.body.slice(0, 300)}`);
+      if (k > 0) post.push(last);
+      const where = res.headers['location'] as string;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        const page = await gw.app.inject({ url: where, headers: auth });
+        if (k > 0) polls.push(last);
+        if (!page.headers['refresh']) {
+          if (!page.body.includes('id="dry-run-summary"')) throw new Error(`dry run did not finish well: ${page.body.slice(page.body.indexOf('dry-h'), page.body.indexOf('dry-h') + 600)}`);
+          examined = Number(/of (\d+) file decision/.exec(page.body)?.[1] ?? 0);
+          break;
+        }
+      }
+      if (k > 0) runs.push(performance.now() - t0);
+    }
+    for (const a of [post, polls, runs]) a.sort((x, y) => x - y);
+    const row: DryRunTiming = { days, examined, postMedian: pct(post, 0.5), postP95: pct(post, 0.95), pollMedian: pct(polls, 0.5), pollP95: pct(polls, 0.95), polls: polls.length, runMedian: pct(runs, 0.5) };
+    dryRuns.push(row);
+    console.log(`  policy dry run, last ${days} day(s), ${examined} decisions: POST median ${row.postMedian.toFixed(1)} ms, p95 ${row.postP95.toFixed(1)} ms; progress page median ${row.pollMedian.toFixed(1)} ms, p95 ${row.pollP95.toFixed(1)} ms (${row.polls} views); whole run median ${(row.runMedian / 1000).toFixed(2)} s`);
   }
   await gw.close();
-  return out;
+  return { pages: out, dryRuns };
 }
 
 export async function consoleScaleBench(): Promise<StoreResult[]> {
-  const now = Date.now();
+  const keepDir = process.env['MG_BENCH_CONSOLE_KEEP'];
+  if (keepDir) mkdirSync(keepDir, { recursive: true });
+  const nowFile = keepDir ? join(keepDir, 'now') : undefined;
+  const now = nowFile && existsSync(nowFile) ? Number(readFileSync(nowFile, 'utf8')) : Date.now();
+  if (nowFile) writeFileSync(nowFile, String(now));
   const engineKey = engineKeyOf(ScanPool.engineInfo(loadGatewayConfig({ env: {}, flags: { upstream: 'http://127.0.0.1:9' } }).limits));
   let t = performance.now();
   const { tables, landmarks } = generate({ records: RECORDS, files: FILES, days: 90, engineKey, now });
   const generateMs = performance.now() - t;
   console.log(`generated ${RECORDS} audit records, ${FILES} files in ${(generateMs / 1000).toFixed(1)} s (${tables.map((x) => `${x.table} ${x.rows.length}`).join(', ')})`);
-  const results: StoreResult[] = [];
-  for (const kind of STORES) {
-    const dir = mkdtempSync(join(tmpdir(), 'mg-console-scale-'));
-    try {
+  // Every store is loaded first, then the generated rows (gigabytes of heap) are let go: kept
+  // alive through the measuring, they made every garbage collection of the gateway slower.
+  const dirs: string[] = [];
+  const targets: Array<{ store: StoreResult['store']; open: () => SqlStore; loadMs: number; drop?: string }> = [];
+  try {
+    for (const kind of STORES) {
+      const dir = mkdtempSync(join(tmpdir(), 'mg-console-scale-'));
+      dirs.push(dir);
       if (kind === 'sqlite') {
         // MG_BENCH_CONSOLE_SQLITE: keep the loaded file there and reuse it on the next run.
-        const keep = process.env['MG_BENCH_CONSOLE_SQLITE'];
+        const keep = process.env['MG_BENCH_CONSOLE_SQLITE'] ?? (keepDir ? join(keepDir, 'store.db') : undefined);
         const path = keep ?? join(dir, 'store.db');
         t = performance.now();
         if (!keep || !existsSync(keep)) await loadSqlite(path, tables);
         const loadMs = performance.now() - t;
         console.log(`sqlite: loaded in ${(loadMs / 1000).toFixed(1)} s`);
-        results.push({ store: 'sqlite', loadMs, generateMs, pages: await measure(openSqliteStore(path), landmarks, dir) });
+        targets.push({ store: 'sqlite', open: () => openSqliteStore(path), loadMs });
       } else if (kind === 'postgres') {
-        await pgAdmin(`drop database if exists ${PG_DB}`);
-        await pgAdmin(`create database ${PG_DB}`);
+        const db = keepDir ? `${PG_DB}_kept` : PG_DB;
+        const marker = keepDir ? join(keepDir, 'pg-loaded') : undefined;
         const url = new URL(PG_URL);
-        url.pathname = `/${PG_DB}`;
-        try {
-          t = performance.now();
+        url.pathname = `/${db}`;
+        t = performance.now();
+        if (marker === undefined || !existsSync(marker)) {
+          await pgAdmin(`drop database if exists ${db}`);
+          await pgAdmin(`create database ${db}`);
           await loadPostgres(url.toString(), tables);
-          const loadMs = performance.now() - t;
-          console.log(`postgres: loaded in ${(loadMs / 1000).toFixed(1)} s`);
-          results.push({ store: 'postgres', loadMs, generateMs, pages: await measure(openPostgresStore(url.toString()), landmarks, dir) });
-        } finally {
-          await pgAdmin(`drop database if exists ${PG_DB} with (force)`);
+          if (marker) writeFileSync(marker, db);
         }
+        const loadMs = performance.now() - t;
+        console.log(`postgres: loaded in ${(loadMs / 1000).toFixed(1)} s`);
+        targets.push({ store: 'postgres', open: () => openPostgresStore(url.toString()), loadMs, ...(keepDir ? {} : { drop: db }) });
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
     }
+    tables.length = 0;
+    const results: StoreResult[] = [];
+    for (const [i, x] of targets.entries()) {
+      console.log(`${x.store}:`);
+      results.push({ store: x.store, loadMs: x.loadMs, generateMs, ...(await measure(x.open(), landmarks, dirs[i]!)) });
+    }
+    return results;
+  } finally {
+    for (const x of targets) if (x.drop) await pgAdmin(`drop database if exists ${x.drop} with (force)`);
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   }
-  return results;
 }
 
 export function renderConsoleScale(results: StoreResult[]): string {
@@ -265,6 +333,13 @@ export function renderConsoleScale(results: StoreResult[]): string {
     const b = p?.pages.find((x) => x.page === name);
     const cell = (x: PageTiming | undefined) => (x ? `${ms(x.median)}${x.firstByte !== undefined ? ` (first byte ${ms(x.firstByte)})` : ''} | ${ms(x.p95)} | ${ms(x.first)}` : '– | – | –');
     lines.push(`| ${name} | ${cell(a)} | ${cell(b)} |`);
+  }
+  lines.push('', '| policy dry run (background) | SQLite: POST median / p95 ms | progress page median / p95 ms | whole run median s | PostgreSQL: POST median / p95 ms | progress page median / p95 ms | whole run median s |', '|---|---|---|---|---|---|---|');
+  for (const days of [1, 7]) {
+    const dc = (x: DryRunTiming | undefined) => (x ? `${ms(x.postMedian)} / ${ms(x.postP95)} | ${ms(x.pollMedian)} / ${ms(x.pollP95)} (${x.polls} views) | ${(x.runMedian / 1000).toFixed(2)}` : '– | – | –');
+    const da = s?.dryRuns.find((x) => x.days === days);
+    const db = p?.dryRuns.find((x) => x.days === days);
+    lines.push(`| last ${days} day${days === 1 ? '' : 's'} (${(da ?? db)?.examined ?? '?'} decisions) | ${dc(da)} | ${dc(db)} |`);
   }
   return lines.join('\n');
 }

@@ -8,6 +8,7 @@ import type { ScanPool } from './scan-pool.js';
 import type { Upstream } from './upstream.js';
 import type { AuditSink } from './audit-sink.js';
 import type { ExposureJob } from './exposure/job.js';
+import type { DryRunJobs } from './dry-run-job.js';
 import type { LoginThrottle } from './throttle.js';
 
 /** Everything a route needs; built once by createGateway. */
@@ -23,6 +24,8 @@ export interface GatewayContext {
   audit: AuditSink;
   /** Background re-evaluation of cached files (exposure/job.ts). */
   exposure: ExposureJob;
+  /** Policy dry runs started from the console (dry-run-job.ts). */
+  dryRuns: DryRunJobs;
   log: FastifyBaseLogger;
   /** Failed token checks per address, shared by every route that checks one (throttle.ts). */
   throttle: LoginThrottle;

@@ -58,11 +58,27 @@ export interface DryRunResult {
   uncertain: number;
 }
 
+/** How far a run has got: audit records read of those in the window (estimated from its ids). */
+export interface DryRunProgress {
+  read: number;
+  /** Records in the window by their ids (the newest id less the first one's, plus one): ids may skip, so an upper bound. */
+  estimate: number;
+  examined: number;
+}
+
 export interface DryRunOptions {
   days: number;
   now?: Date;
   maxDecisions?: number;
+  /**
+   * Called after each page of records and every PAUSE_EVERY decisions within one: a background
+   * run waits here for the event loop (so requests and downloads go on) and may throw to stop.
+   */
+  pause?: (p: DryRunProgress) => Promise<void>;
 }
+
+/** Decisions replayed between two calls of `pause` (a page of 1000 replays can take a few hundred ms on a busy machine). */
+const PAUSE_EVERY = 50;
 
 /** A decision about a file that the policy made: a download (GET) that was judged, not a failure or an admin action. */
 export function isFileDecision(r: AuditRecord): boolean {
@@ -145,13 +161,26 @@ export async function dryRun(store: Store, candidate: Policy, opts: DryRunOption
   // Paged by id between the window's first record and the newest: each page is one range of
   // the primary key, however long the window (see Store.auditFirstId).
   const first = await store.auditFirstId(since);
+  const newest = first === null ? undefined : (await store.queryAudit({ limit: 1 }))[0]?.id;
+  const progress: DryRunProgress = { read: 0, estimate: first !== null && newest !== undefined ? Math.max(0, newest - first + 1) : 0, examined: 0 };
+  const pause = async () => {
+    progress.examined = out.examined;
+    await opts.pause?.(progress);
+  };
   let before = Number.MAX_SAFE_INTEGER;
   for (;;) {
     if (first === null) break;
+    await pause();
     const page = await store.queryAudit({ since, limit: PAGE, after: first - 1, before });
     await prefetch(page);
+    let sincePause = 0;
     for (const rec of page) {
+      progress.read++;
       if (!isFileDecision(rec)) continue;
+      if (++sincePause >= PAUSE_EVERY) {
+        sincePause = 0;
+        await pause();
+      }
       if (out.examined >= max) {
         out.truncated = true;
         break;
@@ -200,6 +229,8 @@ export async function dryRun(store: Store, candidate: Policy, opts: DryRunOption
     if (out.truncated || page.length < PAGE) break;
     before = page[page.length - 1]!.id!;
   }
+  if (!out.truncated) progress.read = Math.max(progress.read, progress.estimate);
+  await pause();
   out.flipped = [...groups.values()].sort((a, b) => verdictRank(b.after) - verdictRank(a.after) || verdictRank(a.before) - verdictRank(b.before) || b.decisions - a.decisions || (a.newest < b.newest ? 1 : -1));
   return out;
 }

@@ -28,6 +28,7 @@ import { BadRequest, parseApi, parseResolve } from './paths.js';
 import { logSafeUrl } from './refusal-link.js';
 import { BUILTIN_POLICY_SOURCE, loadGatewayPolicySource, recordPolicyLoad } from './policy-reload.js';
 import { ExposureJob } from './exposure/job.js';
+import { DryRunJobs } from './dry-run-job.js';
 import { WaiverWatch } from './exposure/waiver-watch.js';
 import { registerAdmin } from './routes/admin.js';
 import { handleApi } from './routes/api.js';
@@ -169,7 +170,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     bodyLimit: 1 << 20,
   });
   let base = '';
-  const ctx: GatewayContext = { config, store, blobs, upstream, files, gatekeeper, metrics, pool, audit, exposure, log: app.log, throttle: new LoginThrottle(), base: () => base };
+  const ctx: GatewayContext = { config, store, blobs, upstream, files, gatekeeper, metrics, pool, audit, exposure, dryRuns: new DryRunJobs(store), log: app.log, throttle: new LoginThrottle(), base: () => base };
 
   // paths-info arrives as a form body from the Python client and as JSON from the JS client.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));

@@ -15,7 +15,7 @@ import type { AuditQuery, AuditRecord } from './types.js';
  * index rows instead of a LIKE over every record's JSON. `idsOnly`: the caller reads ids alone,
  * so a rule with no other filter needs no record at all.
  */
-function auditWhere(db: Kysely<Database>, q: AuditQuery, idsOnly = false) {
+function auditWhere(db: Kysely<Database>, dialect: SqlDialect, q: AuditQuery, idsOnly = false) {
   const byRule = q.rule !== undefined;
   const onRecords = q.repo !== undefined || q.verdict !== undefined || q.client !== undefined || q.sha256 !== undefined || q.since !== undefined || q.until !== undefined;
   const rules = () => db.selectFrom('audit_rules').where('audit_rules.rule', '=', q.rule!);
@@ -27,7 +27,11 @@ function auditWhere(db: Kysely<Database>, q: AuditQuery, idsOnly = false) {
   if (q.verdict !== undefined) query = query.where('verdict', '=', oneOf(VERDICTS, q.verdict, 'query.verdict', 'invalid'));
   if (q.client !== undefined) query = query.where('client', '=', q.client);
   if (q.sha256 !== undefined) query = query.where('sha256', '=', q.sha256);
-  if (q.since !== undefined) query = query.where('time', '>=', normTime(q.since, 'query.since'));
+  // SQLite, a verdict and an open window (since, no until): the newest records of that verdict
+  // are in the window, so walking (verdict, id) from the newest stops after a page. Unary plus
+  // keeps the planner off (verdict, time), which would read the whole window and sort it.
+  const sinceCol = dialect === 'sqlite' && q.verdict !== undefined && q.until === undefined ? sql<string>`+time` : sql.ref<string>('time');
+  if (q.since !== undefined) query = query.where(sinceCol, '>=', normTime(q.since, 'query.since'));
   if (q.until !== undefined) query = query.where('time', '<', normTime(q.until, 'query.until'));
   if (q.before !== undefined) {
     if (!Number.isSafeInteger(q.before)) throw new StoreError('invalid', `query.before: not an integer id: ${q.before}`);
@@ -44,14 +48,20 @@ function auditWhere(db: Kysely<Database>, q: AuditQuery, idsOnly = false) {
 export async function queryAudit(db: Kysely<Database>, dialect: SqlDialect, q: AuditQuery, limit: number): Promise<AuditRecord[]> {
   const upward = q.after !== undefined && q.before === undefined;
   const dir = upward ? 'asc' : 'desc';
-  const { query, id } = auditWhere(db, q);
+  const { query, id } = auditWhere(db, dialect, q);
   let rows;
-  if (dialect === 'postgres' && q.until !== undefined) {
+  // SQLite: only where the window's own index is the one to read (a verdict, or no other
+  // filter); a client's or a repository's records are better walked by their (x, id) index.
+  const windowFirst = dialect === 'postgres' || q.verdict !== undefined || (q.repo === undefined && q.client === undefined && q.sha256 === undefined && q.rule === undefined);
+  if (q.until !== undefined && windowFirst) {
     // A window that ends in the past: PostgreSQL expects its records spread evenly along the
     // primary key and walks it from the newest, past every newer record (500,000 of them for a
     // day in the middle of 1,000,000). Behind an OFFSET 0 fence the window is read by its own
-    // index, its ids sorted, and only the page's records fetched.
-    const window = query.select(id.as('id')).offset(0).as('w');
+    // index, its ids sorted, and only the page's records fetched. SQLite reads the window from
+    // (verdict, time) (migration 0009) or (time): its ids alone are sorted, from the index,
+    // rather than every record of the window.
+    // (SQLite needs no fence, and takes no OFFSET without a LIMIT.)
+    const window = (dialect === 'postgres' ? query.select(id.as('id')).offset(0) : query.select(id.as('id'))).as('w');
     const ids = db.selectFrom(window).select('w.id').orderBy('w.id', dir).limit(limit);
     rows = await db.selectFrom('audit').selectAll().where('id', 'in', ids).orderBy('id', dir).execute();
   } else {
@@ -62,12 +72,21 @@ export async function queryAudit(db: Kysely<Database>, dialect: SqlDialect, q: A
 }
 
 /**
- * Whether more than `n` records match `q` (its limit ignored): one look at the (n+1)-th newest
- * id, so an export can say up front that its cap will cut it and still stream.
+ * Whether more than `n` records match `q` (its limit ignored), so an export can say up front
+ * that its cap will cut it and still stream. PostgreSQL: one look at the (n+1)-th newest id (an
+ * index-only walk of the primary key). SQLite keeps its records in the primary key's tree, so
+ * walking n ids there reads n whole records (about 0.1 to 1 s for 100,000): it counts n+1
+ * matches in no particular order instead, which lets it read the narrowest index that answers.
  */
-export async function auditExceeds(db: Kysely<Database>, q: AuditQuery, n: number): Promise<boolean> {
-  const { query, id } = auditWhere(db, q, true);
-  const r = await query.select(id.as('id')).orderBy(id, 'desc').limit(1).offset(Math.max(0, Math.floor(n))).executeTakeFirst();
+export async function auditExceeds(db: Kysely<Database>, dialect: SqlDialect, q: AuditQuery, n: number): Promise<boolean> {
+  const { query, id } = auditWhere(db, dialect, q, true);
+  const skip = Math.max(0, Math.floor(n));
+  if (dialect === 'sqlite') {
+    const matches = query.select(sql<number>`1`.as('one')).limit(skip + 1).as('m');
+    const r = await db.selectFrom(matches).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
+    return Number(r?.n ?? 0) > skip;
+  }
+  const r = await query.select(id.as('id')).orderBy(id, 'desc').limit(1).offset(skip).executeTakeFirst();
   return r !== undefined;
 }
 

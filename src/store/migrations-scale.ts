@@ -74,5 +74,18 @@ end`.execute(db);
         await db.schema.dropTable('audit_rules').execute();
       },
     },
+    '0009_audit_verdict_time': {
+      async up(db: AnyDb) {
+        // The activity filtered by a verdict within a past window (all blocks of one day two
+        // months back): SQLite otherwise walks (verdict, id) from the newest record of that
+        // verdict down to the window, past every newer one. PostgreSQL reads such a window by
+        // the time index behind a fence (audit-query.ts) in about 10 ms at 1,000,000 records,
+        // so it is spared one more index to keep up on every insert.
+        if (dialect === 'sqlite') await db.schema.createIndex('audit_verdict_time_idx').on('audit').columns(['verdict', 'time']).execute();
+      },
+      async down(db: AnyDb) {
+        if (dialect === 'sqlite') await db.schema.dropIndex('audit_verdict_time_idx').execute();
+      },
+    },
   };
 }

@@ -216,7 +216,7 @@ export class SqlStore implements Store {
   }
 
   auditExceeds(q: AuditQuery, n: number): Promise<boolean> {
-    return this.run('auditExceeds', () => auditQuery.auditExceeds(this.db, q, n));
+    return this.run('auditExceeds', () => auditQuery.auditExceeds(this.db, this.dialect, q, n));
   }
 
   auditFirstId(since: string): Promise<number | null> {

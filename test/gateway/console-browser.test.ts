@@ -24,15 +24,20 @@ describe.skipIf(typeof pw === 'string')(`console in chromium${typeof pw === 'str
   let s: Stack;
   let browser: import('playwright-core').Browser | undefined;
   beforeAll(async () => {
-    s = await startStack();
+    // A record two days old, in the store before the gateway starts: the overview counts past
+    // days in the background from start-up on (a record written later with a past time shows
+    // at their next count, within 5 minutes).
+    const seeding = await startStack();
+    await seeding.gw.ctx.store.appendAudit({
+      time: new Date(Date.now() - 2 * 86400_000).toISOString(), requestId: 'seed', client: 'ci-bot', group: 'default', method: 'GET', repoType: 'model', repo: HOSTILE_REPO, revision: 'main',
+      commit: 'c'.repeat(40), path: 'model.bin', sha256: 'd'.repeat(64), verdict: 'block', rules: [{ rule: 'scan-severity', action: 'block', reason: 'seeded' }], findings: [], waivers: [], upstreamStatus: 200, scanId: null, policyVersion: 'seed', message: null,
+    });
+    await seeding.close();
+    s = await startStack({ dataDir: seeding.dataDir });
     for (const path of [EVIL, CLEAN, CLEAN]) {
       const r = await fetch(s.base + path);
       await r.arrayBuffer();
     }
-    await s.gw.ctx.store.appendAudit({
-      time: new Date(Date.now() - 2 * 86400_000).toISOString(), requestId: 'seed', client: 'ci-bot', group: 'default', method: 'GET', repoType: 'model', repo: HOSTILE_REPO, revision: 'main',
-      commit: 'c'.repeat(40), path: 'model.bin', sha256: 'd'.repeat(64), verdict: 'block', rules: [{ rule: 'scan-severity', action: 'block', reason: 'seeded' }], findings: [], waivers: [], upstreamStatus: 200, scanId: null, policyVersion: 'seed', message: null,
-    });
   }, 120_000);
   afterAll(async () => {
     await browser?.close();

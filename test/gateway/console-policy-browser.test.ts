@@ -109,7 +109,9 @@ describe.skipIf(typeof pw === 'string')(`policy and exposure in chromium${typeof
     await page.keyboard.press('Tab');
     await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe('Dry run');
     await page.keyboard.press('Enter');
-    await page.waitForURL(/\/console\/policy\/dry-run/);
+    // The run goes on in the background; its page reloads itself (Refresh header) until the result is there.
+    await page.waitForURL(/\/console\/policy\/dry-run\/[A-Za-z0-9_-]{16}#dry-h$/);
+    await page.locator('#dry-run-summary').waitFor({ timeout: 30_000 });
     await expect(page.locator('#dry-run-summary').textContent()).resolves.toMatch(/of 2 file decisions since .* UTC, 1 would change \(1 stricter, 0 looser\), in 1 file\./);
     const flip = page.getByRole('table', { name: /would change/ }).getByRole('row').filter({ has: page.getByRole('link', { name: /^acme\/evil-bert@[0-9a-f]{12}\/pytorch_model\.bin$/ }) });
     await expect(flip.getByRole('cell').nth(1).textContent()).resolves.toMatch(/^allow → becomes\s+block$/);

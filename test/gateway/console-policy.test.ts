@@ -111,11 +111,73 @@ describe('policy, exposure and study pages over HTTP', () => {
     const soft = 'version: soft\nrules:\n  scan-severity: {action: warn}\n';
     const forms: Array<Record<string, string | Blob>> = [{ policy: soft }, { file: new Blob([soft]), policy: 'ignored: when a file is chosen' }];
     for (const fields of forms) {
-      const { res, text } = await b.dryRun({ ...fields, days: '7', csrf });
+      const started = await b.dryRun({ ...fields, days: '7', csrf });
+      expect(started.res.status).toBe(303);
+      const where = started.res.headers.get('location')!;
+      expect(where).toMatch(/^\/console\/policy\/dry-run\/[A-Za-z0-9_-]{16}$/);
+      await s.gw.ctx.dryRuns.idle();
+      const { res, text } = await b.go(where);
       expect(res.status).toBe(200);
+      // Finished: no more reloads, no progress block.
+      expect(res.headers.get('refresh')).toBeNull();
+      expect(text).not.toContain('id="dry-run-progress"');
+      expect(text).toContain('class="mono">\nversion: soft\n');
       expect(text).toMatch(/of 2 file decisions since .* UTC, <strong>1 would change<\/strong> \(0 stricter, 1 looser\), in 1 file\./);
       expect(text).toMatch(/acme\/evil-bert@[0-9a-f]{12}\/pytorch_model\.bin<\/a><\/td>\s*<td data-label="verdict" class="flip"><span class="verdict v-block">block<\/span> .*<span class="verdict v-warn">warn<\/span>/);
       expect(text).toMatch(/<code>scan-severity<\/code> pytorch_model\.bin [^<]*\(critical, rule scan-severity\)/);
+    }
+  });
+
+  it('shows a run going on with its progress and reloads its page, refuses a second candidate meanwhile, and says when a run is unknown', async () => {
+    // Held at its first pause, so the page is seen while the run goes on.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const jobs = s.gw.ctx.dryRuns;
+    const orig = s.gw.ctx.store.queryAudit.bind(s.gw.ctx.store);
+    let calls = 0;
+    s.gw.ctx.store.queryAudit = async (q) => {
+      if (calls++ === 1) await held;
+      return orig(q);
+    };
+    try {
+      const started = await b.dryRun({ policy: 'version: slow\nrules: {}\n', days: '3', csrf });
+      expect(started.res.status).toBe(303);
+      const where = started.res.headers.get('location')!;
+      const running = await b.go(where);
+      expect(running.res.status).toBe(200);
+      expect(running.res.headers.get('refresh')).toBe(`2; url=${where}`);
+      expect(running.text).toMatch(/<div id="dry-run-progress" role="status"><p>Dry run of candidate <code>slow\+[0-9a-f]{12}<\/code> over the last 3 days, started by bootstrap-admin at [0-9-]+ [0-9:]+Z: <span id="dry-run-read">0 of about \d+<\/span> audit records read, 0 file decisions replayed\. This page reloads itself every 2 s until the result is here\.<\/p>/);
+      expect(running.text).toMatch(/<progress max="\d+" value="0">/);
+      expect(running.text).not.toContain('id="dry-run-summary"');
+      const other = await b.dryRun({ policy: 'version: other\nrules: {}\n', days: '3', csrf });
+      expect(other.res.status).toBe(409);
+      expect(other.text).toContain(`Another dry run is going on (started by bootstrap-admin); one runs at a time. Try again when it is finished. <a href="${where}">See that run</a>.`);
+      release();
+      await jobs.idle();
+      const done = await b.go(where);
+      expect(done.res.headers.get('refresh')).toBeNull();
+      expect(done.text).toMatch(/<p role="status" id="dry-run-summary">Candidate version <code>slow\+[0-9a-f]{12}<\/code>: of 2 file decisions since/);
+    } finally {
+      release();
+      s.gw.ctx.store.queryAudit = orig;
+    }
+    const gone = await b.go('/console/policy/dry-run/AAAAAAAAAAAAAAAA');
+    expect(gone.res.status).toBe(404);
+    expect(gone.text).toContain('No such dry run: its result is kept for a while and then dropped');
+  });
+
+  it('shows a run that failed as failed, with the reason', async () => {
+    const orig = s.gw.ctx.store.queryAudit.bind(s.gw.ctx.store);
+    s.gw.ctx.store.queryAudit = async () => Promise.reject(new Error('the store went away'));
+    try {
+      const started = await b.dryRun({ policy: 'version: broken\nrules: {}\n', days: '1', csrf });
+      await s.gw.ctx.dryRuns.idle();
+      const { res, text } = await b.go(started.res.headers.get('location')!);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('refresh')).toBeNull();
+      expect(text).toMatch(/<p class="error-box" role="alert" id="dry-run-error">The dry run of candidate <code>broken\+[0-9a-f]{12}<\/code> stopped at [^<]+ after 0 audit records: the store went away\. Nothing was changed; run it again\.<\/p>/);
+    } finally {
+      s.gw.ctx.store.queryAudit = orig;
     }
   });
 

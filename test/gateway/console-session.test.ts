@@ -5,7 +5,7 @@ import { addressKey } from '../../src/gateway/throttle.js';
 import { csvCell } from '../../src/gateway/console/export.js';
 import { esc } from '../../src/gateway/console/html.js';
 import { parseFilters } from '../../src/gateway/console/filters.js';
-import { DayCache } from '../../src/gateway/console/day-cache.js';
+import { DayCache, Kept } from '../../src/gateway/console/day-cache.js';
 import type { Store } from '../../src/store/types.js';
 
 const token = { id: 't1', name: 'ops' };
@@ -86,29 +86,115 @@ describe('console escaping, CSV cells and filters', () => {
 });
 
 describe('overview day counts', () => {
-  it('counts past days once per interval and today on every view', async () => {
+  /** A store whose past days each hold one allow per count made so far, and whose today holds 7 blocks. */
+  function fakeStore() {
     const calls: Array<[string, string | undefined]> = [];
+    let gate: Promise<void> | null = null;
     const store = {
       auditDays: async (since: string, until?: string) => {
         calls.push([since, until]);
-        return until ? [{ day: '2026-03-01', allow: 1, warn: 0, block: 0, error: 0 }] : [{ day: '2026-03-02', allow: 0, warn: 0, block: calls.length, error: 0 }];
+        if (gate) await gate;
+        if (until === undefined) return [{ day: since.slice(0, 10), allow: 0, warn: 0, block: 7, error: 0 }];
+        const out = [];
+        for (let t = Date.parse(since); t < Date.parse(until); t += 86_400_000) out.push({ day: new Date(t).toISOString().slice(0, 10), allow: calls.length, warn: 0, block: 0, error: 0 });
+        return out;
       },
     } as unknown as Store;
+    return { store, calls, hold: (p: Promise<void> | null) => (gate = p) };
+  }
+  const W = { since: '2026-03-01T00:00:00.000Z', todayStart: '2026-03-03T00:00:00.000Z' };
+  const past = (calls: Array<[string, string | undefined]>) => calls.filter(([, u]) => u !== undefined);
+
+  it('counts the past days in the background, one query each, so a view counts only today', async () => {
+    const { store, calls } = fakeStore();
+    const now = 0;
+    const cache = new DayCache(store, 1000, () => now);
+    await cache.refresh(W);
+    expect(past(calls)).toEqual([
+      ['2026-03-01T00:00:00.000Z', '2026-03-02T00:00:00.000Z'],
+      ['2026-03-02T00:00:00.000Z', '2026-03-03T00:00:00.000Z'],
+    ]);
+    calls.length = 0;
+    const a = await cache.days(W.since, W.todayStart);
+    expect(a).toEqual([
+      { day: '2026-03-01', allow: 1, warn: 0, block: 0, error: 0 },
+      { day: '2026-03-02', allow: 2, warn: 0, block: 0, error: 0 },
+      { day: '2026-03-03', allow: 0, warn: 0, block: 7, error: 0 },
+    ]);
+    expect(calls).toEqual([['2026-03-03T00:00:00.000Z', undefined]]);
+  });
+
+  it('serves counts past their age at once and recounts them behind the view', async () => {
+    const { store, calls, hold } = fakeStore();
     let now = 0;
     const cache = new DayCache(store, 1000, () => now);
-    const a = await cache.days('2026-03-01T00:00:00.000Z', '2026-03-02T00:00:00.000Z');
-    expect(a.map((d) => d.day)).toEqual(['2026-03-01', '2026-03-02']);
-    now = 500;
-    const b = await cache.days('2026-03-01T00:00:00.000Z', '2026-03-02T00:00:00.000Z');
-    expect(b[1]!.block).toBe(3);
-    expect(calls.filter(([, u]) => u !== undefined)).toHaveLength(1);
-    now = 1501;
-    await cache.days('2026-03-01T00:00:00.000Z', '2026-03-02T00:00:00.000Z');
-    expect(calls.filter(([, u]) => u !== undefined)).toHaveLength(2);
-    // A new day moves the window: recounted at once.
-    await cache.days('2026-03-02T00:00:00.000Z', '2026-03-03T00:00:00.000Z');
-    expect(calls.filter(([, u]) => u !== undefined)).toHaveLength(3);
-    expect(calls.filter(([, u]) => u === undefined)).toHaveLength(4);
+    await cache.refresh(W);
+    now = 1500;
+    let release!: () => void;
+    hold(new Promise<void>((r) => (release = r)));
+    calls.length = 0;
+    // The view does not wait for the recount it started (held here until released).
+    const view = cache.days(W.since, W.todayStart);
+    release();
+    expect((await view).map((d) => d.allow)).toEqual([1, 2, 0]);
+    hold(null);
+    await cache.refresh(W);
+    expect(past(calls).length).toBe(2);
+    // The store's 2nd and 3rd counts since the reset (after the view's today): the recount the
+    // view started, which the explicit one joined.
+    expect((await cache.days(W.since, W.todayStart)).map((d) => d.allow)).toEqual([2, 3, 0]);
+  });
+
+  it('after midnight counts only the day that left "today", and a view during the warm-up waits for it', async () => {
+    const { store, calls, hold } = fakeStore();
+    const cache = new DayCache(store, 60_000, () => 0);
+    let release!: () => void;
+    hold(new Promise<void>((r) => (release = r)));
+    const warming = cache.refresh(W);
+    const view = cache.days(W.since, W.todayStart);
+    release();
+    hold(null);
+    await Promise.all([warming, view]);
+    // The view counted no past day itself: the warm-up did.
+    expect(past(calls).length).toBe(2);
+    calls.length = 0;
+    await cache.days('2026-03-02T00:00:00.000Z', '2026-03-04T00:00:00.000Z');
+    expect(calls).toEqual([
+      ['2026-03-03T00:00:00.000Z', '2026-03-04T00:00:00.000Z'],
+      ['2026-03-04T00:00:00.000Z', undefined],
+    ]);
+  });
+
+  it('starts warm-ups from a timer and stops them', async () => {
+    const { store, calls } = fakeStore();
+    const cache = new DayCache(store, 60_000, () => 0);
+    cache.start(() => W, 10_000);
+    await cache.stop();
+    expect(past(calls).length).toBe(2);
+  });
+});
+
+describe('overview top lists (Kept)', () => {
+  it('waits only for a key it has no value for, and serves an old value while recomputing it', async () => {
+    let now = 0;
+    let n = 0;
+    let release: (() => void) | null = null;
+    const kept = new Kept(async (key: string) => {
+      const mine = ++n;
+      if (mine === 2) await new Promise<void>((r) => (release = r));
+      return `${key}#${mine}`;
+    }, 1000, () => now);
+    expect(await kept.get('a')).toBe('a#1');
+    now = 1001;
+    // Too old: the view gets the old value at once, and the recount (held) goes on behind it.
+    expect(await kept.get('a')).toBe('a#1');
+    expect(await kept.get('a')).toBe('a#1');
+    expect(n).toBe(2);
+    release!();
+    await kept.refresh('a');
+    expect(await kept.get('a')).toBe('a#2');
+    // A new key (a new day's window) is computed for the view that asks.
+    expect(await kept.get('b')).toBe('b#3');
   });
 });
 

@@ -6,8 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, sql, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { auditExceeds, queryAudit } from '../../src/store/audit-query.js';
+import type { Database } from '../../src/store/db.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import type { SqlStore } from '../../src/store/sql.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
@@ -146,6 +150,31 @@ function contract(name: string, open: () => SqlStore): void {
       }
     });
 
+    it('filters a verdict within a time window, open or closed, and pages it by id', async () => {
+      const store = open();
+      try {
+        await seed(store);
+        const day = { since: '2026-03-02T00:00:00Z', until: '2026-03-03T00:00:00Z' };
+        expect((await store.queryAudit({ verdict: 'block', ...day })).map((r) => r.repo)).toEqual(['b/z', 'b/denied', 'a/evil']);
+        const first = await store.queryAudit({ verdict: 'block', ...day, limit: 2 });
+        expect(first.map((r) => r.repo)).toEqual(['b/z', 'b/denied']);
+        expect((await store.queryAudit({ verdict: 'block', ...day, before: first[1]!.id! })).map((r) => r.repo)).toEqual(['a/evil']);
+        expect((await store.queryAudit({ verdict: 'block', ...day, after: first[1]!.id! })).map((r) => r.repo)).toEqual(['b/z']);
+        // Open window: the oldest record (written last, dated February) is left out by its time, not its id.
+        expect((await store.queryAudit({ verdict: 'block', since: '2026-03-01T00:00:00Z' })).map((r) => r.repo)).toEqual(['b/z', 'b/denied', 'a/evil', 'a/evil']);
+        expect((await store.queryAudit({ verdict: 'block', until: '2026-03-01T12:00:00Z' })).map((r) => r.repo)).toEqual(['old/one', 'a/evil']);
+        expect((await store.queryAudit({ since: '2026-03-01T10:30:00Z', until: '2026-03-02T09:45:00Z' })).map((r) => r.repo)).toEqual(['b/denied', 'a/evil', 'a/evil']);
+        expect(await store.auditExceeds({ verdict: 'block', since: '2026-03-01T00:00:00Z' }, 3)).toBe(true);
+        expect(await store.auditExceeds({ verdict: 'block', since: '2026-03-01T00:00:00Z' }, 4)).toBe(false);
+        expect(await store.auditExceeds({ verdict: 'block', ...day }, 2)).toBe(true);
+        expect(await store.auditExceeds({ verdict: 'block', ...day }, 3)).toBe(false);
+        expect(await store.auditExceeds({ repo: 'nobody/none' }, 0)).toBe(false);
+        expect(await store.auditExceeds({ repo: 'b/z' }, 0)).toBe(true);
+      } finally {
+        await store.close();
+      }
+    });
+
     it("lists a run's skipped and failed items in sha256 order, whatever their state", async () => {
       const store = open();
       try {
@@ -189,6 +218,68 @@ function contract(name: string, open: () => SqlStore): void {
 
 let n = 0;
 contract('SQLite', () => openSqliteStore(join(dir, `s${++n}.db`)));
+
+describe('SQLite query plans', () => {
+  /** The plans of the statements queryAudit / auditExceeds prepare, as EXPLAIN QUERY PLAN words them. */
+  async function plans(run: (db: Kysely<Database>) => Promise<unknown>): Promise<string[]> {
+    const path = join(dir, `plan${++n}.db`);
+    const store = openSqliteStore(path);
+    await store.migrate();
+    await store.close();
+    const raw = new BetterSqlite3(path);
+    const out: string[] = [];
+    const prepare = raw.prepare.bind(raw);
+    raw.prepare = ((text: string) => {
+      const st = prepare(text);
+      const all = st.all.bind(st);
+      st.all = ((...params: unknown[]) => {
+        out.push(prepare(`explain query plan ${text}`).all(...params).map((r) => (r as { detail: string }).detail).join(' / '));
+        return all(...params);
+      }) as typeof st.all;
+      return st;
+    }) as typeof raw.prepare;
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+    try {
+      await run(db);
+    } finally {
+      await db.destroy();
+    }
+    return out;
+  }
+
+  it('reads a verdict within a closed window from (verdict, time) and sorts only its ids (migration 0009)', async () => {
+    const [plan] = await plans((db) => queryAudit(db, 'sqlite', { verdict: 'block', since: '2026-03-02T00:00:00Z', until: '2026-03-03T00:00:00Z' }, 51));
+    expect(plan).toMatch(/SEARCH audit USING COVERING INDEX audit_verdict_time_idx \(verdict=\? AND time>\? AND time<\?\)/);
+    expect(plan).toMatch(/^SEARCH audit USING INTEGER PRIMARY KEY \(rowid=\?\)/);
+  });
+
+  it('migration 0009 adds the (verdict, time) index on SQLite and takes it away again', async () => {
+    const store = openSqliteStore(join(dir, `m${++n}.db`));
+    try {
+      await store.migrate();
+      const cols = async () => (await sql<{ name: string }>`select name from pragma_index_info('audit_verdict_time_idx')`.execute(store.db)).rows.map((r) => r.name);
+      expect(await cols()).toEqual(['verdict', 'time']);
+      await consoleScaleMigrations('sqlite')['0009_audit_verdict_time']!.down!(store.db);
+      expect(await cols()).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('walks (verdict, id) from the newest for an open window, which stops after a page', async () => {
+    const [plan] = await plans((db) => queryAudit(db, 'sqlite', { verdict: 'block', since: '2026-03-02T00:00:00Z' }, 51));
+    expect(plan).toBe('SEARCH audit USING INDEX audit_verdict_idx (verdict=?)');
+  });
+
+  it("counts an export's matches from a narrow index instead of walking whole records by id", async () => {
+    const [all, repo] = await plans(async (db) => {
+      await auditExceeds(db, 'sqlite', {}, 100_000);
+      await auditExceeds(db, 'sqlite', { repo: 'a/b' }, 100_000);
+    });
+    expect(all).toMatch(/SCAN audit USING COVERING INDEX/);
+    expect(repo).toMatch(/SEARCH audit USING COVERING INDEX audit_repo_idx \(repo=\?\)/);
+  });
+});
 if (probe.ok) contract('PostgreSQL', () => openPostgresStore(probe.url, { schema: `${runTag}_${pgSchemas++}` }));
 else {
   console.warn(`[audit console tests] SKIPPING PostgreSQL: ${probe.reason}`);

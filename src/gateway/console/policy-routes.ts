@@ -1,7 +1,9 @@
 /**
  * /console/policy: the running policy, its history, and the dry run (POST, CSRF-checked). The
  * candidate is parsed by the same parser as the running policy, and any error is shown as that
- * parser words it (one line naming the key).
+ * parser words it (one line naming the key). A valid candidate starts a background run
+ * (dry-run-job.ts) and the browser is sent to its page, which reloads itself (a Refresh header,
+ * no script) until the result is there.
  */
 import type { FastifyInstance } from 'fastify';
 import { CompiledPolicy } from '../../policy/evaluate.js';
@@ -9,13 +11,15 @@ import { parsePolicy } from '../../policy/load.js';
 import { PolicyError } from '../../policy/schema.js';
 import type { RuleSet } from '../../policy/schema.js';
 import type { GatewayContext } from '../context.js';
-import { DRY_RUN_MAX_DAYS, dryRun } from '../dry-run.js';
+import { DRY_RUN_MAX_DAYS } from '../dry-run.js';
 import { MAX_POLICY_BYTES } from '../policy-reload.js';
 import type { ConsoleKit } from './kit.js';
 import { readForm } from './form.js';
 import { policyPage, policyVersionPage, type DryRunView, type RunningPolicy } from './pages/policy.js';
 
 const HISTORY_PAGE = 20;
+/** Seconds between reloads of a run's page while it goes on. */
+export const DRY_RUN_REFRESH_S = 2;
 
 async function runningPolicy(ctx: GatewayContext): Promise<RunningPolicy> {
   const p = ctx.gatekeeper.policy;
@@ -32,6 +36,9 @@ async function runningPolicy(ctx: GatewayContext): Promise<RunningPolicy> {
 }
 
 export function registerPolicyConsole(app: FastifyInstance, ctx: GatewayContext, kit: ConsoleKit): void {
+  const jobs = ctx.dryRuns;
+  // Before the store closes: a run stops at its next pause.
+  app.addHook('onClose', async () => jobs.close());
   const view = async (before: number | undefined) => {
     const [running, loads] = await Promise.all([runningPolicy(ctx), ctx.store.listPolicyLoads({ limit: HISTORY_PAGE + 1, ...(before !== undefined ? { before } : {}) })]);
     const history = loads.slice(0, HISTORY_PAGE);
@@ -70,8 +77,22 @@ export function registerPolicyConsole(app: FastifyInstance, ctx: GatewayContext,
       if (e instanceof PolicyError) return show(400, { ...dry, error: e.message });
       throw e;
     }
-    const result = await dryRun(ctx.store, candidate, { days });
-    return show(200, { ...dry, result });
+    const started = jobs.start(candidate, text, days, w.admin.name);
+    if ('busy' in started) return show(409, { ...dry, busy: started.busy, error: `Another dry run is going on (started by ${started.busy.by}); one runs at a time. Try again when it is finished.` });
+    ctx.log.info({ run: started.job.id, admin: w.admin.name, candidate: candidate.version, days }, 'policy dry run started from the console');
+    return kit.secureHeaders(reply).code(303).header('location', `/console/policy/dry-run/${started.job.id}`).send();
+  });
+
+  app.get<{ Params: { id: string } }>('/console/policy/dry-run/:id', async (req, reply) => {
+    const w = await kit.gate(req, reply, 'page');
+    if (!w) return reply;
+    const job = /^[A-Za-z0-9_-]{16}$/.test(req.params.id) ? jobs.get(req.params.id) : null;
+    const base = await view(undefined);
+    if (!job) return kit.html(reply, 404, policyPage({ ...kit.frame(w), ...base, dry: { text: '', days: 7, error: 'No such dry run: its result is kept for a while and then dropped, and a restarted gateway (or another replica) does not know it. Run it again.' } }));
+    // The URL named without the form's #dry-h: a refresh to the same URL with a fragment is only
+    // a scroll in Chromium, never a reload.
+    if (job.state === 'running') reply.header('refresh', `${DRY_RUN_REFRESH_S}; url=/console/policy/dry-run/${job.id}`);
+    return kit.html(reply, 200, policyPage({ ...kit.frame(w), ...base, dry: { text: job.text, days: job.days, job, refreshS: job.state === 'running' ? DRY_RUN_REFRESH_S : 0 } }));
   });
 
   app.get<{ Params: { sha256: string } }>('/console/policy/versions/:sha256', async (req, reply) => {

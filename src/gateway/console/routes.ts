@@ -15,7 +15,7 @@ import { checkAdmin, hashSecret, throttledMessage } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { CONSOLE_CSS, FAVICON_SVG } from './assets.js';
 import { POLICY_CSS } from './assets-policy.js';
-import { DayCache } from './day-cache.js';
+import { DayCache, Kept } from './day-cache.js';
 import { CSV_COLUMNS, csvRow, exportRecords } from './export.js';
 import { parseFilters } from './filters.js';
 import { activityPage } from './pages/activity.js';
@@ -53,6 +53,27 @@ const TOP = 10;
 export function registerConsole(app: FastifyInstance, ctx: GatewayContext, health: () => Promise<Health>): void {
   const sessions = new Sessions();
   const dayCache = new DayCache(ctx.store);
+  const overviewWindow = () => {
+    const days = lastDays(new Date(), OVERVIEW_DAYS);
+    return { days, since: `${days[0]}T00:00:00.000Z`, todayStart: `${days[days.length - 1]}T00:00:00.000Z` };
+  };
+  // The top lists change only with a new refusal or warning: keyed by the newest of each (two
+  // index lookups), they are recomputed only when one arrived.
+  const topKey = async (since: string) => {
+    const [block, warn] = await Promise.all([ctx.store.queryAudit({ verdict: 'block', limit: 1 }), ctx.store.queryAudit({ verdict: 'warn', limit: 1 })]);
+    return JSON.stringify([since, block[0]?.id ?? 0, warn[0]?.id ?? 0]);
+  };
+  const topCache = new Kept((key) => ctx.store.auditTop((JSON.parse(key) as [string])[0], TOP));
+  // Counted in the background from start-up on, so no page view pays for the past days or the
+  // top lists.
+  app.addHook('onReady', async () => {
+    dayCache.start(overviewWindow);
+    topCache.start(() => topKey(overviewWindow().since));
+  });
+  app.addHook('onClose', async () => {
+    await dayCache.stop();
+    await topCache.stop();
+  });
   // One count per address for the login form and bearer tokens alike (the admin API shares it).
   const throttle = ctx.throttle;
   const html = (reply: FastifyReply, status: number, body: string) => sendHtml(reply, status, ctx.config.crawlStore ? body : studyNavOff(body));
@@ -196,9 +217,8 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
   app.get('/console', async (req, reply) => {
     const w = await gate(req, reply, 'page');
     if (!w) return reply;
-    const days = lastDays(new Date(), OVERVIEW_DAYS);
-    const since = `${days[0]}T00:00:00.000Z`;
-    const [counts, top, recent, h] = await Promise.all([dayCache.days(since, `${days[days.length - 1]}T00:00:00.000Z`), ctx.store.auditTop(since, TOP), ctx.store.queryAudit({ limit: RECENT }), health()]);
+    const { days, since, todayStart } = overviewWindow();
+    const [counts, top, recent, h] = await Promise.all([dayCache.days(since, todayStart), topKey(since).then((k) => topCache.get(k)), ctx.store.queryAudit({ limit: RECENT }), health()]);
     const rows: HealthRow[] = [
       { part: 'gateway', ok: h.ready, detail: h.ready ? 'listening' : 'not ready' },
       { part: 'store', ok: h.store, detail: /^postgres(ql)?:/i.test(ctx.config.store ?? '') ? 'PostgreSQL' : 'SQLite' },
@@ -248,7 +268,7 @@ export function registerConsole(app: FastifyInstance, ctx: GatewayContext, healt
         if (format === 'csv') yield `${CSV_COLUMNS.join(',')}\r\n`;
         for await (const page of records) yield format === 'jsonl' ? page.map((r) => `${JSON.stringify(r)}\n`).join('') : page.map((r) => `${csvRow(r)}\r\n`).join('');
       };
-      return reply.type(format === 'jsonl' ? 'application/x-ndjson; charset=utf-8' : 'text/csv; charset=utf-8').send(Readable.from(body()));
+      return reply.type(format === 'jsonl' ? 'application/x-ndjson; charset=utf-8' : 'text/csv; charset=utf-8').send(Readable.from(body(), { highWaterMark: 1 }));
     });
   }
 

@@ -3,6 +3,7 @@
  * the dry run of a candidate policy against the recent audit log, and the history of every
  * policy version the gateway loaded.
  */
+import type { DryRunJob } from '../../dry-run-job.js';
 import type { DryRunResult, FlippedFile } from '../../dry-run.js';
 import { DRY_RUN_MAX_DAYS } from '../../dry-run.js';
 import { RULE_NAMES, type RuleSet } from '../../../policy/schema.js';
@@ -22,7 +23,12 @@ export interface DryRunView {
   text: string;
   days: number;
   error?: string;
-  result?: DryRunResult;
+  /** The background run this page shows (going on, finished or failed). */
+  job?: DryRunJob;
+  /** The run going on that kept this one from starting. */
+  busy?: DryRunJob;
+  /** Seconds between reloads while the run goes on (0: none). */
+  refreshS?: number;
 }
 
 export interface PolicyView {
@@ -97,20 +103,40 @@ function result(r: DryRunResult): string {
   return `<div id="dry-run-result">${summary}${notes.map((n) => `<p class="muted">${n}</p>`).join('')}${table}</div>`;
 }
 
+function t(s: string): string {
+  return esc(s.replace('T', ' ').replace(/\.\d+Z$/, 'Z'));
+}
+
+/** A run going on: how far it got, against the window's record count (an upper bound: ids may skip). */
+function progress(j: DryRunJob, refreshS: number): string {
+  const p = j.progress;
+  const total = Math.max(p.estimate, p.read, 1);
+  return `<div id="dry-run-progress" role="status"><p>Dry run of candidate <code>${esc(j.candidateVersion)}</code> over the last ${esc(j.days)} day${j.days === 1 ? '' : 's'}, started by ${esc(j.by)} at ${t(j.startedAt)}: <span id="dry-run-read">${esc(p.read)} of about ${esc(p.estimate)}</span> audit records read, ${esc(p.examined)} file decision${p.examined === 1 ? '' : 's'} replayed.${refreshS ? ` This page reloads itself every ${esc(refreshS)} s until the result is here.` : ''}</p>
+<label class="progress">records read<progress max="${esc(total)}" value="${esc(Math.min(p.read, total))}">${esc(p.read)} of about ${esc(p.estimate)}</progress></label></div>`;
+}
+
+function jobBlock(d: DryRunView): string {
+  const j = d.job;
+  if (!j) return '';
+  if (j.state === 'running') return progress(j, d.refreshS ?? 0);
+  if (j.state === 'failed') return `<p class="error-box" role="alert" id="dry-run-error">The dry run of candidate <code>${esc(j.candidateVersion)}</code> stopped at ${t(j.finishedAt ?? j.startedAt)} after ${esc(j.progress.read)} audit records: ${esc(j.error ?? 'unknown error')}. Nothing was changed; run it again.</p>`;
+  return j.result ? result(j.result) : '';
+}
+
 function dryRunForm(v: PolicyView): string {
   const d = v.dry;
   const text = d?.text ?? v.running.text ?? '';
   const days = d?.days ?? 7;
   return `<section aria-labelledby="dry-h"><h2 id="dry-h">Dry run</h2>
 <p>Give a candidate policy to see which decisions of the recent audit log it would change, file by file, before deploying it. Each decision is judged again from its stored scan report (nothing is downloaded or scanned) with the waivers of its time.</p>
-${d?.error ? `<p class="error-box" role="alert" id="dry-run-error">${esc(d.error)}</p>` : ''}
+${d?.error ? `<p class="error-box" role="alert" id="dry-run-error">${esc(d.error)}${d.busy ? ` <a href="/console/policy/dry-run/${esc(d.busy.id)}">See that run</a>.` : ''}</p>` : ''}
 <form class="stack" method="post" action="/console/policy/dry-run#dry-h" enctype="multipart/form-data">
 ${v.csrf ? `<input type="hidden" name="csrf" value="${esc(v.csrf)}">` : ''}
 <label for="dry-policy">Candidate policy (YAML)<textarea id="dry-policy" name="policy" rows="14" spellcheck="false" class="mono">\n${escBlock(text)}</textarea></label>
 <label for="dry-file">…or upload a policy file (used instead of the text when chosen)<input id="dry-file" name="file" type="file" accept=".yaml,.yml,text/yaml,text/plain"></label>
 <label for="dry-days">Days of the audit log<input id="dry-days" name="days" type="number" min="1" max="${DRY_RUN_MAX_DAYS}" value="${esc(days)}"></label>
 <button type="submit">Dry run</button>
-</form>${d?.result ? result(d.result) : ''}</section>`;
+</form>${d ? jobBlock(d) : ''}</section>`;
 }
 
 function history(v: PolicyView): string {
