@@ -8,6 +8,7 @@
  * Findings: dangerous calls (rules/python-calls.yaml `calls`) with line numbers; for TorchScript
  * also host operations and operators/classes outside PyTorch's own namespaces.
  */
+import { isUtf8 } from 'node:buffer';
 import type { AnalysisContext, Analyzer } from './types.js';
 import { pythonCatalogue } from './python/catalogue.js';
 import { scanPython } from './python/scanner.js';
@@ -22,16 +23,18 @@ const ANCHOR_LINE = /^(import\s+[\w.]+|from\s+\.*[\w.]*\s+import\s|def\s+\w+\s*\
 const CUSTOM_REF = /^(?:(?:torch\.)?ops\.(\w+)\.(\w+)|(?:__torch__\.)?torch\.classes\.(\w+)\.(\w+))/;
 const TORCHSCRIPT_HINT = /__torch__\.|\bops\.\w+\.\w+\(|\btorch\.classes\.|\btorch\.from_file\(/;
 
+const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
+
 function decodeHead(head: Uint8Array): string | null {
   if (head.subarray(0, 8192).indexOf(0) !== -1) return null;
   const bytes = head.subarray(0, 65536);
   // A head cut from a longer file may end inside a multi-byte character: drop up to three bytes.
+  // Checked with isUtf8, not a throwing decode: most files sniffed here are binary, and a
+  // thrown and caught TypeError each cost more than the check.
   for (let cut = 0; cut <= Math.min(3, bytes.length); cut++) {
-    try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, bytes.length - cut));
-    } catch {
-      if (bytes.length < 65536) return null;
-    }
+    const part = bytes.subarray(0, bytes.length - cut);
+    if (isUtf8(part)) return UTF8_STRICT.decode(part);
+    if (bytes.length < 65536) return null;
   }
   return null;
 }
