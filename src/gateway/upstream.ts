@@ -5,7 +5,7 @@
  * redirects only to expected hosts. Bodies are never decompressed (Accept-Encoding: identity).
  */
 import { Agent, request, type Dispatcher } from 'undici';
-import { BadRequest, apiPrefix, encodePath, parseResolve, repoUrlPrefix, type RepoRef, type ResolveTarget } from './paths.js';
+import { BadRequest, apiPrefix, encodePath, parseApi, parseResolve, repoUrlPrefix, type RepoRef, type ResolveTarget } from './paths.js';
 import { probeFailure } from './upstream-check.js';
 
 /** 'moved': upstream answered with a redirect to another repository (a rename); `location` says where. */
@@ -117,9 +117,13 @@ export function redirectedRepo(t: RepoRef, next: URL): string | null {
     if (e instanceof BadRequest) return path.slice(0, 200);
     throw e;
   }
-  if (other === null) return null;
-  if (other.type === t.type && other.id.toLowerCase() === t.id.toLowerCase()) return null;
+  if (other === null || sameRepo(other, t)) return null;
   return repoLabel(other);
+}
+
+/** Repository ids compare without case, as the Hub's do. */
+function sameRepo(a: RepoRef, b: RepoRef): boolean {
+  return a.type === b.type && a.id.toLowerCase() === b.id.toLowerCase();
 }
 
 /** Whether a URL stays in a repository's own API (`/api/models/{id}` and below; ids compare without case). */
@@ -142,25 +146,18 @@ function isResolveOfOther(t: ResolveTarget, next: URL): boolean {
   } catch {
     return false;
   }
-  return other !== null && other.path === t.path && (other.type !== t.type || other.id.toLowerCase() !== t.id.toLowerCase());
+  return other !== null && other.path === t.path && !sameRepo(other, t);
 }
 
-/** The repository of an API URL (`/api/models/{id}[/...]`), or null when it names none the gateway would accept. */
+/** The repository an API URL names (`/api/models/{id}[/revision|tree|...]`), or null when it names none the gateway serves. */
 function apiRepoOf(next: URL): RepoRef | null {
-  let path: string;
+  let api;
   try {
-    path = decodeURIComponent(next.pathname);
+    api = parseApi(next.pathname);
   } catch {
     return null;
   }
-  const m = /^\/api\/(models|datasets)\/([^/]+(?:\/[^/]+)?)(?:\/(?:revision|tree|paths-info|refs|commits)(?:\/.*)?)?$/.exec(path);
-  if (!m) return null;
-  try {
-    const parsed = parseResolve(`/${m[1] === 'datasets' ? 'datasets/' : ''}${m[2]}/resolve/main/x`);
-    return parsed === null ? null : { type: parsed.type, id: parsed.id };
-  } catch {
-    return null;
-  }
+  return api === null || api.kind === 'other' ? null : { type: api.type, id: api.id };
 }
 
 function printable(s: string): string {
