@@ -4,9 +4,6 @@
  */
 import { render, type Value } from '../../pickle/values.js';
 
-/** Callables that copy a mapping argument (at this position) through its keys() method. */
-export const MAPPING_ARGUMENT: ReadonlyMap<string, number> = new Map([['builtins.dict', 0], ['collections.OrderedDict', 0], ['collections.defaultdict', 1]]);
-
 /** Attribute sources a pickle may fill for types.SimpleNamespace: its mapping argument (3.13+). */
 const NAMESPACE = 'types.SimpleNamespace';
 

@@ -1,0 +1,124 @@
+/**
+ * What the load does to objects it did not create, and through arguments it passes, as
+ * rules/call-effects.yaml describes the safe callables:
+ *
+ * - PICKLE_GLOBAL_MUTATION: a BUILD (state set with __setstate__, a __dict__ update or setattr) or
+ *   a SETITEM/SETITEMS on a module, class or function (a global or an attribute path), or on the
+ *   result of a callable that returns a process-wide object (logging.getLogger, SymPy's cached
+ *   numbers). pickle.dump never writes either: its BUILD and SETITEMS follow the call that made
+ *   a new object, and the listed callables pickle themselves without state.
+ * - the receivers of methods a callable looks up by name on its arguments (dict(x) calls
+ *   x.keys()), for the collector to judge what the pickle stored there.
+ */
+import type { Evidence } from '../../core/findings.js';
+import type { AnalysisContext } from '../types.js';
+import type { StoreEvent } from '../../pickle/machine.js';
+import { render, type Value } from '../../pickle/values.js';
+import { canonicalPath, type Canonical } from '../../pickle/wrappers.js';
+import type { CallEffects, MadeBy, SharedResult } from '../../rules/call-effects.js';
+
+/** Findings of this rule per file: one per target and opcode, and at most this many. */
+const MAX_MUTATIONS = 10;
+
+type Call = Extract<Value, { k: 'call' }>;
+
+/** How a call value was made: which callable (canonical path), with what arguments, by call or __new__. */
+interface Made {
+  path: string;
+  args: readonly Value[];
+  via: MadeBy;
+}
+
+const NEW_OPS = new Set(['NEWOBJ', 'NEWOBJ_EX']);
+const NEWOBJ_HELPERS = new Set(['copyreg.__newobj__', 'copyreg.__newobj_ex__']);
+
+export class CallEffectsJudge {
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly ctx: AnalysisContext,
+    private readonly effects: CallEffects,
+    private readonly canonical: Canonical,
+  ) {}
+
+  /**
+   * The callable that made `v` as the object model sees it: copyreg.__newobj__(cls, *args) and
+   * _reconstructor(cls, base, state) are base.__new__(cls, ...), so they are judged as `new` of
+   * cls (of base for _reconstructor, whose __new__ makes the object).
+   */
+  private made(v: Call): Made | null {
+    const path = canonicalPath(v.fn, this.canonical);
+    if (path === null) return null;
+    if (NEWOBJ_HELPERS.has(path) || path === 'copyreg._reconstructor') {
+      const cls = path === 'copyreg._reconstructor' ? v.args[1] : v.args[0];
+      const clsPath = cls ? canonicalPath(cls, this.canonical) : null;
+      if (clsPath === null || clsPath === 'builtins.object') return null;
+      return { path: clsPath, args: v.args.slice(path === 'copyreg._reconstructor' ? 2 : 1), via: 'new' };
+    }
+    return { path, args: v.args, via: NEW_OPS.has(v.op) ? 'new' : 'call' };
+  }
+
+  /** The catalogue entry when `v` is an object the whole process shares; null when fresh or unknown. */
+  shared(v: Value): { path: string; entry: SharedResult } | null {
+    if (v.k !== 'call') return null;
+    const m = this.made(v);
+    const entry = m ? this.effects.shared.get(m.path) : undefined;
+    return m && entry?.via.has(m.via) ? { path: m.path, entry } : null;
+  }
+
+  /** BUILD on `target`: a global, an attribute path or a shared object is mutated. */
+  onBuild(target: Value, offset: number, chain: string): void {
+    this.judge(target, 'BUILD', offset, chain);
+  }
+
+  onStore(ev: StoreEvent): void {
+    this.judge(ev.target, ev.opcode, ev.offset, render(ev.target));
+  }
+
+  private judge(target: Value, opcode: string, offset: number, chain: string): void {
+    const what = opcode === 'BUILD' ? 'attributes' : 'items';
+    if (target.k === 'global' || target.k === 'attr') {
+      const path = canonicalPath(target, this.canonical);
+      const name = path ?? render(target);
+      this.emit(`${name}|${opcode}`, {
+        message: `sets ${what} of ${name} with ${opcode} (changes a module, class or function for the whole process)`,
+        offset,
+        evidence: { ...(path !== null ? { canonical: path } : {}), opcode, chain },
+      });
+      return;
+    }
+    const s = this.shared(target);
+    if (s === null || target.k !== 'call') return;
+    // Named as made, without the state this BUILD has just recorded on it.
+    const made = render({ k: 'call', fn: target.fn, args: target.args, op: target.op, offset: target.offset, ...(target.kwargs ? { kwargs: target.kwargs } : {}) });
+    this.emit(`${made}|${opcode}`, {
+      message: `sets ${what} of ${made} with ${opcode}: ${s.path} returns an object the whole process shares, so the load changes it for every user`,
+      offset,
+      evidence: { canonical: s.path, opcode, chain, reason: s.entry.reason },
+      references: [...s.entry.references],
+    });
+  }
+
+  private emit(key: string, f: { message: string; offset: number; evidence: Evidence; references?: string[] }): void {
+    if (this.seen.has(key) || this.seen.size >= MAX_MUTATIONS) return;
+    this.seen.add(key);
+    this.ctx.emit({ rule: 'PICKLE_GLOBAL_MUTATION', ...f });
+  }
+
+  /**
+   * Instances whose methods `call` looks up by name (dict(x) calls x.keys()), with the names tried
+   * in order. Only instances the pickle made (calls) can carry attributes it stored.
+   */
+  argumentReceivers(call: Value): Array<{ receiver: Call; names: readonly string[] }> {
+    if (call.k !== 'call') return [];
+    const m = this.made(call);
+    const entry = m ? this.effects.argumentMethods.get(m.path) : undefined;
+    if (!m || !entry || !entry.via.has(m.via)) return [];
+    const out: Array<{ receiver: Call; names: readonly string[] }> = [];
+    for (const i of entry.arguments) {
+      const a = m.args[i];
+      if (a?.k === 'call') out.push({ receiver: a, names: entry.methods });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * rules/call-effects.yaml: what some safe callables do besides building a fresh value. Some
+ * return an object the whole process shares (logging.getLogger, SymPy's cached numbers), so a
+ * BUILD or SETITEM on the result changes process state; some call a method looked up by name on
+ * an argument (dict(x) calls x.keys()), so an attribute the pickle stored on that argument is
+ * called. Loaded once and validated strictly: a bad entry is an error naming it.
+ */
+import { readCatalogue, parseCatalogueText } from './catalogue-data.js';
+import { str, strList } from './tf-ops.js';
+
+/** How an object is made: called (REDUCE, OBJ, INST) or created with cls.__new__ (NEWOBJ, copyreg.__newobj__). */
+export type MadeBy = 'call' | 'new';
+
+export interface SharedResult {
+  readonly via: ReadonlySet<MadeBy>;
+  readonly reason: string;
+  readonly references: readonly string[];
+}
+
+export interface ArgumentMethods {
+  /** How the callable is invoked for the lookup to happen (dict(x) copies x in __init__: not by __new__). */
+  readonly via: ReadonlySet<MadeBy>;
+  readonly arguments: readonly number[];
+  /** Names tried in order; the first one the pickle stored is called. */
+  readonly methods: readonly string[];
+  readonly reason: string;
+  readonly references: readonly string[];
+}
+
+export interface CallEffects {
+  readonly version: string;
+  readonly shared: ReadonlyMap<string, SharedResult>;
+  readonly argumentMethods: ReadonlyMap<string, ArgumentMethods>;
+}
+
+type Rec = Record<string, unknown>;
+const isRec = (v: unknown): v is Rec => v !== null && typeof v === 'object' && !Array.isArray(v);
+const DOTTED = /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$/;
+const IDENT = /^[A-Za-z_]\w*$/;
+
+function entries(file: string, doc: Rec, key: string, keys: readonly string[]): Array<{ where: string; raw: Rec; globals: string[] }> {
+  const list = doc[key];
+  if (!Array.isArray(list)) throw new Error(`${file}: "${key}" must be a list`);
+  return list.map((raw: unknown, i) => {
+    const where = `${key}[${i}]`;
+    if (!isRec(raw)) throw new Error(`${file}: ${where}: must be a mapping`);
+    for (const k of Object.keys(raw)) if (!keys.includes(k)) throw new Error(`${file}: ${where}: unknown key "${k}"`);
+    const globals = strList(file, where, raw, 'globals', true);
+    for (const g of globals) if (!DOTTED.test(g)) throw new Error(`${file}: ${where}: "${g}" is not a dotted module.name`);
+    return { where, raw, globals };
+  });
+}
+
+function madeBy(file: string, where: string, raw: Rec): ReadonlySet<MadeBy> {
+  const via = strList(file, where, raw, 'via', true);
+  if (!via.every((v) => v === 'call' || v === 'new')) throw new Error(`${file}: ${where}: "via" lists call and/or new`);
+  return new Set(via as MadeBy[]);
+}
+
+function once<T>(file: string, where: string, out: Map<string, T>, name: string, value: T): void {
+  if (out.has(name)) throw new Error(`${file}: ${where}: "${name}" listed twice`);
+  out.set(name, value);
+}
+
+function callEffectsOf(doc: unknown, file: string): Omit<CallEffects, 'version'> {
+  if (!isRec(doc) || doc['version'] !== 1) throw new Error(`${file}: needs version: 1`);
+  for (const k of Object.keys(doc)) if (!['version', 'shared_results', 'argument_methods'].includes(k)) throw new Error(`${file}: unknown top-level key "${k}"`);
+  const shared = new Map<string, SharedResult>();
+  for (const { where, raw, globals } of entries(file, doc, 'shared_results', ['globals', 'via', 'reason', 'references'])) {
+    const entry: SharedResult = { via: madeBy(file, where, raw), reason: str(file, where, raw, 'reason'), references: strList(file, where, raw, 'references', true) };
+    for (const g of globals) once(file, where, shared, g, entry);
+  }
+  const argumentMethods = new Map<string, ArgumentMethods>();
+  for (const { where, raw, globals } of entries(file, doc, 'argument_methods', ['globals', 'via', 'arguments', 'methods', 'reason', 'references'])) {
+    const args = raw['arguments'];
+    if (!Array.isArray(args) || args.length === 0 || !args.every((a) => Number.isInteger(a) && (a as number) >= 0)) throw new Error(`${file}: ${where}: "arguments" must be a non-empty list of indexes`);
+    const methods = strList(file, where, raw, 'methods', true);
+    // Dunder names are looked up on the type, never on the instance: listing one is a mistake.
+    if (!methods.every((m) => IDENT.test(m) && !(m.startsWith('__') && m.endsWith('__')))) throw new Error(`${file}: ${where}: "methods" are plain (non-dunder) attribute names`);
+    const entry: ArgumentMethods = { via: madeBy(file, where, raw), arguments: args as number[], methods, reason: str(file, where, raw, 'reason'), references: strList(file, where, raw, 'references', true) };
+    for (const g of globals) once(file, where, argumentMethods, g, entry);
+  }
+  return { shared, argumentMethods };
+}
+
+export function parseCallEffects(text: string, file = 'rules/call-effects.yaml'): Omit<CallEffects, 'version'> {
+  return callEffectsOf(parseCatalogueText('call-effects.yaml', text), file);
+}
+
+let cached: CallEffects | null = null;
+
+export function callEffectsCatalogue(): CallEffects {
+  if (cached) return cached;
+  const { sha256, data } = readCatalogue('call-effects.yaml');
+  cached = { version: `1+${sha256.slice(0, 12)}`, ...callEffectsOf(data, 'rules/call-effects.yaml') };
+  return cached;
+}
