@@ -27,10 +27,24 @@ export interface ArgumentMethods {
   readonly references: readonly string[];
 }
 
+/** A class's __getattr__ that serves attributes from data the pickle wrote (its items, or dicts of its state). */
+export interface AttributeFallback {
+  readonly from: 'items' | 'state_keys';
+  /** Exact classes (from: items). */
+  readonly classes: readonly string[];
+  /** State keys whose dicts are searched, for any instance whose state has them (from: state_keys). */
+  readonly stateKeys: readonly string[];
+  /** Names the class defines: normal lookup finds them, __getattr__ is never asked. */
+  readonly classAttributes: ReadonlySet<string>;
+  readonly reason: string;
+  readonly references: readonly string[];
+}
+
 export interface CallEffects {
   readonly version: string;
   readonly shared: ReadonlyMap<string, SharedResult>;
   readonly argumentMethods: ReadonlyMap<string, ArgumentMethods>;
+  readonly attributeFallbacks: readonly AttributeFallback[];
 }
 
 type Rec = Record<string, unknown>;
@@ -38,16 +52,35 @@ const isRec = (v: unknown): v is Rec => v !== null && typeof v === 'object' && !
 const DOTTED = /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$/;
 const IDENT = /^[A-Za-z_]\w*$/;
 
-function entries(file: string, doc: Rec, key: string, keys: readonly string[]): Array<{ where: string; raw: Rec; globals: string[] }> {
+function records(file: string, doc: Rec, key: string, keys: readonly string[]): Array<{ where: string; raw: Rec }> {
   const list = doc[key];
   if (!Array.isArray(list)) throw new Error(`${file}: "${key}" must be a list`);
   return list.map((raw: unknown, i) => {
     const where = `${key}[${i}]`;
     if (!isRec(raw)) throw new Error(`${file}: ${where}: must be a mapping`);
     for (const k of Object.keys(raw)) if (!keys.includes(k)) throw new Error(`${file}: ${where}: unknown key "${k}"`);
-    const globals = strList(file, where, raw, 'globals', true);
-    for (const g of globals) if (!DOTTED.test(g)) throw new Error(`${file}: ${where}: "${g}" is not a dotted module.name`);
-    return { where, raw, globals };
+    return { where, raw };
+  });
+}
+
+function dottedList(file: string, where: string, raw: Rec, key: string, nonEmpty: boolean): string[] {
+  const names = strList(file, where, raw, key, nonEmpty);
+  for (const g of names) if (!DOTTED.test(g)) throw new Error(`${file}: ${where}: "${g}" is not a dotted module.name`);
+  return names;
+}
+
+function entries(file: string, doc: Rec, key: string, keys: readonly string[]): Array<{ where: string; raw: Rec; globals: string[] }> {
+  return records(file, doc, key, keys).map(({ where, raw }) => ({ where, raw, globals: dottedList(file, where, raw, 'globals', true) }));
+}
+
+function fallbacksOf(file: string, doc: Rec): AttributeFallback[] {
+  return records(file, doc, 'attribute_fallbacks', ['classes', 'state_keys', 'from', 'class_attributes', 'reason', 'references']).map(({ where, raw }) => {
+    const from = raw['from'];
+    if (from !== 'items' && from !== 'state_keys') throw new Error(`${file}: ${where}: "from" is items or state_keys`);
+    const classes = dottedList(file, where, raw, 'classes', from === 'items');
+    const stateKeys = strList(file, where, raw, 'state_keys', from === 'state_keys');
+    if ((from === 'items' && stateKeys.length) || (from === 'state_keys' && classes.length)) throw new Error(`${file}: ${where}: "classes" go with from: items, "state_keys" with from: state_keys`);
+    return { from, classes, stateKeys, classAttributes: new Set(strList(file, where, raw, 'class_attributes', false)), reason: str(file, where, raw, 'reason'), references: strList(file, where, raw, 'references', true) };
   });
 }
 
@@ -64,7 +97,7 @@ function once<T>(file: string, where: string, out: Map<string, T>, name: string,
 
 function callEffectsOf(doc: unknown, file: string): Omit<CallEffects, 'version'> {
   if (!isRec(doc) || doc['version'] !== 1) throw new Error(`${file}: needs version: 1`);
-  for (const k of Object.keys(doc)) if (!['version', 'shared_results', 'argument_methods'].includes(k)) throw new Error(`${file}: unknown top-level key "${k}"`);
+  for (const k of Object.keys(doc)) if (!['version', 'shared_results', 'argument_methods', 'attribute_fallbacks'].includes(k)) throw new Error(`${file}: unknown top-level key "${k}"`);
   const shared = new Map<string, SharedResult>();
   for (const { where, raw, globals } of entries(file, doc, 'shared_results', ['globals', 'via', 'reason', 'references'])) {
     const entry: SharedResult = { via: madeBy(file, where, raw), reason: str(file, where, raw, 'reason'), references: strList(file, where, raw, 'references', true) };
@@ -80,7 +113,7 @@ function callEffectsOf(doc: unknown, file: string): Omit<CallEffects, 'version'>
     const entry: ArgumentMethods = { via: madeBy(file, where, raw), arguments: args as number[], methods, reason: str(file, where, raw, 'reason'), references: strList(file, where, raw, 'references', true) };
     for (const g of globals) once(file, where, argumentMethods, g, entry);
   }
-  return { shared, argumentMethods };
+  return { shared, argumentMethods, attributeFallbacks: fallbacksOf(file, doc) };
 }
 
 export function parseCallEffects(text: string, file = 'rules/call-effects.yaml'): Omit<CallEffects, 'version'> {

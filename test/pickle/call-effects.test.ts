@@ -110,11 +110,44 @@ describe('methods a safe callable looks up by name on its argument', () => {
   });
 });
 
+describe("attributes a class's __getattr__ serves from what the pickle wrote", () => {
+  /** torch Linear made with __new__, given a state whose _modules OrderedDict holds `name`. */
+  const moduleWith = (name: string, value: Part[]): Part[] => [op.GLOBAL('torch.nn.modules.linear', 'Linear'), op.EMPTY_TUPLE, op.NEWOBJ,
+    op.EMPTY_DICT, op.STRING('_modules'), op.GLOBAL('collections', 'OrderedDict'), op.EMPTY_TUPLE, op.REDUCE, op.STRING(name), ...value, op.SETITEM, op.SETITEM, op.BUILD];
+
+  it("torch Module.__getattr__ reads _modules/_parameters/_buffers: APPENDS or dict(module) call what the pickle put there (was low)", async () => {
+    const appends = await findings(asm(op.PROTO(2), ...moduleWith('extend', boundMethod), op.MARK, op.STRING('echo mg'), op.APPENDS, op.STOP));
+    expect(loud(appends)).toContain("high PICKLE_COMPUTED_CALL: calls a value computed at load time: mylib.models.Net().__setstate__({}).fit(['echo mg'])");
+    const keys = await findings(asm(op.PROTO(2), op.GLOBAL('builtins', 'dict'), ...moduleWith('keys', boundMethod), op.TUPLE1, op.REDUCE, op.STOP));
+    expect(loud(keys)).toContain(COMPUTED);
+    // __setstate__ is Module's own method: a second BUILD never asks __getattr__.
+    const setstate = await findings(asm(op.PROTO(2), ...moduleWith('__setstate__', boundMethod), op.EMPTY_DICT, op.BUILD, op.STOP));
+    expect(loud(setstate)).toEqual([]);
+  });
+
+  it("sklearn's Bunch serves its items as attributes: APPENDS on a Bunch calls the item named extend; its class's keys is never served", async () => {
+    const bunch = (name: string): Part[] => [op.GLOBAL('sklearn.utils._bunch', 'Bunch'), op.EMPTY_TUPLE, op.NEWOBJ, op.STRING(name), ...boundMethod, op.SETITEM];
+    const appends = await findings(asm(op.PROTO(2), ...bunch('extend'), op.MARK, op.STRING('echo mg'), op.APPENDS, op.STOP));
+    expect(loud(appends)).toContain("high PICKLE_COMPUTED_CALL: calls a value computed at load time: mylib.models.Net().__setstate__({}).fit(['echo mg'])");
+    expect(loud(await findings(asm(op.PROTO(2), op.GLOBAL('builtins', 'dict'), ...bunch('keys'), op.TUPLE1, op.REDUCE, op.STOP)))).toEqual([]);
+  });
+
+  it('what torch.save and joblib write stays quiet: a module with submodules, a Bunch with items and a state', async () => {
+    const mod = await findings(asm(op.PROTO(2), op.GLOBAL('torch.nn.modules.container', 'Sequential'), op.EMPTY_TUPLE, op.NEWOBJ,
+      op.EMPTY_DICT, op.STRING('_modules'), op.GLOBAL('collections', 'OrderedDict'), op.EMPTY_TUPLE, op.REDUCE,
+      op.STRING('0'), op.GLOBAL('torch.nn.modules.linear', 'Linear'), op.EMPTY_TUPLE, op.NEWOBJ, op.EMPTY_DICT, op.BUILD, op.SETITEM, op.SETITEM, op.BUILD, op.STOP));
+    expect(loud(mod)).toEqual([]);
+    const b = await findings(asm(op.PROTO(2), op.GLOBAL('sklearn.utils._bunch', 'Bunch'), op.EMPTY_TUPLE, op.NEWOBJ, op.STRING('data'), op.INT(1), op.SETITEM,
+      op.EMPTY_DICT, op.STRING('_deprecated_key_to_warnings'), op.EMPTY_DICT, op.SETITEM, op.BUILD, op.STOP));
+    expect(loud(b)).toEqual([]);
+  });
+});
+
 describe('rules/call-effects.yaml', () => {
   it('lists only globals the catalogue calls safe (the effect qualifies a safe entry)', () => {
     const globals = defaultGlobalCatalogue();
     const c = callEffectsCatalogue();
-    for (const name of [...c.shared.keys(), ...c.argumentMethods.keys()]) {
+    for (const name of [...c.shared.keys(), ...c.argumentMethods.keys(), ...c.attributeFallbacks.flatMap((f) => f.classes)]) {
       const dot = name.lastIndexOf('.');
       expect(`${name}: ${globals.classify(name.slice(0, dot), name.slice(dot + 1)).verdict}`).toBe(`${name}: safe`);
     }

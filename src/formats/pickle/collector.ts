@@ -315,7 +315,7 @@ export class PickleCollector {
     const { name, receiver, states } = ev.implicit!;
     if (receiver.k !== 'call') return;
     const names = ev.implicit!.names ?? (name === 'extend' ? ['extend', 'append'] : [name]);
-    const own = ownAttribute(receiver, names, states ?? statesOf(receiver), this.canonical);
+    const own = ownAttribute(receiver, names, states ?? statesOf(receiver), this.canonical, this.effects.fallbacks);
     if (own === null) return;
     const args = ev.opcode === 'BUILD' ? (ev.call.k === 'call' ? ev.call.args : []) : ev.call.k === 'call' ? ev.call.args : [];
     const call: Value = { k: 'call', fn: own, args, op: ev.opcode, offset: ev.offset };

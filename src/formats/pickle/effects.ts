@@ -15,7 +15,7 @@ import type { AnalysisContext } from '../types.js';
 import type { StoreEvent } from '../../pickle/machine.js';
 import { render, type Value } from '../../pickle/values.js';
 import { canonicalPath, type Canonical } from '../../pickle/wrappers.js';
-import type { CallEffects, MadeBy, SharedResult } from '../../rules/call-effects.js';
+import type { AttributeFallback, CallEffects, MadeBy, SharedResult } from '../../rules/call-effects.js';
 
 /** Findings of this rule per file: one per target and opcode, and at most this many. */
 const MAX_MUTATIONS = 10;
@@ -40,6 +40,11 @@ export class CallEffectsJudge {
     private readonly effects: CallEffects,
     private readonly canonical: Canonical,
   ) {}
+
+  /** Classes whose __getattr__ serves attributes from what the pickle wrote (instance-state.ts). */
+  get fallbacks(): readonly AttributeFallback[] {
+    return this.effects.attributeFallbacks;
+  }
 
   /**
    * The callable that made `v` as the object model sees it: copyreg.__newobj__(cls, *args) and
