@@ -72,6 +72,16 @@ describe('BUILD or SETITEM on an object the process shares', () => {
     expect(mutations(shared).map((x) => x.evidence.opcode)).toEqual(['SETITEMS']);
   });
 
+  it("a slot state that makes a module-level dict an instance's __dict__ routes the next BUILD into it; a torch global hook table", async () => {
+    const f = await findings(asm(op.PROTO(2), op.GLOBAL('argparse', 'Namespace'), op.EMPTY_TUPLE, op.REDUCE,
+      op.NONE, op.EMPTY_DICT, op.STRING('__dict__'), op.GLOBAL('copyreg', '_extension_registry'), op.SETITEM, op.TUPLE2, op.BUILD,
+      op.EMPTY_DICT, op.STRING('k'), op.INT(240), op.SETITEM, op.BUILD, op.STOP));
+    expect(mutations(f).map((x) => x.message)).toEqual(['makes copyreg._extension_registry the __dict__ of argparse.Namespace() with BUILD (later state is written into it, for the whole process)']);
+    // Every nn.Module's forward calls the hooks of this module-level table.
+    const hook = await findings(asm(op.PROTO(2), op.GLOBAL('torch.nn.modules.module', '_global_forward_hooks'), op.INT(0), ...boundMethod, op.SETITEM, op.STOP));
+    expect(mutations(hook).map((x) => `${x.severity} ${x.evidence.canonical}`)).toEqual(['critical torch.nn.modules.module._global_forward_hooks']);
+  });
+
   it('what libraries write stays quiet: getLogger without state, fresh objects given state or items, unlisted caches', async () => {
     expect(loud(await findings(asm(op.PROTO(2), ...getLogger('lightning'), op.STOP)))).toEqual([]);
     // numpy.dtype('f8', False, True) then its state; numpy leaves builtin dtypes unchanged anyway.

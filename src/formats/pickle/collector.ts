@@ -240,7 +240,7 @@ export class PickleCollector {
       // the class that made the instance, as a construction.
       const cls = callee.k === 'call' ? this.constructedClass(callee) : null;
       if (cls) this.note(`${cls.module}.${cls.name}`, this.classify(cls.module, cls.name), 'constructed', 'BUILD', ev.offset, chain);
-      this.effects.onBuild(callee, ev.offset, chain);
+      this.effects.onBuild(callee, ev.call.k === 'call' ? ev.call.args[0] : undefined, ev.offset, chain);
       if (ev.implicit) this.implicitCall(ev);
       return;
     }

@@ -29,6 +29,11 @@ interface Made {
   via: MadeBy;
 }
 
+/** A call rendered as made, without the state a BUILD has just recorded on it. */
+function asMade(v: Call): string {
+  return render({ k: 'call', fn: v.fn, args: v.args, op: v.op, offset: v.offset, ...(v.kwargs ? { kwargs: v.kwargs } : {}) });
+}
+
 const NEW_OPS = new Set(['NEWOBJ', 'NEWOBJ_EX']);
 const NEWOBJ_HELPERS = new Set(['copyreg.__newobj__', 'copyreg.__newobj_ex__']);
 
@@ -71,9 +76,25 @@ export class CallEffectsJudge {
     return m && entry?.via.has(m.via) ? { path: m.path, entry } : null;
   }
 
-  /** BUILD on `target`: a global, an attribute path or a shared object is mutated. */
-  onBuild(target: Value, offset: number, chain: string): void {
+  /**
+   * BUILD on `target`: a global, an attribute path or a shared object is mutated. On any other
+   * instance, a slot state that sets `__dict__` to a module-level or shared dict makes that dict
+   * the instance's namespace (setattr(obj, '__dict__', d) keeps d itself), so the next BUILD
+   * writes into it: copyreg._extension_registry through a fresh argparse.Namespace. pickle.dump
+   * never writes `__dict__` as a slot (copyreg._slotnames leaves it out).
+   */
+  onBuild(target: Value, state: Value | undefined, offset: number, chain: string): void {
     this.judge(target, 'BUILD', offset, chain);
+    const slots = state?.k === 'tuple' && state.len === 2 ? state.items[1] : undefined;
+    const d = slots?.k === 'dict' ? slots.entries.find(([key]) => key.k === 'str' && key.v === '__dict__')?.[1] : undefined;
+    if (d === undefined || (d.k !== 'global' && d.k !== 'attr' && this.shared(d) === null)) return;
+    const path = canonicalPath(d, this.canonical);
+    const name = path ?? render(d);
+    this.emit(`${name}|__dict__`, {
+      message: `makes ${name} the __dict__ of ${target.k === 'call' ? asMade(target) : render(target)} with BUILD (later state is written into it, for the whole process)`,
+      offset,
+      evidence: { ...(path !== null ? { canonical: path } : {}), opcode: 'BUILD', chain },
+    });
   }
 
   onStore(ev: StoreEvent): void {
@@ -94,8 +115,7 @@ export class CallEffectsJudge {
     }
     const s = this.shared(target);
     if (s === null || target.k !== 'call') return;
-    // Named as made, without the state this BUILD has just recorded on it.
-    const made = render({ k: 'call', fn: target.fn, args: target.args, op: target.op, offset: target.offset, ...(target.kwargs ? { kwargs: target.kwargs } : {}) });
+    const made = asMade(target);
     this.emit(`${made}|${opcode}`, {
       message: `sets ${what} of ${made} with ${opcode}: ${s.path} returns an object the whole process shares, so the load changes it for every user`,
       offset,
