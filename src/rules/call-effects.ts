@@ -40,9 +40,17 @@ export interface AttributeFallback {
   readonly references: readonly string[];
 }
 
+/** The callable returns its argument at this position itself (when it is an object). */
+export interface ReturnsArgument {
+  readonly argument: number;
+  readonly reason: string;
+  readonly references: readonly string[];
+}
+
 export interface CallEffects {
   readonly version: string;
   readonly shared: ReadonlyMap<string, SharedResult>;
+  readonly returnsArgument: ReadonlyMap<string, ReturnsArgument>;
   readonly argumentMethods: ReadonlyMap<string, ArgumentMethods>;
   readonly attributeFallbacks: readonly AttributeFallback[];
 }
@@ -53,7 +61,7 @@ const DOTTED = /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$/;
 const IDENT = /^[A-Za-z_]\w*$/;
 
 function records(file: string, doc: Rec, key: string, keys: readonly string[]): Array<{ where: string; raw: Rec }> {
-  const list = doc[key];
+  const list = doc[key] ?? []; // a section left out lists nothing
   if (!Array.isArray(list)) throw new Error(`${file}: "${key}" must be a list`);
   return list.map((raw: unknown, i) => {
     const where = `${key}[${i}]`;
@@ -97,11 +105,18 @@ function once<T>(file: string, where: string, out: Map<string, T>, name: string,
 
 function callEffectsOf(doc: unknown, file: string): Omit<CallEffects, 'version'> {
   if (!isRec(doc) || doc['version'] !== 1) throw new Error(`${file}: needs version: 1`);
-  for (const k of Object.keys(doc)) if (!['version', 'shared_results', 'argument_methods', 'attribute_fallbacks'].includes(k)) throw new Error(`${file}: unknown top-level key "${k}"`);
+  for (const k of Object.keys(doc)) if (!['version', 'shared_results', 'returns_argument', 'argument_methods', 'attribute_fallbacks'].includes(k)) throw new Error(`${file}: unknown top-level key "${k}"`);
   const shared = new Map<string, SharedResult>();
   for (const { where, raw, globals } of entries(file, doc, 'shared_results', ['globals', 'via', 'reason', 'references'])) {
     const entry: SharedResult = { via: madeBy(file, where, raw), reason: str(file, where, raw, 'reason'), references: strList(file, where, raw, 'references', true) };
     for (const g of globals) once(file, where, shared, g, entry);
+  }
+  const returnsArgument = new Map<string, ReturnsArgument>();
+  for (const { where, raw, globals } of entries(file, doc, 'returns_argument', ['globals', 'argument', 'reason', 'references'])) {
+    const at = raw['argument'];
+    if (!Number.isInteger(at) || (at as number) < 0) throw new Error(`${file}: ${where}: "argument" must be an index`);
+    const entry: ReturnsArgument = { argument: at as number, reason: str(file, where, raw, 'reason'), references: strList(file, where, raw, 'references', true) };
+    for (const g of globals) once(file, where, returnsArgument, g, entry);
   }
   const argumentMethods = new Map<string, ArgumentMethods>();
   for (const { where, raw, globals } of entries(file, doc, 'argument_methods', ['globals', 'via', 'arguments', 'methods', 'reason', 'references'])) {
@@ -113,7 +128,7 @@ function callEffectsOf(doc: unknown, file: string): Omit<CallEffects, 'version'>
     const entry: ArgumentMethods = { via: madeBy(file, where, raw), arguments: args as number[], methods, reason: str(file, where, raw, 'reason'), references: strList(file, where, raw, 'references', true) };
     for (const g of globals) once(file, where, argumentMethods, g, entry);
   }
-  return { shared, argumentMethods, attributeFallbacks: fallbacksOf(file, doc) };
+  return { shared, returnsArgument, argumentMethods, attributeFallbacks: fallbacksOf(file, doc) };
 }
 
 export function parseCallEffects(text: string, file = 'rules/call-effects.yaml'): Omit<CallEffects, 'version'> {

@@ -82,6 +82,15 @@ describe('BUILD or SETITEM on an object the process shares', () => {
     expect(mutations(hook).map((x) => `${x.severity} ${x.evidence.canonical}`)).toEqual(['critical torch.nn.modules.module._global_forward_hooks']);
   });
 
+  it("numpy's scalar(dtype('O'), obj) returns obj itself (NumPy 1.20 to 2.x): BUILD through it patches the module it was given", async () => {
+    const f = await findings(asm(op.PROTO(2), op.GLOBAL('numpy.core.multiarray', 'scalar'), op.GLOBAL('numpy', 'dtype'), op.STRING('O'), op.TUPLE1, op.REDUCE,
+      op.GLOBAL('collections', 'abc'), op.TUPLE2, op.REDUCE, op.NONE, op.EMPTY_DICT, op.STRING('Mapping'), op.GLOBAL('builtins', 'dict'), op.SETITEM, op.TUPLE2, op.BUILD, op.STOP));
+    expect(mutations(f).map((x) => `${x.severity} ${x.message}`)).toEqual(['critical sets attributes of collections.abc with BUILD (changes a module, class or function for the whole process)']);
+    // A real scalar: scalar(dtype, bytes) is a new value.
+    expect(loud(await findings(asm(op.PROTO(2), op.GLOBAL('numpy.core.multiarray', 'scalar'), op.GLOBAL('numpy', 'dtype'), op.STRING('f8'), op.TUPLE1, op.REDUCE,
+      op.SHORT_BINBYTES([0, 0, 0, 0, 0, 0, 0, 0]), op.TUPLE2, op.REDUCE, op.STOP)))).toEqual([]);
+  });
+
   it('what libraries write stays quiet: getLogger without state, fresh objects given state or items, unlisted caches', async () => {
     expect(loud(await findings(asm(op.PROTO(2), ...getLogger('lightning'), op.STOP)))).toEqual([]);
     // numpy.dtype('f8', False, True) then its state; numpy leaves builtin dtypes unchanged anyway.
@@ -157,7 +166,7 @@ describe('rules/call-effects.yaml', () => {
   it('lists only globals the catalogue calls safe (the effect qualifies a safe entry)', () => {
     const globals = defaultGlobalCatalogue();
     const c = callEffectsCatalogue();
-    for (const name of [...c.shared.keys(), ...c.argumentMethods.keys(), ...c.attributeFallbacks.flatMap((f) => f.classes)]) {
+    for (const name of [...c.shared.keys(), ...c.returnsArgument.keys(), ...c.argumentMethods.keys(), ...c.attributeFallbacks.flatMap((f) => f.classes)]) {
       const dot = name.lastIndexOf('.');
       expect(`${name}: ${globals.classify(name.slice(0, dot), name.slice(dot + 1)).verdict}`).toBe(`${name}: safe`);
     }

@@ -101,7 +101,23 @@ export class CallEffectsJudge {
     this.judge(ev.target, ev.opcode, ev.offset, render(ev.target));
   }
 
-  private judge(target: Value, opcode: string, offset: number, chain: string): void {
+  /**
+   * What a value is when a callable returned one of its arguments itself (rules/call-effects.yaml
+   * returns_argument: numpy's scalar(dtype('O'), obj) is obj). Followed a few steps.
+   */
+  private resolved(v: Value): Value {
+    for (let i = 0; i < 4 && v.k === 'call'; i++) {
+      const m = this.made(v);
+      const r = m?.via === 'call' ? this.effects.returnsArgument.get(m.path) : undefined;
+      const a = r !== undefined ? m!.args[r.argument] : undefined;
+      if (a === undefined || (a.k !== 'global' && a.k !== 'attr' && a.k !== 'call')) break;
+      v = a;
+    }
+    return v;
+  }
+
+  private judge(original: Value, opcode: string, offset: number, chain: string): void {
+    const target = this.resolved(original);
     const what = opcode === 'BUILD' ? 'attributes' : 'items';
     if (target.k === 'global' || target.k === 'attr') {
       const path = canonicalPath(target, this.canonical);
