@@ -44,7 +44,7 @@ describe('BUILD or SETITEM on an object the process shares', () => {
     expect(mutations(partial).map((x) => x.evidence.canonical)).toEqual(['logging.getLogger']);
   });
 
-  it("SymPy's cached numbers, by __new__ (copyreg.__newobj__, NEWOBJ) or by a call; pytz zones", async () => {
+  it("SymPy's cached numbers, by __new__ (copyreg.__newobj__, NEWOBJ) or by a call; Enum members; pytz zones", async () => {
     const state: Part[] = [op.EMPTY_DICT, op.STRING('p'), op.INT(7), op.SETITEM, op.BUILD];
     const newobj = await findings(asm(op.PROTO(2), op.GLOBAL('copyreg', '__newobj__'), op.GLOBAL('sympy.core.numbers', 'Integer'), op.INT(5), op.TUPLE2, op.REDUCE, ...state, op.STOP));
     expect(mutations(newobj).map((x) => `${x.severity} ${x.message}`)).toEqual([
@@ -54,6 +54,9 @@ describe('BUILD or SETITEM on an object the process shares', () => {
     expect(mutations(opcode).map((x) => x.evidence.canonical)).toEqual(['sympy.core.numbers.One']);
     const called = await findings(asm(op.PROTO(2), op.GLOBAL('sympy.core.symbol', 'Symbol'), op.STRING('x'), op.TUPLE1, op.REDUCE, op.EMPTY_DICT, op.STRING('name'), op.STRING('y'), op.SETITEM, op.BUILD, op.STOP));
     expect(mutations(called).map((x) => x.evidence.canonical)).toEqual(['sympy.core.symbol.Symbol']);
+    const member = await findings(asm(op.PROTO(2), op.GLOBAL('transformers.trainer_utils', 'IntervalStrategy'), op.STRING('steps'), op.TUPLE1, op.REDUCE, op.EMPTY_DICT, op.STRING('_value_'), op.STRING('no'), op.SETITEM, op.BUILD, op.STOP));
+    expect(mutations(member).map((x) => x.evidence.canonical)).toEqual(['transformers.trainer_utils.IntervalStrategy']);
+    expect(loud(await findings(asm(op.PROTO(2), op.GLOBAL('transformers.trainer_utils', 'IntervalStrategy'), op.STRING('steps'), op.TUPLE1, op.REDUCE, op.STOP)))).toEqual([]);
     const pytz = await findings(asm(op.PROTO(2), op.GLOBAL('pytz', '_p'), op.STRING('Europe/Paris'), op.TUPLE1, op.REDUCE, op.EMPTY_DICT, op.STRING('_utcoffset'), op.INT(0), op.SETITEM, op.BUILD, op.STOP));
     expect(mutations(pytz).map((x) => x.evidence.canonical)).toEqual(['pytz._p']);
   });
