@@ -89,6 +89,10 @@ describe('BUILD or SETITEM on an object the process shares', () => {
     const f = await findings(asm(op.PROTO(2), op.GLOBAL('numpy.core.multiarray', 'scalar'), op.GLOBAL('numpy', 'dtype'), op.STRING('O'), op.TUPLE1, op.REDUCE,
       op.GLOBAL('collections', 'abc'), op.TUPLE2, op.REDUCE, op.NONE, op.EMPTY_DICT, op.STRING('Mapping'), op.GLOBAL('builtins', 'dict'), op.SETITEM, op.TUPLE2, op.BUILD, op.STOP));
     expect(mutations(f).map((x) => `${x.severity} ${x.message}`)).toEqual(['critical sets attributes of collections.abc with BUILD (changes a module, class or function for the whole process)']);
+    // The instance it passes through keeps its stored methods: dict(scalar(dtype('O'), x)) calls x.keys().
+    const through = await findings(asm(op.PROTO(2), op.GLOBAL('builtins', 'dict'), op.GLOBAL('numpy.core.multiarray', 'scalar'), op.GLOBAL('numpy', 'dtype'), op.STRING('O'), op.TUPLE1, op.REDUCE,
+      ...namespaceWith('keys', boundMethod), op.TUPLE2, op.REDUCE, op.TUPLE1, op.REDUCE, op.STOP));
+    expect(loud(through)).toContain(COMPUTED);
     // A real scalar: scalar(dtype, bytes) is a new value.
     expect(loud(await findings(asm(op.PROTO(2), op.GLOBAL('numpy.core.multiarray', 'scalar'), op.GLOBAL('numpy', 'dtype'), op.STRING('f8'), op.TUPLE1, op.REDUCE,
       op.SHORT_BINBYTES([0, 0, 0, 0, 0, 0, 0, 0]), op.TUPLE2, op.REDUCE, op.STOP)))).toEqual([]);

@@ -312,10 +312,12 @@ export class PickleCollector {
    * value, judged as any call: `ns.__setstate__ = f` then BUILD is f(state).
    */
   private implicitCall(ev: CallEvent): void {
-    const { name, receiver, states } = ev.implicit!;
+    const { name, receiver: made, states } = ev.implicit!;
+    // numpy's scalar(dtype('O'), obj) is obj: the method is looked up on obj (returns_argument).
+    const receiver = this.effects.resolved(made);
     if (receiver.k !== 'call') return;
     const names = ev.implicit!.names ?? (name === 'extend' ? ['extend', 'append'] : [name]);
-    const own = ownAttribute(receiver, names, states ?? statesOf(receiver), this.canonical, this.effects.fallbacks);
+    const own = ownAttribute(receiver, names, receiver === made ? (states ?? statesOf(receiver)) : statesOf(receiver), this.canonical, this.effects.fallbacks);
     if (own === null) return;
     const args = ev.opcode === 'BUILD' ? (ev.call.k === 'call' ? ev.call.args : []) : ev.call.k === 'call' ? ev.call.args : [];
     const call: Value = { k: 'call', fn: own, args, op: ev.opcode, offset: ev.offset };

@@ -105,7 +105,7 @@ export class CallEffectsJudge {
    * What a value is when a callable returned one of its arguments itself (rules/call-effects.yaml
    * returns_argument: numpy's scalar(dtype('O'), obj) is obj). Followed a few steps.
    */
-  private resolved(v: Value): Value {
+  resolved(v: Value): Value {
     for (let i = 0; i < 4 && v.k === 'call'; i++) {
       const m = this.made(v);
       const r = m?.via === 'call' ? this.effects.returnsArgument.get(m.path) : undefined;
@@ -157,7 +157,7 @@ export class CallEffectsJudge {
     if (!m || !entry || !entry.via.has(m.via)) return [];
     const out: Array<{ receiver: Call; names: readonly string[] }> = [];
     for (const i of entry.arguments) {
-      const a = m.args[i];
+      const a = m.args[i] !== undefined ? this.resolved(m.args[i]!) : undefined;
       if (a?.k === 'call') out.push({ receiver: a, names: entry.methods });
     }
     return out;
