@@ -234,7 +234,12 @@ export class PickleCollector {
       // BUILD gives an instance its state (__setstate__ or a __dict__ update): attribute it to
       // the class that made the instance, as a construction.
       const cls = callee.k === 'call' ? this.constructedClass(callee) : null;
-      if (cls) this.note(`${cls.module}.${cls.name}`, this.classify(cls.module, cls.name), 'constructed', 'BUILD', ev.offset, chain);
+      if (cls) {
+        const c = this.classify(cls.module, cls.name);
+        this.note(`${cls.module}.${cls.name}`, c, 'constructed', 'BUILD', ev.offset, chain);
+        const state = ev.call.k === 'call' ? ev.call.args[0] : undefined;
+        if (c.verdict === 'unknown' && state) this.conditioned.recordState(c.canonical, state, { chain, offset: ev.offset, opcode: 'BUILD' });
+      }
       if (callee.k === 'global' || callee.k === 'attr') this.mutation(callee, ev, chain);
       if (ev.implicit) this.implicitCall(ev);
       return;
