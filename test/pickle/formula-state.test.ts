@@ -101,6 +101,14 @@ describe('states no library writes', () => {
     expect(data(f)?.message).toMatch(/its state asks for the formula to be evaluated again, and the formula is patsy\.desc\.ModelDesc\(\), which the scanner cannot read$/);
   });
 
+  it('a plain formula evaluated against a dict the pickle built is medium: its names are looked up there first', async () => {
+    // {'C': mylib.helpers.run}: `C(a)` would call that function with the column.
+    const frame = [op.EMPTY_DICT, op.BINUNICODE('C'), op.GLOBAL('mylib.helpers', 'run'), op.SETITEM];
+    const f = await findings(build(...dictOf(op.BINUNICODE('restore_model_spec'), op.NEWTRUE, op.BINUNICODE('formula'), op.BINUNICODE('y ~ C(a)'), op.BINUNICODE('frame'), ...frame)));
+    expect(data(f)?.severity).toBe('medium');
+    expect(data(f)?.message).toMatch(/its state's formula is evaluated against frame, which is \{'C': mylib\.helpers\.run\}, not a pandas DataFrame or Series$/);
+  });
+
   it('a code formula without restore_model_spec is not evaluated: low', async () => {
     const f = await findings(build(...dictOf(op.BINUNICODE('formula'), op.BINUNICODE("I(__import__('os'))"))));
     expect(data(f)?.severity).toBe('low');

@@ -172,10 +172,10 @@ export class ConditionedCalls {
    * Judges the state one BUILD hands an instance of `canonical` (null when no entry judges its
    * states). A harmless state is not counted as accepted: the construction stays reported as one.
    */
-  recordState(canonical: string, state: Value, site: CallSite): boolean | null {
+  recordState(canonical: string, state: Value, site: CallSite, classOf: (v: Value) => string | null): boolean | null {
     const entry = this.judge.stateCondition(canonical);
     if (!entry) return null;
-    const v = judgeFormulaState(entry, state);
+    const v = judgeFormulaState(entry, state, classOf);
     if (v.ok) return true;
     let c = this.seen.get(canonical);
     if (!c) this.seen.set(canonical, (c = { entry, accepted: 0 }));

@@ -238,7 +238,7 @@ export class PickleCollector {
         const c = this.classify(cls.module, cls.name);
         this.note(`${cls.module}.${cls.name}`, c, 'constructed', 'BUILD', ev.offset, chain);
         const state = ev.call.k === 'call' ? ev.call.args[0] : undefined;
-        if (c.verdict === 'unknown' && state) this.conditioned.recordState(c.canonical, state, { chain, offset: ev.offset, opcode: 'BUILD' });
+        if (c.verdict === 'unknown' && state) this.conditioned.recordState(c.canonical, state, { chain, offset: ev.offset, opcode: 'BUILD' }, this.classOfInstance);
       }
       if (callee.k === 'global' || callee.k === 'attr') this.mutation(callee, ev, chain);
       if (ev.implicit) this.implicitCall(ev);
@@ -379,6 +379,13 @@ export class PickleCollector {
     }
     return false;
   }
+
+  /** Canonical name of the class an object the pickle built was made from, or null. */
+  private readonly classOfInstance = (v: Value): string | null => {
+    if (v.k !== 'call') return null;
+    const cls = this.constructedClass(v);
+    return cls ? this.canonical(cls.module, cls.name) : null;
+  };
 
   /** The class an instance was made from (for BUILD). */
   private constructedClass(inst: Extract<Value, { k: 'call' }>): Extract<Value, { k: 'global' }> | null {

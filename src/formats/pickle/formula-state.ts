@@ -101,7 +101,7 @@ export function formulaProblem(formula: string, functions: ReadonlySet<string>):
  * a dict the machine sampled, a formula that is not a fully read string (a patsy ModelDesc
  * holds code too) or an object state cannot be verified.
  */
-export function judgeFormulaState(entry: CallCondition, state: Value): StateVerdict {
+export function judgeFormulaState(entry: CallCondition, state: Value, classOf: (v: Value) => string | null): StateVerdict {
   switch (state.k) {
     case 'none':
     case 'bool':
@@ -127,6 +127,20 @@ export function judgeFormulaState(entry: CallCondition, state: Value): StateVerd
     return { ok: false, why: `its state asks for the formula to be evaluated again, and the formula is ${render(formula)}, which the scanner cannot read`, seen: false };
   }
   const problem = formulaProblem(formula.v, entry.formulaFunctions);
-  if (problem === null) return OK;
-  return { ok: false, why: `its state's formula ${render(formula)} is evaluated with eval when the object is unpickled, and holds ${problem}`, seen: true };
+  if (problem !== null) return { ok: false, why: `its state's formula ${render(formula)} is evaluated with eval when the object is unpickled, and holds ${problem}`, seen: true };
+  // The formula's names are looked up in the data first: a dict the pickle built could map `C`
+  // to any callable. Column lookups in a DataFrame find Series, which are not called. Without
+  // `frame`, the data is orig_endog.join(orig_exog), a method looked up on whatever that is.
+  const frame = find('frame');
+  const sources = frame !== undefined ? [['frame', frame] as const] : [['orig_endog', find('orig_endog')] as const, ['orig_exog', find('orig_exog')] as const];
+  for (const [key, v] of sources) {
+    const cls = v === undefined ? null : classOf(v);
+    if (cls === null || !PANDAS_DATA.has(cls)) {
+      return { ok: false, why: `its state's formula is evaluated against ${key}, which is ${v === undefined ? 'missing' : render(v)}, not a pandas DataFrame or Series`, seen: false };
+    }
+  }
+  return OK;
 }
+
+/** What a formula's names may be looked up in without finding a callable the pickle chose. */
+const PANDAS_DATA: ReadonlySet<string> = new Set(['pandas.DataFrame', 'pandas.core.frame.DataFrame', 'pandas.Series', 'pandas.core.series.Series']);
