@@ -30,7 +30,7 @@ for (const gen of readdirSync(corpusDir).filter((n) => /^gen_.*\.py$/.test(n)).s
   const dir = join(out, area);
   // Generated once and kept; a folder left empty or half-written by a failed run is made again.
   const done = `${dir}.generated`;
-  if (!existsSync(done)) {
+  if (!existsSync(done) || !existsSync(dir)) {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     const said = execFileSync(python, [join(corpusDir, gen), dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });

@@ -8,8 +8,13 @@ import type { Severity } from '../core/findings.js';
 import { parseCatalogueText, readCatalogue } from './catalogue-data.js';
 import { str, strList } from './tf-ops.js';
 
-export const CALL_CONDITIONS = ['sympified-values', 'first-argument-none'] as const;
+export const CALL_CONDITIONS = ['sympified-values', 'first-argument-none', 'patsy-formula-state'] as const;
 export type CallConditionKind = (typeof CALL_CONDITIONS)[number];
+/**
+ * Conditions on the state BUILD hands an instance's __setstate__, not on the arguments of a call:
+ * a direct call of such a global is judged as any unknown call.
+ */
+export const STATE_CONDITIONS: ReadonlySet<CallConditionKind> = new Set(['patsy-formula-state']);
 
 export interface CallCondition {
   readonly condition: CallConditionKind;
@@ -17,6 +22,8 @@ export interface CallCondition {
   readonly argumentModules: readonly string[];
   /** Classes whose argument-less instances may be arguments (sympified-values). */
   readonly argumentInstances: ReadonlySet<string>;
+  /** Functions a formula may call (patsy-formula-state): `C`, `np.log`... */
+  readonly formulaFunctions: ReadonlySet<string>;
   /** Severity of a call whose arguments are seen to be harmful. */
   readonly violated: Severity;
   readonly reason: string;
@@ -30,7 +37,7 @@ export interface CallConditionCatalogue {
 
 type Rec = Record<string, unknown>;
 const isRec = (v: unknown): v is Rec => v !== null && typeof v === 'object' && !Array.isArray(v);
-const KEYS = ['globals', 'condition', 'argument_modules', 'argument_instances', 'violated', 'reason', 'references'];
+const KEYS = ['globals', 'condition', 'argument_modules', 'argument_instances', 'formula_functions', 'violated', 'reason', 'references'];
 const VIOLATED: readonly Severity[] = ['critical', 'high', 'medium'];
 
 export function parseCallConditions(text: string, file = 'rules/call-conditions.yaml'): Map<string, CallCondition> {
@@ -54,6 +61,7 @@ function callConditionsOf(doc: unknown, file: string): Map<string, CallCondition
       condition: kind as CallConditionKind,
       argumentModules: modules,
       argumentInstances: new Set(strList(file, where, raw, 'argument_instances', false)),
+      formulaFunctions: new Set(strList(file, where, raw, 'formula_functions', kind === 'patsy-formula-state')),
       violated: violated as Severity,
       reason: str(file, where, raw, 'reason'),
       references: strList(file, where, raw, 'references', true),

@@ -94,8 +94,9 @@ function fileBlock(f: ShownFile, o: ConsoleOptions): string[] {
   }
   const hidden = f.findings.length - shown.length;
   if (hidden > 0) {
-    const what = o.showBelow === 'low' ? 'informational finding' : `finding below ${o.showBelow}`;
-    lines.push(c.dim(`  (${hidden} ${what}${hidden === 1 ? '' : 's'} not shown)`));
+    const plural = hidden === 1 ? '' : 's';
+    const what = o.showBelow === 'low' ? `informational finding${plural}` : `finding${plural} below ${o.showBelow}`;
+    lines.push(c.dim(`  (${hidden} ${what} not shown)`));
   }
   if (o.listImports && f.imports.length) {
     lines.push(`  ${c.dim('imports:')}`);

@@ -6,9 +6,10 @@
  * never passes it.
  */
 import { atLeast, type Severity } from '../../core/findings.js';
-import type { CallCondition, CallConditionCatalogue } from '../../rules/call-conditions.js';
+import { STATE_CONDITIONS, type CallCondition, type CallConditionCatalogue } from '../../rules/call-conditions.js';
 import { CALL_ARGS } from '../../pickle/machine.js';
 import { render, type Value } from '../../pickle/values.js';
+import { judgeFormulaState } from './formula-state.js';
 
 export type CallVerdict = { ok: true } | { ok: false; why: string; seen: boolean };
 
@@ -28,8 +29,16 @@ export class CallJudge {
     private readonly isSafe: (module: string, name: string) => boolean,
   ) {}
 
+  /** The entry judging calls of `canonical` (entries on BUILD states are left out). */
   condition(canonical: string): CallCondition | undefined {
-    return this.catalogue.byGlobal.get(canonical);
+    const entry = this.catalogue.byGlobal.get(canonical);
+    return entry && !STATE_CONDITIONS.has(entry.condition) ? entry : undefined;
+  }
+
+  /** The entry judging the states BUILD hands instances of `canonical`. */
+  stateCondition(canonical: string): CallCondition | undefined {
+    const entry = this.catalogue.byGlobal.get(canonical);
+    return entry && STATE_CONDITIONS.has(entry.condition) ? entry : undefined;
   }
 
   judge(entry: CallCondition, args: readonly Value[], kwargs: Value | undefined, depth = 0): CallVerdict {
@@ -155,10 +164,29 @@ export class ConditionedCalls {
       c.accepted++;
       return true;
     }
-    // The entry's severity when the harmful argument is seen; medium when it cannot be verified.
+    this.violate(c, entry, v, site);
+    return false;
+  }
+
+  /**
+   * Judges the state one BUILD hands an instance of `canonical` (null when no entry judges its
+   * states). A harmless state is not counted as accepted: the construction stays reported as one.
+   */
+  recordState(canonical: string, state: Value, site: CallSite, classOf: (v: Value) => string | null): boolean | null {
+    const entry = this.judge.stateCondition(canonical);
+    if (!entry) return null;
+    const v = judgeFormulaState(entry, state, classOf);
+    if (v.ok) return true;
+    let c = this.seen.get(canonical);
+    if (!c) this.seen.set(canonical, (c = { entry, accepted: 0 }));
+    this.violate(c, entry, v, site);
+    return false;
+  }
+
+  private violate(c: Conditioned, entry: CallCondition, v: { why: string; seen: boolean }, site: CallSite): void {
+    // The entry's severity when the harmful value is seen; medium when it cannot be verified.
     const severity: Severity = v.seen ? entry.violated : 'medium';
     if (!c.violation || (severity !== c.violation.severity && atLeast(severity, c.violation.severity))) c.violation = { ...site, why: v.why, severity };
-    return false;
   }
 
   get(canonical: string): Conditioned | undefined {

@@ -239,8 +239,13 @@ export class PickleCollector {
       // BUILD gives an instance its state (__setstate__ or a __dict__ update): attribute it to
       // the class that made the instance, as a construction.
       const cls = callee.k === 'call' ? this.constructedClass(callee) : null;
-      if (cls) this.note(`${cls.module}.${cls.name}`, this.classify(cls.module, cls.name), 'constructed', 'BUILD', ev.offset, chain);
-      this.effects.onBuild(callee, ev.call.k === 'call' ? ev.call.args[0] : undefined, ev.offset, chain);
+      const state = ev.call.k === 'call' ? ev.call.args[0] : undefined;
+      if (cls) {
+        const c = this.classify(cls.module, cls.name);
+        this.note(`${cls.module}.${cls.name}`, c, 'constructed', 'BUILD', ev.offset, chain);
+        if (c.verdict === 'unknown' && state) this.conditioned.recordState(c.canonical, state, { chain, offset: ev.offset, opcode: 'BUILD' }, this.classOfInstance);
+      }
+      this.effects.onBuild(callee, state, ev.offset, chain);
       if (ev.implicit) this.implicitCall(ev);
       return;
     }
@@ -369,6 +374,13 @@ export class PickleCollector {
     }
     return false;
   }
+
+  /** Canonical name of the class an object the pickle built was made from, or null. */
+  private readonly classOfInstance = (v: Value): string | null => {
+    if (v.k !== 'call') return null;
+    const cls = this.constructedClass(v);
+    return cls ? this.canonical(cls.module, cls.name) : null;
+  };
 
   /** The class an instance was made from (for BUILD). */
   private constructedClass(inst: Extract<Value, { k: 'call' }>): Extract<Value, { k: 'global' }> | null {

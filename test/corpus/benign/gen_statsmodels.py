@@ -48,6 +48,9 @@ def save(name, fit, **kw):
 save("ols.pickle", lambda: sm.OLS(y, X).fit())
 save("ols_remove_data.pickle", lambda: sm.OLS(y, X).fit(), remove_data=True)
 save("ols_formula.pickle", lambda: smf.ols("y ~ a + b + C(g)", df).fit())
+# Formulas are evaluated again when the results are unpickled: transforms as people write them.
+save("ols_formula_transforms.pickle", lambda: smf.ols("y ~ a + np.log(b + 10) + I(a ** 2) + C(g, Treatment(0)) + a:b", df).fit())
+save("glm_formula.pickle", lambda: smf.glm("k ~ center(a) + standardize(b)", df, family=sm.families.Binomial()).fit())
 save("wls.pickle", lambda: sm.WLS(y, X, weights=np.linspace(1, 2, n)).fit())
 save("glm_poisson.pickle", lambda: sm.GLM(np.abs(y).round(), X, family=sm.families.Poisson()).fit())
 save("logit.pickle", lambda: sm.Logit(df["k"], X).fit(disp=0))

@@ -1,0 +1,146 @@
+/**
+ * The `patsy-formula-state` condition of rules/call-conditions.yaml: statsmodels' ModelData
+ * classes re-evaluate the model formula their pickled state carries (`__setstate__` sees
+ * `restore_model_spec` and calls the formula engine on `formula`), and patsy evaluates each
+ * factor of a formula as Python with `eval`. A formula is accepted only when it is made of
+ * what formulas are written with: column names, numbers, plain string literals, formula
+ * operators, and calls of the functions the entry lists (`C(g)`, `np.log(x)`). Everything else
+ * (a call of any other name, `__` names, keywords such as lambda, a call of a parenthesised or
+ * subscripted expression, f-strings, non-ASCII names that NFKC could turn into `eval`) fails.
+ */
+import type { CallCondition } from '../../rules/call-conditions.js';
+import { render, type Value } from '../../pickle/values.js';
+
+export type StateVerdict = { ok: true } | { ok: false; why: string; seen: boolean };
+
+const OK: StateVerdict = { ok: true };
+const TRIGGER = 'restore_model_spec';
+const FORMULA = 'formula';
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*/;
+const NUMBER = /^(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?[jJ]?/;
+const STRING = /^(?:'[^'\\\n\r]*'|"[^"\\\n\r]*")/;
+const SPACE = /^[ \t\r\n]+/;
+/** Formula operators and the punctuation of calls, subscripts and keyword arguments. */
+const OPERATORS = ['**', '~', '+', '-', '*', '/', ':', '|', '%', ',', '(', ')', '[', ']', '='];
+const KEYWORDS = new Set([
+  'and', 'as', 'assert', 'async', 'await', 'break', 'class', 'continue', 'def', 'del', 'elif', 'else', 'except', 'finally',
+  'for', 'from', 'global', 'if', 'import', 'in', 'is', 'lambda', 'nonlocal', 'not', 'or', 'pass', 'raise', 'return', 'try',
+  'while', 'with', 'yield',
+]);
+
+type Token = { t: 'name' | 'number' | 'string' | 'op'; v: string };
+
+/** Why `formula` is not a plain formula, or null when it is one. */
+export function formulaProblem(formula: string, functions: ReadonlySet<string>): string | null {
+  const tokens: Token[] = [];
+  // What the tokenizer cannot read is reported after what the tokens show (`__import__` says
+  // more than the `.` after its call).
+  let unreadable: string | null = null;
+  let rest = formula;
+  while (rest.length > 0) {
+    const space = SPACE.exec(rest);
+    if (space) {
+      rest = rest.slice(space[0].length);
+      continue;
+    }
+    let m = NAME.exec(rest);
+    if (m) {
+      tokens.push({ t: 'name', v: m[0] });
+      rest = rest.slice(m[0].length);
+      continue;
+    }
+    m = NUMBER.exec(rest);
+    if (m) {
+      tokens.push({ t: 'number', v: m[0] });
+      rest = rest.slice(m[0].length);
+      continue;
+    }
+    m = STRING.exec(rest);
+    if (m) {
+      // A letter right before the quote makes a prefixed string: f'{...}' evaluates what it holds.
+      if (/[A-Za-z0-9_]/.test(formula[formula.length - rest.length - 1] ?? '')) unreadable ??= `a prefixed string literal (${m[0].slice(0, 20)})`;
+      tokens.push({ t: 'string', v: m[0] });
+      rest = rest.slice(m[0].length);
+      continue;
+    }
+    if (rest.startsWith(':=')) {
+      unreadable ??= 'an assignment expression (:=)';
+      rest = rest.slice(2);
+      continue;
+    }
+    const op = OPERATORS.find((o) => rest.startsWith(o));
+    if (!op) {
+      const ch = String.fromCodePoint(rest.codePointAt(0)!);
+      unreadable ??= `the character ${JSON.stringify(ch)}, which formulas are not written with`;
+      rest = rest.slice(ch.length);
+      continue;
+    }
+    tokens.push({ t: 'op', v: op });
+    rest = rest.slice(op.length);
+  }
+  for (let i = 0; i < tokens.length; i++) {
+    const tok = tokens[i]!;
+    const next = tokens[i + 1];
+    const calls = next?.t === 'op' && next.v === '(';
+    if (tok.t === 'name') {
+      if (tok.v.includes('__')) return `the name ${tok.v}`;
+      if (KEYWORDS.has(tok.v)) return `the keyword ${tok.v}`;
+      if (calls && !functions.has(tok.v)) return `a call of ${tok.v}`;
+      continue;
+    }
+    // A call of anything but a listed name: `(f)(x)`, `x[0](y)`, `'s'(…)`, `f(x)(y)`.
+    if (calls && !(tok.t === 'op' && tok.v !== ')' && tok.v !== ']')) return `a call of a computed value after ${tok.v}`;
+  }
+  return unreadable;
+}
+
+/**
+ * Judges the state one BUILD hands to a class under a patsy-formula-state entry. Only a dict
+ * reaches the formula engine (any other state fails on `d["frame"]` with a TypeError first);
+ * a dict the machine sampled, a formula that is not a fully read string (a patsy ModelDesc
+ * holds code too) or an object state cannot be verified.
+ */
+export function judgeFormulaState(entry: CallCondition, state: Value, classOf: (v: Value) => string | null): StateVerdict {
+  switch (state.k) {
+    case 'none':
+    case 'bool':
+    case 'int':
+    case 'float':
+    case 'str':
+    case 'bytes':
+    case 'tuple':
+    case 'list':
+    case 'set':
+      return OK;
+    case 'dict':
+      break;
+    default:
+      return { ok: false, why: `its state is ${render(state)}, which the scanner cannot read`, seen: false };
+  }
+  const find = (key: string) => state.entries.find(([k]) => k.k === 'str' && k.v === key)?.[1];
+  const complete = state.entries.length >= state.len;
+  if (find(TRIGGER) === undefined) return complete ? OK : { ok: false, why: 'its state is a dict larger than the scanner keeps', seen: false };
+  const formula = find(FORMULA);
+  if (formula === undefined) return complete ? OK : { ok: false, why: 'its state is a dict larger than the scanner keeps', seen: false };
+  if (formula.k !== 'str' || formula.v.length < formula.len) {
+    return { ok: false, why: `its state asks for the formula to be evaluated again, and the formula is ${render(formula)}, which the scanner cannot read`, seen: false };
+  }
+  const problem = formulaProblem(formula.v, entry.formulaFunctions);
+  if (problem !== null) return { ok: false, why: `its state's formula ${render(formula)} is evaluated with eval when the object is unpickled, and holds ${problem}`, seen: true };
+  // The formula's names are looked up in the data first: a dict the pickle built could map `C`
+  // to any callable. Column lookups in a DataFrame find Series, which are not called. Without
+  // `frame`, the data is orig_endog.join(orig_exog), a method looked up on whatever that is.
+  const frame = find('frame');
+  const sources = frame !== undefined ? [['frame', frame] as const] : [['orig_endog', find('orig_endog')] as const, ['orig_exog', find('orig_exog')] as const];
+  for (const [key, v] of sources) {
+    const cls = v === undefined ? null : classOf(v);
+    if (cls === null || !PANDAS_DATA.has(cls)) {
+      return { ok: false, why: `its state's formula is evaluated against ${key}, which is ${v === undefined ? 'missing' : render(v)}, not a pandas DataFrame or Series`, seen: false };
+    }
+  }
+  return OK;
+}
+
+/** What a formula's names may be looked up in without finding a callable the pickle chose. */
+const PANDAS_DATA: ReadonlySet<string> = new Set(['pandas.DataFrame', 'pandas.core.frame.DataFrame', 'pandas.Series', 'pandas.core.series.Series']);
