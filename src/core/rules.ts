@@ -21,7 +21,7 @@ const kinds = [
   { id: 'PICKLE_CODE_REBUILT', severity: 'low', title: 'Pickle rebuilds Python functions or classes from bytecode (dill, cloudpickle)' },
   { id: 'PICKLE_COMPUTED_CALL', severity: 'high', title: 'Pickle calls a callable computed at load time' },
   { id: 'PICKLE_NESTED_PICKLE', severity: 'high', title: 'Pickle deserialises embedded serialized data' },
-  { id: 'PICKLE_GLOBAL_MUTATION', severity: 'critical', title: 'Pickle changes attributes of an imported module, class or function' },
+  { id: 'PICKLE_GLOBAL_MUTATION', severity: 'critical', title: 'Pickle changes an imported module, class or function, or an object the process shares' },
   // pickle: structure
   { id: 'PICKLE_MALFORMED', severity: 'medium', title: 'Pickle stream is malformed' },
   { id: 'PICKLE_TRUNCATED', severity: 'medium', title: 'Pickle stream ends before STOP' },

@@ -113,7 +113,7 @@ function itemsize(descr: Lit): number | null {
 
 export const npyAnalyzer: Analyzer = {
   id: 'npy',
-  version: '6',
+  version: '7',
   description: 'NumPy .npy arrays (object arrays carry a pickle)',
   sniff(input) {
     return MAGIC.every((b, i) => input.head[i] === b) ? { format: 'npy', confidence: 0.95 } : null;

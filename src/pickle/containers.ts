@@ -22,8 +22,18 @@ export function appendKeep(target: Value): number {
   return target.k === 'list' || target.k === 'set' ? Math.max(0, SAMPLE - target.items.length) : 0;
 }
 
-/** SETITEM, SETITEMS, DICT: key/value pairs into a dict (an odd last item is dropped, as CPython's loop does). */
+/**
+ * SETITEM, SETITEMS, DICT: key/value pairs into a dict (an odd last item is dropped, as CPython's
+ * loop does). Into an instance (a dict subclass the pickle made), the pairs are kept as its
+ * `items`: some classes serve them as attributes (sklearn's Bunch.__getattr__), which the loader
+ * may then call (instance-state.ts).
+ */
 export function addPairs(target: Value, items: readonly Value[], count = items.length): void {
+  if (target.k === 'call') {
+    target.items ??= { k: 'dict', entries: [], len: 0 };
+    addPairs(target.items, items, count);
+    return;
+  }
   if (target.k !== 'dict') return;
   const pairs = Math.floor(count / 2);
   for (let i = 0; i + 1 < items.length && i < 2 * pairs && target.entries.length < DICT_SAMPLE; i += 2) target.entries.push([items[i]!, items[i + 1]!]);
@@ -31,6 +41,7 @@ export function addPairs(target: Value, items: readonly Value[], count = items.l
 }
 
 export function pairsKeep(target: Value): number {
+  if (target.k === 'call') return target.items ? pairsKeep(target.items) : 2 * DICT_SAMPLE;
   return target.k === 'dict' ? 2 * Math.max(0, DICT_SAMPLE - target.entries.length) : 0;
 }
 

@@ -33,7 +33,17 @@ export interface CallEvent {
    * A method the loader looks up on an object by name and calls (BUILD's __setstate__, APPENDS'
    * extend, ADDITEMS' add) on `receiver`; `states` are the BUILD states it had before (BUILD).
    */
-  implicit?: { name: string; receiver: Value; states?: readonly Value[] };
+  implicit?: { name: string; receiver: Value; states?: readonly Value[]; names?: readonly string[] };
+}
+
+/**
+ * SETITEM / SETITEMS into something that is not a container the pickle made: a global, an
+ * attribute path, or a call's result (obj[key] = value through the object's type).
+ */
+export interface StoreEvent {
+  target: Value;
+  opcode: string;
+  offset: number;
 }
 
 export interface AnomalyEvent {
@@ -53,6 +63,8 @@ export interface MachineEvents {
   global(ev: GlobalEvent): void;
   call(ev: CallEvent): void;
   anomaly(ev: AnomalyEvent): void;
+  /** Item assignment into a global, attribute or call result (see StoreEvent). */
+  store?(ev: StoreEvent): void;
   /** Raw data skipped on behalf of a hook (for facts and the trailing-data logic). */
   skipped?(offset: number, bytes: number, why: string): void;
   build?(inst: Value, state: Value, offset: number): BuildAction | undefined;

@@ -24,7 +24,7 @@ import { RUN_CONSUMERS, isScalar, leSigned, scalarValue, scalarWidth, scanScalar
 import { decodeLatin1, decodePyStringRepr, decodeRawUnicodeEscape, decodeUtf8, isDottedIdentifier } from './text.js';
 
 export { CALL_ARGS } from './calls.js';
-export type { AnomalyEvent, AnomalyRule, BuildAction, CallEvent, GlobalEvent, MachineBudget, MachineEvents, RunResult } from './events.js';
+export type { AnomalyEvent, AnomalyRule, BuildAction, CallEvent, GlobalEvent, MachineBudget, MachineEvents, RunResult, StoreEvent } from './events.js';
 
 /** After this many anomalies a run stops: the stream is not a pickle any loader would finish. */
 const MAX_ANOMALIES = 64;
@@ -147,6 +147,16 @@ export class PickleMachine {
     if (target.k !== 'call' && target.k !== 'global' && target.k !== 'attr') return;
     const callee: Value = { k: 'attr', obj: target, name, offset: this.opStart };
     this.ev.call({ callee, call: { k: 'call', fn: callee, args, op: opcode, offset: this.opStart }, opcode, offset: this.opStart, implicit: { name, receiver: target } });
+  }
+
+  /**
+   * SETITEM(S) into a global, an attribute path or a call's result (load_setitems: PyObject_SetItem
+   * through the object's type, PyDict_SetItem for dicts): reported so that writes into objects the
+   * load did not create (a module's dict, a shared cache) can be judged. Containers the pickle
+   * built itself (dict, list...) are not reported.
+   */
+  private store(target: Value, opcode: string, offset = this.opStart): void {
+    if (target.k === 'call' || target.k === 'global' || target.k === 'attr') this.ev.store?.({ target, opcode, offset });
   }
 
   private call(fn: Value, args: Value[], opcode: string, kwargs?: Value): Value {
@@ -273,8 +283,10 @@ export class PickleMachine {
     for (let i = 0; items.length < keep && i < run.values && i < RUN_AT.length; i++) items.push(scalarValue(RUN_CODES[i]!, r.buf, RUN_AT[i]!));
     if (next === 0x74) this.push(tupleOf(items, count));
     else if (next === 0x91) this.push(frozensetOf(items, count));
-    else if (next === 0x75) addPairs(target!, items, count);
-    else appendTo(target!, items, count);
+    else if (next === 0x75) {
+      addPairs(target!, items, count);
+      this.store(target!, 'SETITEMS', r.base + run.end); // where SETITEMS is, as step() reports it
+    } else appendTo(target!, items, count);
     this.budget.ops = after;
     r.p = run.end + 1;
     this.f.adoptFrameEnd(run.frameEnd);
@@ -523,13 +535,17 @@ export class PickleMachine {
       case 0x73: { // SETITEM (load_setitem)
         const v = this.pop();
         const k = this.pop();
-        addPairs(this.top(), [k, v]);
+        const target = this.top();
+        addPairs(target, [k, v]);
+        this.store(target, 'SETITEM');
         return false;
       }
       case 0x75: { // SETITEMS (load_setitems)
         const items = this.popMark();
         if (items.length % 2) this.anomaly('PICKLE_STACK_ANOMALY', 'odd number of items for SETITEMS');
-        addPairs(this.top(), items);
+        const target = this.top();
+        addPairs(target, items);
+        this.store(target, 'SETITEMS');
         return false;
       }
       case 0x68: // BINGET (load_binget)

@@ -18,7 +18,7 @@ export type Value =
   | { k: 'dict'; entries: Array<[Value, Value]>; len: number }
   | { k: 'set'; items: Value[]; len: number; frozen: boolean }
   | { k: 'global'; module: string; name: string; offset: number }
-  | { k: 'call'; fn: Value; args: Value[]; kwargs?: Value; op: string; offset: number; state?: Value; earlier?: Value[] }
+  | { k: 'call'; fn: Value; args: Value[]; kwargs?: Value; op: string; offset: number; state?: Value; earlier?: Value[]; items?: Extract<Value, { k: 'dict' }> }
   | { k: 'attr'; obj: Value; name: string; offset: number }
   | { k: 'persid'; pid: Value }
   | { k: 'ext'; code: number }

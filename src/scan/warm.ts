@@ -10,6 +10,7 @@ import { hydraRules } from '../formats/instantiation.js';
 import { kerasRules } from '../formats/keras/rules.js';
 import { pythonCatalogue } from '../formats/python/catalogue.js';
 import { callConditionCatalogue } from '../rules/call-conditions.js';
+import { callEffectsCatalogue } from '../rules/call-effects.js';
 import { onnxDomainCatalogue } from '../rules/onnx-domains.js';
 import { tfOpCatalogue } from '../rules/tf-ops.js';
 import type { Engine } from './engine.js';
@@ -25,6 +26,7 @@ export function warmEngine(engine: Engine): WarmReport {
   // The first classification loads the globals facts (the largest catalogue).
   engine.globals.classify('builtins', 'int');
   callConditionCatalogue();
+  callEffectsCatalogue();
   tfOpCatalogue();
   onnxDomainCatalogue();
   kerasRules();
@@ -32,7 +34,7 @@ export function warmEngine(engine: Engine): WarmReport {
   templateCatalogue();
   pythonCatalogue();
   return {
-    catalogues: ['globals.yaml', 'globals-facts.json', 'call-conditions.yaml', 'tf-ops.yaml', 'tf-standard-ops.txt', 'tflite-custom-ops.yaml', 'onnx-domains.yaml', 'keras.yaml', 'keras-cves.yaml', 'hydra.yaml', 'templates.yaml', 'python-calls.yaml'],
+    catalogues: ['globals.yaml', 'globals-facts.json', 'call-conditions.yaml', 'call-effects.yaml', 'tf-ops.yaml', 'tf-standard-ops.txt', 'tflite-custom-ops.yaml', 'onnx-domains.yaml', 'keras.yaml', 'keras-cves.yaml', 'hydra.yaml', 'templates.yaml', 'python-calls.yaml'],
     packages: loadLazyModules(),
   };
 }

@@ -163,7 +163,7 @@ async function analyzeStream(source: ByteSource, ctx: AnalysisContext): Promise<
 
 export const arrowIpcAnalyzer: Analyzer = {
   id: 'arrow-ipc',
-  version: '6',
+  version: '7',
   description: 'Apache Arrow IPC stream and file (Feather v2) formats: the schema only (first message, or footer); pickles of arrow.py_extension_type fields (CVE-2023-47248)',
   sniff: (input) => sniffFile(input) ?? sniffStream(input),
   async analyze(source, ctx, claimed) {

@@ -152,7 +152,7 @@ async function analyzeFooter(source: ByteSource, ctx: AnalysisContext, size: num
 
 export const parquetAnalyzer: Analyzer = {
   id: 'parquet',
-  version: '6',
+  version: '7',
   description: 'Apache Parquet footer (thrift FileMetaData, key-value metadata, the Arrow schema pyarrow stores there); pickles of arrow.py_extension_type fields (CVE-2023-47248)',
   sniff,
   async analyze(source, ctx, claim) {

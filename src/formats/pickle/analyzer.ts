@@ -8,7 +8,7 @@ import { pickleConfidence, startsWith, TORCH_LEGACY_MAGIC } from './sniff.js';
  */
 export const pickleAnalyzer: Analyzer = {
   id: 'pickle',
-  version: '6',
+  version: '7',
   description: 'pickle protocols 0-5 (also dill, cloudpickle, joblib dumps, legacy PyTorch stacked pickles)',
   sniff(input) {
     if (startsWith(input.head, TORCH_LEGACY_MAGIC)) return { format: 'pytorch-legacy', confidence: 0.95 };

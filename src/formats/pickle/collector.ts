@@ -15,10 +15,12 @@
 import type { FindingVerb, GlobalUse } from '../../core/findings.js';
 import type { GlobalClassification } from '../../rules/globals.js';
 import type { AnalysisContext } from '../types.js';
-import type { AnomalyEvent, CallEvent, GlobalEvent } from '../../pickle/machine.js';
+import type { AnomalyEvent, CallEvent, GlobalEvent, StoreEvent } from '../../pickle/machine.js';
 import { render, type Value } from '../../pickle/values.js';
 import { statesOf } from '../../pickle/machine.js';
-import { MAPPING_ARGUMENT, ownAttribute } from './instance-state.js';
+import { ownAttribute } from './instance-state.js';
+import { CallEffectsJudge } from './effects.js';
+import { callEffectsCatalogue } from '../../rules/call-effects.js';
 import { canonicalPath, partialParts, WRAPPERS } from '../../pickle/wrappers.js';
 import { REBUILDERS } from './rebuild.js';
 import { RebuildJudge, type Problem } from './rebuild-judge.js';
@@ -73,6 +75,8 @@ export class PickleCollector {
   /** partial instances built, judged at flush (BUILD may swap their function afterwards). */
   private partials: Array<{ inst: Extract<Value, { k: 'call' }>; offset: number }> = [];
   private readonly conditioned: ConditionedCalls;
+  /** Mutations of objects the load did not create, and methods looked up on arguments (rules/call-effects.yaml). */
+  private readonly effects: CallEffectsJudge;
   /** `__main__` globals called only the way an Enum member is rebuilt (see scriptEnumUse). */
   private readonly scriptEnums = new Set<string>();
   private readonly rebuild = new RebuildJudge({
@@ -87,6 +91,7 @@ export class PickleCollector {
   });
 
   constructor(private readonly ctx: AnalysisContext) {
+    this.effects = new CallEffectsJudge(ctx, callEffectsCatalogue(), this.canonical);
     this.conditioned = new ConditionedCalls(new CallJudge(callConditionCatalogue(), this.canonical, (m, n) => this.classify(m, n).verdict === 'safe'));
   }
 
@@ -234,13 +239,13 @@ export class PickleCollector {
       // BUILD gives an instance its state (__setstate__ or a __dict__ update): attribute it to
       // the class that made the instance, as a construction.
       const cls = callee.k === 'call' ? this.constructedClass(callee) : null;
+      const state = ev.call.k === 'call' ? ev.call.args[0] : undefined;
       if (cls) {
         const c = this.classify(cls.module, cls.name);
         this.note(`${cls.module}.${cls.name}`, c, 'constructed', 'BUILD', ev.offset, chain);
-        const state = ev.call.k === 'call' ? ev.call.args[0] : undefined;
         if (c.verdict === 'unknown' && state) this.conditioned.recordState(c.canonical, state, { chain, offset: ev.offset, opcode: 'BUILD' }, this.classOfInstance);
       }
-      if (callee.k === 'global' || callee.k === 'attr') this.mutation(callee, ev, chain);
+      this.effects.onBuild(callee, state, ev.offset, chain);
       if (ev.implicit) this.implicitCall(ev);
       return;
     }
@@ -269,7 +274,7 @@ export class PickleCollector {
         if (cls.verdict !== 'safe') this.computedCall(ev, chain);
       }
       this.checkNested(canonical, ev.call, ev.offset);
-      this.mappingKeys(canonical, ev);
+      this.argumentMethods(ev);
       return;
     }
     if (ev.result !== undefined && via) {
@@ -312,10 +317,12 @@ export class PickleCollector {
    * value, judged as any call: `ns.__setstate__ = f` then BUILD is f(state).
    */
   private implicitCall(ev: CallEvent): void {
-    const { name, receiver, states } = ev.implicit!;
+    const { name, receiver: made, states } = ev.implicit!;
+    // numpy's scalar(dtype('O'), obj) is obj: the method is looked up on obj (returns_argument).
+    const receiver = this.effects.resolved(made);
     if (receiver.k !== 'call') return;
-    const names = name === 'extend' ? ['extend', 'append'] : [name];
-    const own = ownAttribute(receiver, names, states ?? statesOf(receiver), this.canonical);
+    const names = ev.implicit!.names ?? (name === 'extend' ? ['extend', 'append'] : [name]);
+    const own = ownAttribute(receiver, names, receiver === made ? (states ?? statesOf(receiver)) : statesOf(receiver), this.canonical, this.effects.fallbacks);
     if (own === null) return;
     const args = ev.opcode === 'BUILD' ? (ev.call.k === 'call' ? ev.call.args : []) : ev.call.k === 'call' ? ev.call.args : [];
     const call: Value = { k: 'call', fn: own, args, op: ev.opcode, offset: ev.offset };
@@ -323,31 +330,19 @@ export class PickleCollector {
   }
 
   /**
-   * dict(x), OrderedDict(x) and defaultdict(f, x) copy a mapping by calling x.keys(), looked up on
-   * the instance: a `keys` the pickle put on x is called.
+   * A safe callable that looks a method up by name on an argument and calls it (dict(x) calls
+   * x.keys(); rules/call-effects.yaml): a method the pickle stored on that instance is called.
    */
-  private mappingKeys(canonical: string, ev: CallEvent): void {
-    const at = MAPPING_ARGUMENT.get(canonical);
-    const arg = at !== undefined && ev.call.k === 'call' ? ev.call.args[at] : undefined;
-    if (arg?.k !== 'call') return;
-    this.implicitCall({ ...ev, implicit: { name: 'keys', receiver: arg }, call: { k: 'call', fn: { k: 'attr', obj: arg, name: 'keys', offset: ev.offset }, args: [], op: ev.opcode, offset: ev.offset } });
+  private argumentMethods(ev: CallEvent): void {
+    for (const { receiver, names } of this.effects.argumentReceivers(ev.call)) {
+      const fn: Value = { k: 'attr', obj: receiver, name: names[0]!, offset: ev.offset };
+      this.implicitCall({ ...ev, implicit: { name: names[0]!, names, receiver }, call: { k: 'call', fn, args: [], op: ev.opcode, offset: ev.offset } });
+    }
   }
 
-  /**
-   * BUILD on a module, class or function (a global or an attribute path) writes its attributes:
-   * a module's __dict__ is updated, a class's attributes set one by one from the slot state. The
-   * standard pickler never writes it (BUILD follows the call that made an instance); it is
-   * monkey-patching during the load, as setattr is.
-   */
-  private mutation(target: Value, ev: CallEvent, chain: string): void {
-    const path = this.pathOf(target);
-    const what = path ?? render(target);
-    this.ctx.emit({
-      rule: 'PICKLE_GLOBAL_MUTATION',
-      message: `sets attributes of ${what} with BUILD (changes a module, class or function for the whole process)`,
-      offset: ev.offset,
-      evidence: { ...(path !== null ? { canonical: path } : {}), opcode: 'BUILD', chain },
-    });
+  /** SETITEM(S) into a global, an attribute path or a call's result (effects.ts judges it). */
+  onStore(ev: StoreEvent): void {
+    this.effects.onStore(ev);
   }
 
   /** copyreg.__newobj__(cls) / _reconstructor(cls, object, None) create cls without calling it. */

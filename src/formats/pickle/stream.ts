@@ -34,6 +34,7 @@ export async function scanPickleStream(src: ByteSource, ctx: AnalysisContext, st
   const events = {
     global: collector.onGlobal.bind(collector),
     call: collector.onCall.bind(collector),
+    store: collector.onStore.bind(collector),
     anomaly: collector.onAnomaly.bind(collector),
     build: joblibBuildHook,
     canonical: collector.canonical,
