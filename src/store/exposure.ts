@@ -23,6 +23,10 @@ export interface ExposureRunsTable {
   created_at: string;
   finished_at: string | null;
   total: number;
+  /** Item counts of a finished run (migration 0010); null while it goes on, or when an older build finished it. */
+  done_items: number | null;
+  skipped_items: number | null;
+  failed_items: number | null;
 }
 
 export interface ExposureItemsTable {
@@ -217,7 +221,12 @@ export async function releaseExposureItems(base: Kysely<Database>, runId: string
 }
 
 export async function exposureProgress(base: Kysely<Database>, runId: string): Promise<ExposureProgress> {
-  const rows = await tables(base)
+  const db = tables(base);
+  const kept = await db.selectFrom('exposure_runs').select(['finished_at', 'done_items', 'skipped_items', 'failed_items']).where('id', '=', runId).executeTakeFirst();
+  if (kept && kept.finished_at !== null && kept.done_items !== null && kept.skipped_items !== null && kept.failed_items !== null) {
+    return { pending: 0, running: 0, done: idOf(kept.done_items, 'exposure_runs.done_items'), skipped: idOf(kept.skipped_items, 'exposure_runs.skipped_items'), failed: idOf(kept.failed_items, 'exposure_runs.failed_items') };
+  }
+  const rows = await db
     .selectFrom('exposure_items')
     .select(['state', (eb) => eb.fn.countAll<number | string>().as('n')])
     .where('run_id', '=', runId)
@@ -225,6 +234,10 @@ export async function exposureProgress(base: Kysely<Database>, runId: string): P
     .execute();
   const out: ExposureProgress = { pending: 0, running: 0, done: 0, skipped: 0, failed: 0 };
   for (const r of rows) out[one(STATES, r.state, 'exposure item state')] = idOf(r.n, 'exposure item count');
+  // Finished by a build that did not keep the counts: keep them now, so this count is the last.
+  if (kept && kept.finished_at !== null && out.pending === 0 && out.running === 0) {
+    await db.updateTable('exposure_runs').set({ done_items: out.done, skipped_items: out.skipped, failed_items: out.failed }).where('id', '=', runId).where('done_items', 'is', null).execute();
+  }
   return out;
 }
 
@@ -240,9 +253,18 @@ export async function exposureItemNotes(base: Kysely<Database>, runId: string, l
 }
 
 export async function finishExposureRun(base: Kysely<Database>, runId: string, now: string): Promise<boolean> {
-  const r = await tables(base)
+  const db = tables(base);
+  // The counts are taken in the same statement that finishes the run: no item changes state once
+  // none is pending or running, so they are final, and exposureProgress reads them from here.
+  const count = (state: ExposureItemState) =>
+    db
+      .selectFrom('exposure_items')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('run_id', '=', runId)
+      .where('state', '=', state);
+  const r = await db
     .updateTable('exposure_runs')
-    .set({ finished_at: iso(now, 'now') })
+    .set({ finished_at: iso(now, 'now'), done_items: count('done'), skipped_items: count('skipped'), failed_items: count('failed') })
     .where('id', '=', runId)
     .where('finished_at', 'is', null)
     .where(({ not, exists, selectFrom }) => not(exists(selectFrom('exposure_items').select('sha256').where('run_id', '=', runId).where('state', 'in', ['pending', 'running']))))

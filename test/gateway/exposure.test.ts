@@ -191,6 +191,27 @@ function suite(b: Backend): void {
       }
     });
 
+    it("keeps a finished run's counts on the run, and counts a run an older build finished once", async () => {
+      const { store, blobs } = await fresh();
+      try {
+        const j = job(store, blobs);
+        await j.startUp();
+        await j.idle();
+        const [run] = await store.listExposureRuns();
+        const kept = async () => (await sql<{ d: number | null; s: number | null; f: number | null }>`select done_items as d, skipped_items as s, failed_items as f from exposure_runs where id = ${run!.id}`.execute(store.db)).rows[0];
+        expect(await kept()).toEqual({ d: 2, s: 1, f: 0 });
+        // Read from the run, not the items: the page's first view reads one row, not one per cached file.
+        await sql`delete from exposure_items where run_id = ${run!.id} and state = 'done'`.execute(store.db);
+        expect(await store.exposureProgress(run!.id)).toEqual({ pending: 0, running: 0, done: 2, skipped: 1, failed: 0 });
+        // A run finished by a build without the counts: counted from its items, then kept.
+        await sql`update exposure_runs set done_items = null, skipped_items = null, failed_items = null where id = ${run!.id}`.execute(store.db);
+        expect(await store.exposureProgress(run!.id)).toEqual({ pending: 0, running: 0, done: 0, skipped: 1, failed: 0 });
+        expect(await kept()).toEqual({ d: 0, s: 1, f: 0 });
+      } finally {
+        await store.close();
+      }
+    });
+
     it('resumes a run that a crashed process left half done, without announcing a file twice', async () => {
       const { store, blobs } = await fresh();
       try {
