@@ -447,4 +447,8 @@ export class SqlStore implements Store {
   servedDownloads(sha256: string, limit?: number): Promise<{ total: number; downloads: Download[] }> {
     return this.run('servedDownloads', () => exposure.servedDownloads(this.db, sha256, limit));
   }
+
+  servedDownloadsOf(sha256s: readonly string[], limit?: number): Promise<Map<string, { total: number; downloads: Download[] }>> {
+    return this.run('servedDownloadsOf', () => exposure.servedDownloadsOf(this.db, sha256s, limit));
+  }
 }

@@ -168,6 +168,14 @@ function suite(b: Backend): void {
         const who = await store.servedDownloads(EVIL_SHA);
         expect(who.total).toBe(2);
         expect(who.downloads.map((d) => d.client)).toEqual(['bob', 'alice']);
+        // Several files at once (the exposure page's 20): each its newest `limit`, its own total, in order.
+        const none = 'f'.repeat(64);
+        const many = await store.servedDownloadsOf([EVIL_SHA, CLEAN_SHA, EVIL_SHA, none], 1);
+        expect([...many.keys()]).toEqual([EVIL_SHA, CLEAN_SHA, none]);
+        expect([...many.values()].map((v) => [v.total, v.downloads.map((d) => d.client)])).toEqual([[2, ['bob']], [1, ['alice']], [0, []]]);
+        expect(many.get(EVIL_SHA)!.downloads[0]).toEqual(who.downloads[0]);
+        expect((await store.servedDownloadsOf([CLEAN_SHA, EVIL_SHA], 10)).get(EVIL_SHA)!.downloads.map((d) => d.client)).toEqual(['bob', 'alice']);
+        expect((await store.servedDownloadsOf([])).size).toBe(0);
 
         // The same record reached the SIEM sinks (both best effort: wait for them).
         for (let i = 0; i < 100 && (posted.length === 0 || datagrams.length === 0); i++) await new Promise((r) => setTimeout(r, 20));

@@ -15,6 +15,7 @@ import type { Database } from '../../src/store/db.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import type { SqlStore } from '../../src/store/sql.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import { servedDownloadsOf } from '../../src/store/exposure.js';
 import { inventoryFileClients, inventoryFiles } from '../../src/store/inventory-files.js';
 import { consoleScaleMigrations } from '../../src/store/migrations-scale.js';
 import { auditRow } from '../../src/store/rows.js';
@@ -276,6 +277,13 @@ describe('SQLite query plans', () => {
     const [page] = await plans((db) => inventoryFileClients(db, 'model', 'a/b', 'c'.repeat(40), 'w.bin', { before: { lastAt: '2026-03-01T00:00:00.000Z', client: 'u' }, limit: 101 }));
     expect(page).toMatch(/^SEARCH inventory_clients USING INDEX inventory_clients_recent_idx \(repo_type=\? AND repo=\? AND commit=\? AND path=\? AND /);
     expect(page).not.toMatch(/TEMP B-TREE/);
+  });
+
+  it("reads each sha256's newest served downloads as its own range of audit_served_idx, and counts them from it", async () => {
+    const [counts, newest] = await plans((db) => servedDownloadsOf(db, [sha(1), sha(2), sha(3)], 50));
+    expect(newest!.match(/SEARCH audit USING INDEX audit_served_idx \(sha256=\? AND method=\?\)/g)).toHaveLength(3);
+    expect(newest).not.toMatch(/TEMP B-TREE|SCAN audit/);
+    expect(counts).toMatch(/SEARCH audit USING COVERING INDEX audit_served_idx \(sha256=\? AND method=\?\)/);
   });
 
   it('migration 0010 adds the clients index and the kept run counts, filling finished runs, and takes them away again', async () => {
