@@ -363,8 +363,9 @@ export async function servedDownloads(base: Kysely<Database>, sha256: string, li
 /**
  * Served downloads of several sha256s (newest first, `limit` each) and how many each has, in two
  * statements whatever their number: the exposure page asks for 20 at once, and 40 round trips
- * cost more on PostgreSQL than the index ranges they read. Each newest-first range stays its
- * own ordered, limited subquery (UNION ALL), so each reads `limit` entries of audit_served_idx.
+ * cost more on PostgreSQL than the index ranges they read. Each sha256 stays its own part of a
+ * UNION ALL (its newest as an ordered, limited subquery), so each reads its own range of
+ * audit_served_idx.
  */
 export async function servedDownloadsOf(base: Kysely<Database>, sha256s: readonly string[], limit = 100): Promise<Map<string, { total: number; downloads: Download[] }>> {
   const db = tables(base);
@@ -387,18 +388,18 @@ export async function servedDownloadsOf(base: Kysely<Database>, sha256s: readonl
       )
       .selectAll(),
   );
-  const [counts, rows] = await Promise.all([
+  // Counted one sha256 at a time too: with `sha256 in (...)` over 20 values SQLite counted every
+  // served GET from the (method, verdict, ...) index instead (1.5 s at 1,000,000 records).
+  const counted = shas.map((sha) =>
     db
       .selectFrom('audit')
-      .select(['sha256', (eb) => eb.fn.countAll<number | string>().as('n')])
-      .where('sha256', 'in', shas)
+      .select([sql<string>`cast(${sha} as text)`.as('sha'), (eb) => eb.fn.countAll<number | string>().as('n')])
+      .where('sha256', '=', sha)
       .where('method', '=', 'GET')
-      .where('verdict', 'in', SERVED)
-      .groupBy('sha256')
-      .execute(),
-    newest.slice(1).reduce((q, next) => q.unionAll(next), newest[0]!).execute(),
-  ]);
-  for (const c of counts) if (c.sha256 !== null) out.get(c.sha256)!.total = idOf(c.n, 'download count');
+      .where('verdict', 'in', SERVED),
+  );
+  const [counts, rows] = await Promise.all([counted.slice(1).reduce((q, next) => q.unionAll(next), counted[0]!).execute(), newest.slice(1).reduce((q, next) => q.unionAll(next), newest[0]!).execute()]);
+  for (const c of counts) out.get(c.sha)!.total = idOf(c.n, 'download count');
   for (const r of rows) {
     out.get(r.sha256!)!.downloads.push({ id: idOf(r.id, 'audit.id'), time: r.time, client: r.client, group: r.client_group, repo: r.repo, commit: r.commit, path: r.path, verdict: one(VERDICTS, r.verdict, 'audit verdict') });
   }
