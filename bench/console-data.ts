@@ -234,7 +234,8 @@ export function generate(shape: Shape): { tables: Rows[]; landmarks: Landmarks }
     policyLoads.push([i + 1, at, sha, `v${i}`, '/etc/modelgate/policy.yaml', i ? 'reload' : 'start', i ? 'ops-admin' : 'start-up']);
   }
   const runId = 'e-bench';
-  const runs = [[runId, 'engine', 'rules 1.0 -> 1.1', shape.engineKey, 'p1', new Date(shape.now - 86_400_000).toISOString(), new Date(shape.now - 80_000_000).toISOString(), files.length]];
+  // Finished, with its item counts kept as finishExposureRun keeps them (migration 0010).
+  const runs = [[runId, 'engine', 'rules 1.0 -> 1.1', shape.engineKey, 'p1', new Date(shape.now - 86_400_000).toISOString(), new Date(shape.now - 80_000_000).toISOString(), files.length, files.length, 0, 0]];
   const items = files.map((f) => [runId, f.sha256, 'done', null, null, null, new Date(shape.now - 80_000_000).toISOString()]);
   const exposures: unknown[][] = [];
   for (let i = 0; i < 2000; i++) {
@@ -268,7 +269,7 @@ export function generate(shape: Shape): { tables: Rows[]; landmarks: Landmarks }
       { table: 'waiver_requests', columns: ['id', 'created_at', 'requester', 'requester_group', 'via', 'audit_id', 'repo_type', 'repo', 'sha256', 'rule', 'justification', 'status', 'decided_by', 'decided_at', 'note', 'waiver_id'], rows: requests },
       { table: 'policy_versions', columns: ['sha256', 'version', 'text', 'first_loaded_at'], rows: policyVersions },
       { table: 'policy_loads', columns: ['id', 'at', 'sha256', 'version', 'source', 'event', 'actor'], rows: policyLoads },
-      { table: 'exposure_runs', columns: ['id', 'reason', 'detail', 'engine_key', 'policy_version', 'created_at', 'finished_at', 'total'], rows: runs },
+      { table: 'exposure_runs', columns: ['id', 'reason', 'detail', 'engine_key', 'policy_version', 'created_at', 'finished_at', 'total', 'done_items', 'skipped_items', 'failed_items'], rows: runs },
       { table: 'exposure_items', columns: ['run_id', 'sha256', 'state', 'owner', 'lease_until', 'note', 'updated_at'], rows: items },
       {
         table: 'exposures',

@@ -12,13 +12,14 @@
  * MG_BENCH_CONSOLE_STORES (sqlite,postgres), MG_BENCH_PG_URL (postgres://postgres@127.0.0.1:5432/test;
  * a scratch database mg_console_bench is created next to it and dropped afterwards).
  * MG_BENCH_CONSOLE_KEEP=<dir>: keep the loaded data and reuse it on the next run (loading takes
- * minutes): the SQLite file as <dir>/store.db, the PostgreSQL database as mg_console_bench_kept
- * (marked loaded by <dir>/pg-loaded), and the generator's clock in <dir>/now so the landmarks
+ * minutes): the SQLite file as <dir>/store.db, the PostgreSQL database as mg_console_bench_<dir's
+ * name> (named after the directory so that benches keeping different directories on one server
+ * never load into or drop each other's database; marked loaded by <dir>/pg-loaded), and the generator's clock in <dir>/now so the landmarks
  * and the dry runs' windows match the kept rows. Drop the database by hand when done.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { loadGatewayConfig } from '../src/gateway/config.js';
@@ -286,7 +287,7 @@ export async function consoleScaleBench(): Promise<StoreResult[]> {
         console.log(`sqlite: loaded in ${(loadMs / 1000).toFixed(1)} s`);
         targets.push({ store: 'sqlite', open: () => openSqliteStore(path), loadMs });
       } else if (kind === 'postgres') {
-        const db = keepDir ? `${PG_DB}_kept` : PG_DB;
+        const db = keepDir ? `${PG_DB}_${basename(keepDir).toLowerCase().replace(/[^a-z0-9]+/g, '_')}` : PG_DB;
         const marker = keepDir ? join(keepDir, 'pg-loaded') : undefined;
         const url = new URL(PG_URL);
         url.pathname = `/${db}`;

@@ -139,4 +139,6 @@ export interface ExposureStore {
   listExposures(q?: { runId?: string; before?: number; limit?: number }): Promise<Exposure[]>;
   /** Served downloads of these bytes, newest first, and how many there are in all. */
   servedDownloads(sha256: string, limit?: number): Promise<{ total: number; downloads: Download[] }>;
+  /** The same for several sha256s at once (each present in the answer, with 0 when none). */
+  servedDownloadsOf(sha256s: readonly string[], limit?: number): Promise<Map<string, { total: number; downloads: Download[] }>>;
 }

@@ -11,11 +11,10 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, InventoryReposTable } from './db.js';
 import { normTime, oneOf, toNumber } from './rows.js';
-import type { AuditVerdict, InventoryClient, InventoryFile, InventoryQuery, InventoryRepo, RepoFactsNote } from './types.js';
+import type { InventoryQuery, InventoryRepo, RepoFactsNote } from './types.js';
 
 const CURSOR = 'inventory';
 const REPO_TYPES: readonly InventoryRepo['repoType'][] = ['model', 'dataset'];
-const VERDICTS: readonly AuditVerdict[] = ['allow', 'warn', 'block', 'error'];
 const REMOTE: readonly NonNullable<InventoryRepo['remoteCode']>[] = ['yes', 'no', 'unknown'];
 /** Rows per multi-row upsert (SQLite caps bound parameters per statement). */
 const CHUNK = 400;
@@ -267,39 +266,4 @@ export async function listInventory(db: Kysely<Database>, q: InventoryQuery = {}
 export async function inventoryCommits(db: Kysely<Database>, repoType: string, repo: string): Promise<InventoryRepo[]> {
   const rows = await db.selectFrom('inventory_repos').selectAll().where('repo_type', '=', repoType).where('repo', '=', repo).where('last_at', 'is not', null).orderBy('last_at', 'desc').limit(500).execute();
   return rows.map(toRepo);
-}
-
-export async function inventoryFiles(db: Kysely<Database>, repoType: string, repo: string, commit: string): Promise<InventoryFile[]> {
-  const [fileRows, clientRows] = await Promise.all([
-    db.selectFrom('inventory_files').selectAll().where('repo_type', '=', repoType).where('repo', '=', repo).where('commit', '=', commit).orderBy('path').limit(10_000).execute(),
-    db.selectFrom('inventory_clients').selectAll().where('repo_type', '=', repoType).where('repo', '=', repo).where('commit', '=', commit).orderBy('path').orderBy('last_at', 'desc').limit(50_000).execute(),
-  ]);
-  const byPath = new Map<string, InventoryClient[]>();
-  for (const c of clientRows) {
-    const list = byPath.get(c.path) ?? [];
-    list.push({ client: c.client, served: Number(c.served), refused: Number(c.refused), firstAt: c.first_at, lastAt: c.last_at });
-    byPath.set(c.path, list);
-  }
-  return fileRows.map((f) => {
-    let kinds: string[] = [];
-    try {
-      const v: unknown = JSON.parse(f.findings);
-      if (Array.isArray(v)) kinds = v.filter((x): x is string => typeof x === 'string');
-    } catch {
-      kinds = ['unreadable-audit-findings'];
-    }
-    return {
-      path: f.path,
-      sha256: f.sha256,
-      scanId: f.scan_id,
-      verdict: oneOf(VERDICTS, f.verdict, 'inventory_files.verdict', 'corrupt'),
-      lastAuditId: toNumber(f.last_audit_id, 'inventory_files.last_audit_id'),
-      findings: kinds,
-      served: Number(f.served),
-      refused: Number(f.refused),
-      firstAt: f.first_at,
-      lastAt: f.last_at,
-      clients: byPath.get(f.path) ?? [],
-    };
-  });
 }

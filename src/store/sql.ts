@@ -8,7 +8,8 @@ import * as auditQuery from './audit-query.js';
 import { auditDays, auditTop } from './audit-stats.js';
 import type { Database, SqlDialect } from './db.js';
 import { StoreError, toStoreError } from './errors.js';
-import { foldInventory, inventoryCommits, inventoryFiles, listInventory, noteRepoFacts } from './inventory.js';
+import { foldInventory, inventoryCommits, listInventory, noteRepoFacts } from './inventory.js';
+import { inventoryFileClients, inventoryFiles } from './inventory-files.js';
 import { auditRow, normTime, oneOf, REPO_TYPES, rowToFileMeta, rowToScan, rowToToken, rowToWaiver, ROLES, SHA256_RE, toNumber, waiverRow, normTimeOrNull } from './rows.js';
 import type { Download, Exposure, ExposureItemNote, ExposureProgress, ExposureRun, PolicyLoad, PolicyText, ServedDecision } from './console-types.js';
 import * as exposure from './exposure.js';
@@ -19,6 +20,8 @@ import type {
   AuditDay,
   AuditTop,
   FileMeta,
+  InventoryClient,
+  InventoryClientQuery,
   InventoryFile,
   InventoryQuery,
   InventoryRepo,
@@ -321,8 +324,12 @@ export class SqlStore implements Store {
     return this.run('inventoryCommits', () => inventoryCommits(this.db, repoType, repo));
   }
 
-  inventoryFiles(repoType: InventoryRepo['repoType'], repo: string, commit: string): Promise<InventoryFile[]> {
-    return this.run('inventoryFiles', () => inventoryFiles(this.db, repoType, repo, commit));
+  inventoryFiles(repoType: InventoryRepo['repoType'], repo: string, commit: string, clientsPerFile: number): Promise<InventoryFile[]> {
+    return this.run('inventoryFiles', () => inventoryFiles(this.db, this.dialect, repoType, repo, commit, clientsPerFile));
+  }
+
+  inventoryFileClients(repoType: InventoryRepo['repoType'], repo: string, commit: string, path: string, q?: InventoryClientQuery): Promise<InventoryClient[]> {
+    return this.run('inventoryFileClients', () => inventoryFileClients(this.db, repoType, repo, commit, path, q));
   }
 
   addToken(rec: TokenRecord, secretHash: string): Promise<void> {
@@ -439,5 +446,9 @@ export class SqlStore implements Store {
 
   servedDownloads(sha256: string, limit?: number): Promise<{ total: number; downloads: Download[] }> {
     return this.run('servedDownloads', () => exposure.servedDownloads(this.db, sha256, limit));
+  }
+
+  servedDownloadsOf(sha256s: readonly string[], limit?: number): Promise<Map<string, { total: number; downloads: Download[] }>> {
+    return this.run('servedDownloadsOf', () => exposure.servedDownloadsOf(this.db, sha256s, limit));
   }
 }

@@ -193,7 +193,16 @@ export interface InventoryFile {
   refused: number;
   firstAt: string;
   lastAt: string;
+  /** How many clients pulled this file or were refused it. */
+  clientCount: number;
+  /** The newest of them (by their last pull or refusal), as many as were asked for. */
   clients: InventoryClient[];
+}
+
+/** A page of one file's clients, newest first; `before` is the last client of the previous page. */
+export interface InventoryClientQuery {
+  before?: { lastAt: string; client: string };
+  limit?: number;
 }
 
 export interface InventoryQuery {
@@ -285,7 +294,9 @@ export interface Store extends PolicyHistoryStore, ExposureStore {
   listInventory(q?: InventoryQuery): Promise<InventoryRepo[]>;
   /** Every commit of one repository that was pulled, last pulled first. */
   inventoryCommits(repoType: InventoryRepo['repoType'], repo: string): Promise<InventoryRepo[]>;
-  inventoryFiles(repoType: InventoryRepo['repoType'], repo: string, commit: string): Promise<InventoryFile[]>;
+  /** The files of a commit (by path), each with its client count and its `clientsPerFile` newest clients. */
+  inventoryFiles(repoType: InventoryRepo['repoType'], repo: string, commit: string, clientsPerFile: number): Promise<InventoryFile[]>;
+  inventoryFileClients(repoType: InventoryRepo['repoType'], repo: string, commit: string, path: string, q?: InventoryClientQuery): Promise<InventoryClient[]>;
 
   /** Tokens are stored as sha256 hashes of the secret only. */
   addToken(rec: TokenRecord, secretHash: string): Promise<void>;

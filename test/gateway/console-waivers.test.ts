@@ -260,6 +260,43 @@ describe('refusal page and waiver workflow', () => {
     expect((await new Client(s.base).req('/console/inventory')).res.status).toBe(303);
     expect((await new Client(s.base).req(href.replace('/console/inventory/repo', '/console/inventory/bom.json'))).res.status).toBe(401);
   });
+
+  it("shows each file's 8 newest clients and how many in all, and links to the file's full client list", async () => {
+    const [last] = await s.gw.ctx.store.queryAudit({ repo: 'acme/evil-bert', verdict: 'block', limit: 1 });
+    const commit = last!.commit!;
+    // Eleven more clients, the newest with a hostile name: clients are whatever a token is called.
+    const hostile = '<img src=x onerror=alert(1)>';
+    for (let i = 0; i < 11; i++) {
+      const rec: AuditRecord = { ...last!, time: new Date(Date.now() + 60_000 * (i + 1)).toISOString(), client: i === 10 ? hostile : `team-${String(i).padStart(2, '0')}`, verdict: 'allow', rules: [], message: null };
+      delete rec.id;
+      await s.gw.ctx.store.appendAudit(rec);
+    }
+    const admin = new Client(s.base);
+    const repo = await admin.req(`/console/inventory/repo?type=model&repo=acme%2Fevil-bert&commit=${commit}`, { headers: bearer });
+    expect(repo.res.status).toBe(200);
+    const cell = /<td data-label="pulled by">(.*?)<\/td>/s.exec(repo.text)![1]!;
+    // 12 clients: the 8 newest named, newest first, the other 4 behind a link.
+    expect(cell.match(/<li>/g)).toHaveLength(9);
+    expect(cell).toContain('<li>&lt;img src=x onerror=alert(1)&gt; <span class="muted">×1');
+    expect(cell.indexOf('team-09')).toBeLessThan(cell.indexOf('team-03'));
+    expect(cell).not.toContain('team-02');
+    expect(cell).not.toContain('anonymous@');
+    const more = /<a href="(\/console\/inventory\/clients\?[^"]+)">and 4 more<\/a> <span class="muted">\(12 clients in all\)<\/span>/.exec(cell);
+    expect(more).not.toBeNull();
+    const all = await admin.req(more![1]!.replace(/&amp;/g, '&'), { headers: bearer });
+    expect(all.res.status).toBe(200);
+    expect(all.text).toContain('<h1>Who pulled <code>pytorch_model.bin</code></h1>');
+    expect(all.text.match(/<tr><td class="mono">/g)).toHaveLength(12);
+    expect(all.text).toContain('<td class="mono">&lt;img src=x onerror=alert(1)&gt;</td>');
+    expect(all.text).not.toContain(hostile);
+    expect(all.text).toMatch(/<td class="mono">anonymous@127\.0\.0\.1<\/td><td data-label="pulls" class="num">1<\/td><td data-label="refused" class="num">[1-9]\d*<\/td>/);
+    expect(all.text).toContain('No older clients.');
+    const base = `/console/inventory/clients?type=model&repo=acme%2Fevil-bert&commit=${commit}`;
+    expect((await admin.req(`${base}&path=pytorch_model.bin&before=not-a-cursor`, { headers: bearer })).res.status).toBe(400);
+    expect((await admin.req(base, { headers: bearer })).res.status).toBe(400);
+    expect((await admin.req(`${base}&path=nothing.bin`, { headers: bearer })).res.status).toBe(404);
+    expect((await new Client(s.base).req(`${base}&path=pytorch_model.bin`)).res.status).toBe(303);
+  });
 });
 
 const probe = await probePostgres();

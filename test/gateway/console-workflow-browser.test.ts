@@ -147,7 +147,11 @@ describe.skipIf(skip !== null)(`waiver workflow in chromium${skip ? ` — SKIPPE
     await admin.goto(`${s.base}/console/inventory`);
     await admin.screenshot({ path: join(SHOTS, 'console-inventory.png'), fullPage: true });
 
-    await noSideScroll(admin, [`${s.base}/console/waivers`, `${s.base}/console/inventory`, repoUrl]);
+    // The file's full client list (what a busy file's "and N more" opens): one row here.
+    const clientsUrl = `${repoUrl.replace('/console/inventory/repo', '/console/inventory/clients')}&path=pytorch_model.bin`;
+    await admin.goto(clientsUrl);
+    await expect(admin.getByRole('row').filter({ hasText: /anonymous@127\.0\.0\.1/ }).locator('td[data-label="refused"]').textContent()).resolves.toBe('2');
+    await noSideScroll(admin, [`${s.base}/console/waivers`, `${s.base}/console/inventory`, repoUrl, clientsUrl]);
     await noSideScroll(user, [link]);
     expect(userProblems).toEqual([]);
     expect(adminProblems).toEqual([]);

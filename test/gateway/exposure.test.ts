@@ -168,6 +168,14 @@ function suite(b: Backend): void {
         const who = await store.servedDownloads(EVIL_SHA);
         expect(who.total).toBe(2);
         expect(who.downloads.map((d) => d.client)).toEqual(['bob', 'alice']);
+        // Several files at once (the exposure page's 20): each its newest `limit`, its own total, in order.
+        const none = 'f'.repeat(64);
+        const many = await store.servedDownloadsOf([EVIL_SHA, CLEAN_SHA, EVIL_SHA, none], 1);
+        expect([...many.keys()]).toEqual([EVIL_SHA, CLEAN_SHA, none]);
+        expect([...many.values()].map((v) => [v.total, v.downloads.map((d) => d.client)])).toEqual([[2, ['bob']], [1, ['alice']], [0, []]]);
+        expect(many.get(EVIL_SHA)!.downloads[0]).toEqual(who.downloads[0]);
+        expect((await store.servedDownloadsOf([CLEAN_SHA, EVIL_SHA], 10)).get(EVIL_SHA)!.downloads.map((d) => d.client)).toEqual(['bob', 'alice']);
+        expect((await store.servedDownloadsOf([])).size).toBe(0);
 
         // The same record reached the SIEM sinks (both best effort: wait for them).
         for (let i = 0; i < 100 && (posted.length === 0 || datagrams.length === 0); i++) await new Promise((r) => setTimeout(r, 20));
@@ -187,6 +195,27 @@ function suite(b: Backend): void {
         expect(await exposureRecords(store)).toHaveLength(1);
       } finally {
         sink.close();
+        await store.close();
+      }
+    });
+
+    it("keeps a finished run's counts on the run, and counts a run an older build finished once", async () => {
+      const { store, blobs } = await fresh();
+      try {
+        const j = job(store, blobs);
+        await j.startUp();
+        await j.idle();
+        const [run] = await store.listExposureRuns();
+        const kept = async () => (await sql<{ d: number | null; s: number | null; f: number | null }>`select done_items as d, skipped_items as s, failed_items as f from exposure_runs where id = ${run!.id}`.execute(store.db)).rows[0];
+        expect(await kept()).toEqual({ d: 2, s: 1, f: 0 });
+        // Read from the run, not the items: the page's first view reads one row, not one per cached file.
+        await sql`delete from exposure_items where run_id = ${run!.id} and state = 'done'`.execute(store.db);
+        expect(await store.exposureProgress(run!.id)).toEqual({ pending: 0, running: 0, done: 2, skipped: 1, failed: 0 });
+        // A run finished by a build without the counts: counted from its items, then kept.
+        await sql`update exposure_runs set done_items = null, skipped_items = null, failed_items = null where id = ${run!.id}`.execute(store.db);
+        expect(await store.exposureProgress(run!.id)).toEqual({ pending: 0, running: 0, done: 0, skipped: 1, failed: 0 });
+        expect(await kept()).toEqual({ d: 0, s: 1, f: 0 });
+      } finally {
         await store.close();
       }
     });

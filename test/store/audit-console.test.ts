@@ -15,6 +15,8 @@ import type { Database } from '../../src/store/db.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import type { SqlStore } from '../../src/store/sql.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import { servedDownloadsOf } from '../../src/store/exposure.js';
+import { inventoryFileClients, inventoryFiles } from '../../src/store/inventory-files.js';
 import { consoleScaleMigrations } from '../../src/store/migrations-scale.js';
 import { auditRow } from '../../src/store/rows.js';
 import { auditRecord, sha } from './contract.js';
@@ -261,6 +263,49 @@ describe('SQLite query plans', () => {
       expect(await cols()).toEqual(['verdict', 'time']);
       await consoleScaleMigrations('sqlite')['0009_audit_verdict_time']!.down!(store.db);
       expect(await cols()).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("reads each file's newest clients and client count from (repo, commit, path, last_at, client), never the commit's whole client list (migration 0010)", async () => {
+    const [files, clients] = await plans((db) => inventoryFiles(db, 'sqlite', 'model', 'a/b', 'c'.repeat(40), 8));
+    // The count: a covering range per file. The newest 8: a covering range per file, then 8 rows by rowid.
+    expect(files).toMatch(/CORRELATED SCALAR SUBQUERY \d+ \/ SEARCH c USING COVERING INDEX inventory_clients_recent_idx \(repo_type=\? AND repo=\? AND commit=\? AND path=\?\)/);
+    expect(clients).toMatch(/SEARCH c USING INTEGER PRIMARY KEY \(rowid=\?\)/);
+    expect(clients).toMatch(/CORRELATED LIST SUBQUERY \d+ \/ SEARCH c2 USING COVERING INDEX inventory_clients_recent_idx \(repo_type=\? AND repo=\? AND commit=\? AND path=\?\)/);
+    const [page] = await plans((db) => inventoryFileClients(db, 'model', 'a/b', 'c'.repeat(40), 'w.bin', { before: { lastAt: '2026-03-01T00:00:00.000Z', client: 'u' }, limit: 101 }));
+    expect(page).toMatch(/^SEARCH inventory_clients USING INDEX inventory_clients_recent_idx \(repo_type=\? AND repo=\? AND commit=\? AND path=\? AND /);
+    expect(page).not.toMatch(/TEMP B-TREE/);
+  });
+
+  it("reads each sha256's newest served downloads and their count as its own range of audit_served_idx", async () => {
+    // 20, as the exposure page asks: with an IN list of 20 SQLite counted from another index.
+    const shas = Array.from({ length: 20 }, (_, i) => sha(i + 1));
+    const [counts, newest] = await plans((db) => servedDownloadsOf(db, shas, 50));
+    expect(newest!.match(/SEARCH audit USING INDEX audit_served_idx \(sha256=\? AND method=\?\)/g)).toHaveLength(20);
+    expect(counts!.match(/SEARCH audit USING COVERING INDEX audit_served_idx \(sha256=\? AND method=\?\)/g)).toHaveLength(20);
+    for (const plan of [counts, newest]) expect(plan).not.toMatch(/TEMP B-TREE|SCAN audit|audit_decisions_idx/);
+  });
+
+  it('migration 0010 adds the clients index and the kept run counts, filling finished runs, and takes them away again', async () => {
+    const store = openSqliteStore(join(dir, `m${++n}.db`));
+    try {
+      await store.migrate();
+      const m = consoleScaleMigrations('sqlite')['0010_console_cold']!;
+      await m.down!(store.db);
+      await sql`insert into exposure_runs (id, reason, detail, engine_key, policy_version, created_at, finished_at, total) values ('r1', 'manual', '', 'e', 'p', '2026-03-01T00:00:00.000Z', '2026-03-01T01:00:00.000Z', 3), ('r2', 'manual', '', 'e', 'p', '2026-03-01T00:00:00.000Z', null, 1)`.execute(store.db);
+      await sql`insert into exposure_items (run_id, sha256, state, updated_at) values ('r1', 'a', 'done', 'x'), ('r1', 'b', 'done', 'x'), ('r1', 'c', 'skipped', 'x'), ('r2', 'a', 'pending', 'x')`.execute(store.db);
+      await m.up(store.db);
+      const cols = (await sql<{ name: string }>`select name from pragma_index_info('inventory_clients_recent_idx')`.execute(store.db)).rows.map((r) => r.name);
+      expect(cols).toEqual(['repo_type', 'repo', 'commit', 'path', 'last_at', 'client']);
+      const runs = (await sql<{ id: string; d: number | null; s: number | null; f: number | null }>`select id, done_items as d, skipped_items as s, failed_items as f from exposure_runs order by id`.execute(store.db)).rows;
+      expect(runs).toEqual([
+        { id: 'r1', d: 2, s: 1, f: 0 },
+        { id: 'r2', d: null, s: null, f: null },
+      ]);
+      await m.down!(store.db);
+      expect((await sql<{ name: string }>`select name from pragma_index_info('inventory_clients_recent_idx')`.execute(store.db)).rows).toEqual([]);
     } finally {
       await store.close();
     }

@@ -166,16 +166,57 @@ function contract(name: string, fresh: () => string, connect: (loc: string) => S
         expect((await store.listInventory({ repo: 'acme/bert' })).length).toBe(1);
         expect((await store.inventoryCommits('model', 'acme/bert')).map((r) => r.commit)).toEqual([c]);
 
-        const files = await store.inventoryFiles('model', 'acme/bert', c);
+        const files = await store.inventoryFiles('model', 'acme/bert', c, 8);
         expect(files.map((f) => f.path)).toEqual(['config.json', 'model.bin']);
         const bin = files[1]!;
         expect(bin).toMatchObject({ sha256: sha(5), scanId: 's1', verdict: 'warn', findings: [], served: 2, refused: 1, firstAt: at(1), lastAt: at(6) });
+        expect(bin.clientCount).toBe(2);
         expect(bin.clients).toEqual([
           { client: 'bob', served: 1, refused: 0, firstAt: at(6), lastAt: at(6) },
           { client: 'alice', served: 1, refused: 1, firstAt: at(1), lastAt: at(5) },
         ]);
         // The config's newer record had no sha256: the file keeps none rather than inventing one.
         expect(files[0]).toMatchObject({ sha256: null, scanId: 's2', served: 1, refused: 0 });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it("reads each file's newest clients and their count only, and pages through one file's clients", async () => {
+      const store = open();
+      try {
+        await store.migrate();
+        const c = 'e'.repeat(40);
+        const at = (m: number) => `2026-03-01T11:${String(m).padStart(2, '0')}:00.000Z`;
+        // Twelve clients of the weights, one minute apart, u00 first; u10 and u11 pull in the same
+        // minute (ties go by client, descending); two clients of the config.
+        for (let i = 0; i < 12; i++) await store.appendAudit(auditRecord({ repo: 'busy/r', commit: c, path: 'w.bin', client: `u${String(i).padStart(2, '0')}`, time: at(Math.min(i, 10)), verdict: i === 3 ? 'block' : 'allow' }));
+        await store.appendAudit(auditRecord({ repo: 'busy/r', commit: c, path: 'w.bin', client: 'u00', time: at(20) }));
+        for (const u of ['cfg1', 'cfg2']) await store.appendAudit(auditRecord({ repo: 'busy/r', commit: c, path: 'config.json', client: u, time: at(5) }));
+        expect(await store.foldInventory()).toMatchObject({ behind: false });
+
+        const [cfg, w] = await store.inventoryFiles('model', 'busy/r', c, 3);
+        expect(cfg).toMatchObject({ path: 'config.json', clientCount: 2 });
+        expect(cfg!.clients.map((x) => x.client)).toEqual(['cfg2', 'cfg1']);
+        expect(w).toMatchObject({ path: 'w.bin', clientCount: 12, served: 12, refused: 1 });
+        expect(w!.clients).toEqual([
+          { client: 'u00', served: 2, refused: 0, firstAt: at(0), lastAt: at(20) },
+          { client: 'u11', served: 1, refused: 0, firstAt: at(10), lastAt: at(10) },
+          { client: 'u10', served: 1, refused: 0, firstAt: at(10), lastAt: at(10) },
+        ]);
+        // The ML-BOM asks for none: counts still come, no client row is read.
+        expect((await store.inventoryFiles('model', 'busy/r', c, 0)).map((f) => [f.clientCount, f.clients.length])).toEqual([[2, 0], [12, 0]]);
+
+        const names: string[] = [];
+        let before: { lastAt: string; client: string } | undefined;
+        for (;;) {
+          const page = await store.inventoryFileClients('model', 'busy/r', c, 'w.bin', { limit: 5, ...(before ? { before } : {}) });
+          names.push(...page.map((x) => x.client));
+          if (page.length < 5) break;
+          before = { lastAt: page[4]!.lastAt, client: page[4]!.client };
+        }
+        expect(names).toEqual(['u00', 'u11', 'u10', 'u09', 'u08', 'u07', 'u06', 'u05', 'u04', 'u03', 'u02', 'u01']);
+        expect(await store.inventoryFileClients('model', 'busy/r', c, 'nothing.bin')).toEqual([]);
       } finally {
         await store.close();
       }
@@ -197,7 +238,7 @@ function contract(name: string, fresh: () => string, connect: (loc: string) => S
           if (!r.behind) break;
         }
         expect(total).toBe(30);
-        const files = await store.inventoryFiles('model', 'race/r', c);
+        const files = await store.inventoryFiles('model', 'race/r', c, 8);
         expect(files.map((f) => f.served)).toEqual([10, 10, 10]);
         expect((await store.listInventory({ repo: 'race/r' }))[0]!.served).toBe(30);
 
@@ -208,7 +249,7 @@ function contract(name: string, fresh: () => string, connect: (loc: string) => S
         expect(await store.foldInventory()).toEqual({ folded: 0, behind: true });
         await store.db.updateTable('audit').set({ time: '2026-03-01T00:00:00.000Z' }).where('repo', '=', 'gap/r').execute();
         expect(await store.foldInventory()).toEqual({ folded: 1, behind: false });
-        expect((await store.inventoryFiles('model', 'gap/r', c)).map((f) => f.path)).toEqual(['after-gap']);
+        expect((await store.inventoryFiles('model', 'gap/r', c, 8)).map((f) => f.path)).toEqual(['after-gap']);
       } finally {
         await other.close();
         await store.close();

@@ -34,14 +34,14 @@ async function load(ctx: GatewayContext, settled: Settled, before: number | unde
     }),
   );
   const shown = exposures.slice(0, FILES_PAGE);
-  const bySha = new Map<string, Promise<{ total: number; downloads: ExposedFile['downloads'] }>>();
-  for (const e of shown) if (!bySha.has(e.sha256)) bySha.set(e.sha256, ctx.store.servedDownloads(e.sha256, DOWNLOADS_SHOWN));
-  const files = await Promise.all(
-    shown.map(async (exposure) => {
-      const d = await bySha.get(exposure.sha256)!;
-      return { exposure, downloads: d.downloads, totalDownloads: d.total };
-    }),
+  const bySha = await ctx.store.servedDownloadsOf(
+    shown.map((e) => e.sha256),
+    DOWNLOADS_SHOWN,
   );
+  const files = shown.map((exposure) => {
+    const d = bySha.get(exposure.sha256)!;
+    return { exposure, downloads: d.downloads, totalDownloads: d.total };
+  });
   return { runs: runViews, files, older: exposures.length > FILES_PAGE ? (shown[shown.length - 1]?.id ?? null) : null };
 }
 

@@ -3,7 +3,7 @@
  * one repository's page: its facts (licence, custom code), its commits, and each file with its
  * format, newest verdict, findings, who pulled it, when and how often; plus its ML-BOM.
  */
-import type { InventoryFile, InventoryRepo } from '../../../store/types.js';
+import type { InventoryClient, InventoryFile, InventoryRepo } from '../../../store/types.js';
 import { esc, href, page, verdictBadge, when } from '../html.js';
 import { ruleLink } from './file.js';
 
@@ -81,10 +81,16 @@ export interface RepoView extends Frame {
   behind: boolean;
 }
 
-function who(f: InventoryFile): string {
-  if (!f.clients.length) return '<span class="muted">nobody</span>';
-  const shown = f.clients.slice(0, 8).map((c) => `<li>${esc(c.client)} <span class="muted">×${c.served}${c.refused ? `, refused ×${c.refused}` : ''}, last ${when(c.lastAt)}</span></li>`);
-  return `<ul class="plain">${shown.join('')}${f.clients.length > 8 ? `<li class="muted">and ${f.clients.length - 8} more</li>` : ''}</ul>`;
+export function fileClientsHref(r: Pick<InventoryRepo, 'repoType' | 'repo' | 'commit'>, path: string, before?: string): string {
+  return href('/console/inventory/clients', { type: r.repoType, repo: r.repo, commit: r.commit, path, before });
+}
+
+function who(v: RepoView, f: InventoryFile): string {
+  if (!f.clientCount) return '<span class="muted">nobody</span>';
+  const shown = f.clients.map((c) => `<li>${esc(c.client)} <span class="muted">×${c.served}${c.refused ? `, refused ×${c.refused}` : ''}, last ${when(c.lastAt)}</span></li>`);
+  // The page reads only each file's newest clients; the rest, and the total, are a link away.
+  const more = f.clientCount > f.clients.length && v.current ? `<li><a href="${fileClientsHref(v.current, f.path)}">and ${f.clientCount - f.clients.length} more</a> <span class="muted">(${f.clientCount} clients in all)</span></li>` : '';
+  return `<ul class="plain">${shown.join('')}${more}</ul>`;
 }
 
 function filesTable(v: RepoView): string {
@@ -96,7 +102,7 @@ function filesTable(v: RepoView): string {
 <td data-label="format">${formats.length ? formats.map((x) => `<code>${esc(x)}</code>`).join(', ') : '<span class="muted">not scanned</span>'}</td>
 <td data-label="verdict"><a href="/console/audit/${esc(f.lastAuditId)}" aria-label="${esc(f.verdict)}: the decision for ${esc(f.path)}">${verdictBadge(f.verdict)}</a></td>
 <td data-label="findings">${f.findings.length ? f.findings.map((k) => ruleLink(k)).join(', ') : '<span class="muted">none</span>'}</td>
-<td data-label="pulls" class="num">${f.served}</td><td data-label="refused" class="num">${f.refused}</td><td data-label="pulled by">${who(f)}</td><td data-label="first, last" class="mono">${when(f.firstAt)}<br>${when(f.lastAt)}</td></tr>`;
+<td data-label="pulls" class="num">${f.served}</td><td data-label="refused" class="num">${f.refused}</td><td data-label="pulled by">${who(v, f)}</td><td data-label="first, last" class="mono">${when(f.firstAt)}<br>${when(f.lastAt)}</td></tr>`;
     })
     .join('')}</tbody></table></div>`;
 }
@@ -119,4 +125,29 @@ export function repoPage(v: RepoView): string {
     : '';
   const title = c ? `${name}@${c.commit.slice(0, 12)}` : name;
   return page({ title, nav: 'inventory', ...frameOf(v) }, `<p><a href="/console/inventory">« Inventory</a></p><h1><code>${esc(title)}</code></h1>${behindNote(v.behind)}${detail}${commits}`);
+}
+
+export interface FileClientsView extends Frame {
+  repoType: InventoryRepo['repoType'];
+  repo: string;
+  commit: string;
+  path: string;
+  clients: InventoryClient[];
+  /** Cursor of the next (older) page. */
+  next: string | null;
+  first: boolean;
+  behind: boolean;
+}
+
+/** Everyone who pulled one file or was refused it: who, how often, first and last time. */
+export function fileClientsPage(v: FileClientsView): string {
+  const name = `${v.repoType === 'dataset' ? `datasets/${v.repo}` : v.repo}@${v.commit.slice(0, 12)}`;
+  const back = `<p><a href="${repoHref(v)}">« ${esc(name)}</a></p>`;
+  const table = v.clients.length
+    ? `<div class="scroll"><table class="records"><caption class="muted">clients, last pull or refusal first</caption><thead><tr><th scope="col">client</th><th scope="col" class="num">pulls</th><th scope="col" class="num">refused</th><th scope="col">first (UTC)</th><th scope="col">last (UTC)</th></tr></thead><tbody>${v.clients
+        .map((c) => `<tr><td class="mono">${esc(c.client)}</td><td data-label="pulls" class="num">${c.served}</td><td data-label="refused" class="num">${c.refused}</td><td data-label="first" class="mono time">${when(c.firstAt)}</td><td data-label="last" class="mono time">${when(c.lastAt)}</td></tr>`)
+        .join('')}</tbody></table></div>`
+    : `<p class="muted">${v.first ? 'Nobody pulled this file through the gateway.' : 'No older clients.'}</p>`;
+  const pager = `<nav class="pager" aria-label="Pages">${v.first ? '' : `<a href="${fileClientsHref(v, v.path)}">« Newest</a>`}${v.next ? `<a rel="next" href="${fileClientsHref(v, v.path, v.next)}">Older ›</a>` : '<span class="muted">No older clients.</span>'}</nav>`;
+  return page({ title: `Clients of ${v.path}`, nav: 'inventory', ...frameOf(v) }, `${back}<h1>Who pulled <code>${esc(v.path)}</code></h1>${behindNote(v.behind)}${table}${pager}`);
 }
