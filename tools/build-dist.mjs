@@ -41,9 +41,13 @@ function runtimePackages() {
  * archives and compressed files; crypto (~5 ms) hashes only for --hash, accepted-findings files,
  * SARIF fingerprints and a rule file that is not the one the build copied (src/rules/source-digests.ts).
  * Each import of them gets an object of getters over the
- * builtin's own export names, which requires it on the first property read.
+ * builtin's own export names, which requires it on the first property read: through the
+ * bin's requireBuiltin when bin/modelgate.js defined it (Node's code cache for the builtin is
+ * used only under the V8 flags it was made with, which the bin changed), else with require.
+ * fs/promises (with the readline, watcher and stream modules it loads, ~4 % of a one-pickle
+ * scan's CPU) serves files larger than a read-ahead block, links and a few side files.
  */
-const LAZY_BUILTINS = ['child_process', 'zlib', 'crypto'];
+const LAZY_BUILTINS = ['child_process', 'zlib', 'crypto', 'fs/promises'];
 
 /** Every package named in a lazyModule() call (src/core/lazy.ts); one left out loads from node_modules. */
 const VENDORED = ['yaml', 'js-yaml', '@huggingface/jinja', 'fzstd'];
@@ -55,7 +59,7 @@ const lazyBuiltins = {
     build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
       const names = Object.keys(createRequire(import.meta.url)(`node:${args.path}`)).filter((k) => k !== 'default');
       return {
-        contents: `var m;function load(){return m||(m=require(${JSON.stringify(`node:${args.path}`)}))}
+        contents: `var m;function load(){var r=globalThis[Symbol.for("modelgate.requireBuiltin")];return m||(m=r?r(${JSON.stringify(`node:${args.path}`)}):require(${JSON.stringify(`node:${args.path}`)}))}
 for(const k of ${JSON.stringify(names)})Object.defineProperty(exports,k,{enumerable:true,get:()=>load()[k]});`,
         loader: 'js',
       };

@@ -146,6 +146,9 @@ export function defaultFactsPath(): string {
 /** Most rewrites one path may go through (alias, then module attribute, then re-export...). */
 const MAX_REWRITES = 8;
 
+/** Classifications a catalogue keeps (YamlGlobalCatalogue.classified): far more than any real scan meets. */
+const MAX_CLASSIFIED = 4096;
+
 class RuleError extends Error {}
 
 /** The dotted part of a safe pattern (`a.b.*` and `a.b.**` -> `a.b`). */
@@ -191,8 +194,11 @@ function needRefs(file: string, where: string, e: Record<string, unknown>): stri
   });
 }
 
+/** SEGMENTs joined by dots: one test instead of a split and a test per segment (every entry, every start). */
+const DOTTED = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+
 function needDotted(file: string, where: string, value: string, what: string): string {
-  if (!value.split('.').every((s) => SEGMENT.test(s))) fail(file, where, `${what} "${value}" is not a dotted Python name`);
+  if (!DOTTED.test(value)) fail(file, where, `${what} "${value}" is not a dotted Python name`);
   return value;
 }
 
@@ -384,6 +390,14 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
 
   private factsState: GlobalFacts | undefined;
   private names: DangerousNames | undefined;
+  /**
+   * Classifications already made, by trimmed module and name. A classification depends on
+   * nothing else (the rules and facts never change once loaded), and the same globals come back
+   * in every pickle of a directory (numpy, torch, collections) and many times within one file;
+   * each costs an alias, facts and trie walk, most of it interpreted code in a short scan.
+   * Bounded: a hostile pickle can name any number of globals, so the map is emptied when full.
+   */
+  private readonly classified = new Map<string, GlobalClassification>();
 
   /**
    * `loadFacts` is called on first use (the first classification), not here: parsing the 1.3 MB
@@ -605,6 +619,19 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
     void this.facts; // loads the facts on first use
     const m = String(module).trim();
     const n = String(name).trim();
+    // The length keeps the key unambiguous whatever the strings hold (NUL included).
+    const key = `${m.length}:${m}${n}`;
+    let c = this.classified.get(key);
+    if (c === undefined) {
+      c = this.classifyTrimmed(m, n);
+      if (this.classified.size >= MAX_CLASSIFIED) this.classified.clear();
+      this.classified.set(key, c);
+    }
+    // A copy, as each call made before: callers may keep or change what they are given.
+    return { ...c, references: [...c.references] };
+  }
+
+  private classifyTrimmed(m: string, n: string): GlobalClassification {
     const parsed = splitInput(m, n);
     if (!parsed) return this.classifyMalformed(m, n);
 

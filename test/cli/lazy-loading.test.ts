@@ -90,12 +90,26 @@ describe('modelgate scan loads only what scanning needs', () => {
     expect(NOT_FOR_A_PICKLE.filter((p) => r.packages.has(p))).toEqual([]);
   });
 
-  it('a small pickle through the bundle: commander and the archive readers leave child_process and zlib unloaded', async () => {
-    // tools/build-dist.mjs makes these builtins load on first use; compiling them cost ~5 ms each.
+  it('a small pickle through the bundle: commander and the archive readers leave child_process, zlib and fs/promises unloaded', async () => {
+    // tools/build-dist.mjs makes these builtins load on first use; compiling them cost ~5 ms each,
+    // fs/promises with the readline, watcher and stream modules it loads. (The tracer's module
+    // hooks load internal/fs/promises themselves; the public module is the bundle's alone.)
     const r = await traced([BIN], ['scan', '--no-progress', PICKLE]);
     expect(r.code).toBe(0);
     expect(r.modules).toContain('builtin:fs');
-    expect(r.modules.filter((m) => m === 'builtin:child_process' || m === 'builtin:zlib')).toEqual([]);
+    expect(r.modules.filter((m) => m === 'builtin:child_process' || m === 'builtin:zlib' || m === 'builtin:fs/promises')).toEqual([]);
+  });
+
+  it('a file larger than a read-ahead block through the bundle: fs/promises loads on first use and reads it', async () => {
+    // Past 64 KiB, FileSource reads by positioned reads on a FileHandle (src/source/file.ts).
+    const dir = mkdtempSync(join(tmpdir(), 'mg-large-'));
+    const big = join(dir, 'big.pkl');
+    const pickle = readFileSync(PICKLE);
+    // The fixture's opcodes, then zero bytes up to 100 KiB: the pickle stops at its STOP, the rest is trailing data.
+    writeFileSync(big, Buffer.concat([pickle, Buffer.alloc(100 * 1024 - pickle.length)]));
+    const r = await traced([BIN], ['scan', '--no-progress', '--list-imports', big]);
+    expect(r.modules).toContain('builtin:fs/promises');
+    expect(r.stdout).toContain('safe      numpy.ndarray imported via GLOBAL');
   });
 
   it('a malicious checkpoint reported as SARIF: the same', async () => {

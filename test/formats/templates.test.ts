@@ -132,3 +132,31 @@ describe('property: no template makes the checker throw, and dunders are always 
     );
   });
 });
+
+describe('a template checked again', () => {
+  // The parse-tree readings are kept by template text (src/formats/jinja/check.ts): a template met
+  // again must give the same findings as the first time, unparseable ones included.
+  const templates = [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    '{% for m in messages %}{{ m.content }}{% endfor %}',
+    '{% if %}',
+    ...benign.map(([, text]) => text),
+  ];
+  it('gives the same findings each time, whatever was checked in between', () => {
+    const first = templates.map(check);
+    for (let round = 0; round < 2; round++) {
+      for (let i = templates.length - 1; i >= 0; i--) expect(check(templates[i]!)).toEqual(first[i]);
+    }
+    expect(first[0]!.length).toBeGreaterThan(0);
+    expect(first[3]!.map((f) => f.rule)).toContain('CHAT_TEMPLATE_UNPARSEABLE');
+  });
+
+  it('still answers after more templates than are kept', () => {
+    const probe = "{{ x|attr('__globals__') }}";
+    const before = check(probe);
+    for (let i = 0; i < 40; i++) check(`{{ x${i}.__class__ }}`);
+    expect(check(probe)).toEqual(before);
+    expect(before.length).toBeGreaterThan(0);
+  });
+});

@@ -556,3 +556,55 @@ ${extra}`;
     expect(() => loadGlobalCatalogue(join(dir, 'nope.yaml'))).toThrow(/cannot read globals catalogue/);
   });
 });
+
+describe('classifications kept by the catalogue', () => {
+  // A fresh catalogue each time, so that nothing is answered from an earlier test's classifications.
+  const fresh = () => loadGlobalCatalogue(undefined, undefined);
+  const names: [string, string][] = [
+    ['os', 'system'],
+    ['posix', 'system'],
+    [' numpy.core.multiarray ', '_reconstruct '],
+    ['collections', 'OrderedDict'],
+    ['pathlib', 'PosixPath'],
+    ['__main__', 'Mode'],
+    ['a b', 'c'],
+    ['a\u0000b', 'c'],
+    ['a', 'b\u0000c'],
+    ['builtins', 'getattr'],
+  ];
+
+  it('answers a repeated name as a catalogue asked only once does, in a new object each time', () => {
+    const kept = fresh();
+    for (const [m, n] of names) {
+      const first = kept.classify(m, n);
+      const again = kept.classify(m, n);
+      expect(again).toEqual(fresh().classify(m, n));
+      expect(again).toEqual(first);
+      expect(again).not.toBe(first);
+      expect(again.references).not.toBe(first.references);
+    }
+  });
+
+  it('keeps names that differ only in where a NUL falls apart', () => {
+    const kept = fresh();
+    const a = kept.classify('a\u0000b', 'c');
+    const b = kept.classify('a', 'b\u0000c');
+    expect(a.reason).not.toEqual(b.reason);
+  });
+
+  it('is not changed by what a caller does to an answer', () => {
+    const kept = fresh();
+    const first = kept.classify('os', 'system');
+    const refs = [...first.references];
+    first.references.push('changed');
+    first.verdict = 'safe';
+    expect(kept.classify('os', 'system').references).toEqual(refs);
+    expect(kept.classify('os', 'system').verdict).toBe('dangerous');
+  });
+
+  it('still answers right after more names than it keeps', () => {
+    const kept = fresh();
+    for (let i = 0; i < 5000; i++) kept.classify('somepkg', `Name${i}`);
+    for (const [m, n] of names) expect(kept.classify(m, n)).toEqual(fresh().classify(m, n));
+  });
+});

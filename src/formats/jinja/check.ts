@@ -111,7 +111,28 @@ function lexicalHits(src: string, tokens: readonly JinjaToken[]): Hit[] {
   return hits;
 }
 
-function treeHits(src: string): { hits: Hit[]; error: string | null } {
+/**
+ * Parse-tree readings of templates already checked, by text. The same template comes back in many
+ * files of a directory (every GGUF of one family, a tokenizer_config.json beside its .jinja), and
+ * tokenizing and parsing it, cold interpreted code in a short scan, is most of a template's cost.
+ * The readings depend on the text alone and are only read afterwards. Bounded in count and size.
+ */
+const treeMemo = new Map<string, { hits: readonly Hit[]; error: string | null }>();
+const TREE_MEMO_ENTRIES = 32;
+const TREE_MEMO_CHARS = 64 * 1024;
+
+function treeHits(src: string): { hits: readonly Hit[]; error: string | null } {
+  const known = treeMemo.get(src);
+  if (known) return known;
+  const found = parseTreeHits(src);
+  if (src.length <= TREE_MEMO_CHARS) {
+    if (treeMemo.size >= TREE_MEMO_ENTRIES) treeMemo.delete(treeMemo.keys().next().value!);
+    treeMemo.set(src, found);
+  }
+  return found;
+}
+
+function parseTreeHits(src: string): { hits: Hit[]; error: string | null } {
   let program: unknown;
   try {
     program = jinja().parse(jinja().tokenize(src));
