@@ -343,6 +343,11 @@ class Auditor:
                 if own is None and parts[0] in ('self', 'cls', 'super()'):
                     own = owner
                 targets.append((fo, own, f'{label}@{loc}'))
+                if parts[0] in ('self', 'cls') and len(parts) == 2 and owner is not None:
+                    # self.meth() also runs a subclass's override: rv_generic.__setstate__ calls
+                    # self._attach_methods(), which rv_continuous overrides to exec the template
+                    for sub, override in overrides(owner, parts[1])[:8]:
+                        targets.append((override, sub, f'{sub.__qualname__}.{parts[1]}@{loc}'))
             for tf, town, step in targets:
                 for kind, what, l2, chain in self.summary(tf, town, depth + 1):
                     out.append((kind, what, l2, [step] + chain))
@@ -390,6 +395,26 @@ class Auditor:
 
 
 NOISY = {'dyncall?'}
+
+
+def overrides(cls: type, name: str) -> list:
+    """(subclass, function) for each loaded subclass of cls that defines `name` itself."""
+    out, seen, todo = [], set(), list(cls.__subclasses__()) if hasattr(cls, '__subclasses__') else []
+    while todo and len(seen) < 400:
+        sub = todo.pop()
+        if sub in seen:
+            continue
+        seen.add(sub)
+        try:
+            todo.extend(sub.__subclasses__())
+        except TypeError:
+            continue
+        v = vars(sub).get(name)
+        if isinstance(v, (staticmethod, classmethod)):
+            v = v.__func__
+        if isinstance(v, types.FunctionType) and all(v is not f for _, f in out):
+            out.append((sub, v))
+    return out
 
 
 def dedupe(rows: list) -> list:

@@ -8,13 +8,13 @@ import type { Severity } from '../core/findings.js';
 import { parseCatalogueText, readCatalogue } from './catalogue-data.js';
 import { str, strList } from './tf-ops.js';
 
-export const CALL_CONDITIONS = ['sympified-values', 'first-argument-none', 'patsy-formula-state', 'scipy-argparser-state'] as const;
+export const CALL_CONDITIONS = ['sympified-values', 'first-argument-none', 'patsy-formula-state', 'scipy-argparser-state', 'datasets-builder-state'] as const;
 export type CallConditionKind = (typeof CALL_CONDITIONS)[number];
 /**
  * Conditions on the state BUILD hands an instance's __setstate__, not on the arguments of a call:
  * a direct call of such a global is judged as any unknown call.
  */
-export const STATE_CONDITIONS: ReadonlySet<CallConditionKind> = new Set(['patsy-formula-state', 'scipy-argparser-state']);
+export const STATE_CONDITIONS: ReadonlySet<CallConditionKind> = new Set(['patsy-formula-state', 'scipy-argparser-state', 'datasets-builder-state']);
 
 export interface CallCondition {
   readonly condition: CallConditionKind;

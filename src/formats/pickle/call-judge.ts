@@ -10,7 +10,8 @@ import { STATE_CONDITIONS, type CallCondition, type CallConditionCatalogue } fro
 import { CALL_ARGS } from '../../pickle/machine.js';
 import { render, type Value } from '../../pickle/values.js';
 import { judgeFormulaState } from './formula-state.js';
-import { judgeArgparserState, updatedValue } from './argparser-state.js';
+import { judgeArgparserState, updatedValue, type StateVerdict } from './argparser-state.js';
+import { judgeDatasetsBuilderState } from './datasets-state.js';
 
 export type CallVerdict = { ok: true } | { ok: false; why: string; seen: boolean };
 
@@ -141,6 +142,18 @@ export class CallJudge {
   }
 }
 
+/** The judge of one state condition's kind. */
+function judgeState(entry: CallCondition, state: Value, classOf: (v: Value) => string | null): StateVerdict {
+  switch (entry.condition) {
+    case 'scipy-argparser-state':
+      return judgeArgparserState(state);
+    case 'datasets-builder-state':
+      return judgeDatasetsBuilderState(state);
+    default:
+      return judgeFormulaState(entry, state, classOf);
+  }
+}
+
 /** What a call of a conditioned global was: where, and which opcode made it. */
 export interface CallSite {
   chain: string;
@@ -182,7 +195,7 @@ export class ConditionedCalls {
   recordState(canonical: string, state: Value, site: CallSite, classOf: (v: Value) => string | null): boolean | null {
     const entry = this.judge.stateCondition(canonical, state);
     if (!entry) return null;
-    const v = entry.condition === 'scipy-argparser-state' ? judgeArgparserState(state) : judgeFormulaState(entry, state, classOf);
+    const v = judgeState(entry, state, classOf);
     if (v.ok) return true;
     let c = this.seen.get(canonical);
     if (!c) this.seen.set(canonical, (c = { entry, accepted: 0 }));
