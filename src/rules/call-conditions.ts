@@ -8,13 +8,13 @@ import type { Severity } from '../core/findings.js';
 import { parseCatalogueText, readCatalogue } from './catalogue-data.js';
 import { str, strList } from './tf-ops.js';
 
-export const CALL_CONDITIONS = ['sympified-values', 'first-argument-none', 'patsy-formula-state', 'scipy-argparser-state', 'datasets-builder-state'] as const;
+export const CALL_CONDITIONS = ['sympified-values', 'first-argument-none', 'patsy-formula-state', 'scipy-argparser-state', 'datasets-builder-state', 'datasets-table-state'] as const;
 export type CallConditionKind = (typeof CALL_CONDITIONS)[number];
 /**
  * Conditions on the state BUILD hands an instance's __setstate__, not on the arguments of a call:
  * a direct call of such a global is judged as any unknown call.
  */
-export const STATE_CONDITIONS: ReadonlySet<CallConditionKind> = new Set(['patsy-formula-state', 'scipy-argparser-state', 'datasets-builder-state']);
+export const STATE_CONDITIONS: ReadonlySet<CallConditionKind> = new Set(['patsy-formula-state', 'scipy-argparser-state', 'datasets-builder-state', 'datasets-table-state']);
 
 export interface CallCondition {
   readonly condition: CallConditionKind;
@@ -29,6 +29,8 @@ export interface CallCondition {
    * (a subclass the loading script defines is named `__main__.X`, which no list can hold).
    */
   readonly stateKeys: readonly string[];
+  /** Table methods a state's replays may name (datasets-table-state). */
+  readonly replayMethods: ReadonlySet<string>;
   /** Severity of a call whose arguments are seen to be harmful. */
   readonly violated: Severity;
   readonly reason: string;
@@ -44,7 +46,7 @@ export interface CallConditionCatalogue {
 
 type Rec = Record<string, unknown>;
 const isRec = (v: unknown): v is Rec => v !== null && typeof v === 'object' && !Array.isArray(v);
-const KEYS = ['globals', 'condition', 'argument_modules', 'argument_instances', 'formula_functions', 'state_keys', 'violated', 'reason', 'references'];
+const KEYS = ['globals', 'condition', 'argument_modules', 'argument_instances', 'formula_functions', 'state_keys', 'replay_methods', 'violated', 'reason', 'references'];
 const VIOLATED: readonly Severity[] = ['critical', 'high', 'medium'];
 
 export function parseCallConditions(text: string, file = 'rules/call-conditions.yaml'): Map<string, CallCondition> {
@@ -70,6 +72,7 @@ function callConditionsOf(doc: unknown, file: string): Map<string, CallCondition
       argumentInstances: new Set(strList(file, where, raw, 'argument_instances', false)),
       formulaFunctions: new Set(strList(file, where, raw, 'formula_functions', kind === 'patsy-formula-state')),
       stateKeys: strList(file, where, raw, 'state_keys', false),
+      replayMethods: new Set(strList(file, where, raw, 'replay_methods', kind === 'datasets-table-state')),
       violated: violated as Severity,
       reason: str(file, where, raw, 'reason'),
       references: strList(file, where, raw, 'references', true),

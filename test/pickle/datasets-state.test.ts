@@ -58,3 +58,38 @@ describe('states no library writes', () => {
     expect(base(await findings(build(op.BINUNICODE('__module__'), op.BINUNICODE('os'), op.TUPLE2)))?.severity).toBe('low');
   });
 });
+
+describe('memory-mapped tables replay operations by name', () => {
+  const TABLE = 'datasets.table.MemoryMappedTable';
+  const table = (f: Finding[]) => f.find((x) => x.evidence.canonical === TABLE);
+  const replay = (name: string, ...args: Part[]) => [op.MARK, op.BINUNICODE(name), op.MARK, ...args, op.TUPLE, op.EMPTY_DICT, op.TUPLE];
+  const build = (...replays: Part[][]) =>
+    asm(op.PROTO(2), op.GLOBAL('datasets.table', 'MemoryMappedTable'), op.EMPTY_TUPLE, op.NEWOBJ,
+      op.EMPTY_DICT, op.MARK, op.BINUNICODE('path'), op.BINUNICODE('/cache/data.arrow'), op.BINUNICODE('replays'), op.EMPTY_LIST, op.MARK, ...replays.flat(), op.APPENDS, op.SETITEMS,
+      op.BUILD, op.STOP);
+
+  it('a table datasets pickled after slicing, selecting and casting stays low', async () => {
+    const py = runPython(`
+import pickle, pyarrow as pa
+from datasets.table import MemoryMappedTable
+path = os.path.join(OUT, "data.arrow")
+t = pa.table({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, t.schema) as w:
+    w.write_table(t)
+m = MemoryMappedTable.from_file(path).slice(0, 2).select(["a"]).cast(pa.schema([("a", pa.int32())]))
+open(os.path.join(OUT, "table.pickle"), "wb").write(pickle.dumps(m, protocol=4))
+`);
+    const f = await findings(py.file('table.pickle'));
+    expect(table(f)?.severity).toBe('low');
+  });
+
+  it('the operations datasets records (slice, cast, select...) stay low', async () => {
+    expect(table(await findings(build(replay('slice', op.BININT1(0), op.BININT1(2)), replay('select', op.BINUNICODE('a')))))?.severity).toBe('low');
+  });
+
+  it('any other name is high: getattr walks from the table to any object', async () => {
+    const d = table(await findings(build(replay('slice', op.BININT1(0)), replay('__getattribute__', op.BINUNICODE('__class__')))));
+    expect(d?.severity).toBe('high');
+    expect(d?.message).toMatch(/its state's replays call '__getattribute__' on the table with getattr when the object is unpickled, which is not one of the table operations datasets records$/);
+  });
+});

@@ -11,7 +11,7 @@ import { CALL_ARGS } from '../../pickle/machine.js';
 import { render, type Value } from '../../pickle/values.js';
 import { judgeFormulaState } from './formula-state.js';
 import { judgeArgparserState, updatedValue, type StateVerdict } from './argparser-state.js';
-import { judgeDatasetsBuilderState } from './datasets-state.js';
+import { judgeDatasetsBuilderState, judgeDatasetsTableState } from './datasets-state.js';
 
 export type CallVerdict = { ok: true } | { ok: false; why: string; seen: boolean };
 
@@ -149,6 +149,8 @@ function judgeState(entry: CallCondition, state: Value, classOf: (v: Value) => s
       return judgeArgparserState(state);
     case 'datasets-builder-state':
       return judgeDatasetsBuilderState(state);
+    case 'datasets-table-state':
+      return judgeDatasetsTableState(entry, state);
     default:
       return judgeFormulaState(entry, state, classOf);
   }
