@@ -8,13 +8,13 @@ import type { Severity } from '../core/findings.js';
 import { parseCatalogueText, readCatalogue } from './catalogue-data.js';
 import { str, strList } from './tf-ops.js';
 
-export const CALL_CONDITIONS = ['sympified-values', 'first-argument-none', 'patsy-formula-state'] as const;
+export const CALL_CONDITIONS = ['sympified-values', 'first-argument-none', 'patsy-formula-state', 'scipy-argparser-state', 'datasets-builder-state', 'datasets-table-state'] as const;
 export type CallConditionKind = (typeof CALL_CONDITIONS)[number];
 /**
  * Conditions on the state BUILD hands an instance's __setstate__, not on the arguments of a call:
  * a direct call of such a global is judged as any unknown call.
  */
-export const STATE_CONDITIONS: ReadonlySet<CallConditionKind> = new Set(['patsy-formula-state']);
+export const STATE_CONDITIONS: ReadonlySet<CallConditionKind> = new Set(['patsy-formula-state', 'scipy-argparser-state', 'datasets-builder-state', 'datasets-table-state']);
 
 export interface CallCondition {
   readonly condition: CallConditionKind;
@@ -24,6 +24,13 @@ export interface CallCondition {
   readonly argumentInstances: ReadonlySet<string>;
   /** Functions a formula may call (patsy-formula-state): `C`, `np.log`... */
   readonly formulaFunctions: ReadonlySet<string>;
+  /**
+   * State keys that bring any unknown class under this entry when its BUILD state sets them
+   * (a subclass the loading script defines is named `__main__.X`, which no list can hold).
+   */
+  readonly stateKeys: readonly string[];
+  /** Table methods a state's replays may name (datasets-table-state). */
+  readonly replayMethods: ReadonlySet<string>;
   /** Severity of a call whose arguments are seen to be harmful. */
   readonly violated: Severity;
   readonly reason: string;
@@ -33,11 +40,13 @@ export interface CallCondition {
 export interface CallConditionCatalogue {
   readonly version: string;
   readonly byGlobal: ReadonlyMap<string, CallCondition>;
+  /** State key -> the state entry listing it under `state_keys`. */
+  readonly byStateKey: ReadonlyMap<string, CallCondition>;
 }
 
 type Rec = Record<string, unknown>;
 const isRec = (v: unknown): v is Rec => v !== null && typeof v === 'object' && !Array.isArray(v);
-const KEYS = ['globals', 'condition', 'argument_modules', 'argument_instances', 'formula_functions', 'violated', 'reason', 'references'];
+const KEYS = ['globals', 'condition', 'argument_modules', 'argument_instances', 'formula_functions', 'state_keys', 'replay_methods', 'violated', 'reason', 'references'];
 const VIOLATED: readonly Severity[] = ['critical', 'high', 'medium'];
 
 export function parseCallConditions(text: string, file = 'rules/call-conditions.yaml'): Map<string, CallCondition> {
@@ -62,6 +71,8 @@ function callConditionsOf(doc: unknown, file: string): Map<string, CallCondition
       argumentModules: modules,
       argumentInstances: new Set(strList(file, where, raw, 'argument_instances', false)),
       formulaFunctions: new Set(strList(file, where, raw, 'formula_functions', kind === 'patsy-formula-state')),
+      stateKeys: strList(file, where, raw, 'state_keys', false),
+      replayMethods: new Set(strList(file, where, raw, 'replay_methods', kind === 'datasets-table-state')),
       violated: violated as Severity,
       reason: str(file, where, raw, 'reason'),
       references: strList(file, where, raw, 'references', true),
@@ -75,11 +86,25 @@ function callConditionsOf(doc: unknown, file: string): Map<string, CallCondition
   return out;
 }
 
+/** The entries' state keys, each to its entry; a key under two entries, or on a call condition, is an error. */
+export function stateKeysOf(byGlobal: ReadonlyMap<string, CallCondition>): Map<string, CallCondition> {
+  const out = new Map<string, CallCondition>();
+  for (const entry of new Set(byGlobal.values())) {
+    for (const key of entry.stateKeys) {
+      if (!STATE_CONDITIONS.has(entry.condition)) throw new Error(`rules/call-conditions.yaml: state_keys belong to state conditions, not ${entry.condition}`);
+      if (out.has(key)) throw new Error(`rules/call-conditions.yaml: state key "${key}" listed twice`);
+      out.set(key, entry);
+    }
+  }
+  return out;
+}
+
 let cached: CallConditionCatalogue | null = null;
 
 export function callConditionCatalogue(): CallConditionCatalogue {
   if (cached) return cached;
   const { sha256, data } = readCatalogue('call-conditions.yaml');
-  cached = { version: `1+${sha256.slice(0, 12)}`, byGlobal: callConditionsOf(data, 'rules/call-conditions.yaml') };
+  const byGlobal = callConditionsOf(data, 'rules/call-conditions.yaml');
+  cached = { version: `1+${sha256.slice(0, 12)}`, byGlobal, byStateKey: stateKeysOf(byGlobal) };
   return cached;
 }

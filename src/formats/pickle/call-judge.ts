@@ -10,6 +10,8 @@ import { STATE_CONDITIONS, type CallCondition, type CallConditionCatalogue } fro
 import { CALL_ARGS } from '../../pickle/machine.js';
 import { render, type Value } from '../../pickle/values.js';
 import { judgeFormulaState } from './formula-state.js';
+import { judgeArgparserState, updatedValue, type StateVerdict } from './argparser-state.js';
+import { judgeDatasetsBuilderState, judgeDatasetsTableState } from './datasets-state.js';
 
 export type CallVerdict = { ok: true } | { ok: false; why: string; seen: boolean };
 
@@ -35,10 +37,16 @@ export class CallJudge {
     return entry && !STATE_CONDITIONS.has(entry.condition) ? entry : undefined;
   }
 
-  /** The entry judging the states BUILD hands instances of `canonical`. */
-  stateCondition(canonical: string): CallCondition | undefined {
+  /**
+   * The entry judging the state BUILD hands an instance of `canonical`: the one listing the
+   * class, else one whose state key the state sets (any class: `__main__` subclasses too).
+   */
+  stateCondition(canonical: string, state?: Value): CallCondition | undefined {
     const entry = this.catalogue.byGlobal.get(canonical);
-    return entry && STATE_CONDITIONS.has(entry.condition) ? entry : undefined;
+    if (entry) return STATE_CONDITIONS.has(entry.condition) ? entry : undefined;
+    if (!state) return undefined;
+    for (const [key, keyed] of this.catalogue.byStateKey) if (updatedValue(state, key)) return keyed;
+    return undefined;
   }
 
   judge(entry: CallCondition, args: readonly Value[], kwargs: Value | undefined, depth = 0): CallVerdict {
@@ -134,6 +142,20 @@ export class CallJudge {
   }
 }
 
+/** The judge of one state condition's kind. */
+function judgeState(entry: CallCondition, state: Value, classOf: (v: Value) => string | null): StateVerdict {
+  switch (entry.condition) {
+    case 'scipy-argparser-state':
+      return judgeArgparserState(state);
+    case 'datasets-builder-state':
+      return judgeDatasetsBuilderState(state);
+    case 'datasets-table-state':
+      return judgeDatasetsTableState(entry, state);
+    default:
+      return judgeFormulaState(entry, state, classOf);
+  }
+}
+
 /** What a call of a conditioned global was: where, and which opcode made it. */
 export interface CallSite {
   chain: string;
@@ -173,9 +195,9 @@ export class ConditionedCalls {
    * states). A harmless state is not counted as accepted: the construction stays reported as one.
    */
   recordState(canonical: string, state: Value, site: CallSite, classOf: (v: Value) => string | null): boolean | null {
-    const entry = this.judge.stateCondition(canonical);
+    const entry = this.judge.stateCondition(canonical, state);
     if (!entry) return null;
-    const v = judgeFormulaState(entry, state, classOf);
+    const v = judgeState(entry, state, classOf);
     if (v.ok) return true;
     let c = this.seen.get(canonical);
     if (!c) this.seen.set(canonical, (c = { entry, accepted: 0 }));
