@@ -55,6 +55,11 @@ export interface GlobalClassification {
    * function's globals, typing.NamedTuple in __orig_bases__) without calling them.
    */
   onlyWhenCalled?: true;
+  /**
+   * The dangerous entry's reason why constructing exactly this class runs nothing (its
+   * `harmless_unless_called`): set only when the path is the entry itself, not a longer one.
+   */
+  harmlessUnlessCalled?: string;
 }
 
 export interface GlobalCatalogue {
@@ -87,6 +92,12 @@ export interface DangerRule {
   references: string[];
   /** Exact paths under `match` that are safe after review (constructing them runs nothing). */
   carveOuts?: CarveOut[];
+  /**
+   * Why an instance of exactly `match` made without calling it (`__new__`, then its state) runs
+   * nothing: a call wrapper whose wrapped callable is judged on its own, and whose calls during
+   * the load the machine reports as computed calls.
+   */
+  harmlessUnlessCalled?: string;
 }
 
 /** One exact global under a dangerous prefix, reviewed safe; longer paths through it stay dangerous. */
@@ -252,7 +263,7 @@ function globalRulesOf(doc: unknown, file: string): GlobalRules {
     needList(file, doc, key, attribute).map((raw, i): DangerRule => {
       const where = `${key}[${i}]${describe(raw)}`;
       if (!isRecord(raw)) fail(file, where, 'must be a mapping');
-      checkKeys(file, where, raw, attribute ? ['match', 'severity', 'reason', 'references', 'note'] : ['match', 'severity', 'reason', 'references', 'note', 'carve_outs']);
+      checkKeys(file, where, raw, attribute ? ['match', 'severity', 'reason', 'references', 'note'] : ['match', 'severity', 'reason', 'references', 'note', 'carve_outs', 'harmless_unless_called']);
       const match = needString(file, where, raw, 'match');
       if (attribute) {
         if (!SEGMENT.test(match)) fail(file, where, `attribute "${match}" must be a single identifier`);
@@ -260,6 +271,7 @@ function globalRulesOf(doc: unknown, file: string): GlobalRules {
         needDotted(file, where, match, 'match');
       }
       const rule: DangerRule = { match, severity: needSeverity(file, where, raw), reason: needString(file, where, raw, 'reason'), references: needRefs(file, where, raw) };
+      if (raw.harmless_unless_called !== undefined) rule.harmlessUnlessCalled = needString(file, where, raw, 'harmless_unless_called');
       if (raw.carve_outs !== undefined) {
         if (!Array.isArray(raw.carve_outs) || raw.carve_outs.length === 0) fail(file, where, '"carve_outs" must be a non-empty list');
         rule.carveOuts = raw.carve_outs.map((c: unknown, j): CarveOut => {
@@ -600,6 +612,7 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
   private static report(hit: DangerHit, prefix = ''): GlobalClassification {
     const canonical = hit.canonical();
     if (hit.at > 0 && prefix === '') prefix = `reached through a module attribute (${canonical}): `;
+    const unlessCalled = hit.rule.harmlessUnlessCalled !== undefined && canonical === hit.rule.match ? hit.rule.harmlessUnlessCalled : undefined;
     return {
       verdict: 'dangerous',
       severity: hit.rule.severity,
@@ -607,6 +620,7 @@ class YamlGlobalCatalogue implements LoadedGlobalCatalogue {
       matched: hit.matched,
       reason: prefix + hit.rule.reason,
       references: [...hit.rule.references],
+      ...(unlessCalled !== undefined ? { harmlessUnlessCalled: unlessCalled } : {}),
     };
   }
 

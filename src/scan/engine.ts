@@ -37,6 +37,8 @@ const MIN_CONFIDENCE = 0.5;
  * the protocol-0 pickle walk, which many binary headers happen to pass.
  */
 const SECONDARY_CONFIDENCE = 0.85;
+/** Lowest claim taken for a member read as raw numbers (MemberOptions.sniffBytes). */
+const RAW_MEMBER_CONFIDENCE = 0.7;
 
 export interface SniffResult {
   claims: Array<{ analyzer: Analyzer; claim: Claim }>;
@@ -249,7 +251,12 @@ class FileScan {
       return ['unreadable'];
     }
     if (head.length === 0) return ['empty'];
-    const { claims, errors } = this.engine.sniff(head, tail, source.size, source.name);
+    const sniffed = this.engine.sniff(head, tail, source.size, source.name);
+    const errors = sniffed.errors;
+    // A member loaders read as raw numbers (a tensor storage) is recognised by a magic number
+    // only: random float bytes open like msgpack or JSON often enough to be claimed by their
+    // heuristics, and none of those formats is read from there.
+    const claims = sniffBytes === undefined ? sniffed.claims : sniffed.claims.filter((c) => c.claim.confidence >= RAW_MEMBER_CONFIDENCE);
     for (const { analyzer, error } of errors) {
       ctx.emit({ rule: 'SCAN_ERROR', message: `analyzer failed while sniffing (${analyzer.id} analyzer): ${errorText(error)}` });
       this.markIncomplete(ctx, `analyzer error (${analyzer.id} analyzer)`);

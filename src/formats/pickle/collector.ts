@@ -535,12 +535,15 @@ export class PickleCollector {
         details: { occurrences: g.count, how: g.how },
       };
       if (known) {
+        // A call wrapper made with __new__ and given its state is not called by doing so: what it
+        // wraps is judged on its own, and calling it during the load is a computed call.
+        const inert = g.how === 'constructed' && g.cls.harmlessUnlessCalled !== undefined;
         this.ctx.emit({
           rule: 'PICKLE_DANGEROUS_GLOBAL',
-          severity: g.cls.severity,
-          message: `${verb} ${canonical}${alias}${extra}`,
+          severity: inert ? 'low' : g.cls.severity,
+          message: `${verb} ${canonical}${alias}${inert ? ' without calling it' : ''}${extra}`,
           offset: g.offset,
-          evidence,
+          evidence: inert ? { ...evidence, reason: g.cls.harmlessUnlessCalled } : evidence,
           references: g.cls.references,
         });
       } else {

@@ -193,12 +193,16 @@ if sklearn is not None:
     extra["random_forest_big"] = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y_cls)
     # A randomized search keeps its scipy.stats distributions, whose state holds the argument-parser
     # template __setstate__ runs with exec (scipy-argparser-state must accept scipy's own).
-    # Continuous ones only: a discrete distribution's state also holds a numpy.vectorize of a bound
-    # method, which the catalogue reports on its own.
     from scipy.stats import loguniform, uniform
     from sklearn.model_selection import RandomizedSearchCV
     extra["random_search_scipy"] = RandomizedSearchCV(
         LogisticRegression(), {"C": loguniform(1e-3, 1e2), "tol": uniform(1e-5, 1e-3)}, n_iter=2, cv=2, random_state=0).fit(X, y_cls)
+    # Discrete distributions keep numpy.vectorize objects (made with __new__, never called on load).
+    from scipy.stats import poisson, randint
+    from sklearn.ensemble import RandomForestClassifier
+    extra["random_search_scipy_discrete"] = RandomizedSearchCV(
+        RandomForestClassifier(n_estimators=3, random_state=0), {"max_depth": randint(2, 6), "min_samples_leaf": poisson(2)},
+        n_iter=2, cv=2, random_state=0).fit(X, y_cls)
     for name, obj in extra.items():
         save_all(obj, name)
 
