@@ -26,7 +26,7 @@ with open(os.path.join(OUT, "d.csv"), "w") as f:
 b = Csv(cache_dir=os.path.join(OUT, "cache"), data_files={"train": os.path.join(OUT, "d.csv")})
 with open(os.path.join(OUT, "plain.pickle"), "wb") as f:
     pickle.dump(b, f, protocol=4)
-b.__dict__["__module__"] = "antigravity"
+b.__dict__["__module__"] = "this"
 with open(os.path.join(OUT, "module.pickle"), "wb") as f:
     pickle.dump(b, f, protocol=4)
 `);
@@ -39,7 +39,7 @@ with open(os.path.join(OUT, "module.pickle"), "wb") as f:
     const d = csv(await findings(py.file('module.pickle')));
     expect(d?.severity).toBe('high');
     expect(d?.message).toBe(
-      `constructs ${CSV}, which is not known to be safe; its state sets __module__ to 'antigravity': DatasetBuilder.__setstate__ imports that module and patches its open and os.path functions when the object is unpickled`,
+      `constructs ${CSV}, which is not known to be safe; its state sets __module__ to 'this': DatasetBuilder.__setstate__ imports that module and patches its open and os.path functions when the object is unpickled`,
     );
     expect(d?.evidence.opcode).toBe('BUILD');
   });
