@@ -109,6 +109,20 @@ describe('states no library writes', () => {
     expect(data(f)?.message).toMatch(/its state's formula is evaluated against frame, which is \{'C': mylib\.helpers\.run\}, not a pandas DataFrame or Series$/);
   });
 
+  it('a repeated formula key is judged by its last value, as the dict keeps it', async () => {
+    const f = await findings(build(...dictOf(op.BINUNICODE('restore_model_spec'), op.NEWTRUE, op.BINUNICODE('formula'), op.BINUNICODE('y ~ a'), op.BINUNICODE('formula'), op.BINUNICODE("y ~ I(__import__('os'))"))));
+    expect(data(f)?.severity).toBe('high');
+    expect(data(f)?.message).toMatch(/holds the name __import__$/);
+  });
+
+  it('a key that is an object (a str subclass equal to "formula" finds the same entry) makes the state unreadable: medium', async () => {
+    // {'restore_model_spec': True, mylib.Key('formula'): <code>}: d['formula'] would find it.
+    const key = [op.GLOBAL('copyreg', '_reconstructor'), op.GLOBAL('mylib', 'Key'), op.GLOBAL('builtins', 'str'), op.BINUNICODE('formula'), op.TUPLE3, op.REDUCE];
+    const f = await findings(build(...dictOf(op.BINUNICODE('restore_model_spec'), op.NEWTRUE, ...key, op.BINUNICODE("y ~ I(__import__('os'))"))));
+    expect(data(f)?.severity).toBe('medium');
+    expect(data(f)?.message).toMatch(/its state is a dict the scanner cannot read whole \(larger than it keeps, or with keys that are objects\)$/);
+  });
+
   it('a code formula without restore_model_spec is not evaluated: low', async () => {
     const f = await findings(build(...dictOf(op.BINUNICODE('formula'), op.BINUNICODE("I(__import__('os'))"))));
     expect(data(f)?.severity).toBe('low');

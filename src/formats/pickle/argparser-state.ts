@@ -6,6 +6,7 @@
  * the distribution's shape names, so a template is accepted only when it is exactly what scipy
  * generates for some list of identifiers (and one of its two loc/scale signatures).
  */
+import { isPlainKey, stateLookup } from './state-lookup.js';
 import type { Value } from '../../pickle/values.js';
 import { render } from '../../pickle/values.js';
 
@@ -59,17 +60,16 @@ export function argparserProblem(text: string): string | null {
 export function updatedValue(state: Value, key: string): Value | undefined | null {
   const isKey = (k: Value) => k.k === 'str' && k.v === key;
   switch (state.k) {
-    case 'dict': {
-      const hit = state.entries.find(([k]) => isKey(k));
-      if (hit) return hit[1];
-      return state.entries.length >= state.len ? undefined : null;
-    }
+    case 'dict':
+      return stateLookup(state, key);
     case 'list':
     case 'tuple': {
       let found: Value | undefined;
       for (const item of state.items) {
         if ((item.k === 'tuple' || item.k === 'list') && item.items.length === 2 && item.len === 2) {
-          if (isKey(item.items[0]!)) found = item.items[1]!; // the last pair wins, as in update()
+          const k = item.items[0]!;
+          if (!isPlainKey(k)) return null; // an object key (numpy.str_) can equal the name
+          if (isKey(k)) found = item.items[1]!; // the last pair wins, as in update()
           continue;
         }
         if (item.k === 'str' || item.k === 'bytes') continue; // a 2-character string sets a 1-character name

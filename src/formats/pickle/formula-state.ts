@@ -10,6 +10,7 @@
  */
 import type { CallCondition } from '../../rules/call-conditions.js';
 import { render, type Value } from '../../pickle/values.js';
+import { stateLookup } from './state-lookup.js';
 
 export type StateVerdict = { ok: true } | { ok: false; why: string; seen: boolean };
 
@@ -118,11 +119,13 @@ export function judgeFormulaState(entry: CallCondition, state: Value, classOf: (
     default:
       return { ok: false, why: `its state is ${render(state)}, which the scanner cannot read`, seen: false };
   }
-  const find = (key: string) => state.entries.find(([k]) => k.k === 'str' && k.v === key)?.[1];
-  const complete = state.entries.length >= state.len;
-  if (find(TRIGGER) === undefined) return complete ? OK : { ok: false, why: 'its state is a dict larger than the scanner keeps', seen: false };
-  const formula = find(FORMULA);
-  if (formula === undefined) return complete ? OK : { ok: false, why: 'its state is a dict larger than the scanner keeps', seen: false };
+  const unread: StateVerdict = { ok: false, why: 'its state is a dict the scanner cannot read whole (larger than it keeps, or with keys that are objects)', seen: false };
+  const trigger = stateLookup(state, TRIGGER);
+  if (trigger === null) return unread;
+  if (trigger === undefined) return OK;
+  const formula = stateLookup(state, FORMULA);
+  if (formula === null) return unread;
+  if (formula === undefined) return OK;
   if (formula.k !== 'str' || formula.v.length < formula.len) {
     return { ok: false, why: `its state asks for the formula to be evaluated again, and the formula is ${render(formula)}, which the scanner cannot read`, seen: false };
   }
@@ -131,6 +134,7 @@ export function judgeFormulaState(entry: CallCondition, state: Value, classOf: (
   // The formula's names are looked up in the data first: a dict the pickle built could map `C`
   // to any callable. Column lookups in a DataFrame find Series, which are not called. Without
   // `frame`, the data is orig_endog.join(orig_exog), a method looked up on whatever that is.
+  const find = (key: string) => stateLookup(state, key) ?? undefined; // the dict was read whole above
   const frame = find('frame');
   const sources = frame !== undefined ? [['frame', frame] as const] : [['orig_endog', find('orig_endog')] as const, ['orig_exog', find('orig_exog')] as const];
   for (const [key, v] of sources) {
