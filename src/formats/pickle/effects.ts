@@ -86,8 +86,9 @@ export class CallEffectsJudge {
   onBuild(target: Value, state: Value | undefined, offset: number, chain: string): void {
     this.judge(target, 'BUILD', offset, chain);
     const slots = state?.k === 'tuple' && state.len === 2 ? state.items[1] : undefined;
-    const d = slots?.k === 'dict' ? slots.entries.find(([key]) => key.k === 'str' && key.v === '__dict__')?.[1] : undefined;
-    if (d === undefined || (d.k !== 'global' && d.k !== 'attr' && this.shared(d) === null)) return;
+    // setattr runs for every pair in order: any `__dict__` pair that names a shared dict counts.
+    const d = slots?.k === 'dict' ? slots.entries.find(([key, v]) => key.k === 'str' && key.v === '__dict__' && (v.k === 'global' || v.k === 'attr' || this.shared(v) !== null))?.[1] : undefined;
+    if (d === undefined) return;
     const path = canonicalPath(d, this.canonical);
     const name = path ?? render(d);
     this.emit(`${name}|__dict__`, {
