@@ -81,6 +81,10 @@ describe('BUILD or SETITEM on an object the process shares', () => {
       op.NONE, op.EMPTY_DICT, op.STRING('__dict__'), op.GLOBAL('copyreg', '_extension_registry'), op.SETITEM, op.TUPLE2, op.BUILD,
       op.EMPTY_DICT, op.STRING('k'), op.INT(240), op.SETITEM, op.BUILD, op.STOP));
     expect(mutations(f).map((x) => x.message)).toEqual(['makes copyreg._extension_registry the __dict__ of argparse.Namespace() with BUILD (later state is written into it, for the whole process)']);
+    // A harmless first `__dict__` pair does not hide the second: setattr runs for both, in order.
+    const twice = await findings(asm(op.PROTO(2), op.GLOBAL('argparse', 'Namespace'), op.EMPTY_TUPLE, op.REDUCE,
+      op.NONE, op.EMPTY_DICT, op.MARK, op.STRING('__dict__'), op.EMPTY_DICT, op.STRING('__dict__'), op.GLOBAL('copyreg', '_extension_registry'), op.SETITEMS, op.TUPLE2, op.BUILD, op.STOP));
+    expect(mutations(twice).map((x) => x.message)).toEqual(['makes copyreg._extension_registry the __dict__ of argparse.Namespace() with BUILD (later state is written into it, for the whole process)']);
     // Every nn.Module's forward calls the hooks of this module-level table.
     const hook = await findings(asm(op.PROTO(2), op.GLOBAL('torch.nn.modules.module', '_global_forward_hooks'), op.INT(0), ...boundMethod, op.SETITEM, op.STOP));
     expect(mutations(hook).map((x) => `${x.severity} ${x.evidence.canonical}`)).toEqual(['critical torch.nn.modules.module._global_forward_hooks']);
