@@ -112,6 +112,15 @@ describe('states no library writes', () => {
     expect(of(f, 'scipy.stats._continuous_distns.norm_gen')?.severity).toBe('medium');
   });
 
+  it('a state entry named after a method __setstate__ calls replaces that method: high', async () => {
+    // {'_attach_argparser_methods': functools.partial(sympy.sympify, '<code>')}: called by _attach_methods.
+    const partial = [op.GLOBAL('functools', 'partial'), op.GLOBAL('sympy.core.sympify', 'sympify'), op.TUPLE1, op.REDUCE, op.MARK, op.GLOBAL('sympy.core.sympify', 'sympify'), op.MARK, op.BINUNICODE('1'), op.TUPLE, op.EMPTY_DICT, op.NONE, op.TUPLE, op.BUILD];
+    const f = await findings(build('scipy.stats._continuous_distns', 'gamma_gen', ...dictOf(op.BINUNICODE('_attach_argparser_methods'), ...partial)));
+    const d = of(f, 'scipy.stats._continuous_distns.gamma_gen');
+    expect(d?.severity).toBe('high');
+    expect(d?.message).toMatch(/its state sets _attach_argparser_methods to .*, which __setstate__ then calls in place of the method$/);
+  });
+
   it('a state without the template stays low', async () => {
     const f = await findings(build('scipy.stats._continuous_distns', 'norm_gen', ...dictOf(op.BINUNICODE('shapes'), op.BINUNICODE('a'))));
     expect(of(f, 'scipy.stats._continuous_distns.norm_gen')?.severity).toBe('low');

@@ -27,6 +27,7 @@ describe('formulas that only compute are accepted', () => {
     'np.log(y) ~ a + I(a ** 2) + I(b / 2) + a:b',
     "y ~ C(g, Treatment('x')) + Q('odd name') + center(a) + standardize(b)",
     'y ~ bs(a, df=4) + C(g, levels=[1, 2, 3])',
+    'y ~ C(g, Sum) + C(h, Treatment(reference=2)) + C(k, [[1, 0], [0, 1]])',
     'y ~ a + b | g',
     '~ 0 + a + numpy.exp(-1.5e-3 * b)',
   ])('%s', (formula) => {
@@ -37,7 +38,13 @@ describe('formulas that only compute are accepted', () => {
 describe('formulas that run code are refused, naming what', () => {
   it.each([
     ["y ~ I(__import__('os').system('id'))", 'the name __import__'],
-    ["y ~ a + eval('1')", 'a call of eval'],
+    ["y ~ a + eval('1')", 'the builtin eval, which patsy may call (a contrast that is callable is called)'],
+    ['y ~ C(x, exit)', "a contrast for C that is not one of patsy's coding classes (exit)"],
+    ['y ~ I(exit)', 'the builtin exit, which patsy may call (a contrast that is callable is called)'],
+    ["y ~ C(x, Q('__builtins__')['breakpoint'])", "a contrast for C that is not one of patsy's coding classes (Q)"],
+    ["y ~ Q('__builtins__')", "the string '__builtins__'"],
+    ['y ~ C(x, mycoding)', "a contrast for C that is not one of patsy's coding classes (mycoding)"],
+    ['y ~ C(x, reference=mycoding)', "C's keyword reference"],
     ["y ~ np.load('x.npy')", 'a call of np.load'],
     ['y ~ (lambda: 0)()', 'the keyword lambda'],
     ["y ~ I((np.log)('x'))", 'a call of a computed value after )'],
@@ -121,6 +128,14 @@ describe('states no library writes', () => {
     const f = await findings(build(...dictOf(op.BINUNICODE('restore_model_spec'), op.NEWTRUE, ...key, op.BINUNICODE("y ~ I(__import__('os'))"))));
     expect(data(f)?.severity).toBe('medium');
     expect(data(f)?.message).toMatch(/its state is a dict the scanner cannot read whole \(larger than it keeps, or with keys that are objects\)$/);
+  });
+
+  it('a plain formula is unverified when the file also holds callables it could find in the data (a column np is a Series whose log is a cell)', async () => {
+    // frame = {'np': <sympy sin>} stands for a DataFrame column; any referenced unknown callable in the file counts.
+    const f = await findings(build(...dictOf(op.BINUNICODE('restore_model_spec'), op.NEWTRUE, op.BINUNICODE('formula'), op.BINUNICODE("y ~ np.log('x')"),
+      op.BINUNICODE('frame'), op.GLOBAL('pandas', 'DataFrame'), op.EMPTY_TUPLE, op.NEWOBJ, op.EMPTY_DICT, op.BINUNICODE('cell'), op.GLOBAL('sympy.functions.elementary.trigonometric', 'sin'), op.SETITEM, op.BUILD)));
+    expect(data(f)?.severity).toBe('medium');
+    expect(data(f)?.message).toMatch(/the file also holds callables the scanner cannot place \(sympy\.functions\.elementary\.trigonometric\.sin\)$/);
   });
 
   it('a code formula without restore_model_spec is not evaluated: low', async () => {

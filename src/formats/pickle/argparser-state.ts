@@ -10,7 +10,8 @@ import { isPlainKey, stateLookup } from './state-lookup.js';
 import type { Value } from '../../pickle/values.js';
 import { render } from '../../pickle/values.js';
 
-export type StateVerdict = { ok: true } | { ok: false; why: string; seen: boolean };
+/** `evaluates`: the state was accepted and makes the class evaluate something (a formula). */
+export type StateVerdict = { ok: true; evaluates?: true } | { ok: false; why: string; seen: boolean };
 
 const OK: StateVerdict = { ok: true };
 export const ARGPARSER_KEY = '_parse_arg_template';
@@ -90,8 +91,21 @@ export function updatedValue(state: Value, key: string): Value | undefined | nul
   }
 }
 
+/**
+ * Methods rv_generic.__setstate__ calls on the instance after `__dict__.update(state)`:
+ * _attach_methods, which calls _attach_argparser_methods, and __init__ when that raises
+ * ValueError (scipy/stats/_distn_infrastructure.py). Functions are non-data descriptors, so an
+ * instance-dict entry of one of these names is what gets called.
+ */
+const CALLED_AFTER_UPDATE = ['_attach_methods', '_attach_argparser_methods', '__init__'];
+
 /** Judges the state one BUILD hands a class under a scipy-argparser-state entry (or any class whose state holds the template). */
 export function judgeArgparserState(state: Value): StateVerdict {
+  for (const name of CALLED_AFTER_UPDATE) {
+    const shadow = updatedValue(state, name);
+    if (shadow === null) return { ok: false, why: `its state is ${render(state)}, which the scanner cannot read`, seen: false };
+    if (shadow !== undefined) return { ok: false, why: `its state sets ${name} to ${render(shadow)}, which __setstate__ then calls in place of the method`, seen: true };
+  }
   const v = updatedValue(state, ARGPARSER_KEY);
   if (v === undefined) return OK;
   if (v === null) return { ok: false, why: `its state is ${render(state)}, which the scanner cannot read`, seen: false };

@@ -172,6 +172,8 @@ export interface Conditioned {
 
 export class ConditionedCalls {
   private readonly seen = new Map<string, Conditioned>();
+  /** Classes given a formula state that was accepted (see formulasAgainst). */
+  private readonly evaluated = new Map<string, { entry: CallCondition; site: CallSite }>();
 
   constructor(private readonly judge: CallJudge) {}
 
@@ -198,11 +200,30 @@ export class ConditionedCalls {
     const entry = this.judge.stateCondition(canonical, state);
     if (!entry) return null;
     const v = judgeState(entry, state, classOf);
-    if (v.ok) return true;
+    if (v.ok) {
+      if (v.evaluates && !this.evaluated.has(canonical)) this.evaluated.set(canonical, { entry, site });
+      return true;
+    }
     let c = this.seen.get(canonical);
     if (!c) this.seen.set(canonical, (c = { entry, accepted: 0 }));
     this.violate(c, entry, v, site);
     return false;
+  }
+
+  /**
+   * A formula accepted above still has its names looked up in the data the file supplies first
+   * (a column `np` is a Series whose `log` attribute is the cell labelled `log`): when the file
+   * also holds callables the scanner cannot place (`loose`: globals it only references, call
+   * wrappers it rebuilt), the accepted formulas cannot be verified.
+   */
+  formulasAgainst(loose: readonly string[]): void {
+    if (loose.length === 0) return;
+    const shown = loose.slice(0, 3).join(', ') + (loose.length > 3 ? ` and ${loose.length - 3} more` : '');
+    for (const [canonical, { entry, site }] of this.evaluated) {
+      let c = this.seen.get(canonical);
+      if (!c) this.seen.set(canonical, (c = { entry, accepted: 0 }));
+      this.violate(c, entry, { why: `its state's formula is evaluated with its names looked up in the file's own data first, and the file also holds callables the scanner cannot place (${shown})`, seen: false }, site);
+    }
   }
 
   private violate(c: Conditioned, entry: CallCondition, v: { why: string; seen: boolean }, site: CallSite): void {
@@ -217,6 +238,7 @@ export class ConditionedCalls {
 
   clear(): void {
     this.seen.clear();
+    this.evaluated.clear();
   }
 }
 

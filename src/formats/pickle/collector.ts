@@ -491,6 +491,9 @@ export class PickleCollector {
   flush(): void {
     this.judgePartials();
     const rebuildProblem = this.rebuild.summary(this.ctx);
+    this.conditioned.formulasAgainst(
+      [...this.globals.values()].filter((g) => g.cls.verdict !== 'safe' && (g.how === 'referenced' || g.cls.harmlessUnlessCalled !== undefined)).map((g) => g.cls.canonical),
+    );
     for (const g of this.globals.values()) {
       let use: GlobalUse = g.how === 'referenced' ? 'imported' : 'called';
       this.ctx.recordImport({ global: g.global, canonical: g.cls.canonical, verdict: g.cls.verdict, use, opcode: g.opcode, offset: g.offset });

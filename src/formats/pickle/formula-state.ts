@@ -12,7 +12,7 @@ import type { CallCondition } from '../../rules/call-conditions.js';
 import { render, type Value } from '../../pickle/values.js';
 import { stateLookup } from './state-lookup.js';
 
-export type StateVerdict = { ok: true } | { ok: false; why: string; seen: boolean };
+import type { StateVerdict } from './argparser-state.js';
 
 const OK: StateVerdict = { ok: true };
 const TRIGGER = 'restore_model_spec';
@@ -31,6 +31,49 @@ const KEYWORDS = new Set([
 ]);
 
 type Token = { t: 'name' | 'number' | 'string' | 'op'; v: string };
+
+/**
+ * Builtins that do something when called without arguments (exit ends the process, breakpoint
+ * opens pdb, input reads the terminal, help and the site banners print): patsy calls a contrast
+ * given as a callable (`C(x, exit)`), so these names are refused wherever they appear.
+ */
+const SIDE_EFFECT_BUILTINS = new Set(['exit', 'quit', 'breakpoint', 'input', 'help', 'copyright', 'credits', 'license', 'print', 'globals', 'locals', 'vars', 'dir', 'eval', 'exec', 'compile', 'open']);
+/** What patsy accepts as C's contrast: one of its coding classes (called by patsy if bare) or a matrix literal. */
+const CONTRASTS = new Set(['Treatment', 'Sum', 'Diff', 'Helmert', 'Poly']);
+
+/**
+ * C(factor, contrast, levels=...): patsy calls the contrast when it is callable, so anything but
+ * a coding class, a call of one, or a list literal is refused. `open` is the index of C's `(`.
+ */
+function contrastProblem(tokens: readonly Token[], open: number): string | null {
+  let depth = 0;
+  let arg = 0;
+  for (let j = open; j < tokens.length; j++) {
+    const t = tokens[j]!;
+    if (t.t === 'op' && (t.v === '(' || t.v === '[')) {
+      depth++;
+      continue;
+    }
+    if (t.t === 'op' && (t.v === ')' || t.v === ']')) {
+      depth--;
+      if (depth === 0) return null;
+      continue;
+    }
+    if (depth === 1 && t.t === 'op' && t.v === ',') {
+      arg++;
+      const first = tokens[j + 1];
+      const after = tokens[j + 2];
+      if (first?.t === 'name' && after?.t === 'op' && after.v === '=') {
+        if (first.v !== 'levels') return `C's keyword ${first.v}`;
+        continue;
+      }
+      if (arg >= 1 && !(first?.t === 'name' && CONTRASTS.has(first.v)) && !(first?.t === 'op' && first.v === '[')) {
+        return `a contrast for C that is not one of patsy's coding classes (${first ? first.v : 'nothing'})`;
+      }
+    }
+  }
+  return null;
+}
 
 /** Why `formula` is not a plain formula, or null when it is one. */
 export function formulaProblem(formula: string, functions: ReadonlySet<string>): string | null {
@@ -84,10 +127,17 @@ export function formulaProblem(formula: string, functions: ReadonlySet<string>):
     const tok = tokens[i]!;
     const next = tokens[i + 1];
     const calls = next?.t === 'op' && next.v === '(';
+    // Q('__builtins__') looks a name up by its text.
+    if (tok.t === 'string' && tok.v.includes('__')) return `the string ${tok.v}`;
     if (tok.t === 'name') {
       if (tok.v.includes('__')) return `the name ${tok.v}`;
       if (KEYWORDS.has(tok.v)) return `the keyword ${tok.v}`;
+      if (SIDE_EFFECT_BUILTINS.has(tok.v)) return `the builtin ${tok.v}, which patsy may call (a contrast that is callable is called)`;
       if (calls && !functions.has(tok.v)) return `a call of ${tok.v}`;
+      if (tok.v === 'C' && calls) {
+        const bad = contrastProblem(tokens, i + 1);
+        if (bad !== null) return bad;
+      }
       continue;
     }
     // A call of anything but a listed name: `(f)(x)`, `x[0](y)`, `'s'(…)`, `f(x)(y)`.
@@ -143,7 +193,7 @@ export function judgeFormulaState(entry: CallCondition, state: Value, classOf: (
       return { ok: false, why: `its state's formula is evaluated against ${key}, which is ${v === undefined ? 'missing' : render(v)}, not a pandas DataFrame or Series`, seen: false };
     }
   }
-  return OK;
+  return { ok: true, evaluates: true };
 }
 
 /** What a formula's names may be looked up in without finding a callable the pickle chose. */
