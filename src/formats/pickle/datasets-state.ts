@@ -21,7 +21,7 @@ export function judgeDatasetsBuilderState(state: Value): StateVerdict {
   if (state.k !== 'dict') return state.k === 'unknown' || state.k === 'call' || state.k === 'attr' ? { ok: false, why: `its state is ${render(state)}, which the scanner cannot read`, seen: false } : OK;
   const v = updatedValue(state, MODULE);
   if (v === undefined) return OK;
-  if (v === null) return { ok: false, why: 'its state is a dict larger than the scanner keeps', seen: false };
+  if (v === null) return { ok: false, why: 'its state is a dict the scanner cannot read whole (larger than it keeps, or with keys that are objects)', seen: false };
   return {
     ok: false,
     why: `its state sets __module__ to ${render(v)}: DatasetBuilder.__setstate__ imports that module and patches its open and os.path functions when the object is unpickled`,
@@ -40,7 +40,7 @@ export function judgeDatasetsBuilderState(state: Value): StateVerdict {
 export function judgeDatasetsTableState(entry: CallCondition, state: Value): StateVerdict {
   if (state.k !== 'dict') return state.k === 'unknown' || state.k === 'call' || state.k === 'attr' ? { ok: false, why: `its state is ${render(state)}, which the scanner cannot read`, seen: false } : OK;
   const replays = updatedValue(state, 'replays');
-  if (replays === null) return { ok: false, why: 'its state is a dict larger than the scanner keeps', seen: false };
+  if (replays === null) return { ok: false, why: 'its state is a dict the scanner cannot read whole (larger than it keeps, or with keys that are objects)', seen: false };
   if (replays === undefined || replays.k === 'none') return OK;
   if (replays.k !== 'list' && replays.k !== 'tuple') {
     return { ok: false, why: `its state's replays ${render(replays)} cannot be read, and each is called on the table by name when the object is unpickled`, seen: false };
