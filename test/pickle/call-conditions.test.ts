@@ -130,3 +130,14 @@ open(os.path.join(OUT, 'bad.json'), 'w').write(json.dumps(bad))
     expect(() => parseCallConditions('version: 1\nconditions:\n  - globals: [a.b]\n    condition: anything\n    violated: medium\n    reason: r\n    references: [x]\n')).toThrow(/condition/);
   });
 });
+
+describe("sympy's own string parsers are dangerous globals, not conditioned ones", () => {
+  const dangerous = (f: Finding[]) => f.filter((x) => x.rule === 'PICKLE_DANGEROUS_GLOBAL').map((x) => `${x.severity} ${x.message}`);
+
+  it('sympify, S and parse_expr called by the load are critical; a partial binding sympify is too', async () => {
+    expect(dangerous(await findings(asm(op.PROTO(2), op.GLOBAL('sympy.core.sympify', 'sympify'), op.BINUNICODE(PAYLOAD), op.TUPLE1, op.REDUCE, op.STOP)))).toEqual(['critical calls sympy.core.sympify.sympify']);
+    expect(dangerous(await findings(asm(op.PROTO(2), op.GLOBAL('sympy', 'S'), op.BINUNICODE('x+1'), op.TUPLE1, op.REDUCE, op.STOP)))).toEqual(['critical calls sympy.S']);
+    expect(dangerous(await findings(asm(op.PROTO(2), op.GLOBAL('sympy.parsing.sympy_parser', 'parse_expr'), op.BINUNICODE(PAYLOAD), op.TUPLE1, op.REDUCE, op.STOP)))).toEqual(['critical calls sympy.parsing.sympy_parser.parse_expr']);
+    expect(dangerous(await findings(asm(op.PROTO(2), op.GLOBAL('functools', 'partial'), op.GLOBAL('sympy', 'sympify'), op.TUPLE1, op.REDUCE, op.STOP)))).toEqual(['critical calls functools.partial; reaches sympy.sympify', 'critical imports sympy.sympify']);
+  });
+});
