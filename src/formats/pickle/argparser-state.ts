@@ -6,14 +6,12 @@
  * the distribution's shape names, so a template is accepted only when it is exactly what scipy
  * generates for some list of identifiers (and one of its two loc/scale signatures).
  */
-import { isPlainKey, stateLookup } from './state-lookup.js';
+import { isPlainKey, stateLookup, STATE_OK, type StateVerdict } from './state-lookup.js';
 import type { Value } from '../../pickle/values.js';
 import { render } from '../../pickle/values.js';
 
-/** `evaluates`: the state was accepted and makes the class evaluate something (a formula). */
-export type StateVerdict = { ok: true; evaluates?: true } | { ok: false; why: string; seen: boolean };
 
-const OK: StateVerdict = { ok: true };
+const OK = STATE_OK;
 export const ARGPARSER_KEY = '_parse_arg_template';
 
 /** scipy/stats/_distn_infrastructure.py's parse_arg_template, with the values it is filled with. */

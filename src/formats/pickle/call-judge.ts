@@ -10,7 +10,8 @@ import { STATE_CONDITIONS, type CallCondition, type CallConditionCatalogue } fro
 import { CALL_ARGS } from '../../pickle/machine.js';
 import { render, type Value } from '../../pickle/values.js';
 import { judgeFormulaState } from './formula-state.js';
-import { judgeArgparserState, updatedValue, type StateVerdict } from './argparser-state.js';
+import { judgeArgparserState, updatedValue } from './argparser-state.js';
+import type { StateVerdict } from './state-lookup.js';
 import { judgeDatasetsBuilderState, judgeDatasetsTableState } from './datasets-state.js';
 
 export type CallVerdict = { ok: true } | { ok: false; why: string; seen: boolean };

@@ -10,9 +10,8 @@
  */
 import type { CallCondition } from '../../rules/call-conditions.js';
 import { render, type Value } from '../../pickle/values.js';
-import { updatedValue, type StateVerdict } from './argparser-state.js';
-
-const OK: StateVerdict = { ok: true };
+import { updatedValue } from './argparser-state.js';
+import { STATE_OK as OK, UNREAD_DICT, type StateVerdict } from './state-lookup.js';
 const MODULE = '__module__';
 
 /** Judges the state one BUILD hands a DatasetBuilder class. */
@@ -21,7 +20,7 @@ export function judgeDatasetsBuilderState(state: Value): StateVerdict {
   if (state.k !== 'dict') return state.k === 'unknown' || state.k === 'call' || state.k === 'attr' ? { ok: false, why: `its state is ${render(state)}, which the scanner cannot read`, seen: false } : OK;
   const v = updatedValue(state, MODULE);
   if (v === undefined) return OK;
-  if (v === null) return { ok: false, why: 'its state is a dict the scanner cannot read whole (larger than it keeps, or with keys that are objects)', seen: false };
+  if (v === null) return UNREAD_DICT;
   return {
     ok: false,
     why: `its state sets __module__ to ${render(v)}: DatasetBuilder.__setstate__ imports that module and patches its open and os.path functions when the object is unpickled`,
@@ -40,7 +39,7 @@ export function judgeDatasetsBuilderState(state: Value): StateVerdict {
 export function judgeDatasetsTableState(entry: CallCondition, state: Value): StateVerdict {
   if (state.k !== 'dict') return state.k === 'unknown' || state.k === 'call' || state.k === 'attr' ? { ok: false, why: `its state is ${render(state)}, which the scanner cannot read`, seen: false } : OK;
   const replays = updatedValue(state, 'replays');
-  if (replays === null) return { ok: false, why: 'its state is a dict the scanner cannot read whole (larger than it keeps, or with keys that are objects)', seen: false };
+  if (replays === null) return UNREAD_DICT;
   if (replays === undefined || replays.k === 'none') return OK;
   if (replays.k !== 'list' && replays.k !== 'tuple') {
     return { ok: false, why: `its state's replays ${render(replays)} cannot be read, and each is called on the table by name when the object is unpickled`, seen: false };

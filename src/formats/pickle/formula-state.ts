@@ -10,11 +10,8 @@
  */
 import type { CallCondition } from '../../rules/call-conditions.js';
 import { render, type Value } from '../../pickle/values.js';
-import { stateLookup } from './state-lookup.js';
+import { stateLookup, STATE_OK as OK, UNREAD_DICT, type StateVerdict } from './state-lookup.js';
 
-import type { StateVerdict } from './argparser-state.js';
-
-const OK: StateVerdict = { ok: true };
 const TRIGGER = 'restore_model_spec';
 const FORMULA = 'formula';
 
@@ -169,12 +166,11 @@ export function judgeFormulaState(entry: CallCondition, state: Value, classOf: (
     default:
       return { ok: false, why: `its state is ${render(state)}, which the scanner cannot read`, seen: false };
   }
-  const unread: StateVerdict = { ok: false, why: 'its state is a dict the scanner cannot read whole (larger than it keeps, or with keys that are objects)', seen: false };
   const trigger = stateLookup(state, TRIGGER);
-  if (trigger === null) return unread;
+  if (trigger === null) return UNREAD_DICT;
   if (trigger === undefined) return OK;
   const formula = stateLookup(state, FORMULA);
-  if (formula === null) return unread;
+  if (formula === null) return UNREAD_DICT;
   if (formula === undefined) return OK;
   if (formula.k !== 'str' || formula.v.length < formula.len) {
     return { ok: false, why: `its state asks for the formula to be evaluated again, and the formula is ${render(formula)}, which the scanner cannot read`, seen: false };
@@ -182,8 +178,10 @@ export function judgeFormulaState(entry: CallCondition, state: Value, classOf: (
   const problem = formulaProblem(formula.v, entry.formulaFunctions);
   if (problem !== null) return { ok: false, why: `its state's formula ${render(formula)} is evaluated with eval when the object is unpickled, and holds ${problem}`, seen: true };
   // The formula's names are looked up in the data first: a dict the pickle built could map `C`
-  // to any callable. Column lookups in a DataFrame find Series, which are not called. Without
-  // `frame`, the data is orig_endog.join(orig_exog), a method looked up on whatever that is.
+  // to any callable. A DataFrame's columns are Series, but a Series serves its cells as
+  // attributes (`np.log` on a column `np`), so the file's callables are checked at flush
+  // (ConditionedCalls.formulasAgainst). Without `frame`, the data is orig_endog.join(orig_exog),
+  // a method looked up on whatever that is.
   const find = (key: string) => stateLookup(state, key) ?? undefined; // the dict was read whole above
   const frame = find('frame');
   const sources = frame !== undefined ? [['frame', frame] as const] : [['orig_endog', find('orig_endog')] as const, ['orig_exog', find('orig_exog')] as const];

@@ -6,6 +6,12 @@
  */
 import type { Value } from '../../pickle/values.js';
 
+/** A state judge's answer; `evaluates`: accepted, and the class evaluates something (a formula). */
+export type StateVerdict = { ok: true; evaluates?: true } | { ok: false; why: string; seen: boolean };
+export const STATE_OK: StateVerdict = { ok: true };
+/** stateLookup answered null. */
+export const UNREAD_DICT: StateVerdict = { ok: false, why: 'its state is a dict the scanner cannot read whole (larger than it keeps, or with keys that are objects)', seen: false };
+
 const PLAIN_KEYS: ReadonlySet<Value['k']> = new Set(['str', 'bytes', 'int', 'float', 'bool', 'none']);
 
 /** A key that equals a string only when it is that string (not an object with its own __eq__). */
